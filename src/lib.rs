@@ -1,0 +1,45 @@
+//! # autopay-auth
+//!
+//! OAuth 2.0 client-credentials tokens for Autopay's APIs (and any token endpoint of the same
+//! shape), cached so that a token is minted only when one is really needed.
+//!
+//! The core is **sans-I/O**: it makes no network calls, touches no store and reads no clock by
+//! itself. Every time-dependent function takes `now`; the [`TokenManager`] reaches the world
+//! only through the [`Transport`], [`Store`] and [`Clock`] traits, implemented by the edges:
+//!
+//! - feature `npm`: the wasm-bindgen edge shipped as the npm package `autopay-auth`;
+//! - feature `worker` (planned): the Cloudflare Worker edge.
+//!
+//! The pieces, each in its own module: [`Config`] (what identifies a token, and its cache key),
+//! the wire format ([`build_token_request`], [`process_token_response`]), the lifecycle
+//! ([`Policy`], [`Phase`]), the stored [`TokenRecord`], and the [`TokenManager`].
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod config;
+mod error;
+mod lifecycle;
+mod manager;
+mod record;
+mod secret;
+mod stats;
+mod wire;
+
+#[cfg(feature = "npm")]
+mod npm;
+
+pub use config::{
+    CACHE_SCHEMA, Config, DEFAULT_API_BASE_URL, DEFAULT_AUDIENCE, DEFAULT_TOKEN_URL, check_url, check_within_base,
+    join_api_path,
+};
+pub use error::{Error, ServerError};
+pub use lifecycle::{
+    DEFAULT_EXPIRY_MARGIN_MS, DEFAULT_EXPIRY_MARGIN_RATIO, DEFAULT_REFRESH_JITTER_MS, DEFAULT_REFRESH_RATIO,
+    DEFAULT_REQUEST_TIMEOUT_MS, MAX_REFRESH_BACKOFF_MS, MIN_REFRESH_BACKOFF_MS, Phase, Policy, Timeline,
+    refresh_backoff_ms,
+};
+pub use manager::{Clock, Lease, Lookup, Served, Source, Store, StoreError, TokenManager, Transport};
+pub use record::{MIN_STORE_TTL_SECS, TokenRecord};
+pub use secret::ClientSecret;
+pub use stats::Stats;
+pub use wire::{GRANT_TYPE, TokenRequest, TokenResponse, build_token_request, parse_retry_after, process_token_response};

@@ -1,0 +1,234 @@
+//! When a token is fresh, stale or expired: pure functions of (record, now) and named defaults.
+//!
+//! ```text
+//! issued ──── fresh ────┬──── stale ────┬── margin ──┤ expires_at
+//!                  refresh_at       usable_until
+//! ```
+//! *Fresh*: served as is. *Stale*: still served, while one background refresh runs. *Expired*
+//! (past `usable_until`): never served; a caller waits for a new token. Both points scale with
+//! the token's lifetime, so a 5-second token is used for most of its 5 seconds.
+
+use crate::error::Error;
+use crate::record::TokenRecord;
+
+/// Share of the lifetime after which a token is stale (aliri_tokens: 75 %).
+pub const DEFAULT_REFRESH_RATIO: f64 = 0.75;
+/// Hard margin before expiry in which a token is never served (MSAL: 300 s)…
+pub const DEFAULT_EXPIRY_MARGIN_MS: u64 = 300_000;
+/// …but never more than this share of the lifetime, so short tokens stay usable.
+pub const DEFAULT_EXPIRY_MARGIN_RATIO: f64 = 0.1;
+/// Largest shift of the refresh point, either way (MSAL: ±300 s)…
+pub const DEFAULT_REFRESH_JITTER_MS: u64 = 300_000;
+/// …and never more than this share of the lifetime.
+pub const REFRESH_JITTER_RATIO: f64 = 0.05;
+/// How long one token request may take.
+pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 10_000;
+/// After a failed background refresh, the first wait before the next attempt; it doubles up to
+/// [`MAX_REFRESH_BACKOFF_MS`] (or follows `Retry-After`).
+pub const MIN_REFRESH_BACKOFF_MS: u64 = 1_000;
+/// The longest wait between background refresh attempts.
+pub const MAX_REFRESH_BACKOFF_MS: u64 = 60_000;
+
+/// The lifecycle knobs. Build with [`Policy::default`] and adjust; [`Policy::validate`] checks.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Policy {
+    /// Share of the lifetime after which the token is stale, in (0, 1].
+    pub refresh_ratio: f64,
+    /// Hard margin before expiry in which the token is never served.
+    pub expiry_margin_ms: u64,
+    /// Cap on the margin as a share of the lifetime, in [0, 0.5].
+    pub expiry_margin_ratio: f64,
+    /// Largest jitter of the refresh point (further capped at 5 % of the lifetime).
+    pub refresh_jitter_ms: u64,
+    /// Timeout of one token request.
+    pub request_timeout_ms: u64,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            refresh_ratio: DEFAULT_REFRESH_RATIO,
+            expiry_margin_ms: DEFAULT_EXPIRY_MARGIN_MS,
+            expiry_margin_ratio: DEFAULT_EXPIRY_MARGIN_RATIO,
+            refresh_jitter_ms: DEFAULT_REFRESH_JITTER_MS,
+            request_timeout_ms: DEFAULT_REQUEST_TIMEOUT_MS,
+        }
+    }
+}
+
+/// Where a token is in its life at some instant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Serve it.
+    Fresh,
+    /// Serve it, and refresh in the background.
+    Stale,
+    /// Do not serve it.
+    Expired,
+}
+
+impl Phase {
+    /// Fresh or stale.
+    pub fn usable(self) -> bool {
+        self != Phase::Expired
+    }
+}
+
+/// The two instants that matter for one record under one policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeline {
+    /// From here on the token is stale.
+    pub refresh_at_ms: u64,
+    /// From here on the token is never served.
+    pub usable_until_ms: u64,
+}
+
+impl Policy {
+    /// Checks the knobs; the error names the JS option.
+    pub fn validate(&self) -> Result<(), Error> {
+        if !(self.refresh_ratio > 0.0 && self.refresh_ratio <= 1.0) {
+            return Err(Error::config("refreshRatio", "must be a number in (0, 1]"));
+        }
+        if !(0.0..=0.5).contains(&self.expiry_margin_ratio) {
+            return Err(Error::config("expiryMarginRatio", "must be a number in [0, 0.5]"));
+        }
+        if self.request_timeout_ms == 0 || self.request_timeout_ms > 600_000 {
+            return Err(Error::config("timeoutMs", "must be between 1 and 600000"));
+        }
+        Ok(())
+    }
+
+    /// The timeline of `record`. `jitter` in [-1, 1] shifts the refresh point (each client picks
+    /// its own once, so many instances do not refresh in the same second).
+    pub fn timeline(&self, record: &TokenRecord, jitter: f64) -> Timeline {
+        let lifetime = record.lifetime_ms() as f64;
+        let margin = (self.expiry_margin_ms as f64).min(lifetime * self.expiry_margin_ratio);
+        let usable_until_ms = record.expires_at_ms.saturating_sub(margin as u64);
+        let spread = (self.refresh_jitter_ms as f64).min(lifetime * REFRESH_JITTER_RATIO);
+        let offset = lifetime * self.refresh_ratio + spread * jitter.clamp(-1.0, 1.0);
+        let refresh_at_ms = (record.issued_at_ms + offset.max(0.0) as u64).min(usable_until_ms);
+        Timeline {
+            refresh_at_ms,
+            usable_until_ms,
+        }
+    }
+
+    /// The phase of `record` at `now_ms`.
+    pub fn phase(&self, record: &TokenRecord, jitter: f64, now_ms: u64) -> Phase {
+        let t = self.timeline(record, jitter);
+        if now_ms >= t.usable_until_ms {
+            Phase::Expired
+        } else if now_ms >= t.refresh_at_ms {
+            Phase::Stale
+        } else {
+            Phase::Fresh
+        }
+    }
+}
+
+/// Wait before the next background refresh after `failures` failures in a row: `Retry-After`
+/// when the server gave one, else doubling from [`MIN_REFRESH_BACKOFF_MS`] up to
+/// [`MAX_REFRESH_BACKOFF_MS`].
+pub fn refresh_backoff_ms(failures: u32, retry_after_secs: Option<u64>) -> u64 {
+    if let Some(secs) = retry_after_secs {
+        return secs.saturating_mul(1000).max(MIN_REFRESH_BACKOFF_MS);
+    }
+    let exp = failures.saturating_sub(1).min(16);
+    (MIN_REFRESH_BACKOFF_MS << exp).min(MAX_REFRESH_BACKOFF_MS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(issued: u64, lifetime_s: u64) -> TokenRecord {
+        TokenRecord {
+            access_token: "t".into(),
+            token_type: "Bearer".into(),
+            scope: None,
+            issued_at_ms: issued,
+            expires_at_ms: issued + lifetime_s * 1000,
+        }
+    }
+
+    #[test]
+    fn day_long_token_uses_anchor_numbers() {
+        let p = Policy::default();
+        let r = rec(0, 86_400);
+        let t = p.timeline(&r, 0.0);
+        assert_eq!(t.refresh_at_ms, 64_800_000); // 18 h
+        assert_eq!(t.usable_until_ms, 86_400_000 - 300_000); // 5 min margin
+        assert_eq!(p.timeline(&r, 1.0).refresh_at_ms, 64_800_000 + 300_000);
+        assert_eq!(p.timeline(&r, -1.0).refresh_at_ms, 64_800_000 - 300_000);
+        assert_eq!(p.timeline(&r, 7.0).refresh_at_ms, 64_800_000 + 300_000);
+    }
+
+    #[test]
+    fn phases_at_the_edges() {
+        let p = Policy::default();
+        let r = rec(1_000, 86_400);
+        let t = p.timeline(&r, 0.0);
+        let table = [
+            (1_000, Phase::Fresh),
+            (t.refresh_at_ms - 1, Phase::Fresh),
+            (t.refresh_at_ms, Phase::Stale),
+            (t.usable_until_ms - 1, Phase::Stale),
+            (t.usable_until_ms, Phase::Expired),
+            (r.expires_at_ms, Phase::Expired),
+            (u64::MAX, Phase::Expired),
+        ];
+        for (now, phase) in table {
+            assert_eq!(p.phase(&r, 0.0, now), phase, "at {now}");
+        }
+    }
+
+    #[test]
+    fn short_tokens_scale_their_margins() {
+        let p = Policy::default();
+        // 5 s: stale at 3.75 s (±0.25 s), never served from 4.5 s: most of its life is used.
+        let t = p.timeline(&rec(0, 5), 0.0);
+        assert_eq!(t.refresh_at_ms, 3_750);
+        assert_eq!(t.usable_until_ms, 4_500);
+        assert_eq!(p.timeline(&rec(0, 5), 1.0).refresh_at_ms, 4_000);
+        // 1 s: still usable for 900 ms.
+        let t = p.timeline(&rec(0, 1), 0.0);
+        assert_eq!((t.refresh_at_ms, t.usable_until_ms), (750, 900));
+        // 1 h: margin 300 s (< 10 % of 3600 s = 360 s).
+        assert_eq!(p.timeline(&rec(0, 3600), 0.0).usable_until_ms, 3_300_000);
+    }
+
+    #[test]
+    fn refresh_never_after_usable_until() {
+        let p = Policy {
+            refresh_ratio: 1.0,
+            ..Policy::default()
+        };
+        let t = p.timeline(&rec(0, 100), 1.0);
+        assert_eq!(t.refresh_at_ms, t.usable_until_ms);
+    }
+
+    #[test]
+    fn validation_names_the_option() {
+        let bad = [
+            (Policy { refresh_ratio: 0.0, ..Policy::default() }, "refreshRatio"),
+            (Policy { refresh_ratio: f64::NAN, ..Policy::default() }, "refreshRatio"),
+            (Policy { refresh_ratio: 1.5, ..Policy::default() }, "refreshRatio"),
+            (Policy { expiry_margin_ratio: 0.9, ..Policy::default() }, "expiryMarginRatio"),
+            (Policy { request_timeout_ms: 0, ..Policy::default() }, "timeoutMs"),
+        ];
+        for (p, opt) in bad {
+            assert_eq!(p.validate().unwrap_err().option(), Some(opt));
+        }
+        assert!(Policy::default().validate().is_ok());
+    }
+
+    #[test]
+    fn backoff_doubles_and_honours_retry_after() {
+        assert_eq!(refresh_backoff_ms(1, None), 1_000);
+        assert_eq!(refresh_backoff_ms(2, None), 2_000);
+        assert_eq!(refresh_backoff_ms(7, None), 60_000);
+        assert_eq!(refresh_backoff_ms(40, None), 60_000);
+        assert_eq!(refresh_backoff_ms(1, Some(30)), 30_000);
+        assert_eq!(refresh_backoff_ms(1, Some(0)), 1_000);
+    }
+}

@@ -1,0 +1,379 @@
+//! The token manager: memory → store → mint, with one token request at a time per instance.
+//!
+//! It reaches the world only through three small traits — [`Transport`], [`Store`], [`Clock`] —
+//! whose real implementations live in the edges. Futures carry no `Send` bound: wasm is
+//! single-threaded, and the manager shares its state through `Rc`.
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::rc::Rc;
+
+use futures_util::future::{FutureExt, LocalBoxFuture, Shared};
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::lifecycle::{Phase, Policy, refresh_backoff_ms};
+use crate::record::TokenRecord;
+use crate::stats::Stats;
+use crate::wire::{TokenRequest, TokenResponse, build_token_request, process_token_response};
+
+/// Milliseconds since the Unix epoch.
+pub trait Clock {
+    /// The current time.
+    fn now_ms(&self) -> u64;
+}
+
+/// Sends one token request. Failing to get any answer is `Error::Network` or `Error::Timeout`.
+pub trait Transport {
+    /// `POST request.url` with `Content-Type: application/json` and `request.body`, giving up
+    /// after `timeout_ms`.
+    fn send(&self, request: TokenRequest, timeout_ms: u64) -> impl Future<Output = Result<TokenResponse, Error>>;
+}
+
+/// A store failure: counted and survived, never shown to the caller as a token error.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreError(pub String);
+
+/// A shared key-value store with expiring entries (the shape of Workers KV).
+pub trait Store {
+    /// The value under `key`, if any.
+    fn get(&self, key: &str) -> impl Future<Output = Result<Option<String>, StoreError>>;
+    /// Stores `value` under `key` for `ttl_secs` seconds (never below 60).
+    fn put(&self, key: &str, value: &str, ttl_secs: u64) -> impl Future<Output = Result<(), StoreError>>;
+    /// Removes `key`.
+    fn delete(&self, key: &str) -> impl Future<Output = Result<(), StoreError>>;
+}
+
+/// Where an answer came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// This instance's memory.
+    Memory,
+    /// The shared store.
+    Store,
+    /// A token request (made by this call, or by the one it joined).
+    Network,
+}
+
+impl Source {
+    /// `memory`, `kv` or `network`, as the JS API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Memory => "memory",
+            Source::Store => "kv",
+            Source::Network => "network",
+        }
+    }
+}
+
+/// A token handed to a caller.
+#[derive(Clone, Debug)]
+pub struct Served {
+    /// The token.
+    pub record: Rc<TokenRecord>,
+    /// Where it came from.
+    pub source: Source,
+}
+
+/// The answer to [`TokenManager::get`]: the token, and a background refresh that the edge
+/// must run (spawn it, or hand it to `waitUntil`) when the token is stale.
+#[must_use]
+pub struct Lookup {
+    /// The token to use now.
+    pub served: Served,
+    /// Run this in the background; it is `Some` at most once per refresh.
+    pub refresh: Option<LocalBoxFuture<'static, ()>>,
+}
+
+/// A token the edge may hand out without asking the manager again, until `until_ms`.
+#[derive(Clone, Debug)]
+pub struct Lease {
+    /// The token.
+    pub record: Rc<TokenRecord>,
+    /// The end of the lease (the token's refresh point).
+    pub until_ms: u64,
+}
+
+type FlightResult = Result<(Rc<TokenRecord>, Source), Error>;
+type Flight = Shared<LocalBoxFuture<'static, FlightResult>>;
+
+#[derive(Default)]
+struct State {
+    memory: Option<Rc<TokenRecord>>,
+    flight: Option<Flight>,
+    /// The last token the API refused: never taken back from a (possibly lagging) store.
+    rejected: Option<String>,
+    refresh_failures: u32,
+    next_refresh_ms: u64,
+}
+
+struct Inner<T, S, C> {
+    config: Config,
+    policy: Policy,
+    jitter: f64,
+    transport: T,
+    store: Option<S>,
+    clock: C,
+    state: RefCell<State>,
+    stats: Cell<Stats>,
+}
+
+/// Gets, caches and refreshes tokens for one [`Config`]. Cheap to clone (shared state).
+pub struct TokenManager<T, S, C> {
+    inner: Rc<Inner<T, S, C>>,
+}
+
+impl<T, S, C> Clone for TokenManager<T, S, C> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Rc::clone(&self.inner),
+        }
+    }
+}
+
+impl<T: Transport + 'static, S: Store + 'static, C: Clock + 'static> TokenManager<T, S, C> {
+    /// A manager for `config`. `jitter` in [-1, 1] is this instance's shift of the refresh
+    /// point (pick it at random). Fails when the policy is invalid.
+    pub fn new(
+        config: Config,
+        policy: Policy,
+        jitter: f64,
+        transport: T,
+        store: Option<S>,
+        clock: C,
+    ) -> Result<Self, Error> {
+        policy.validate()?;
+        Ok(Self {
+            inner: Rc::new(Inner {
+                config,
+                policy,
+                jitter,
+                transport,
+                store,
+                clock,
+                state: RefCell::default(),
+                stats: Cell::default(),
+            }),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The lifecycle policy.
+    pub fn policy(&self) -> &Policy {
+        &self.inner.policy
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> Stats {
+        self.inner.stats.get()
+    }
+
+    /// The phase of the token in memory now, if there is one.
+    pub fn phase(&self) -> Option<(Phase, Rc<TokenRecord>)> {
+        let rec = self.inner.state.borrow().memory.clone()?;
+        Some((self.inner.phase(&rec, self.inner.clock.now_ms()), rec))
+    }
+
+    /// A token that may be served without asking again until the lease ends (while fresh).
+    pub fn lease(&self) -> Option<Lease> {
+        let rec = self.inner.state.borrow().memory.clone()?;
+        let until_ms = self.inner.policy.timeline(&rec, self.inner.jitter).refresh_at_ms;
+        (self.inner.clock.now_ms() < until_ms).then_some(Lease { record: rec, until_ms })
+    }
+
+    /// A usable token: from memory, else the store, else one token request shared by every
+    /// caller that arrives while it runs.
+    pub async fn get(&self) -> Result<Lookup, Error> {
+        let inner = &self.inner;
+        let now = inner.clock.now_ms();
+        let cached = inner.state.borrow().memory.clone();
+        if let Some(rec) = cached {
+            match inner.phase(&rec, now) {
+                Phase::Fresh => {
+                    inner.bump(|s| s.memory_hits += 1);
+                    return Ok(self.lookup(rec, Source::Memory, Phase::Fresh));
+                }
+                Phase::Stale => {
+                    inner.bump(|s| s.memory_hits += 1);
+                    return Ok(self.lookup(rec, Source::Memory, Phase::Stale));
+                }
+                Phase::Expired => inner.state.borrow_mut().memory = None,
+            }
+        }
+        let (rec, source) = self.flight(false).await?;
+        let phase = inner.phase(&rec, inner.clock.now_ms());
+        Ok(self.lookup(rec, source, phase))
+    }
+
+    /// Forgets the token everywhere (memory and store).
+    pub async fn invalidate(&self) {
+        let taken = self.inner.state.borrow_mut().memory.take();
+        if let Some(rec) = taken {
+            self.inner.state.borrow_mut().rejected = Some(rec.access_token.clone());
+        }
+        if let Some(store) = &self.inner.store {
+            if store.delete(self.inner.config.cache_key()).await.is_err() {
+                self.inner.bump(|s| s.kv_errors += 1);
+            }
+        }
+    }
+
+    /// Forgets `access_token` (one the API refused) only where it is still the cached token:
+    /// compare-and-delete, so a token another caller already replaced survives. Returns
+    /// whether anything was dropped.
+    pub async fn invalidate_token(&self, access_token: &str) -> bool {
+        let inner = &self.inner;
+        let mut dropped = false;
+        {
+            let mut st = inner.state.borrow_mut();
+            st.rejected = Some(access_token.to_owned());
+            if st.memory.as_ref().is_some_and(|r| r.access_token == access_token) {
+                st.memory = None;
+                dropped = true;
+            }
+        }
+        if let Some(store) = &inner.store {
+            let key = inner.config.cache_key();
+            match store.get(key).await {
+                Ok(Some(v)) if TokenRecord::decode(&v).is_some_and(|r| r.access_token == access_token) => {
+                    dropped = true;
+                    if store.delete(key).await.is_err() {
+                        inner.bump(|s| s.kv_errors += 1);
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => inner.bump(|s| s.kv_errors += 1),
+            }
+        }
+        dropped
+    }
+
+    fn lookup(&self, rec: Rc<TokenRecord>, source: Source, phase: Phase) -> Lookup {
+        let refresh = if phase == Phase::Stale { self.start_refresh() } else { None };
+        Lookup {
+            served: Served { record: rec, source },
+            refresh,
+        }
+    }
+
+    /// Starts a background refresh unless one is running or the last one failed too recently.
+    fn start_refresh(&self) -> Option<LocalBoxFuture<'static, ()>> {
+        {
+            let st = self.inner.state.borrow();
+            if st.flight.is_some() || self.inner.clock.now_ms() < st.next_refresh_ms {
+                return None;
+            }
+        }
+        self.inner.bump(|s| s.refreshes += 1);
+        let flight = self.flight(true);
+        Some(flight.map(|_| ()).boxed_local())
+    }
+
+    /// Joins the token request under way, or starts one.
+    fn flight(&self, refresh: bool) -> Flight {
+        if let Some(f) = self.inner.state.borrow().flight.clone() {
+            self.inner.bump(|s| s.coalesced += 1);
+            return f;
+        }
+        let inner = Rc::clone(&self.inner);
+        let fut = async move {
+            let result = inner.load_or_mint(refresh).await;
+            let mut st = inner.state.borrow_mut();
+            st.flight = None;
+            match &result {
+                Ok(_) => {
+                    st.refresh_failures = 0;
+                    st.next_refresh_ms = 0;
+                }
+                Err(e) if refresh => {
+                    st.refresh_failures += 1;
+                    st.next_refresh_ms =
+                        inner.clock.now_ms() + refresh_backoff_ms(st.refresh_failures, e.retry_after());
+                }
+                Err(_) => {}
+            }
+            result
+        }
+        .boxed_local()
+        .shared();
+        self.inner.state.borrow_mut().flight = Some(fut.clone());
+        fut
+    }
+}
+
+impl<T: Transport, S: Store, C: Clock> Inner<T, S, C> {
+    fn bump(&self, f: impl FnOnce(&mut Stats)) {
+        let mut s = self.stats.get();
+        f(&mut s);
+        self.stats.set(s);
+    }
+
+    fn phase(&self, rec: &TokenRecord, now: u64) -> Phase {
+        self.policy.phase(rec, self.jitter, now)
+    }
+
+    fn remember(&self, rec: TokenRecord) -> Rc<TokenRecord> {
+        let rec = Rc::new(rec);
+        self.state.borrow_mut().memory = Some(Rc::clone(&rec));
+        rec
+    }
+
+    /// A usable token from the store (for a refresh: only a *fresh* one that differs from the
+    /// token in memory, i.e. one another instance already refreshed).
+    async fn from_store(&self, refresh: bool) -> Option<TokenRecord> {
+        let store = self.store.as_ref()?;
+        let value = match store.get(self.config.cache_key()).await {
+            Ok(v) => v?,
+            Err(_) => {
+                self.bump(|s| s.kv_errors += 1);
+                return None;
+            }
+        };
+        let rec = TokenRecord::decode(&value)?;
+        let st = self.state.borrow();
+        if st.rejected.as_deref() == Some(rec.access_token.as_str()) {
+            return None;
+        }
+        let phase = self.phase(&rec, self.clock.now_ms());
+        let wanted = if refresh {
+            phase == Phase::Fresh && st.memory.as_ref().is_none_or(|m| m.access_token != rec.access_token)
+        } else {
+            phase.usable()
+        };
+        wanted.then_some(rec)
+    }
+
+    async fn load_or_mint(&self, refresh: bool) -> FlightResult {
+        if let Some(rec) = self.from_store(refresh).await {
+            self.bump(|s| s.kv_hits += 1);
+            return Ok((self.remember(rec), Source::Store));
+        }
+        self.mint().await.map(|rec| (rec, Source::Network))
+    }
+
+    async fn mint(&self) -> Result<Rc<TokenRecord>, Error> {
+        let request = build_token_request(&self.config);
+        let sent_at = self.clock.now_ms();
+        let answer = self.transport.send(request, self.policy.request_timeout_ms).await;
+        let now = self.clock.now_ms();
+        let rec = match answer.and_then(|resp| process_token_response(&resp, sent_at, now)) {
+            Ok(rec) => rec,
+            Err(e) => {
+                self.bump(|s| s.failures += 1);
+                return Err(e);
+            }
+        };
+        self.bump(|s| s.mints += 1);
+        let rec = self.remember(rec);
+        if let (Some(store), Some(ttl)) = (&self.store, rec.store_ttl_secs(now)) {
+            if store.put(self.config.cache_key(), &rec.encode(), ttl).await.is_err() {
+                self.bump(|s| s.kv_errors += 1);
+            }
+        }
+        Ok(rec)
+    }
+}

@@ -1,0 +1,289 @@
+//! The token endpoint's wire format: building the request and judging the answer. Both pure.
+
+use std::fmt;
+use std::time::{Duration, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::config::Config;
+use crate::error::{Error, ServerError};
+use crate::record::TokenRecord;
+
+/// The only grant this client speaks.
+pub const GRANT_TYPE: &str = "client_credentials";
+/// Longest `error` / `error_description` kept from a refusal; the rest is cut.
+const MAX_ERROR_FIELD: usize = 512;
+
+/// One token request, ready for any HTTP client: `POST url`, `Content-Type: application/json`,
+/// `body`. `Debug` hides the body, which carries the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TokenRequest {
+    /// Where to `POST`.
+    pub url: String,
+    /// The JSON body (contains the client secret: hand it to the transport and nothing else).
+    pub body: String,
+}
+
+impl TokenRequest {
+    /// The only method the endpoint accepts.
+    pub const METHOD: &'static str = "POST";
+    /// The body's content type.
+    pub const CONTENT_TYPE: &'static str = "application/json";
+}
+
+impl fmt::Debug for TokenRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenRequest")
+            .field("url", &self.url)
+            .field("body", &"[redacted]")
+            .finish()
+    }
+}
+
+#[derive(Serialize)]
+struct RequestBody<'a> {
+    client_id: &'a str,
+    client_secret: &'a str,
+    audience: &'a str,
+    grant_type: &'a str,
+}
+
+/// Builds the token request exactly as the vendor contract says.
+pub fn build_token_request(config: &Config) -> TokenRequest {
+    let body = RequestBody {
+        client_id: config.client_id(),
+        client_secret: config.client_secret().expose(),
+        audience: config.audience(),
+        grant_type: GRANT_TYPE,
+    };
+    TokenRequest {
+        url: config.token_url().to_owned(),
+        // Serialising four `&str` fields cannot fail.
+        body: serde_json::to_string(&body).unwrap_or_default(),
+    }
+}
+
+/// What came back from the token endpoint, as the transport saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// The `Retry-After` header, if present.
+    pub retry_after: Option<String>,
+    /// The body as text.
+    pub body: String,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    error: Option<Value>,
+    error_description: Option<Value>,
+}
+
+/// Judges the answer to a request that left at `sent_at_ms` (ms since the Unix epoch): a
+/// record to cache, or the error to report. Expiry counts from when the request was *sent*, so
+/// time in flight never extends a token's life.
+pub fn process_token_response(resp: &TokenResponse, sent_at_ms: u64, now_ms: u64) -> Result<TokenRecord, Error> {
+    match resp.status {
+        200 => parse_success(resp, sent_at_ms),
+        400..=599 => Err(classify_refusal(resp, now_ms)),
+        status => Err(Error::InvalidResponse {
+            status,
+            reason: "expected 200 with a token, or a 4xx/5xx error".into(),
+        }),
+    }
+}
+
+fn invalid(status: u16, reason: &str) -> Error {
+    Error::InvalidResponse {
+        status,
+        reason: reason.to_owned(),
+    }
+}
+
+fn parse_success(resp: &TokenResponse, sent_at_ms: u64) -> Result<TokenRecord, Error> {
+    let status = resp.status;
+    let value: Value =
+        serde_json::from_str(&resp.body).map_err(|_| invalid(status, "body is not JSON"))?;
+    let obj = value.as_object().ok_or_else(|| invalid(status, "body is not a JSON object"))?;
+    let access_token = match obj.get("access_token") {
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        _ => return Err(invalid(status, "`access_token` must be a non-empty string")),
+    };
+    let expires_in = match obj.get("expires_in").and_then(Value::as_u64) {
+        Some(n) if n > 0 && n <= u64::from(u32::MAX) => n,
+        _ => return Err(invalid(status, "`expires_in` must be a positive integer")),
+    };
+    let token_type = match obj.get("token_type") {
+        Some(Value::String(t)) if t.eq_ignore_ascii_case("bearer") => "Bearer".to_owned(),
+        _ => return Err(invalid(status, "`token_type` must be `Bearer`")),
+    };
+    let scope = match obj.get("scope") {
+        None => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => return Err(invalid(status, "`scope` must be a string")),
+    };
+    let expires_at_ms = sent_at_ms
+        .checked_add(expires_in * 1000)
+        .ok_or_else(|| invalid(status, "`expires_in` is out of range"))?;
+    Ok(TokenRecord {
+        access_token,
+        token_type,
+        scope,
+        issued_at_ms: sent_at_ms,
+        expires_at_ms,
+    })
+}
+
+fn classify_refusal(resp: &TokenResponse, now_ms: u64) -> Error {
+    let (error, description) = match serde_json::from_str::<ErrorBody>(&resp.body) {
+        Ok(b) => (text_field(b.error), text_field(b.error_description)),
+        Err(_) => (None, None),
+    };
+    let server = ServerError {
+        status: resp.status,
+        error,
+        description,
+        retry_after: resp.retry_after.as_deref().and_then(|h| parse_retry_after(h, now_ms)),
+    };
+    match resp.status {
+        401 | 403 => Error::AccessDenied(server),
+        429 => Error::RateLimited(server),
+        400..=499 => Error::InvalidRequest(server),
+        _ => Error::Server(server),
+    }
+}
+
+fn text_field(v: Option<Value>) -> Option<String> {
+    match v {
+        Some(Value::String(s)) => Some(s.chars().take(MAX_ERROR_FIELD).collect()),
+        _ => None,
+    }
+}
+
+/// Parses `Retry-After`: delay-seconds or an HTTP-date (RFC 9110 §10.2.3), as seconds from `now_ms`.
+pub fn parse_retry_after(header: &str, now_ms: u64) -> Option<u64> {
+    let h = header.trim();
+    if let Ok(secs) = h.parse::<u64>() {
+        return Some(secs);
+    }
+    let when = httpdate::parse_http_date(h).ok()?;
+    let now = UNIX_EPOCH + Duration::from_millis(now_ms);
+    Some(when.duration_since(now).map_or(0, |d| d.as_secs()))
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{DEFAULT_AUDIENCE, DEFAULT_TOKEN_URL};
+    use crate::secret::ClientSecret;
+
+    fn resp(status: u16, body: &str) -> TokenResponse {
+        TokenResponse {
+            status,
+            retry_after: None,
+            body: body.to_owned(),
+        }
+    }
+
+    #[test]
+    fn request_is_exactly_the_contract() {
+        let cfg = Config::new(DEFAULT_TOKEN_URL, "cid", ClientSecret::new("sec\"ret"), DEFAULT_AUDIENCE).unwrap();
+        let req = build_token_request(&cfg);
+        assert_eq!(req.url, "https://api-auth.autopay.io/oauth/token");
+        let body: Value = serde_json::from_str(&req.body).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "client_id": "cid",
+                "client_secret": "sec\"ret",
+                "audience": "https://api.autopay.io",
+                "grant_type": "client_credentials"
+            })
+        );
+        assert!(!format!("{req:?}").contains("sec"));
+    }
+
+    #[test]
+    fn success_expiry_counts_from_send_time() {
+        let r = process_token_response(
+            &resp(200, r#"{"access_token":"abc","scope":"customer_club","expires_in":86400,"token_type":"bearer"}"#),
+            1_000,
+            9_000,
+        )
+        .unwrap();
+        assert_eq!(r.access_token, "abc");
+        assert_eq!(r.token_type, "Bearer");
+        assert_eq!(r.scope.as_deref(), Some("customer_club"));
+        assert_eq!(r.issued_at_ms, 1_000);
+        assert_eq!(r.expires_at_ms, 1_000 + 86_400_000);
+    }
+
+    #[test]
+    fn malformed_successes_are_invalid_response() {
+        let bodies = [
+            "not json",
+            "[]",
+            r#"{"expires_in":60,"token_type":"Bearer"}"#,
+            r#"{"access_token":"","expires_in":60,"token_type":"Bearer"}"#,
+            r#"{"access_token":5,"expires_in":60,"token_type":"Bearer"}"#,
+            r#"{"access_token":"t","token_type":"Bearer"}"#,
+            r#"{"access_token":"t","expires_in":0,"token_type":"Bearer"}"#,
+            r#"{"access_token":"t","expires_in":-5,"token_type":"Bearer"}"#,
+            r#"{"access_token":"t","expires_in":1.5,"token_type":"Bearer"}"#,
+            r#"{"access_token":"t","expires_in":"60","token_type":"Bearer"}"#,
+            r#"{"access_token":"t","expires_in":99999999999,"token_type":"Bearer"}"#,
+            r#"{"access_token":"t","expires_in":60}"#,
+            r#"{"access_token":"t","expires_in":60,"token_type":"mac"}"#,
+            r#"{"access_token":"t","expires_in":60,"token_type":"Bearer","scope":7}"#,
+            r#"{"access_token":"t","expires_in":60,"token_type":"Bearer","scope":null}"#,
+        ];
+        for body in bodies {
+            let err = process_token_response(&resp(200, body), 0, 0).unwrap_err();
+            assert_eq!(err.code(), "invalid_response", "{body}");
+            assert_eq!(err.status(), Some(200));
+        }
+        assert_eq!(process_token_response(&resp(204, ""), 0, 0).unwrap_err().code(), "invalid_response");
+        assert_eq!(process_token_response(&resp(302, ""), 0, 0).unwrap_err().code(), "invalid_response");
+    }
+
+    #[test]
+    fn refusals_keep_error_description_and_status() {
+        let denied = r#"{ "error": "access_denied", "error_description": "Unauthorized" }"#;
+        let cases = [
+            (401, denied, "access_denied"),
+            (403, denied, "access_denied"),
+            (400, r#"{"error":"invalid_request","error_description":"bad audience"}"#, "invalid_request"),
+            (429, r#"{"error":"rate_limited","error_description":"slow down"}"#, "rate_limited"),
+            (500, "<html>oops</html>", "server_error"),
+            (503, "", "server_error"),
+        ];
+        for (status, body, code) in cases {
+            let err = process_token_response(&resp(status, body), 0, 0).unwrap_err();
+            assert_eq!(err.code(), code);
+            assert_eq!(err.status(), Some(status));
+            assert!(!err.to_string().contains("<html>"));
+        }
+        let err = process_token_response(&resp(401, denied), 0, 0).unwrap_err();
+        let s = err.server().unwrap();
+        assert_eq!(s.error.as_deref(), Some("access_denied"));
+        assert_eq!(s.description.as_deref(), Some("Unauthorized"));
+    }
+
+    #[test]
+    fn retry_after_seconds_and_dates() {
+        let now = 1_700_000_000_000;
+        assert_eq!(parse_retry_after("120", now), Some(120));
+        assert_eq!(parse_retry_after(" 7 ", now), Some(7));
+        let date = httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_millis(now + 30_000));
+        assert_eq!(parse_retry_after(&date, now), Some(30));
+        let past = httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_millis(now - 30_000));
+        assert_eq!(parse_retry_after(&past, now), Some(0));
+        assert_eq!(parse_retry_after("soon", now), None);
+        let mut r = resp(429, "{}");
+        r.retry_after = Some("3".into());
+        assert_eq!(process_token_response(&r, 0, now).unwrap_err().retry_after(), Some(3));
+    }
+}

@@ -1,0 +1,85 @@
+//! No token storms: concurrent cold calls share one token request, and so do failures.
+mod support;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use autopay_auth::*;
+use futures::executor::LocalPool;
+use futures::task::LocalSpawnExt;
+use support::*;
+
+fn concurrent(w: &World, m: &Manager, n: usize) -> Vec<Result<Served, Error>> {
+    let mut pool = LocalPool::new();
+    let gate = &w.transport.gate;
+    gate.close();
+    let out = Rc::new(RefCell::new(Vec::new()));
+    for _ in 0..n {
+        let (m, out) = (m.clone(), Rc::clone(&out));
+        pool.spawner()
+            .spawn_local(async move {
+                let r = m.get().await.map(|l| l.served);
+                out.borrow_mut().push(r);
+            })
+            .unwrap();
+    }
+    pool.run_until_stalled(); // every caller is now waiting: one on the request, the rest on it
+    gate.open();
+    pool.run();
+    Rc::try_unwrap(out).unwrap().into_inner()
+}
+
+#[test]
+fn five_hundred_cold_calls_mint_once() {
+    let w = World::new();
+    let m = w.manager(true);
+    let results = concurrent(&w, &m, 500);
+    assert_eq!(results.len(), 500);
+    for r in &results {
+        assert_eq!(r.as_ref().unwrap().record.access_token, "tok-1");
+    }
+    assert_eq!(w.transport.calls(), 1);
+    assert_eq!(m.stats().mints, 1);
+    assert_eq!(m.stats().coalesced, 499);
+}
+
+#[test]
+fn a_failure_fails_every_waiter_and_the_next_call_tries_again() {
+    let w = World::new();
+    w.transport.then(status(
+        503,
+        r#"{"error":"temporarily_unavailable","error_description":"down"}"#,
+    ));
+    let m = w.manager(false);
+    let results = concurrent(&w, &m, 50);
+    assert_eq!(w.transport.calls(), 1);
+    for r in &results {
+        let e = r.as_ref().unwrap_err();
+        assert_eq!((e.code(), e.status()), ("server_error", Some(503)));
+        assert_eq!(e.server().unwrap().description.as_deref(), Some("down"));
+    }
+    assert_eq!(m.stats().failures, 1);
+    assert_eq!(get(&m).unwrap().record.access_token, "tok-2");
+    assert_eq!(w.transport.calls(), 2);
+}
+
+#[test]
+fn invalid_answers_cache_nothing() {
+    let w = World::new();
+    w.transport.then(status(
+        200,
+        r#"{"access_token":"x","expires_in":0,"token_type":"Bearer"}"#,
+    ));
+    let m = w.manager(true);
+    assert_eq!(get(&m).unwrap_err().code(), "invalid_response");
+    assert!(w.store.puts.borrow().is_empty());
+    assert!(m.phase().is_none());
+    assert_eq!(get(&m).unwrap().source, Source::Network);
+}
+
+#[test]
+fn transport_errors_pass_through() {
+    let w = World::new();
+    w.transport.then(Err(Error::Timeout { after_ms: 10_000 }));
+    let m = w.manager(false);
+    assert_eq!(get(&m).unwrap_err().code(), "timeout");
+}
