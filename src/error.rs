@@ -81,10 +81,9 @@ impl Error {
     /// The server's answer, for the variants that have one.
     pub fn server(&self) -> Option<&ServerError> {
         match self {
-            Error::AccessDenied(s)
-            | Error::InvalidRequest(s)
-            | Error::RateLimited(s)
-            | Error::Server(s) => Some(s),
+            Error::AccessDenied(s) | Error::InvalidRequest(s) | Error::RateLimited(s) | Error::Server(s) => {
+                Some(s)
+            }
             _ => None,
         }
     }
@@ -121,10 +120,7 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::AccessDenied(s)
-            | Error::InvalidRequest(s)
-            | Error::RateLimited(s)
-            | Error::Server(s) => {
+            Error::AccessDenied(s) | Error::InvalidRequest(s) | Error::RateLimited(s) | Error::Server(s) => {
                 write!(f, "token endpoint answered HTTP {}", s.status)?;
                 if let Some(e) = &s.error {
                     write!(f, ": {e}")?;

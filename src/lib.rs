@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod api;
 mod config;
 mod error;
 mod lifecycle;
@@ -28,9 +29,9 @@ mod wire;
 #[cfg(feature = "npm")]
 mod npm;
 
+pub use api::{API_UNAUTHORIZED, check_within_base, join_api_path, should_retry_api_call};
 pub use config::{
-    CACHE_SCHEMA, Config, DEFAULT_API_BASE_URL, DEFAULT_AUDIENCE, DEFAULT_TOKEN_URL, check_url, check_within_base,
-    join_api_path,
+    CACHE_SCHEMA, Config, DEFAULT_API_BASE_URL, DEFAULT_AUDIENCE, DEFAULT_TOKEN_URL, check_url,
 };
 pub use error::{Error, ServerError};
 pub use lifecycle::{
@@ -42,4 +43,6 @@ pub use manager::{Clock, Lease, Lookup, Served, Source, Store, StoreError, Token
 pub use record::{MIN_STORE_TTL_SECS, TokenRecord};
 pub use secret::ClientSecret;
 pub use stats::Stats;
-pub use wire::{GRANT_TYPE, TokenRequest, TokenResponse, build_token_request, parse_retry_after, process_token_response};
+pub use wire::{
+    GRANT_TYPE, TokenRequest, TokenResponse, build_token_request, parse_retry_after, process_token_response,
+};

@@ -210,11 +210,41 @@ mod tests {
     #[test]
     fn validation_names_the_option() {
         let bad = [
-            (Policy { refresh_ratio: 0.0, ..Policy::default() }, "refreshRatio"),
-            (Policy { refresh_ratio: f64::NAN, ..Policy::default() }, "refreshRatio"),
-            (Policy { refresh_ratio: 1.5, ..Policy::default() }, "refreshRatio"),
-            (Policy { expiry_margin_ratio: 0.9, ..Policy::default() }, "expiryMarginRatio"),
-            (Policy { request_timeout_ms: 0, ..Policy::default() }, "timeoutMs"),
+            (
+                Policy {
+                    refresh_ratio: 0.0,
+                    ..Policy::default()
+                },
+                "refreshRatio",
+            ),
+            (
+                Policy {
+                    refresh_ratio: f64::NAN,
+                    ..Policy::default()
+                },
+                "refreshRatio",
+            ),
+            (
+                Policy {
+                    refresh_ratio: 1.5,
+                    ..Policy::default()
+                },
+                "refreshRatio",
+            ),
+            (
+                Policy {
+                    expiry_margin_ratio: 0.9,
+                    ..Policy::default()
+                },
+                "expiryMarginRatio",
+            ),
+            (
+                Policy {
+                    request_timeout_ms: 0,
+                    ..Policy::default()
+                },
+                "timeoutMs",
+            ),
         ];
         for (p, opt) in bad {
             assert_eq!(p.validate().unwrap_err().option(), Some(opt));

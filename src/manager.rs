@@ -27,7 +27,11 @@ pub trait Clock {
 pub trait Transport {
     /// `POST request.url` with `Content-Type: application/json` and `request.body`, giving up
     /// after `timeout_ms`.
-    fn send(&self, request: TokenRequest, timeout_ms: u64) -> impl Future<Output = Result<TokenResponse, Error>>;
+    fn send(
+        &self,
+        request: TokenRequest,
+        timeout_ms: u64,
+    ) -> impl Future<Output = Result<TokenResponse, Error>>;
 }
 
 /// A store failure: counted and survived, never shown to the caller as a token error.
@@ -182,7 +186,10 @@ impl<T: Transport + 'static, S: Store + 'static, C: Clock + 'static> TokenManage
     pub fn lease(&self) -> Option<Lease> {
         let rec = self.inner.state.borrow().memory.clone()?;
         let until_ms = self.inner.policy.timeline(&rec, self.inner.jitter).refresh_at_ms;
-        (self.inner.clock.now_ms() < until_ms).then_some(Lease { record: rec, until_ms })
+        (self.inner.clock.now_ms() < until_ms).then_some(Lease {
+            record: rec,
+            until_ms,
+        })
     }
 
     /// A usable token: from memory, else the store, else one token request shared by every
@@ -253,7 +260,11 @@ impl<T: Transport + 'static, S: Store + 'static, C: Clock + 'static> TokenManage
     }
 
     fn lookup(&self, rec: Rc<TokenRecord>, source: Source, phase: Phase) -> Lookup {
-        let refresh = if phase == Phase::Stale { self.start_refresh() } else { None };
+        let refresh = if phase == Phase::Stale {
+            self.start_refresh()
+        } else {
+            None
+        };
         Lookup {
             served: Served { record: rec, source },
             refresh,
@@ -340,7 +351,11 @@ impl<T: Transport, S: Store, C: Clock> Inner<T, S, C> {
         }
         let phase = self.phase(&rec, self.clock.now_ms());
         let wanted = if refresh {
-            phase == Phase::Fresh && st.memory.as_ref().is_none_or(|m| m.access_token != rec.access_token)
+            phase == Phase::Fresh
+                && st
+                    .memory
+                    .as_ref()
+                    .is_none_or(|m| m.access_token != rec.access_token)
         } else {
             phase.usable()
         };
@@ -370,7 +385,11 @@ impl<T: Transport, S: Store, C: Clock> Inner<T, S, C> {
         self.bump(|s| s.mints += 1);
         let rec = self.remember(rec);
         if let (Some(store), Some(ttl)) = (&self.store, rec.store_ttl_secs(now)) {
-            if store.put(self.config.cache_key(), &rec.encode(), ttl).await.is_err() {
+            if store
+                .put(self.config.cache_key(), &rec.encode(), ttl)
+                .await
+                .is_err()
+            {
                 self.bump(|s| s.kv_errors += 1);
             }
         }

@@ -30,7 +30,10 @@ pub struct TokenRecord {
 impl fmt::Debug for TokenRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenRecord")
-            .field("access_token", &format_args!("[{} bytes]", self.access_token.len()))
+            .field(
+                "access_token",
+                &format_args!("[{} bytes]", self.access_token.len()),
+            )
             .field("scope", &self.scope)
             .field("issued_at_ms", &self.issued_at_ms)
             .field("expires_at_ms", &self.expires_at_ms)

@@ -84,7 +84,11 @@ struct ErrorBody {
 /// Judges the answer to a request that left at `sent_at_ms` (ms since the Unix epoch): a
 /// record to cache, or the error to report. Expiry counts from when the request was *sent*, so
 /// time in flight never extends a token's life.
-pub fn process_token_response(resp: &TokenResponse, sent_at_ms: u64, now_ms: u64) -> Result<TokenRecord, Error> {
+pub fn process_token_response(
+    resp: &TokenResponse,
+    sent_at_ms: u64,
+    now_ms: u64,
+) -> Result<TokenRecord, Error> {
     match resp.status {
         200 => parse_success(resp, sent_at_ms),
         400..=599 => Err(classify_refusal(resp, now_ms)),
@@ -104,9 +108,10 @@ fn invalid(status: u16, reason: &str) -> Error {
 
 fn parse_success(resp: &TokenResponse, sent_at_ms: u64) -> Result<TokenRecord, Error> {
     let status = resp.status;
-    let value: Value =
-        serde_json::from_str(&resp.body).map_err(|_| invalid(status, "body is not JSON"))?;
-    let obj = value.as_object().ok_or_else(|| invalid(status, "body is not a JSON object"))?;
+    let value: Value = serde_json::from_str(&resp.body).map_err(|_| invalid(status, "body is not JSON"))?;
+    let obj = value
+        .as_object()
+        .ok_or_else(|| invalid(status, "body is not a JSON object"))?;
     let access_token = match obj.get("access_token") {
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
         _ => return Err(invalid(status, "`access_token` must be a non-empty string")),
@@ -145,7 +150,10 @@ fn classify_refusal(resp: &TokenResponse, now_ms: u64) -> Error {
         status: resp.status,
         error,
         description,
-        retry_after: resp.retry_after.as_deref().and_then(|h| parse_retry_after(h, now_ms)),
+        retry_after: resp
+            .retry_after
+            .as_deref()
+            .and_then(|h| parse_retry_after(h, now_ms)),
     };
     match resp.status {
         401 | 403 => Error::AccessDenied(server),
@@ -173,7 +181,6 @@ pub fn parse_retry_after(header: &str, now_ms: u64) -> Option<u64> {
     Some(when.duration_since(now).map_or(0, |d| d.as_secs()))
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,7 +197,13 @@ mod tests {
 
     #[test]
     fn request_is_exactly_the_contract() {
-        let cfg = Config::new(DEFAULT_TOKEN_URL, "cid", ClientSecret::new("sec\"ret"), DEFAULT_AUDIENCE).unwrap();
+        let cfg = Config::new(
+            DEFAULT_TOKEN_URL,
+            "cid",
+            ClientSecret::new("sec\"ret"),
+            DEFAULT_AUDIENCE,
+        )
+        .unwrap();
         let req = build_token_request(&cfg);
         assert_eq!(req.url, "https://api-auth.autopay.io/oauth/token");
         let body: Value = serde_json::from_str(&req.body).unwrap();
@@ -209,7 +222,10 @@ mod tests {
     #[test]
     fn success_expiry_counts_from_send_time() {
         let r = process_token_response(
-            &resp(200, r#"{"access_token":"abc","scope":"customer_club","expires_in":86400,"token_type":"bearer"}"#),
+            &resp(
+                200,
+                r#"{"access_token":"abc","scope":"customer_club","expires_in":86400,"token_type":"bearer"}"#,
+            ),
             1_000,
             9_000,
         )
@@ -245,8 +261,14 @@ mod tests {
             assert_eq!(err.code(), "invalid_response", "{body}");
             assert_eq!(err.status(), Some(200));
         }
-        assert_eq!(process_token_response(&resp(204, ""), 0, 0).unwrap_err().code(), "invalid_response");
-        assert_eq!(process_token_response(&resp(302, ""), 0, 0).unwrap_err().code(), "invalid_response");
+        assert_eq!(
+            process_token_response(&resp(204, ""), 0, 0).unwrap_err().code(),
+            "invalid_response"
+        );
+        assert_eq!(
+            process_token_response(&resp(302, ""), 0, 0).unwrap_err().code(),
+            "invalid_response"
+        );
     }
 
     #[test]
@@ -255,8 +277,16 @@ mod tests {
         let cases = [
             (401, denied, "access_denied"),
             (403, denied, "access_denied"),
-            (400, r#"{"error":"invalid_request","error_description":"bad audience"}"#, "invalid_request"),
-            (429, r#"{"error":"rate_limited","error_description":"slow down"}"#, "rate_limited"),
+            (
+                400,
+                r#"{"error":"invalid_request","error_description":"bad audience"}"#,
+                "invalid_request",
+            ),
+            (
+                429,
+                r#"{"error":"rate_limited","error_description":"slow down"}"#,
+                "rate_limited",
+            ),
             (500, "<html>oops</html>", "server_error"),
             (503, "", "server_error"),
         ];
@@ -284,6 +314,9 @@ mod tests {
         assert_eq!(parse_retry_after("soon", now), None);
         let mut r = resp(429, "{}");
         r.retry_after = Some("3".into());
-        assert_eq!(process_token_response(&r, 0, now).unwrap_err().retry_after(), Some(3));
+        assert_eq!(
+            process_token_response(&r, 0, now).unwrap_err().retry_after(),
+            Some(3)
+        );
     }
 }

@@ -1,0 +1,102 @@
+// Types of the `autopay-auth` package (the same for every runtime entry).
+
+/** Any store with the Cloudflare Workers `KVNamespace` shape (a Workers KV binding works as is). */
+export interface KVNamespaceLike {
+  get(key: string): Promise<string | null>;
+  put(key: string, value: string, options?: { expirationTtl?: number }): Promise<unknown>;
+  delete(key: string): Promise<unknown>;
+}
+
+/** Options of `new AutopayAuth(...)`. Unknown keys are refused with `invalid_config`. */
+export interface AutopayAuthOptions {
+  /** Client ID from Autopay. */
+  clientId: string;
+  /** Client Secret from Autopay. Never logged, stored or returned. */
+  clientSecret: string;
+  /** Shared token cache across instances (optional). */
+  kv?: KVNamespaceLike | null;
+  /** Token endpoint. Default `https://api-auth.autopay.io/oauth/token`. */
+  tokenUrl?: string;
+  /** Audience. Default `https://api.autopay.io`. */
+  audience?: string;
+  /** Base URL for `auth.fetch`. Default `https://api.autopay.io`. */
+  apiBaseUrl?: string;
+  /** Fetch implementation. Default `globalThis.fetch`. */
+  fetch?: (input: string, init?: RequestInit) => Promise<Response>;
+  /** Share of the lifetime after which a token is stale and refreshed in the background. Default 0.75. */
+  refreshRatio?: number;
+  /** Seconds before expiry in which a token is never served. Default 300. */
+  expiryMarginSec?: number;
+  /** Cap on that margin as a share of the lifetime, so short tokens stay usable. Default 0.1. */
+  expiryMarginRatio?: number;
+  /** Largest random shift of the refresh point, in seconds (also capped at 5 % of the lifetime). Default 300. */
+  refreshJitterSec?: number;
+  /** Timeout of one token request, in milliseconds. Default 10000. */
+  timeoutMs?: number;
+}
+
+/** Where a token came from. */
+export type TokenSource = 'memory' | 'kv' | 'network';
+
+export interface TokenInfo {
+  accessToken: string;
+  tokenType: 'Bearer';
+  scope: string | null;
+  /** Absolute expiry, ms since the Unix epoch (counted from when the request was sent). */
+  expiresAt: number;
+  source: TokenSource;
+}
+
+export interface AutopayAuthStats {
+  mints: number;
+  memoryHits: number;
+  kvHits: number;
+  kvErrors: number;
+  failures: number;
+  refreshes: number;
+  coalesced: number;
+}
+
+export type AutopayAuthErrorCode =
+  | 'access_denied'
+  | 'invalid_request'
+  | 'rate_limited'
+  | 'server_error'
+  | 'network'
+  | 'timeout'
+  | 'invalid_response'
+  | 'invalid_config'
+  | 'invalid_argument';
+
+export class AutopayAuthError extends Error {
+  readonly name: 'AutopayAuthError';
+  readonly code: AutopayAuthErrorCode;
+  /** HTTP status of the token endpoint's answer, or null. */
+  readonly status: number | null;
+  /** The server's `error` field, or null. */
+  readonly error: string | null;
+  /** The server's `error_description`, or null. */
+  readonly description: string | null;
+  /** Seconds to wait (from `Retry-After`), or null. */
+  readonly retryAfter: number | null;
+  /** For `invalid_config`: the option at fault. */
+  readonly option: string | null;
+}
+
+export class AutopayAuth {
+  constructor(options: AutopayAuthOptions);
+  getToken(): Promise<string>;
+  getTokenInfo(): Promise<TokenInfo>;
+  fetch(path: string, init?: RequestInit): Promise<Response>;
+  invalidate(): Promise<void>;
+  stats(): AutopayAuthStats;
+}
+
+/** In-memory `KVNamespace` (honours `expirationTtl`, which must be at least 60). */
+export class MemoryKV implements KVNamespaceLike {
+  constructor(options?: { now?: () => number });
+  get(key: string): Promise<string | null>;
+  put(key: string, value: string, options?: { expirationTtl?: number; expiration?: number }): Promise<void>;
+  delete(key: string): Promise<void>;
+  list(options?: { prefix?: string }): Promise<{ keys: { name: string; expiration?: number }[]; list_complete: true }>;
+}

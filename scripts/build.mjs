@@ -1,0 +1,52 @@
+// Builds the npm package into pkg/: cargo (wasm32, feature `npm`) → wasm-bindgen (web ESM glue
+// and nodejs CJS glue; the .wasm is the same) → wasm-opt (npm binaryen) → entry files, types
+// and package.json from js/. Skips the Rust steps when nothing they read has changed.
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync, readdirSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const pkg = join(root, 'pkg');
+const gen = join(root, 'target', 'npm-bindgen');
+const bin = (name) => join(root, 'node_modules', '.bin', name);
+const run = (cmd, args, opts = {}) => execFileSync(cmd, args, { stdio: 'inherit', cwd: root, ...opts });
+
+const wantBindgen = readFileSync(join(root, 'Cargo.toml'), 'utf8').match(/wasm-bindgen = \{ version = "=([^"]+)"/)[1];
+const haveBindgen = execFileSync('wasm-bindgen', ['--version'], { encoding: 'utf8' }).trim().split(' ')[1];
+if (haveBindgen !== wantBindgen) {
+  throw new Error(`wasm-bindgen CLI ${haveBindgen} does not match the crate's ${wantBindgen}; run scripts/setup.sh`);
+}
+
+run('cargo', ['build', '--lib', '--release', '--target', 'wasm32-unknown-unknown', '--features', 'npm']);
+const wasm = join(root, 'target', 'wasm32-unknown-unknown', 'release', 'autopay_auth.wasm');
+
+const stamp = join(gen, 'stamp');
+const fresh = existsSync(stamp) && statSync(stamp).mtimeMs >= statSync(wasm).mtimeMs;
+if (!fresh) {
+  rmSync(gen, { recursive: true, force: true });
+  run('wasm-bindgen', ['--target', 'web', '--out-dir', join(gen, 'web'), '--out-name', 'autopay_auth', wasm]);
+  run('wasm-bindgen', ['--target', 'nodejs', '--out-dir', join(gen, 'node'), '--out-name', 'autopay_auth', wasm]);
+  run(bin('wasm-opt'), ['-Oz', '--enable-bulk-memory', '--enable-reference-types', '--enable-nontrapping-float-to-int',
+    '--enable-sign-ext', '--enable-mutable-globals', '--enable-multivalue',
+    join(gen, 'web', 'autopay_auth_bg.wasm'), '-o', join(gen, 'autopay_auth_bg.wasm')]);
+  writeFileSync(stamp, '');
+}
+
+rmSync(pkg, { recursive: true, force: true });
+mkdirSync(pkg);
+copyFileSync(join(gen, 'autopay_auth_bg.wasm'), join(pkg, 'autopay_auth_bg.wasm'));
+copyFileSync(join(gen, 'web', 'autopay_auth.js'), join(pkg, 'autopay_auth.js'));
+copyFileSync(join(gen, 'node', 'autopay_auth.js'), join(pkg, 'autopay_auth_node.cjs'));
+for (const f of readdirSync(join(root, 'js', 'entries'))) copyFileSync(join(root, 'js', 'entries', f), join(pkg, f));
+for (const f of ['api.js', 'memory-kv.js']) {
+  copyFileSync(join(root, 'js', f), join(pkg, f));
+  run(bin('esbuild'), [join('js', f), '--format=cjs', '--log-level=warning', `--outfile=${join(pkg, f.replace(/\.js$/, '.cjs'))}`]);
+}
+copyFileSync(join(root, 'js', 'index.d.ts'), join(pkg, 'index.d.ts'));
+copyFileSync(join(root, 'js', 'index.d.ts'), join(pkg, 'index.d.cts'));
+copyFileSync(join(root, 'js', 'package.json'), join(pkg, 'package.json'));
+copyFileSync(join(root, 'js', 'README.md'), join(pkg, 'README.md'));
+
+const size = statSync(join(pkg, 'autopay_auth_bg.wasm')).size;
+console.log(`pkg/ ready: autopay_auth_bg.wasm ${(size / 1024).toFixed(1)} KiB`);

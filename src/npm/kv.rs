@@ -1,0 +1,58 @@
+//! Any object with the Workers `KVNamespace` shape as the core's [`Store`](crate::Store).
+
+use js_sys::{Object, Promise, Reflect};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+
+use super::errors::js_message;
+use crate::{Store, StoreError};
+
+#[wasm_bindgen]
+extern "C" {
+    /// `get(key) → Promise<string|null>`, `put(key, value, {expirationTtl})`, `delete(key)`.
+    pub(crate) type JsKv;
+    #[wasm_bindgen(method, catch, js_name = get)]
+    fn kv_get(this: &JsKv, key: &str) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(method, catch, js_name = put)]
+    fn kv_put(this: &JsKv, key: &str, value: &str, options: &JsValue) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(method, catch, js_name = delete)]
+    fn kv_delete(this: &JsKv, key: &str) -> Result<JsValue, JsValue>;
+
+    #[wasm_bindgen(js_namespace = console, js_name = warn)]
+    fn console_warn(msg: &str);
+}
+
+/// The user's KV object.
+pub(crate) struct KvStore(pub(crate) JsKv);
+
+async fn settle(op: &str, r: Result<JsValue, JsValue>) -> Result<JsValue, StoreError> {
+    let out = match r {
+        Ok(v) => JsFuture::from(Promise::resolve(&v)).await,
+        Err(e) => Err(e),
+    };
+    out.map_err(|e| {
+        let msg = format!(
+            "autopay-auth: KV {op} failed (token still served): {}",
+            js_message(&e)
+        );
+        console_warn(&msg);
+        StoreError(msg)
+    })
+}
+
+impl Store for KvStore {
+    async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        // A value that is not a string (another library's data) is a miss.
+        Ok(settle("get", self.0.kv_get(key)).await?.as_string())
+    }
+
+    async fn put(&self, key: &str, value: &str, ttl_secs: u64) -> Result<(), StoreError> {
+        let opts = Object::new();
+        let _ = Reflect::set(&opts, &"expirationTtl".into(), &JsValue::from(ttl_secs as f64));
+        settle("put", self.0.kv_put(key, value, &opts)).await.map(drop)
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        settle("delete", self.0.kv_delete(key)).await.map(drop)
+    }
+}

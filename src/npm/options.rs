@@ -1,0 +1,165 @@
+//! Reading the JS options object: every option checked, every refusal an `invalid_config`
+//! naming the option (never its value).
+
+use js_sys::{Function, Object, Reflect};
+use wasm_bindgen::{JsCast, JsValue};
+
+use super::kv::JsKv;
+use crate::{
+    ClientSecret, Config, DEFAULT_API_BASE_URL, DEFAULT_AUDIENCE, DEFAULT_TOKEN_URL, Error, Policy, check_url,
+};
+
+const KNOWN: &[&str] = &[
+    "clientId",
+    "clientSecret",
+    "kv",
+    "tokenUrl",
+    "audience",
+    "apiBaseUrl",
+    "fetch",
+    "refreshRatio",
+    "expiryMarginSec",
+    "expiryMarginRatio",
+    "refreshJitterSec",
+    "timeoutMs",
+];
+
+/// The options, validated.
+pub(crate) struct Options {
+    pub(crate) config: Config,
+    pub(crate) policy: Policy,
+    pub(crate) api_base_url: String,
+    pub(crate) fetch: Function,
+    pub(crate) kv: Option<JsKv>,
+}
+
+fn get(obj: &JsValue, key: &str) -> JsValue {
+    Reflect::get(obj, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+}
+
+fn absent(v: &JsValue) -> bool {
+    v.is_undefined() || v.is_null()
+}
+
+fn string(obj: &JsValue, key: &str, default: Option<&str>) -> Result<String, Error> {
+    let v = get(obj, key);
+    match (v.as_string(), default) {
+        (Some(s), _) => Ok(s),
+        (None, Some(d)) if absent(&v) => Ok(d.to_owned()),
+        (None, None) if absent(&v) => Err(Error::config(key, "is required")),
+        _ => Err(Error::config(key, "must be a string")),
+    }
+}
+
+fn number(obj: &JsValue, key: &str, default: f64, (min, max, range): (f64, f64, &str)) -> Result<f64, Error> {
+    let v = get(obj, key);
+    if absent(&v) {
+        return Ok(default);
+    }
+    match v.as_f64() {
+        Some(n) if n.is_finite() && (min..=max).contains(&n) => Ok(n),
+        _ => Err(Error::config(key, format!("must be a number from {range}"))),
+    }
+}
+
+/// Parses a URL with the platform's WHATWG parser and checks it with the core's rules.
+fn url(obj: &JsValue, key: &str, default: &str) -> Result<String, Error> {
+    let raw = string(obj, key, Some(default))?;
+    let href = web_sys::Url::new(&raw)
+        .map_err(|_| Error::config(key, "must be an absolute URL"))?
+        .href();
+    check_url(key, &href)?;
+    Ok(href)
+}
+
+fn has_methods(v: &JsValue, names: &[&str]) -> bool {
+    names.iter().all(|m| get(v, m).is_function())
+}
+
+impl Options {
+    pub(crate) fn read(options: &JsValue) -> Result<Self, Error> {
+        if !options.is_object() {
+            return Err(Error::config("options", "must be an object"));
+        }
+        for key in Object::keys(options.unchecked_ref::<Object>()).iter() {
+            let key = key.as_string().unwrap_or_default();
+            if !KNOWN.contains(&key.as_str()) {
+                return Err(Error::config(&key, "is not a known option"));
+            }
+        }
+        let client_id = string(options, "clientId", None)?;
+        let secret = ClientSecret::new(string(options, "clientSecret", None)?);
+        let token_url = url(options, "tokenUrl", DEFAULT_TOKEN_URL)?;
+        let audience = string(options, "audience", Some(DEFAULT_AUDIENCE))?;
+        let api_base_url = url(options, "apiBaseUrl", DEFAULT_API_BASE_URL)?;
+        if api_base_url.contains('?') {
+            return Err(Error::config("apiBaseUrl", "must not have a query"));
+        }
+        let config = Config::new(&token_url, &client_id, secret, &audience)?;
+
+        let defaults = Policy::default();
+        let policy = Policy {
+            refresh_ratio: number(
+                options,
+                "refreshRatio",
+                defaults.refresh_ratio,
+                (0.01, 1.0, "0.01 to 1"),
+            )?,
+            expiry_margin_ms: (number(
+                options,
+                "expiryMarginSec",
+                defaults.expiry_margin_ms as f64 / 1000.0,
+                (0.0, 86_400.0, "0 to 86400"),
+            )? * 1000.0) as u64,
+            expiry_margin_ratio: number(
+                options,
+                "expiryMarginRatio",
+                defaults.expiry_margin_ratio,
+                (0.0, 0.5, "0 to 0.5"),
+            )?,
+            refresh_jitter_ms: (number(
+                options,
+                "refreshJitterSec",
+                defaults.refresh_jitter_ms as f64 / 1000.0,
+                (0.0, 3_600.0, "0 to 3600"),
+            )? * 1000.0) as u64,
+            request_timeout_ms: number(
+                options,
+                "timeoutMs",
+                defaults.request_timeout_ms as f64,
+                (1.0, 600_000.0, "1 to 600000"),
+            )? as u64,
+        };
+        policy.validate()?;
+
+        let fetch = get(options, "fetch");
+        let fetch = if absent(&fetch) {
+            get(&js_sys::global(), "fetch")
+        } else {
+            fetch
+        };
+        let fetch: Function = fetch
+            .dyn_into()
+            .map_err(|_| Error::config("fetch", "must be a function (this runtime has no global fetch)"))?;
+
+        let kv = get(options, "kv");
+        let kv = if absent(&kv) {
+            None
+        } else if has_methods(&kv, &["get", "put", "delete"]) {
+            Some(kv.unchecked_into::<JsKv>())
+        } else {
+            return Err(Error::config(
+                "kv",
+                "must have get, put and delete methods (a KVNamespace)",
+            ));
+        };
+
+        Ok(Self {
+            config,
+            policy,
+            api_base_url,
+            fetch,
+            kv,
+        })
+    }
+}

@@ -1,0 +1,212 @@
+#!/usr/bin/env node
+// An Autopay emulator: a real HTTP server on 127.0.0.1 that follows the token contract in
+// shared/autopay-oauth.md strictly, serves a small protected sample API, counts what it mints,
+// and injects faults on request. Used by the demo and every test.
+//
+//   node tests/emulator/server.mjs [--port 8788] [--client-id ID] [--client-secret S] [--expires-in 86400]
+//
+// Control endpoints (loopback only, for tests): GET /__emulator/stats, POST /__emulator/reset,
+// POST /__emulator/config {expiresIn}, POST /__emulator/faults [{status, body, headers, delayMs,
+// raw}] (queued for the next token requests), POST /__emulator/revoke (every issued token dies).
+import { createServer } from 'node:http';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { pathToFileURL } from 'node:url';
+
+export const AUDIENCE = 'https://api.autopay.io';
+export const GRANT_TYPE = 'client_credentials';
+const MAX_BODY = 64 * 1024;
+
+function sameText(a, b) {
+  const x = Buffer.from(String(a));
+  const y = Buffer.from(String(b));
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+export async function startEmulator({
+  port = 0,
+  clientId = 'demo-client',
+  clientSecret = 'demo-secret',
+  expiresIn = 86400,
+  scope = 'customer_club',
+  log = false,
+} = {}) {
+  const state = {
+    expiresIn,
+    tokens: new Map(), // token -> expiresAt (ms)
+    faults: [],
+    stats: { minted: 0, tokenRequests: 0, apiRequests: 0, apiUnauthorized: 0 },
+  };
+
+  const cors = {
+    'access-control-allow-origin': '*',
+    'access-control-allow-methods': 'GET, POST, PUT, PATCH, DELETE, OPTIONS',
+    'access-control-allow-headers': 'authorization, content-type',
+    'access-control-expose-headers': 'retry-after',
+    'access-control-max-age': '600',
+  };
+
+  function send(res, status, body, headers = {}) {
+    const text = typeof body === 'string' ? body : JSON.stringify(body);
+    res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...cors, ...headers });
+    res.end(text);
+  }
+
+  const oauthError = (res, status, error, description, headers) =>
+    send(res, status, { error, error_description: description }, headers);
+
+  async function readBody(req) {
+    const chunks = [];
+    let size = 0;
+    for await (const c of req) {
+      size += c.length;
+      if (size > MAX_BODY) throw new Error('too large');
+      chunks.push(c);
+    }
+    return Buffer.concat(chunks).toString('utf8');
+  }
+
+  async function token(req, res) {
+    state.stats.tokenRequests++;
+    const fault = state.faults.shift();
+    if (fault?.delayMs) await new Promise((r) => setTimeout(r, fault.delayMs));
+    if (fault && fault.status !== undefined) {
+      const body = fault.raw !== undefined ? fault.raw : fault.body ?? '';
+      return send(res, fault.status, body, fault.headers);
+    }
+    if (req.method !== 'POST') return oauthError(res, 405, 'invalid_request', 'Method must be POST', { allow: 'POST' });
+    const type = (req.headers['content-type'] || '').split(';')[0].trim().toLowerCase();
+    if (type !== 'application/json') return oauthError(res, 400, 'invalid_request', 'Content-Type must be application/json');
+    let body;
+    try {
+      body = JSON.parse(await readBody(req));
+    } catch {
+      return oauthError(res, 400, 'invalid_request', 'Body must be a JSON object');
+    }
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+      return oauthError(res, 400, 'invalid_request', 'Body must be a JSON object');
+    }
+    for (const f of ['client_id', 'client_secret', 'audience', 'grant_type']) {
+      if (typeof body[f] !== 'string' || body[f] === '') return oauthError(res, 400, 'invalid_request', `Missing or invalid ${f}`);
+    }
+    if (body.grant_type !== GRANT_TYPE) return oauthError(res, 400, 'unsupported_grant_type', 'grant_type must be client_credentials');
+    if (body.audience !== AUDIENCE) return oauthError(res, 400, 'invalid_request', 'Service not found: ' + body.audience);
+    // Compare both, always, so timing does not tell which one was wrong.
+    const idOk = sameText(body.client_id, clientId);
+    const secretOk = sameText(body.client_secret, clientSecret);
+    if (!(idOk && secretOk)) return oauthError(res, 401, 'access_denied', 'Unauthorized');
+    const accessToken = randomBytes(32).toString('base64url');
+    state.tokens.set(accessToken, Date.now() + state.expiresIn * 1000);
+    state.stats.minted++;
+    if (log) console.log(`[emulator] minted token #${state.stats.minted} (expires_in ${state.expiresIn})`);
+    return send(res, 200, { access_token: accessToken, scope, expires_in: state.expiresIn, token_type: 'Bearer' });
+  }
+
+  async function api(req, res, url) {
+    state.stats.apiRequests++;
+    const auth = req.headers.authorization || '';
+    const m = /^Bearer (\S+)$/.exec(auth);
+    const expiresAt = m ? state.tokens.get(m[1]) : undefined;
+    if (expiresAt === undefined || expiresAt <= Date.now()) {
+      state.stats.apiUnauthorized++;
+      return send(res, 401, { error: 'invalid_token', error_description: 'Unknown or expired access token' },
+        { 'www-authenticate': 'Bearer error="invalid_token"' });
+    }
+    let body;
+    try {
+      body = await readBody(req);
+    } catch {
+      return send(res, 413, { error: 'too_large' });
+    }
+    return send(res, 200, {
+      ok: true,
+      method: req.method,
+      path: url.pathname,
+      query: Object.fromEntries(url.searchParams),
+      body,
+      cookie: req.headers.cookie ?? null,
+    });
+  }
+
+  async function control(req, res, url) {
+    const body = req.method === 'POST' ? await readBody(req) : '';
+    switch (url.pathname) {
+      case '/__emulator/stats':
+        return send(res, 200, { ...state.stats, liveTokens: state.tokens.size });
+      case '/__emulator/reset':
+        state.tokens.clear();
+        state.faults = [];
+        state.expiresIn = expiresIn;
+        for (const k of Object.keys(state.stats)) state.stats[k] = 0;
+        return send(res, 200, { ok: true });
+      case '/__emulator/config': {
+        const c = JSON.parse(body || '{}');
+        if (c.expiresIn !== undefined) state.expiresIn = c.expiresIn;
+        return send(res, 200, { ok: true, expiresIn: state.expiresIn });
+      }
+      case '/__emulator/faults':
+        state.faults.push(...JSON.parse(body || '[]'));
+        return send(res, 200, { ok: true, queued: state.faults.length });
+      case '/__emulator/revoke':
+        state.tokens.clear();
+        return send(res, 200, { ok: true });
+      default:
+        return send(res, 404, { error: 'not_found' });
+    }
+  }
+
+  const server = createServer(async (req, res) => {
+    try {
+      const url = new URL(req.url, 'http://127.0.0.1');
+      if (req.method === 'OPTIONS') {
+        res.writeHead(204, cors);
+        return res.end();
+      }
+      if (url.pathname === '/oauth/token') return await token(req, res);
+      if (url.pathname.startsWith('/__emulator/')) return await control(req, res, url);
+      return await api(req, res, url);
+    } catch (e) {
+      if (!res.headersSent) send(res, 500, { error: 'server_error', error_description: 'emulator failure' });
+    }
+  });
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', resolve);
+  });
+  const origin = `http://127.0.0.1:${server.address().port}`;
+
+  const post = (path, value) =>
+    fetch(origin + path, { method: 'POST', body: JSON.stringify(value ?? {}) }).then((r) => r.json());
+  return {
+    origin,
+    tokenUrl: `${origin}/oauth/token`,
+    clientId,
+    clientSecret,
+    state,
+    stats: () => ({ ...state.stats }),
+    /** Queue faults for the next token requests (in-process, no HTTP needed). */
+    fault: (...faults) => state.faults.push(...faults),
+    setExpiresIn: (s) => (state.expiresIn = s),
+    revoke: () => state.tokens.clear(),
+    post,
+    close: () => new Promise((r) => { server.closeAllConnections?.(); server.close(() => r()); }),
+  };
+}
+
+function arg(name, fallback) {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : fallback;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const emu = await startEmulator({
+    port: Number(arg('port', process.env.EMULATOR_PORT ?? 8788)),
+    clientId: arg('client-id', process.env.AUTOPAY_CLIENT_ID ?? 'demo-client'),
+    clientSecret: arg('client-secret', process.env.AUTOPAY_CLIENT_SECRET ?? 'demo-secret'),
+    expiresIn: Number(arg('expires-in', 86400)),
+    log: true,
+  });
+  console.log(`Autopay emulator on ${emu.origin} (token endpoint ${emu.tokenUrl})`);
+  const stop = () => emu.close().then(() => process.exit(0));
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
