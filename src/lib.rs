@@ -28,6 +28,8 @@ mod wire;
 
 #[cfg(feature = "npm")]
 mod npm;
+#[cfg(feature = "npm")]
+pub use npm::WasmClient;
 
 pub use api::{API_UNAUTHORIZED, check_within_base, join_api_path, should_retry_api_call};
 pub use config::{

@@ -335,7 +335,7 @@ impl<T: Transport, S: Store, C: Clock> Inner<T, S, C> {
 
     /// A usable token from the store (for a refresh: only a *fresh* one that differs from the
     /// token in memory, i.e. one another instance already refreshed).
-    async fn from_store(&self, refresh: bool) -> Option<TokenRecord> {
+    async fn read_store(&self, refresh: bool) -> Option<TokenRecord> {
         let store = self.store.as_ref()?;
         let value = match store.get(self.config.cache_key()).await {
             Ok(v) => v?,
@@ -363,7 +363,7 @@ impl<T: Transport, S: Store, C: Clock> Inner<T, S, C> {
     }
 
     async fn load_or_mint(&self, refresh: bool) -> FlightResult {
-        if let Some(rec) = self.from_store(refresh).await {
+        if let Some(rec) = self.read_store(refresh).await {
             self.bump(|s| s.kv_hits += 1);
             return Ok((self.remember(rec), Source::Store));
         }

@@ -222,6 +222,7 @@ impl WasmClient {
 
     /// The counters (see `Stats`).
     pub fn stats(&self) -> JsValue {
-        serde_wasm_bindgen::to_value(&self.shared.manager.stats()).unwrap_or(JsValue::NULL)
+        let json = serde_json::to_string(&self.shared.manager.stats()).unwrap_or_default();
+        js_sys::JSON::parse(&json).unwrap_or(JsValue::NULL)
     }
 }

@@ -21,11 +21,7 @@ pub(crate) fn to_js(err: &Error) -> JsValue {
     let server = err.server();
     set(&obj, "code", JsValue::from_str(err.code()));
     set(&obj, "message", JsValue::from_str(&err.to_string()));
-    set(
-        &obj,
-        "status",
-        err.status().map_or(JsValue::NULL, |s| JsValue::from(s)),
-    );
+    set(&obj, "status", err.status().map_or(JsValue::NULL, JsValue::from));
     set(&obj, "error", opt_str(server.and_then(|s| s.error.as_deref())));
     set(
         &obj,

@@ -8,6 +8,8 @@ mod kv;
 mod options;
 mod transport;
 
+pub use client::WasmClient;
+
 /// The platform clock: `Date.now()`.
 pub(crate) struct DateClock;
 
