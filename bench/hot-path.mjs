@@ -1,0 +1,121 @@
+// Benchmark (not a test): cache-hit cost of getToken() in Node, side by side with the JS
+// clients users would otherwise pick; import+initialise time; package size.
+//   node bench/hot-path.mjs            (after `npm run build`)
+import { execFileSync } from 'node:child_process';
+import { readFileSync, statSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startEmulator } from '../tests/emulator/server.mjs';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const pkg = join(root, 'pkg');
+const ROUNDS = 300;
+const BATCH = 1_000;
+
+function summary(samples) {
+  const s = [...samples].sort((a, b) => a - b);
+  const q = (p) => s[Math.min(s.length - 1, Math.floor(p * s.length))];
+  return { median: q(0.5), p99: q(0.99) };
+}
+
+/** Per-call ns of `await fn()`, measured over batches of BATCH calls (timer cost amortised). */
+async function measure(fn) {
+  for (let i = 0; i < 20_000; i++) await fn(); // warm up (JIT)
+  const samples = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < BATCH; i++) await fn();
+    samples.push(Number(process.hrtime.bigint() - t0) / BATCH);
+  }
+  return summary(samples);
+}
+
+const emu = await startEmulator({ clientId: 'bench', clientSecret: 'bench-secret' });
+const { AutopayAuth, MemoryKV } = await import(join(pkg, 'node.mjs'));
+const ours = new AutopayAuth({ clientId: 'bench', clientSecret: 'bench-secret', tokenUrl: emu.tokenUrl, kv: new MemoryKV() });
+await ours.getToken();
+
+// The baseline a careful engineer writes by hand: a Map and a shared promise.
+const handCache = new Map();
+let inflight = null;
+async function handWritten() {
+  const hit = handCache.get('t');
+  if (hit && hit.expiresAt - 60_000 > Date.now()) return hit.token;
+  inflight ??= fetch(emu.tokenUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ client_id: 'bench', client_secret: 'bench-secret', audience: 'https://api.autopay.io', grant_type: 'client_credentials' }),
+  })
+    .then((r) => r.json())
+    .then((b) => {
+      handCache.set('t', { token: b.access_token, expiresAt: Date.now() + b.expires_in * 1000 });
+      inflight = null;
+      return b.access_token;
+    });
+  return inflight;
+}
+await handWritten();
+
+// @badgateway/oauth2-client: OAuth2Fetch caches the token and single-flights refreshes.
+const { OAuth2Client, OAuth2Fetch } = await import('@badgateway/oauth2-client');
+const seed = await handWritten();
+const badgateway = new OAuth2Fetch({
+  client: new OAuth2Client({ clientId: 'bench', tokenEndpoint: emu.tokenUrl }),
+  getNewToken: () => ({ accessToken: seed, refreshToken: null, expiresAt: Date.now() + 86_400_000 }),
+  scheduleRefresh: false,
+});
+await badgateway.getToken();
+
+// simple-oauth2: no cache of its own; users keep the AccessToken and check expired().
+const { ClientCredentials } = await import('simple-oauth2');
+const so = new ClientCredentials({ client: { id: 'bench', secret: 'bench-secret' }, auth: { tokenHost: emu.origin } });
+let soToken = so.createToken({ access_token: seed, expires_in: 86_400, token_type: 'Bearer' });
+async function simpleOauth2() {
+  if (soToken.expired(60)) soToken = await so.getToken({});
+  return soToken.token.access_token;
+}
+
+const rows = [
+  ['autopay-auth getToken()', await measure(() => ours.getToken())],
+  ['hand-written Map + single-flight', await measure(handWritten)],
+  ['@badgateway/oauth2-client OAuth2Fetch.getToken()', await measure(() => badgateway.getToken())],
+  ['simple-oauth2 AccessToken + expired()', await measure(simpleOauth2)],
+];
+await emu.close();
+if (ours.stats().mints !== 1) throw new Error('benchmark invalid: autopay-auth minted more than once');
+
+// Import + initialise, in fresh processes.
+function importTime(code) {
+  const samples = [];
+  for (let i = 0; i < 10; i++) {
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', code], { cwd: root, encoding: 'utf8' });
+    samples.push(Number(out.trim()));
+  }
+  return summary(samples).median;
+}
+const tImport = importTime(
+  `const t = performance.now(); const m = await import(${JSON.stringify(join(pkg, 'node.mjs'))}); ` +
+    `new m.AutopayAuth({ clientId: 'a', clientSecret: 'b' }); console.log(performance.now() - t);`,
+);
+const tBadgateway = importTime(`const t = performance.now(); await import('@badgateway/oauth2-client'); console.log(performance.now() - t);`);
+const tSimple = importTime(`const t = performance.now(); await import('simple-oauth2'); console.log(performance.now() - t);`);
+
+const wasm = readFileSync(join(pkg, 'autopay_auth_bg.wasm'));
+const glue = ['autopay_auth.js', 'api.js', 'memory-kv.js', 'browser.mjs'].map((f) => readFileSync(join(pkg, f)));
+const kib = (n) => `${(n / 1024).toFixed(1)} KiB`;
+
+console.log(`\nCache-hit getToken() in Node ${process.version} (${ROUNDS} rounds x ${BATCH} awaited calls)`);
+console.log('| client | median ns/call | p99 ns/call |');
+console.log('|---|---:|---:|');
+for (const [name, r] of rows) console.log(`| ${name} | ${r.median.toFixed(0)} | ${r.p99.toFixed(0)} |`);
+console.log(`\nImport + initialise (median of 10 fresh processes)`);
+console.log(`| package | ms |\n|---|---:|`);
+console.log(`| autopay-auth (import, compile wasm, construct) | ${tImport.toFixed(1)} |`);
+console.log(`| @badgateway/oauth2-client (import) | ${tBadgateway.toFixed(1)} |`);
+console.log(`| simple-oauth2 (import) | ${tSimple.toFixed(1)} |`);
+console.log(`\nSize`);
+console.log(`| artefact | raw | gzip -9 |\n|---|---:|---:|`);
+console.log(`| autopay_auth_bg.wasm | ${kib(wasm.length)} | ${kib(gzipSync(wasm, { level: 9 }).length)} |`);
+const glueAll = Buffer.concat(glue);
+console.log(`| browser JS (glue + wrapper + MemoryKV) | ${kib(glueAll.length)} | ${kib(gzipSync(glueAll, { level: 9 }).length)} |`);

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Benchmarks (figures, not tests): builds what is needed, then prints them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+node scripts/build.mjs
+node bench/hot-path.mjs

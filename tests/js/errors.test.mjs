@@ -1,0 +1,146 @@
+// Every error code, with status / error / description / retryAfter, as AutopayAuthError —
+// and the client secret in none of them, nor anywhere else the library hands out.
+import { test, before, after, beforeEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { inspect } from 'node:util';
+import { importPackage, startEmulator } from './helpers.mjs';
+
+const SECRET = 'errors-test-secret-XYZ-31337';
+let emu, AutopayAuth, AutopayAuthError, MemoryKV;
+const make = (extra = {}) =>
+  new AutopayAuth({ clientId: 'cid', clientSecret: SECRET, tokenUrl: emu.tokenUrl, apiBaseUrl: emu.origin, ...extra });
+
+function assertNoSecret(...things) {
+  for (const t of things) {
+    for (const text of [String(t), inspect(t, { showHidden: true, depth: 5 }), JSON.stringify(t) ?? '', t?.stack ?? '']) {
+      assert.ok(!text.includes(SECRET), `secret leaked in: ${text.slice(0, 200)}`);
+    }
+  }
+}
+
+async function failure(auth) {
+  try {
+    await auth.getToken();
+  } catch (e) {
+    assert.ok(e instanceof AutopayAuthError && e instanceof Error);
+    assert.equal(e.name, 'AutopayAuthError');
+    assertNoSecret(e);
+    return e;
+  }
+  assert.fail('expected a rejection');
+}
+
+before(async () => {
+  ({ AutopayAuth, AutopayAuthError, MemoryKV } = await importPackage());
+  emu = await startEmulator({ clientId: 'cid', clientSecret: SECRET });
+});
+after(() => emu.close());
+beforeEach(() => emu.post('/__emulator/reset'));
+
+test('access_denied: wrong credentials, with the server error and status', async () => {
+  const e = await failure(make({ clientSecret: 'wrong-secret' }));
+  assert.deepEqual(
+    { code: e.code, status: e.status, error: e.error, description: e.description, retryAfter: e.retryAfter },
+    { code: 'access_denied', status: 401, error: 'access_denied', description: 'Unauthorized', retryAfter: null },
+  );
+});
+
+test('invalid_request: the endpoint refuses the request (wrong audience)', async () => {
+  const e = await failure(make({ audience: 'https://wrong.example' }));
+  assert.equal(e.code, 'invalid_request');
+  assert.equal(e.status, 400);
+  assert.equal(e.error, 'invalid_request');
+  assert.match(e.description, /Service not found/);
+});
+
+test('rate_limited: 429 with Retry-After', async () => {
+  emu.fault({ status: 429, headers: { 'retry-after': '30' }, body: { error: 'too_many_requests', error_description: 'slow down' } });
+  const e = await failure(make());
+  assert.equal(e.code, 'rate_limited');
+  assert.equal(e.status, 429);
+  assert.equal(e.retryAfter, 30);
+  assert.equal(e.description, 'slow down');
+});
+
+test('server_error: 5xx, raw body never forwarded', async () => {
+  emu.fault({ status: 502, raw: '<html>upstream secret stack trace</html>' });
+  const e = await failure(make());
+  assert.equal(e.code, 'server_error');
+  assert.equal(e.status, 502);
+  assert.equal(e.error, null);
+  assert.ok(!e.message.includes('<html>'));
+});
+
+test('network: nothing listens there', async () => {
+  const e = await failure(make({ tokenUrl: 'http://127.0.0.1:9/oauth/token' }));
+  assert.equal(e.code, 'network');
+  assert.equal(e.status, null);
+});
+
+test('timeout: the endpoint answers too late', async () => {
+  emu.fault({ delayMs: 1_000 });
+  const started = Date.now();
+  const e = await failure(make({ timeoutMs: 150 }));
+  assert.equal(e.code, 'timeout');
+  assert.ok(Date.now() - started < 900);
+});
+
+test('invalid_response: malformed or contract-breaking answers are not cached', async () => {
+  const kv = new MemoryKV();
+  for (const fault of [
+    { status: 200, raw: 'not json' },
+    { status: 200, body: { access_token: 'x', expires_in: 0, token_type: 'Bearer' } },
+    { status: 200, body: { access_token: '', expires_in: 60, token_type: 'Bearer' } },
+    { status: 200, body: { access_token: 'x', expires_in: 60, token_type: 'MAC' } },
+    { status: 200, body: { access_token: 'x', expires_in: '60', token_type: 'Bearer' } },
+  ]) {
+    emu.fault(fault);
+    const e = await failure(make({ kv }));
+    assert.equal(e.code, 'invalid_response', JSON.stringify(fault));
+    assert.equal(e.status, 200);
+  }
+  assert.equal((await kv.list()).keys.length, 0);
+});
+
+test('invalid_config: each bad option is named, its value never shown', () => {
+  const good = { clientId: 'cid', clientSecret: SECRET, tokenUrl: emu.tokenUrl };
+  const cases = [
+    [undefined, 'options'],
+    [{ ...good, clientId: undefined }, 'clientId'],
+    [{ ...good, clientId: '' }, 'clientId'],
+    [{ ...good, clientSecret: 42 }, 'clientSecret'],
+    [{ ...good, tokenUrl: 'ftp://x' }, 'tokenUrl'],
+    [{ ...good, tokenUrl: 'http://example.com/token' }, 'tokenUrl'],
+    [{ ...good, apiBaseUrl: 'nope' }, 'apiBaseUrl'],
+    [{ ...good, audience: 7 }, 'audience'],
+    [{ ...good, kv: {} }, 'kv'],
+    [{ ...good, fetch: 'x' }, 'fetch'],
+    [{ ...good, refreshRatio: 0 }, 'refreshRatio'],
+    [{ ...good, expiryMarginSec: -1 }, 'expiryMarginSec'],
+    [{ ...good, timeoutMs: Infinity }, 'timeoutMs'],
+    [{ ...good, clientsecret: 'typo' }, 'clientsecret'],
+  ];
+  for (const [options, option] of cases) {
+    assert.throws(
+      () => new AutopayAuth(options),
+      (e) => {
+        assert.ok(e instanceof AutopayAuthError);
+        assert.equal(e.code, 'invalid_config');
+        assert.equal(e.option, option);
+        assert.ok(e.message.includes(option));
+        assertNoSecret(e);
+        return true;
+      },
+    );
+  }
+});
+
+test('the secret is in nothing the library hands out', async () => {
+  const kv = new MemoryKV();
+  const auth = make({ kv });
+  const info = await auth.getTokenInfo();
+  const res = await auth.fetch('/v1/echo');
+  const echo = await res.text();
+  const stored = await Promise.all((await kv.list()).keys.map((k) => kv.get(k.name)));
+  assertNoSecret(auth, info, auth.stats(), echo, stored, (await kv.list()).keys);
+});

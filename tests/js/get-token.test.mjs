@@ -1,0 +1,168 @@
+// getToken / getTokenInfo / stats / invalidate of the packed package, against the emulator:
+// caching in memory and KV, single-flight, short-lived tokens, KV failures.
+import { test, before, after, beforeEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { importPackage, startEmulator, sleep } from './helpers.mjs';
+
+const SECRET = 'get-token-test-secret-6f1c2b';
+let emu, AutopayAuth, MemoryKV;
+const make = (extra = {}) =>
+  new AutopayAuth({ clientId: 'cid', clientSecret: SECRET, tokenUrl: emu.tokenUrl, apiBaseUrl: emu.origin, ...extra });
+
+before(async () => {
+  ({ AutopayAuth, MemoryKV } = await importPackage());
+  emu = await startEmulator({ clientId: 'cid', clientSecret: SECRET });
+});
+after(() => emu.close());
+beforeEach(() => emu.post('/__emulator/reset'));
+
+test('first call mints, second is a memory hit', async () => {
+  const auth = make();
+  const first = await auth.getTokenInfo();
+  assert.equal(first.source, 'network');
+  assert.equal(first.tokenType, 'Bearer');
+  assert.equal(first.scope, 'customer_club');
+  assert.ok(first.expiresAt > Date.now() + 86_000_000 && first.expiresAt <= Date.now() + 86_400_000);
+  const second = await auth.getTokenInfo();
+  assert.deepEqual(second, { ...first, source: 'memory' });
+  assert.equal(await auth.getToken(), first.accessToken);
+  assert.equal(emu.stats().minted, 1);
+  const s = auth.stats();
+  assert.equal(s.mints, 1);
+  assert.equal(s.memoryHits, 2);
+});
+
+test('a second instance on the same KV is a KV hit', async () => {
+  const kv = new MemoryKV();
+  const a = make({ kv });
+  const b = make({ kv });
+  const token = await a.getToken();
+  const info = await b.getTokenInfo();
+  assert.equal(info.source, 'kv');
+  assert.equal(info.accessToken, token);
+  assert.equal((await b.getTokenInfo()).source, 'memory');
+  assert.equal(emu.stats().minted, 1);
+  assert.equal(b.stats().kvHits, 1);
+});
+
+test('KV holds a versioned record with absolute expiry and remaining TTL, never the secret', async () => {
+  const puts = [];
+  const kv = new MemoryKV();
+  const spy = { get: (k) => kv.get(k), delete: (k) => kv.delete(k), put: (k, v, o) => (puts.push([k, v, o]), kv.put(k, v, o)) };
+  const auth = make({ kv: spy });
+  const info = await auth.getTokenInfo();
+  assert.equal(puts.length, 1);
+  const [key, value, opts] = puts[0];
+  assert.ok(!key.includes(SECRET) && !value.includes(SECRET));
+  assert.match(key, /^autopay-auth:v1:[0-9a-f]{64}$/);
+  const rec = JSON.parse(value);
+  assert.equal(rec.v, 1);
+  assert.equal(rec.access_token, info.accessToken);
+  assert.equal(rec.expires_at_ms, info.expiresAt);
+  assert.ok(opts.expirationTtl >= 86_390 && opts.expirationTtl <= 86_400, String(opts.expirationTtl));
+});
+
+test('500 concurrent cold calls mint once and all get the same token', async () => {
+  const auth = make({ kv: new MemoryKV() });
+  const tokens = await Promise.all(Array.from({ length: 500 }, () => auth.getToken()));
+  assert.equal(new Set(tokens).size, 1);
+  assert.equal(emu.stats().minted, 1);
+  assert.equal(emu.stats().tokenRequests, 1);
+});
+
+test('a failed mint fails every waiter; the next call tries again', async () => {
+  emu.fault({ status: 503, body: { error: 'temporarily_unavailable', error_description: 'maintenance' } });
+  const auth = make();
+  const results = await Promise.allSettled(Array.from({ length: 50 }, () => auth.getToken()));
+  assert.ok(results.every((r) => r.status === 'rejected' && r.reason.code === 'server_error'));
+  assert.equal(emu.stats().tokenRequests, 1);
+  assert.equal(typeof (await auth.getToken()), 'string');
+  assert.equal(emu.stats().minted, 1);
+});
+
+test('short-lived tokens are used for most of their life, re-minted after expiry and not before', async () => {
+  emu.setExpiresIn(2); // stale at 1.5 s (±0.1 s), never served after 1.8 s
+  const kv = new MemoryKV();
+  const auth = make({ kv });
+  const seen = new Map(); // token -> expiresAt
+  const started = Date.now();
+  let apiFailures = 0;
+  while (Date.now() - started < 4_000) {
+    const info = await auth.getTokenInfo();
+    seen.set(info.accessToken, info.expiresAt);
+    // never served inside the last 10 % of its life
+    assert.ok(info.expiresAt - Date.now() > 150, `served ${info.expiresAt - Date.now()} ms before expiry`);
+    if (Date.now() - started < 1_350) assert.equal(emu.stats().minted, 1, 'no re-mint while fresh');
+    const res = await fetch(emu.origin + '/v1/ping', { headers: { authorization: `Bearer ${info.accessToken}` } });
+    if (res.status !== 200) apiFailures++;
+    await sleep(20);
+  }
+  assert.equal(apiFailures, 0, 'every served token was accepted by the API');
+  const minted = emu.stats().minted;
+  // one token per ~1.5 s of a 4 s run: 3 or 4 (one more if a refresh is under way at the end)
+  assert.ok(minted >= 3 && minted <= 4, `minted ${minted}`);
+  assert.equal(seen.size, minted);
+  assert.equal((await kv.list()).keys.length, 0, 'a 2-second token is never written to KV (TTL < 60)');
+});
+
+test('a stale token is served while one background refresh runs', async () => {
+  emu.setExpiresIn(2);
+  const auth = make();
+  const first = await auth.getToken();
+  await sleep(1_650); // stale, still usable
+  emu.fault({ delayMs: 300 }); // the refresh takes a while
+  const during = await Promise.all(Array.from({ length: 20 }, () => auth.getTokenInfo()));
+  assert.ok(during.every((i) => i.accessToken === first));
+  await sleep(400);
+  const after = await auth.getTokenInfo();
+  assert.notEqual(after.accessToken, first);
+  assert.equal(emu.stats().minted, 2);
+  assert.equal(auth.stats().refreshes, 1);
+});
+
+test('KV that throws or returns garbage is counted and survived', async () => {
+  const broken = {
+    get: async () => { throw new Error('kv unavailable'); },
+    put: async () => { throw new Error('kv unavailable'); },
+    delete: async () => { throw new Error('kv unavailable'); },
+  };
+  const warn = console.warn;
+  const warnings = [];
+  console.warn = (m) => warnings.push(String(m));
+  try {
+    const auth = make({ kv: broken });
+    assert.equal(typeof (await auth.getToken()), 'string');
+    assert.equal(auth.stats().kvErrors, 2);
+    assert.ok(warnings.some((w) => w.includes('KV get failed')));
+    assert.ok(!warnings.join().includes(SECRET));
+  } finally {
+    console.warn = warn;
+  }
+  const kv = new MemoryKV();
+  const probe = make({ kv });
+  await probe.getToken();
+  const [{ name }] = (await kv.list()).keys;
+  await kv.put(name, 'garbage{');
+  const fresh = make({ kv });
+  assert.equal((await fresh.getTokenInfo()).source, 'network');
+});
+
+test('invalidate forgets the token in memory and KV', async () => {
+  const kv = new MemoryKV();
+  const auth = make({ kv });
+  const t1 = await auth.getToken();
+  await auth.invalidate();
+  assert.equal((await kv.list()).keys.length, 0);
+  const info = await auth.getTokenInfo();
+  assert.equal(info.source, 'network');
+  assert.notEqual(info.accessToken, t1);
+});
+
+test('CommonJS require works and shares the behaviour', async () => {
+  const { requirePackage } = await import('./helpers.mjs');
+  const cjs = requirePackage();
+  const auth = new cjs.AutopayAuth({ clientId: 'cid', clientSecret: SECRET, tokenUrl: emu.tokenUrl, kv: new cjs.MemoryKV() });
+  assert.equal((await auth.getTokenInfo()).source, 'network');
+  assert.equal((await auth.getTokenInfo()).source, 'memory');
+  assert.throws(() => new cjs.AutopayAuth({}), (e) => e instanceof cjs.AutopayAuthError && e.code === 'invalid_config');
+});

@@ -1,0 +1,41 @@
+// Shared by the node:test suites: the packed package (installed into a temporary project, as
+// a user would install it) and an emulator per test file.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { createRequire } from 'node:module';
+
+export { startEmulator } from '../emulator/server.mjs';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** A temporary project with the packed pkg/ installed. Reused across files via AUTOPAY_TEST_PROJECT. */
+let project;
+export function installedProject() {
+  const existing = project ?? process.env.AUTOPAY_TEST_PROJECT;
+  if (existing && existsSync(join(existing, 'node_modules', 'autopay-auth'))) return existing;
+  const dir = mkdtempSync(join(tmpdir(), 'autopay-auth-consumer-'));
+  execFileSync('npm', ['pack', join(root, 'pkg'), '--pack-destination', dir, '--silent'], { stdio: 'pipe' });
+  const tarball = readdirSync(dir).find((f) => f.endsWith('.tgz'));
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
+  execFileSync('npm', ['install', '--no-audit', '--no-fund', '--offline', join(dir, tarball)], { cwd: dir, stdio: 'pipe' });
+  project = dir;
+  return dir;
+}
+
+/** `import "autopay-auth"` as resolved from the consumer project (ESM, `node` condition). */
+export async function importPackage() {
+  const dir = installedProject();
+  const entry = join(dir, 'reexport.mjs');
+  if (!existsSync(entry)) writeFileSync(entry, "export * from 'autopay-auth';\n");
+  return import(pathToFileURL(entry).href);
+}
+
+/** `require("autopay-auth")` as resolved from the consumer project. */
+export function requirePackage() {
+  return createRequire(join(installedProject(), 'package.json'))('autopay-auth');
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
