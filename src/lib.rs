@@ -5,10 +5,11 @@
 //!
 //! The core is **sans-I/O**: it makes no network calls, touches no store and reads no clock by
 //! itself. Every time-dependent function takes `now`; the [`TokenManager`] reaches the world
-//! only through the [`Transport`], [`Store`] and [`Clock`] traits, implemented by the edges:
+//! only through the [`TokenSource`] (usually an [`Endpoint`] over a [`Transport`]), [`Store`]
+//! and [`Clock`] traits, implemented by the edges:
 //!
 //! - feature `npm`: the wasm-bindgen edge shipped as the npm package `autopay-auth`;
-//! - feature `worker` (planned): the Cloudflare Worker edge.
+//! - feature `worker`: the Cloudflare Worker edge (router, proxy, the minting Durable Object).
 //!
 //! The pieces, each in its own module: [`Config`] (what identifies a token, and its cache key),
 //! the wire format ([`build_token_request`], [`process_token_response`]), the lifecycle
@@ -22,6 +23,7 @@ mod error;
 mod lifecycle;
 mod manager;
 mod record;
+mod seams;
 mod secret;
 mod stats;
 mod wire;
@@ -41,8 +43,9 @@ pub use lifecycle::{
     DEFAULT_REQUEST_TIMEOUT_MS, MAX_REFRESH_BACKOFF_MS, MIN_REFRESH_BACKOFF_MS, Phase, Policy, Timeline,
     refresh_backoff_ms,
 };
-pub use manager::{Clock, Lease, Lookup, Served, Source, Store, StoreError, TokenManager, Transport};
+pub use manager::{Lease, Lookup, Served, Source, TokenManager};
 pub use record::{MIN_STORE_TTL_SECS, TokenRecord};
+pub use seams::{Clock, Endpoint, ReadOnlyStore, Store, StoreError, TokenSource, Transport};
 pub use secret::ClientSecret;
 pub use stats::Stats;
 pub use wire::{

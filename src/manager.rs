@@ -1,52 +1,19 @@
 //! The token manager: memory → store → mint, with one token request at a time per instance.
 //!
-//! It reaches the world only through three small traits — [`Transport`], [`Store`], [`Clock`] —
-//! whose real implementations live in the edges. Futures carry no `Send` bound: wasm is
-//! single-threaded, and the manager shares its state through `Rc`.
+//! It reaches the world only through the small traits in [`crate::seams`] — a [`TokenSource`],
+//! a [`Store`], a [`Clock`] — whose real implementations live in the edges. Futures carry no
+//! `Send` bound: wasm is single-threaded, and the manager shares its state through `Rc`.
 
 use std::cell::{Cell, RefCell};
-use std::future::Future;
 use std::rc::Rc;
 
 use futures_util::future::{FutureExt, LocalBoxFuture, Shared};
 
-use crate::config::Config;
 use crate::error::Error;
 use crate::lifecycle::{Phase, Policy, refresh_backoff_ms};
 use crate::record::TokenRecord;
+use crate::seams::{Clock, Store, TokenSource};
 use crate::stats::Stats;
-use crate::wire::{TokenRequest, TokenResponse, build_token_request, process_token_response};
-
-/// Milliseconds since the Unix epoch.
-pub trait Clock {
-    /// The current time.
-    fn now_ms(&self) -> u64;
-}
-
-/// Sends one token request. Failing to get any answer is `Error::Network` or `Error::Timeout`.
-pub trait Transport {
-    /// `POST request.url` with `Content-Type: application/json` and `request.body`, giving up
-    /// after `timeout_ms`.
-    fn send(
-        &self,
-        request: TokenRequest,
-        timeout_ms: u64,
-    ) -> impl Future<Output = Result<TokenResponse, Error>>;
-}
-
-/// A store failure: counted and survived, never shown to the caller as a token error.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StoreError(pub String);
-
-/// A shared key-value store with expiring entries (the shape of Workers KV).
-pub trait Store {
-    /// The value under `key`, if any.
-    fn get(&self, key: &str) -> impl Future<Output = Result<Option<String>, StoreError>>;
-    /// Stores `value` under `key` for `ttl_secs` seconds (never below 60).
-    fn put(&self, key: &str, value: &str, ttl_secs: u64) -> impl Future<Output = Result<(), StoreError>>;
-    /// Removes `key`.
-    fn delete(&self, key: &str) -> impl Future<Output = Result<(), StoreError>>;
-}
 
 /// Where an answer came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,17 +79,18 @@ struct State {
 }
 
 struct Inner<T, S, C> {
-    config: Config,
+    key: String,
     policy: Policy,
     jitter: f64,
-    transport: T,
+    source: T,
     store: Option<S>,
     clock: C,
     state: RefCell<State>,
     stats: Cell<Stats>,
 }
 
-/// Gets, caches and refreshes tokens for one [`Config`]. Cheap to clone (shared state).
+/// Gets, caches and refreshes the tokens of one [`TokenSource`], stored under one key.
+/// Cheap to clone (shared state).
 pub struct TokenManager<T, S, C> {
     inner: Rc<Inner<T, S, C>>,
 }
@@ -135,24 +103,25 @@ impl<T, S, C> Clone for TokenManager<T, S, C> {
     }
 }
 
-impl<T: Transport + 'static, S: Store + 'static, C: Clock + 'static> TokenManager<T, S, C> {
-    /// A manager for `config`. `jitter` in [-1, 1] is this instance's shift of the refresh
-    /// point (pick it at random). Fails when the policy is invalid.
+impl<T: TokenSource + 'static, S: Store + 'static, C: Clock + 'static> TokenManager<T, S, C> {
+    /// A manager for tokens from `source`, kept in `store` (if any) under `key` (use
+    /// [`Config::cache_key`]). `jitter` in [-1, 1] is this instance's shift of the refresh point
+    /// (pick it at random). Fails when the policy is invalid.
     pub fn new(
-        config: Config,
+        key: impl Into<String>,
         policy: Policy,
         jitter: f64,
-        transport: T,
+        source: T,
         store: Option<S>,
         clock: C,
     ) -> Result<Self, Error> {
         policy.validate()?;
         Ok(Self {
             inner: Rc::new(Inner {
-                config,
+                key: key.into(),
                 policy,
                 jitter,
-                transport,
+                source,
                 store,
                 clock,
                 state: RefCell::default(),
@@ -161,9 +130,9 @@ impl<T: Transport + 'static, S: Store + 'static, C: Clock + 'static> TokenManage
         })
     }
 
-    /// The configuration.
-    pub fn config(&self) -> &Config {
-        &self.inner.config
+    /// The store key.
+    pub fn cache_key(&self) -> &str {
+        &self.inner.key
     }
 
     /// The lifecycle policy.
@@ -208,12 +177,50 @@ impl<T: Transport + 'static, S: Store + 'static, C: Clock + 'static> TokenManage
                     inner.bump(|s| s.memory_hits += 1);
                     return Ok(self.lookup(rec, Source::Memory, Phase::Stale));
                 }
-                Phase::Expired => inner.state.borrow_mut().memory = None,
+                // kept until replaced: it tells the source which token to replace
+                Phase::Expired => {}
             }
         }
         let (rec, source) = self.flight(false).await?;
         let phase = inner.phase(&rec, inner.clock.now_ms());
+        if phase == Phase::Expired {
+            return Err(Error::InvalidResponse {
+                status: 200,
+                reason: "the token was already past its usable life on arrival".into(),
+            });
+        }
         Ok(self.lookup(rec, source, phase))
+    }
+
+    /// For a minting authority answering a caller that holds `held` and finds it stale: a newer
+    /// token if there is one, else one refresh now (shared with every other caller, honouring
+    /// the backoff after failures). If that refresh fails while `held` is still usable, `held`
+    /// is served again (stale-if-error).
+    pub async fn get_replacing(&self, held: &str) -> Result<Lookup, Error> {
+        let lookup = self.get().await?;
+        if lookup.served.record.access_token != held {
+            return Ok(lookup);
+        }
+        let inner = &self.inner;
+        let current = lookup.served;
+        let backing_off = inner.clock.now_ms() < inner.state.borrow().next_refresh_ms;
+        if backing_off {
+            return Ok(Lookup {
+                served: current,
+                refresh: None,
+            });
+        }
+        match self.flight(true).await {
+            Ok((record, source)) => Ok(Lookup {
+                served: Served { record, source },
+                refresh: None,
+            }),
+            Err(_) if inner.phase(&current.record, inner.clock.now_ms()).usable() => Ok(Lookup {
+                served: current,
+                refresh: None,
+            }),
+            Err(e) => Err(e),
+        }
     }
 
     /// Forgets the token everywhere (memory and store).
@@ -223,7 +230,7 @@ impl<T: Transport + 'static, S: Store + 'static, C: Clock + 'static> TokenManage
             self.inner.state.borrow_mut().rejected = Some(rec.access_token.clone());
         }
         if let Some(store) = &self.inner.store {
-            if store.delete(self.inner.config.cache_key()).await.is_err() {
+            if store.delete(&self.inner.key).await.is_err() {
                 self.inner.bump(|s| s.kv_errors += 1);
             }
         }
@@ -244,7 +251,7 @@ impl<T: Transport + 'static, S: Store + 'static, C: Clock + 'static> TokenManage
             }
         }
         if let Some(store) = &inner.store {
-            let key = inner.config.cache_key();
+            let key = &inner.key;
             match store.get(key).await {
                 Ok(Some(v)) if TokenRecord::decode(&v).is_some_and(|r| r.access_token == access_token) => {
                     dropped = true;
@@ -291,14 +298,25 @@ impl<T: Transport + 'static, S: Store + 'static, C: Clock + 'static> TokenManage
             return f;
         }
         let inner = Rc::clone(&self.inner);
+        let replacing = inner.state.borrow().memory.clone();
         let fut = async move {
-            let result = inner.load_or_mint(refresh).await;
+            let result = inner.load_or_mint(refresh, replacing.as_deref()).await;
             let mut st = inner.state.borrow_mut();
             st.flight = None;
+            // A refresh that brings back the token it was to replace did not refresh anything.
+            let unchanged = |rec: &TokenRecord| {
+                replacing
+                    .as_ref()
+                    .is_some_and(|r| r.access_token == rec.access_token)
+            };
             match &result {
-                Ok(_) => {
+                Ok((rec, _)) if !(refresh && unchanged(rec)) => {
                     st.refresh_failures = 0;
                     st.next_refresh_ms = 0;
+                }
+                Ok(_) => {
+                    st.refresh_failures += 1;
+                    st.next_refresh_ms = inner.clock.now_ms() + refresh_backoff_ms(st.refresh_failures, None);
                 }
                 Err(e) if refresh => {
                     st.refresh_failures += 1;
@@ -316,7 +334,7 @@ impl<T: Transport + 'static, S: Store + 'static, C: Clock + 'static> TokenManage
     }
 }
 
-impl<T: Transport, S: Store, C: Clock> Inner<T, S, C> {
+impl<T: TokenSource, S: Store, C: Clock> Inner<T, S, C> {
     fn bump(&self, f: impl FnOnce(&mut Stats)) {
         let mut s = self.stats.get();
         f(&mut s);
@@ -337,7 +355,7 @@ impl<T: Transport, S: Store, C: Clock> Inner<T, S, C> {
     /// token in memory, i.e. one another instance already refreshed).
     async fn read_store(&self, refresh: bool) -> Option<TokenRecord> {
         let store = self.store.as_ref()?;
-        let value = match store.get(self.config.cache_key()).await {
+        let value = match store.get(&self.key).await {
             Ok(v) => v?,
             Err(_) => {
                 self.bump(|s| s.kv_errors += 1);
@@ -362,20 +380,16 @@ impl<T: Transport, S: Store, C: Clock> Inner<T, S, C> {
         wanted.then_some(rec)
     }
 
-    async fn load_or_mint(&self, refresh: bool) -> FlightResult {
+    async fn load_or_mint(&self, refresh: bool, replacing: Option<&TokenRecord>) -> FlightResult {
         if let Some(rec) = self.read_store(refresh).await {
             self.bump(|s| s.kv_hits += 1);
             return Ok((self.remember(rec), Source::Store));
         }
-        self.mint().await.map(|rec| (rec, Source::Network))
+        self.mint(replacing).await.map(|rec| (rec, Source::Network))
     }
 
-    async fn mint(&self) -> Result<Rc<TokenRecord>, Error> {
-        let request = build_token_request(&self.config);
-        let sent_at = self.clock.now_ms();
-        let answer = self.transport.send(request, self.policy.request_timeout_ms).await;
-        let now = self.clock.now_ms();
-        let rec = match answer.and_then(|resp| process_token_response(&resp, sent_at, now)) {
+    async fn mint(&self, replacing: Option<&TokenRecord>) -> Result<Rc<TokenRecord>, Error> {
+        let rec = match self.source.mint(replacing, self.policy.request_timeout_ms).await {
             Ok(rec) => rec,
             Err(e) => {
                 self.bump(|s| s.failures += 1);
@@ -383,13 +397,10 @@ impl<T: Transport, S: Store, C: Clock> Inner<T, S, C> {
             }
         };
         self.bump(|s| s.mints += 1);
+        let now = self.clock.now_ms();
         let rec = self.remember(rec);
         if let (Some(store), Some(ttl)) = (&self.store, rec.store_ttl_secs(now)) {
-            if store
-                .put(self.config.cache_key(), &rec.encode(), ttl)
-                .await
-                .is_err()
-            {
+            if store.put(&self.key, &rec.encode(), ttl).await.is_err() {
                 self.bump(|s| s.kv_errors += 1);
             }
         }

@@ -50,7 +50,7 @@ fn stored_record_has_absolute_expiry_remaining_ttl_and_no_secret() {
     let puts = w.store.puts.borrow();
     assert_eq!(puts.len(), 1);
     let (key, value, ttl) = &puts[0];
-    assert_eq!(key, m.config().cache_key());
+    assert_eq!(key, m.cache_key());
     assert!(!key.contains(SECRET) && !value.contains(SECRET));
     // expiry from the send time; TTL is what is left when written (2 s later)
     assert_eq!(*ttl, 86_400 - 2);

@@ -51,7 +51,7 @@ fn stale_token_is_served_while_one_refresh_runs() {
     );
     assert_eq!(m.stats().refreshes, 1);
     assert_eq!(
-        TokenRecord::decode(&w.store.value(m.config().cache_key()).unwrap())
+        TokenRecord::decode(&w.store.value(m.cache_key()).unwrap())
             .unwrap()
             .access_token,
         "tok-2"

@@ -13,7 +13,7 @@ fn garbage_and_other_versions_are_misses() {
     ] {
         let w = World::new();
         let m = w.manager(true);
-        w.store.raw_put(m.config().cache_key(), junk);
+        w.store.raw_put(m.cache_key(), junk);
         let s = get(&m).unwrap();
         assert_eq!(s.source, Source::Network, "{junk}");
         assert_eq!(m.stats().kv_errors, 0);
@@ -42,7 +42,7 @@ fn invalidate_token_is_compare_and_delete() {
     assert_eq!(get(&m).unwrap().source, Source::Memory);
     // the cached token: dropped from memory and store; the next call mints once
     assert!(block_on(m.invalidate_token("tok-1")));
-    assert!(w.store.value(m.config().cache_key()).is_none());
+    assert!(w.store.value(m.cache_key()).is_none());
     assert_eq!(get(&m).unwrap().record.access_token, "tok-2");
     assert_eq!(w.transport.calls(), 2);
 }
@@ -52,10 +52,10 @@ fn refused_token_is_not_taken_back_from_a_lagging_store() {
     let w = World::new();
     let m = w.manager(true);
     get(&m).unwrap();
-    let stale_copy = w.store.value(m.config().cache_key()).unwrap();
+    let stale_copy = w.store.value(m.cache_key()).unwrap();
     block_on(m.invalidate_token("tok-1"));
     // an eventually consistent store still answers with the old record
-    w.store.raw_put(m.config().cache_key(), &stale_copy);
+    w.store.raw_put(m.cache_key(), &stale_copy);
     assert_eq!(get(&m).unwrap().record.access_token, "tok-2");
 }
 
@@ -65,6 +65,6 @@ fn invalidate_forgets_everywhere() {
     let m = w.manager(true);
     get(&m).unwrap();
     block_on(m.invalidate());
-    assert!(w.store.value(m.config().cache_key()).is_none());
+    assert!(w.store.value(m.cache_key()).is_none());
     assert_eq!(get(&m).unwrap().source, Source::Network);
 }

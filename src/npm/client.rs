@@ -11,9 +11,9 @@ use super::errors::{js_message, to_js};
 use super::kv::KvStore;
 use super::options::Options;
 use super::transport::{FetchResponse, FetchTransport, call_fetch};
-use crate::{Error, Served, TokenManager, check_within_base, join_api_path, should_retry_api_call};
+use crate::{Endpoint, Error, Served, TokenManager, check_within_base, join_api_path, should_retry_api_call};
 
-type Manager = TokenManager<FetchTransport, KvStore, DateClock>;
+type Manager = TokenManager<Endpoint<FetchTransport, DateClock>, KvStore, DateClock>;
 
 #[wasm_bindgen]
 extern "C" {
@@ -151,15 +151,10 @@ impl WasmClient {
             fetch: o.fetch.clone(),
         };
         let jitter = js_sys::Math::random() * 2.0 - 1.0;
-        let manager = TokenManager::new(
-            o.config,
-            o.policy,
-            jitter,
-            transport,
-            o.kv.map(KvStore),
-            DateClock,
-        )
-        .map_err(|e| to_js(&e))?;
+        let key = o.config.cache_key().to_owned();
+        let source = Endpoint::new(o.config, transport, DateClock);
+        let manager = TokenManager::new(key, o.policy, jitter, source, o.kv.map(KvStore), DateClock)
+            .map_err(|e| to_js(&e))?;
         let shared = Rc::new(Shared {
             manager,
             api_base_url: o.api_base_url,

@@ -231,7 +231,7 @@ impl Store for FakeStore {
     }
 }
 
-pub type Manager = TokenManager<FakeTransport, FakeStore, FakeClock>;
+pub type Manager = TokenManager<Endpoint<FakeTransport, FakeClock>, FakeStore, FakeClock>;
 
 pub fn config() -> Config {
     Config::new(
@@ -259,11 +259,12 @@ impl World {
         }
     }
     pub fn manager(&self, with_store: bool) -> Manager {
+        let config = config();
         TokenManager::new(
-            config(),
+            config.cache_key().to_owned(),
             Policy::default(),
             0.0,
-            self.transport.clone(),
+            Endpoint::new(config, self.transport.clone(), self.clock.clone()),
             with_store.then(|| self.store.clone()),
             self.clock.clone(),
         )
@@ -272,7 +273,9 @@ impl World {
 }
 
 /// Runs one `get`, and its background refresh to the end, as an edge would.
-pub fn get(m: &Manager) -> Result<Served, Error> {
+pub fn get<T: TokenSource + 'static, S: Store + 'static, C: Clock + 'static>(
+    m: &TokenManager<T, S, C>,
+) -> Result<Served, Error> {
     let mut pool = LocalPool::new();
     let lookup = pool.run_until(m.get())?;
     if let Some(refresh) = lookup.refresh {

@@ -1,0 +1,97 @@
+//! The seams between the sans-I/O core and the world: small traits whose real implementations
+//! live in the edges (`npm`, `worker`), plus the two adapters every edge shares. Futures carry
+//! no `Send` bound: wasm is single-threaded.
+
+use std::future::Future;
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::record::TokenRecord;
+use crate::wire::{TokenRequest, TokenResponse, build_token_request, process_token_response};
+
+/// Milliseconds since the Unix epoch.
+pub trait Clock {
+    /// The current time.
+    fn now_ms(&self) -> u64;
+}
+
+/// Sends one token request. Failing to get any answer is `Error::Network` or `Error::Timeout`.
+pub trait Transport {
+    /// `POST request.url` with `Content-Type: application/json` and `request.body`, giving up
+    /// after `timeout_ms`.
+    fn send(
+        &self,
+        request: TokenRequest,
+        timeout_ms: u64,
+    ) -> impl Future<Output = Result<TokenResponse, Error>>;
+}
+
+/// Where new tokens come from (Go's `TokenSource`): the token endpoint ([`Endpoint`]), or a
+/// minting authority that itself caches (the Worker's Durable Object).
+pub trait TokenSource {
+    /// A new token. `replacing` is the token the caller holds and considers stale or expired
+    /// (`None` on a cold start), so an authority can tell "give me yours" from "replace this".
+    fn mint(
+        &self,
+        replacing: Option<&TokenRecord>,
+        timeout_ms: u64,
+    ) -> impl Future<Output = Result<TokenRecord, Error>>;
+}
+
+/// The token endpoint as a [`TokenSource`]: [`build_token_request`], one [`Transport`] call,
+/// [`process_token_response`] with expiry counted from when the request was sent.
+pub struct Endpoint<T, C> {
+    config: Config,
+    transport: T,
+    clock: C,
+}
+
+impl<T: Transport, C: Clock> Endpoint<T, C> {
+    /// Mints for `config` through `transport`.
+    pub fn new(config: Config, transport: T, clock: C) -> Self {
+        Self {
+            config,
+            transport,
+            clock,
+        }
+    }
+}
+
+impl<T: Transport, C: Clock> TokenSource for Endpoint<T, C> {
+    async fn mint(&self, _replacing: Option<&TokenRecord>, timeout_ms: u64) -> Result<TokenRecord, Error> {
+        let request = build_token_request(&self.config);
+        let sent_at = self.clock.now_ms();
+        let response = self.transport.send(request, timeout_ms).await?;
+        process_token_response(&response, sent_at, self.clock.now_ms())
+    }
+}
+
+/// A store failure: counted and survived, never shown to the caller as a token error.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreError(pub String);
+
+/// A shared key-value store with expiring entries (the shape of Workers KV).
+pub trait Store {
+    /// The value under `key`, if any.
+    fn get(&self, key: &str) -> impl Future<Output = Result<Option<String>, StoreError>>;
+    /// Stores `value` under `key` for `ttl_secs` seconds (never below 60).
+    fn put(&self, key: &str, value: &str, ttl_secs: u64) -> impl Future<Output = Result<(), StoreError>>;
+    /// Removes `key`.
+    fn delete(&self, key: &str) -> impl Future<Output = Result<(), StoreError>>;
+}
+
+/// A view of a store that reads but never writes: for a cache in front of a minting authority
+/// that writes (and deletes from) the store itself, so each token is written once.
+pub struct ReadOnlyStore<S>(pub S);
+
+impl<S: Store> Store for ReadOnlyStore<S> {
+    fn get(&self, key: &str) -> impl Future<Output = Result<Option<String>, StoreError>> {
+        self.0.get(key)
+    }
+    async fn put(&self, _key: &str, _value: &str, _ttl_secs: u64) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn delete(&self, _key: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
