@@ -46,6 +46,48 @@ pub fn should_retry_api_call(status: u16, attempt: u32, body_replayable: bool) -
     status == API_UNAUTHORIZED && attempt == 0 && body_replayable
 }
 
+/// How a gateway (the Worker's proxy and `/token`) answers when it could not get a token:
+/// `503` with a `Retry-After` (seconds) when Autopay rate-limited us, `502` otherwise. The
+/// body carries Autopay's `error` / `error_description`, never its raw body.
+pub fn gateway_status(err: &Error) -> (u16, Option<u64>) {
+    match err {
+        Error::RateLimited(s) => (
+            503,
+            Some(s.retry_after.unwrap_or(DEFAULT_GATEWAY_RETRY_AFTER_SECS)),
+        ),
+        Error::InvalidConfig { .. } => (500, None),
+        _ => (502, None),
+    }
+}
+
+/// `Retry-After` sent when Autopay rate-limited us without saying for how long.
+pub const DEFAULT_GATEWAY_RETRY_AFTER_SECS: u64 = 30;
+
+/// Request headers a proxy must not pass on to the API: the caller's credentials (replaced by
+/// the bearer token), and hop-by-hop or platform headers that describe the caller's connection.
+pub fn is_forwardable_request_header(name: &str) -> bool {
+    const DROP: &[&str] = &[
+        "authorization",
+        "cookie",
+        "host",
+        "connection",
+        "keep-alive",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "content-length",
+        "x-forwarded-for",
+        "x-forwarded-host",
+        "x-forwarded-proto",
+        "x-real-ip",
+    ];
+    let name = name.to_ascii_lowercase();
+    !(DROP.contains(&name.as_str()) || name.starts_with("cf-"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,6 +112,48 @@ mod tests {
         assert!(check_within_base(base, "https://api.autopay.io/v1evil").is_err());
         assert!(check_within_base(base, "https://api.autopay.io/admin").is_err());
         assert!(check_within_base(base, "https://api.autopay.io.evil/v1/c").is_err());
+    }
+
+    #[test]
+    fn gateway_maps_rate_limits_to_503_and_the_rest_to_502() {
+        use crate::error::ServerError;
+        let server = |status, retry_after| ServerError {
+            status,
+            error: None,
+            description: None,
+            retry_after,
+        };
+        assert_eq!(
+            gateway_status(&Error::RateLimited(server(429, Some(7)))),
+            (503, Some(7))
+        );
+        assert_eq!(
+            gateway_status(&Error::RateLimited(server(429, None))),
+            (503, Some(30))
+        );
+        assert_eq!(
+            gateway_status(&Error::AccessDenied(server(401, None))),
+            (502, None)
+        );
+        assert_eq!(gateway_status(&Error::Server(server(500, None))), (502, None));
+        assert_eq!(gateway_status(&Error::Timeout { after_ms: 1 }), (502, None));
+    }
+
+    #[test]
+    fn caller_credentials_and_hop_headers_are_not_forwarded() {
+        for h in [
+            "Authorization",
+            "cookie",
+            "Host",
+            "CF-Connecting-IP",
+            "transfer-encoding",
+            "X-Forwarded-For",
+        ] {
+            assert!(!is_forwardable_request_header(h), "{h}");
+        }
+        for h in ["content-type", "accept", "x-request-id", "idempotency-key"] {
+            assert!(is_forwardable_request_header(h), "{h}");
+        }
     }
 
     #[test]

@@ -20,6 +20,8 @@
 mod api;
 mod config;
 mod error;
+#[cfg(any(feature = "npm", feature = "worker"))]
+mod js;
 mod lifecycle;
 mod manager;
 mod record;
@@ -32,8 +34,13 @@ mod wire;
 mod npm;
 #[cfg(feature = "npm")]
 pub use npm::WasmClient;
+#[cfg(feature = "worker")]
+mod cloudflare;
 
-pub use api::{API_UNAUTHORIZED, check_within_base, join_api_path, should_retry_api_call};
+pub use api::{
+    API_UNAUTHORIZED, DEFAULT_GATEWAY_RETRY_AFTER_SECS, check_within_base, gateway_status,
+    is_forwardable_request_header, join_api_path, should_retry_api_call,
+};
 pub use config::{
     CACHE_SCHEMA, Config, DEFAULT_API_BASE_URL, DEFAULT_AUDIENCE, DEFAULT_TOKEN_URL, check_url,
 };

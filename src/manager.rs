@@ -71,7 +71,9 @@ type Flight = Shared<LocalBoxFuture<'static, FlightResult>>;
 #[derive(Default)]
 struct State {
     memory: Option<Rc<TokenRecord>>,
-    flight: Option<Flight>,
+    /// The token request under way (at most one is recorded), with its number.
+    flight: Option<(u64, Flight)>,
+    flights_started: u64,
     /// The last token the API refused: never taken back from a (possibly lagging) store.
     rejected: Option<String>,
     refresh_failures: u32,
@@ -87,6 +89,7 @@ struct Inner<T, S, C> {
     clock: C,
     state: RefCell<State>,
     stats: Cell<Stats>,
+    share_flights: Cell<bool>,
 }
 
 /// Gets, caches and refreshes the tokens of one [`TokenSource`], stored under one key.
@@ -126,8 +129,17 @@ impl<T: TokenSource + 'static, S: Store + 'static, C: Clock + 'static> TokenMana
                 clock,
                 state: RefCell::default(),
                 stats: Cell::default(),
+                share_flights: Cell::new(true),
             }),
         })
+    }
+
+    /// Whether callers join a token request already under way (the default). Turn it off where
+    /// callers live in separate I/O contexts that must not wait on each other's I/O — requests
+    /// in one workerd isolate: each then makes its own request (to a minting authority that
+    /// single-flights), and a background refresh still starts only once.
+    pub fn set_share_flights(&self, share: bool) {
+        self.inner.share_flights.set(share);
     }
 
     /// The store key.
@@ -149,6 +161,17 @@ impl<T: TokenSource + 'static, S: Store + 'static, C: Clock + 'static> TokenMana
     pub fn phase(&self) -> Option<(Phase, Rc<TokenRecord>)> {
         let rec = self.inner.state.borrow().memory.clone()?;
         Some((self.inner.phase(&rec, self.inner.clock.now_ms()), rec))
+    }
+
+    /// The token this manager would serve next, with its phase, without minting: memory, else
+    /// the store (read, not adopted). For health reports.
+    pub async fn peek(&self) -> Option<(Phase, Rc<TokenRecord>)> {
+        if let Some(found) = self.phase() {
+            return Some(found);
+        }
+        let store = self.inner.store.as_ref()?;
+        let rec = TokenRecord::decode(&store.get(&self.inner.key).await.ok()??)?;
+        Some((self.inner.phase(&rec, self.inner.clock.now_ms()), Rc::new(rec)))
     }
 
     /// A token that may be served without asking again until the lease ends (while fresh).
@@ -291,18 +314,26 @@ impl<T: TokenSource + 'static, S: Store + 'static, C: Clock + 'static> TokenMana
         Some(flight.map(|_| ()).boxed_local())
     }
 
-    /// Joins the token request under way, or starts one.
+    /// Joins the token request under way (when sharing), or starts one.
     fn flight(&self, refresh: bool) -> Flight {
-        if let Some(f) = self.inner.state.borrow().flight.clone() {
-            self.inner.bump(|s| s.coalesced += 1);
-            return f;
+        if self.inner.share_flights.get() {
+            if let Some((_, f)) = self.inner.state.borrow().flight.clone() {
+                self.inner.bump(|s| s.coalesced += 1);
+                return f;
+            }
         }
         let inner = Rc::clone(&self.inner);
-        let replacing = inner.state.borrow().memory.clone();
+        let (id, replacing) = {
+            let mut st = inner.state.borrow_mut();
+            st.flights_started += 1;
+            (st.flights_started, st.memory.clone())
+        };
         let fut = async move {
             let result = inner.load_or_mint(refresh, replacing.as_deref()).await;
             let mut st = inner.state.borrow_mut();
-            st.flight = None;
+            if st.flight.as_ref().is_some_and(|(running, _)| *running == id) {
+                st.flight = None;
+            }
             // A refresh that brings back the token it was to replace did not refresh anything.
             let unchanged = |rec: &TokenRecord| {
                 replacing
@@ -329,7 +360,10 @@ impl<T: TokenSource + 'static, S: Store + 'static, C: Clock + 'static> TokenMana
         }
         .boxed_local()
         .shared();
-        self.inner.state.borrow_mut().flight = Some(fut.clone());
+        let mut st = self.inner.state.borrow_mut();
+        if st.flight.is_none() {
+            st.flight = Some((id, fut.clone()));
+        }
         fut
     }
 }

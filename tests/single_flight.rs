@@ -83,3 +83,27 @@ fn transport_errors_pass_through() {
     let m = w.manager(false);
     assert_eq!(get(&m).unwrap_err().code(), "timeout");
 }
+
+#[test]
+fn without_sharing_each_cold_caller_asks_but_one_refresh_starts() {
+    let w = World::new();
+    let m = w.manager(false);
+    m.set_share_flights(false);
+    let results = concurrent(&w, &m, 5);
+    assert!(results.iter().all(|r| r.is_ok()));
+    assert_eq!(
+        w.transport.calls(),
+        5,
+        "callers in separate I/O contexts never wait on each other"
+    );
+    assert_eq!(m.stats().coalesced, 0);
+    // stale: one background refresh, however many callers see it
+    w.clock.set(START_MS + 70_000_000);
+    let first = lookup(&m).unwrap();
+    assert!(first.refresh.is_some());
+    for _ in 0..10 {
+        assert!(lookup(&m).unwrap().refresh.is_none());
+    }
+    block_on(first.refresh.unwrap());
+    assert_eq!(w.transport.calls(), 6);
+}

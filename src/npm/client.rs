@@ -6,11 +6,13 @@ use js_sys::{Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, spawn_local};
 
-use super::DateClock;
-use super::errors::{js_message, to_js};
-use super::kv::KvStore;
+use super::errors::to_js;
 use super::options::Options;
-use super::transport::{FetchResponse, FetchTransport, call_fetch};
+use crate::js::DateClock;
+use crate::js::errors::js_message;
+use crate::js::fetch::{FetchResponse, FetchTransport, call_fetch};
+use crate::js::kv::KvStore;
+use crate::js::normalize_url;
 use crate::{Endpoint, Error, Served, TokenManager, check_within_base, join_api_path, should_retry_api_call};
 
 type Manager = TokenManager<Endpoint<FetchTransport, DateClock>, KvStore, DateClock>;
@@ -88,11 +90,9 @@ impl Shared {
 
     fn resolve(&self, path: &str) -> Result<String, Error> {
         let joined = join_api_path(&self.api_base_url, path)?;
-        let href = web_sys::Url::new(&joined)
-            .map_err(|_| Error::InvalidArgument {
-                reason: "path does not make a valid URL".into(),
-            })?
-            .href();
+        let href = normalize_url(&joined).ok_or_else(|| Error::InvalidArgument {
+            reason: "path does not make a valid URL".into(),
+        })?;
         check_within_base(&self.api_base_url, &href)?;
         Ok(href)
     }

@@ -4,7 +4,8 @@
 use js_sys::{Function, Object, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 
-use super::kv::JsKv;
+use crate::js::kv::JsKv;
+use crate::js::normalize_url;
 use crate::{
     ClientSecret, Config, DEFAULT_API_BASE_URL, DEFAULT_AUDIENCE, DEFAULT_TOKEN_URL, Error, Policy, check_url,
 };
@@ -65,9 +66,7 @@ fn number(obj: &JsValue, key: &str, default: f64, (min, max, range): (f64, f64, 
 /// Parses a URL with the platform's WHATWG parser and checks it with the core's rules.
 fn url(obj: &JsValue, key: &str, default: &str) -> Result<String, Error> {
     let raw = string(obj, key, Some(default))?;
-    let href = web_sys::Url::new(&raw)
-        .map_err(|_| Error::config(key, "must be an absolute URL"))?
-        .href();
+    let href = normalize_url(&raw).ok_or_else(|| Error::config(key, "must be an absolute URL"))?;
     check_url(key, &href)?;
     Ok(href)
 }

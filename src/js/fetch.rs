@@ -55,7 +55,8 @@ impl FetchTransport {
         set(&init, "method", &TokenRequest::METHOD.into());
         set(&init, "headers", &headers);
         set(&init, "body", &JsValue::from_str(&request.body));
-        set(&init, "redirect", &"error".into());
+        // Never follow a redirect with the secret in the body; a 3xx is an invalid answer.
+        set(&init, "redirect", &"manual".into());
         set(&init, "signal", &abort_after(timeout_ms as f64));
         let resp = call_fetch(&self.fetch, &request.url, &init.into()).await?;
         let status = resp.status();

@@ -1,0 +1,283 @@
+//! `TokenMinter`, the Durable Object that is the **only** code calling the token endpoint, and
+//! the isolates' client for it (a [`TokenSource`]). Both sides of its small wire live here.
+//!
+//! One object per cache key. Its manager runs memory → KV → token endpoint with single-flight:
+//! a Durable Object has one I/O context for all its requests, so every waiter shares one
+//! request. It writes KV; isolates only read it.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use js_sys::{Function, Reflect};
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::{JsCast, JsValue};
+use worker::{
+    DurableObject, Env, Method, ObjectNamespace, Request, RequestInit, Response, Result, State,
+    durable_object,
+};
+
+use super::reply;
+use super::settings::{Settings, TOKEN_MINTER, TOKENS_KV};
+use crate::js::DateClock;
+use crate::js::fetch::FetchTransport;
+use crate::js::kv::{JsKv, KvStore};
+use crate::{Endpoint, Error, Lookup, Phase, Policy, ServerError, TokenManager, TokenRecord, TokenSource};
+
+const ORIGIN: &str = "https://token-minter.internal";
+
+/// What an isolate asks: a token, or one newer than `replacing`; or to drop `replacing`.
+#[derive(Serialize, Deserialize, Default)]
+struct Ask {
+    replacing: Option<String>,
+}
+
+/// A core error on the wire between the object and the isolates.
+#[derive(Serialize, Deserialize)]
+struct WireError {
+    code: String,
+    status: Option<u16>,
+    error: Option<String>,
+    error_description: Option<String>,
+    retry_after: Option<u64>,
+    after_ms: Option<u64>,
+    /// The detail inside the error (not its `Display`, which the receiver rebuilds).
+    message: String,
+}
+
+impl From<&Error> for WireError {
+    fn from(e: &Error) -> Self {
+        let s = e.server();
+        WireError {
+            code: e.code().into(),
+            status: e.status(),
+            error: s.and_then(|s| s.error.clone()),
+            error_description: s.and_then(|s| s.description.clone()),
+            retry_after: e.retry_after(),
+            after_ms: match e {
+                Error::Timeout { after_ms } => Some(*after_ms),
+                _ => None,
+            },
+            message: match e {
+                Error::Network { message } => message.clone(),
+                Error::InvalidResponse { reason, .. } => reason.clone(),
+                other => other.to_string(),
+            },
+        }
+    }
+}
+
+impl From<WireError> for Error {
+    fn from(w: WireError) -> Self {
+        let server = || ServerError {
+            status: w.status.unwrap_or(502),
+            error: w.error.clone(),
+            description: w.error_description.clone(),
+            retry_after: w.retry_after,
+        };
+        match w.code.as_str() {
+            "access_denied" => Error::AccessDenied(server()),
+            "invalid_request" => Error::InvalidRequest(server()),
+            "rate_limited" => Error::RateLimited(server()),
+            "server_error" => Error::Server(server()),
+            "timeout" => Error::Timeout {
+                after_ms: w.after_ms.unwrap_or_default(),
+            },
+            "invalid_response" => Error::InvalidResponse {
+                status: w.status.unwrap_or(200),
+                reason: w.message,
+            },
+            _ => Error::Network { message: w.message },
+        }
+    }
+}
+
+type Manager = TokenManager<Endpoint<FetchTransport, DateClock>, KvStore, DateClock>;
+
+/// The minting authority.
+#[durable_object(fetch)]
+pub struct TokenMinter {
+    state: State,
+    env: Env,
+    manager: RefCell<Option<(String, Manager)>>,
+}
+
+impl TokenMinter {
+    fn manager(&self, settings: &Settings) -> Result<Manager> {
+        let key = settings.config.cache_key();
+        if let Some((k, m)) = self.manager.borrow().as_ref() {
+            if k == key {
+                return Ok(m.clone());
+            }
+        }
+        let fetch: Function = Reflect::get(&js_sys::global(), &"fetch".into())?.dyn_into()?;
+        let kv: JsKv = Reflect::get(&self.env, &TOKENS_KV.into())?.unchecked_into();
+        let source = Endpoint::new(settings.config.clone(), FetchTransport { fetch }, DateClock);
+        let jitter = js_sys::Math::random() * 2.0 - 1.0;
+        let m = TokenManager::new(
+            key,
+            Policy::default(),
+            jitter,
+            source,
+            Some(KvStore(kv)),
+            DateClock,
+        )
+        .map_err(|e| worker::Error::RustError(e.to_string()))?;
+        *self.manager.borrow_mut() = Some((key.to_owned(), m.clone()));
+        Ok(m)
+    }
+
+    fn answer(&self, lookup: std::result::Result<Lookup, Error>) -> Result<Response> {
+        match lookup {
+            Ok(l) => {
+                if let Some(refresh) = l.refresh {
+                    self.state.wait_until(refresh);
+                }
+                let mut r = Response::ok(l.served.record.encode())?;
+                r.headers_mut().set("content-type", "application/json")?;
+                Ok(r)
+            }
+            Err(e) => reply::json(502, &WireError::from(&e)),
+        }
+    }
+}
+
+impl DurableObject for TokenMinter {
+    fn new(state: State, env: Env) -> Self {
+        Self {
+            state,
+            env,
+            manager: RefCell::new(None),
+        }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        let settings = match Settings::read(&self.env) {
+            Ok(s) => s,
+            Err(problems) => return reply::misconfigured(&problems),
+        };
+        let m = self.manager(&settings)?;
+        let ask: Ask = if req.method() == Method::Post {
+            req.json().await.unwrap_or_default()
+        } else {
+            Ask::default()
+        };
+        match req.path().as_str() {
+            "/token" => {
+                let lookup = match ask.replacing.as_deref() {
+                    Some(held) => m.get_replacing(held).await,
+                    None => m.get().await,
+                };
+                self.answer(lookup)
+            }
+            "/invalidate" => {
+                let dropped = match ask.replacing.as_deref() {
+                    Some(token) => m.invalidate_token(token).await,
+                    None => false,
+                };
+                reply::json(200, &serde_json::json!({ "dropped": dropped }))
+            }
+            "/refresh" => {
+                // the cron: make sure a token exists, and refresh it now if it is stale
+                let before = m.phase().map(|(p, _)| p);
+                match m.get().await {
+                    Ok(l) => {
+                        let refreshed =
+                            l.refresh.is_some() || before.is_none() || before == Some(Phase::Expired);
+                        if let Some(refresh) = l.refresh {
+                            refresh.await;
+                        }
+                        let (phase, rec) = m.phase().map_or((None, None), |(p, r)| (Some(p), Some(r)));
+                        reply::json(
+                            200,
+                            &serde_json::json!({
+                                "refreshed": refreshed,
+                                "state": phase.map(phase_name),
+                                "expires_at": rec.map(|r| r.expires_at_ms),
+                                "stats": m.stats(),
+                            }),
+                        )
+                    }
+                    Err(e) => reply::json(502, &WireError::from(&e)),
+                }
+            }
+            _ => reply::error(404, "not_found", "unknown minter route"),
+        }
+    }
+}
+
+/// `fresh`, `stale` or `expired`.
+pub fn phase_name(p: Phase) -> &'static str {
+    match p {
+        Phase::Fresh => "fresh",
+        Phase::Stale => "stale",
+        Phase::Expired => "expired",
+    }
+}
+
+/// The isolates' way to the minting authority for one cache key.
+#[derive(Clone)]
+pub struct MinterClient {
+    namespace: Rc<ObjectNamespace>,
+    name: String,
+}
+
+impl MinterClient {
+    /// The client for the object that owns `cache_key`.
+    pub fn new(env: &Env, cache_key: &str) -> Result<Self> {
+        Ok(Self {
+            namespace: Rc::new(env.durable_object(TOKEN_MINTER)?),
+            name: cache_key.to_owned(),
+        })
+    }
+
+    async fn call(&self, path: &str, replacing: Option<&str>) -> Result<Response> {
+        let stub = self.namespace.id_from_name(&self.name)?.get_stub()?;
+        let body = serde_json::to_string(&Ask {
+            replacing: replacing.map(str::to_owned),
+        })?;
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post)
+            .with_body(Some(JsValue::from_str(&body)));
+        stub.fetch_with_request(Request::new_with_init(&format!("{ORIGIN}{path}"), &init)?)
+            .await
+    }
+
+    /// Drops `token` at the authority if it is still its token (compare-and-delete, KV too).
+    pub async fn invalidate(&self, token: &str) -> Result<()> {
+        self.call("/invalidate", Some(token)).await.map(drop)
+    }
+
+    /// The cron's refresh-ahead; returns the object's report.
+    pub async fn refresh(&self) -> Result<String> {
+        self.call("/refresh", None).await?.text().await
+    }
+}
+
+impl TokenSource for MinterClient {
+    async fn mint(
+        &self,
+        replacing: Option<&TokenRecord>,
+        _timeout_ms: u64,
+    ) -> std::result::Result<TokenRecord, Error> {
+        let network = |e: worker::Error| Error::Network {
+            message: format!("token minter: {e}"),
+        };
+        let mut resp = self
+            .call("/token", replacing.map(|r| r.access_token.as_str()))
+            .await
+            .map_err(network)?;
+        let text = resp.text().await.map_err(network)?;
+        if resp.status_code() == 200 {
+            return TokenRecord::decode(&text).ok_or(Error::InvalidResponse {
+                status: 200,
+                reason: "the token minter answered with an unreadable record".into(),
+            });
+        }
+        Err(serde_json::from_str::<WireError>(&text).map_or_else(
+            |_| Error::Network {
+                message: format!("token minter answered HTTP {}", resp.status_code()),
+            },
+            Error::from,
+        ))
+    }
+}

@@ -1,0 +1,168 @@
+//! The Worker's configuration, read from `env`. The names are the interface (they match
+//! `wrangler.toml` and the README); problems name the setting, never its value.
+
+use js_sys::Reflect;
+use serde::Serialize;
+use wasm_bindgen::JsValue;
+use worker::Env;
+
+use super::caller::CallerKeys;
+use crate::js::normalize_url;
+use crate::{ClientSecret, Config, DEFAULT_API_BASE_URL, DEFAULT_AUDIENCE, DEFAULT_TOKEN_URL, check_url};
+
+/// Secret: the Autopay Client ID.
+pub const CLIENT_ID: &str = "AUTOPAY_CLIENT_ID";
+/// Secret: the Autopay Client Secret.
+pub const CLIENT_SECRET: &str = "AUTOPAY_CLIENT_SECRET";
+/// Secret: comma-separated keys callers must present as `Authorization: Bearer <key>`.
+pub const PROXY_API_KEYS: &str = "PROXY_API_KEYS";
+/// Var: the token endpoint.
+pub const TOKEN_URL: &str = "AUTOPAY_TOKEN_URL";
+/// Var: the audience.
+pub const AUDIENCE: &str = "AUTOPAY_AUDIENCE";
+/// Var: where proxied calls go.
+pub const API_BASE: &str = "AUTOPAY_API_BASE";
+/// KV namespace binding for the token record.
+pub const TOKENS_KV: &str = "AUTOPAY_TOKENS";
+/// Durable Object binding: the one minting authority.
+pub const TOKEN_MINTER: &str = "TOKEN_MINTER";
+
+/// One thing wrong with the configuration.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Problem {
+    /// The setting's name.
+    pub setting: &'static str,
+    /// What is wrong (never the value).
+    pub problem: String,
+}
+
+/// The configuration, validated.
+pub struct Settings {
+    pub config: Config,
+    pub api_base: String,
+    pub caller_keys: CallerKeys,
+}
+
+fn raw(env: &Env, name: &str) -> Option<String> {
+    Reflect::get(env, &JsValue::from_str(name)).ok()?.as_string()
+}
+
+fn present(env: &Env, name: &str) -> bool {
+    Reflect::get(env, &JsValue::from_str(name)).is_ok_and(|v| !v.is_undefined() && !v.is_null())
+}
+
+/// The raw values that decide the settings, so an isolate can reuse what it built from them.
+pub fn fingerprint(env: &Env) -> [Option<String>; 6] {
+    [
+        CLIENT_ID,
+        CLIENT_SECRET,
+        PROXY_API_KEYS,
+        TOKEN_URL,
+        AUDIENCE,
+        API_BASE,
+    ]
+    .map(|n| raw(env, n))
+}
+
+fn setting_of(option: &str) -> &'static str {
+    match option {
+        "clientId" => CLIENT_ID,
+        "clientSecret" => CLIENT_SECRET,
+        "tokenUrl" => TOKEN_URL,
+        "audience" => AUDIENCE,
+        _ => API_BASE,
+    }
+}
+
+impl Settings {
+    /// Reads and checks everything; every problem is reported, not just the first.
+    pub fn read(env: &Env) -> Result<Settings, Vec<Problem>> {
+        let mut problems = Vec::new();
+        let mut required = |name: &'static str| match raw(env, name) {
+            Some(v) if !v.trim().is_empty() => Some(v),
+            _ => {
+                problems.push(Problem {
+                    setting: name,
+                    problem: "is missing or empty".into(),
+                });
+                None
+            }
+        };
+        let client_id = required(CLIENT_ID);
+        let secret = required(CLIENT_SECRET).map(ClientSecret::new);
+        let keys = required(PROXY_API_KEYS);
+        let mut url = |name: &'static str, default: &str| {
+            let value = raw(env, name)
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| default.to_owned());
+            match normalize_url(&value).map(|href| check_url(name, &href).map(|_| href)) {
+                Some(Ok(href)) => Some(href),
+                Some(Err(e)) => {
+                    problems.push(Problem {
+                        setting: name,
+                        problem: e.to_string().replace(&format!("invalid option `{name}`: "), ""),
+                    });
+                    None
+                }
+                None => {
+                    problems.push(Problem {
+                        setting: name,
+                        problem: "must be an absolute URL".into(),
+                    });
+                    None
+                }
+            }
+        };
+        let token_url = url(TOKEN_URL, DEFAULT_TOKEN_URL);
+        let api_base = url(API_BASE, DEFAULT_API_BASE_URL);
+        let audience = raw(env, AUDIENCE)
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| DEFAULT_AUDIENCE.into());
+        let caller_keys = keys.and_then(|k| match CallerKeys::parse(&k) {
+            Some(keys) => Some(keys),
+            None => {
+                problems.push(Problem {
+                    setting: PROXY_API_KEYS,
+                    problem: "has no usable key (comma-separated, each at least 16 characters)".into(),
+                });
+                None
+            }
+        });
+        for binding in [TOKENS_KV, TOKEN_MINTER] {
+            if !present(env, binding) {
+                problems.push(Problem {
+                    setting: binding,
+                    problem: "binding is missing (see wrangler.toml)".into(),
+                });
+            }
+        }
+        if let (Some(id), Some(secret), Some(token_url), Some(api_base), Some(caller_keys)) =
+            (client_id, secret, token_url, api_base, caller_keys)
+        {
+            if api_base.contains('?') {
+                problems.push(Problem {
+                    setting: API_BASE,
+                    problem: "must not have a query".into(),
+                });
+            }
+            match Config::new(&token_url, &id, secret, &audience) {
+                Ok(config) if problems.is_empty() => {
+                    return Ok(Settings {
+                        config,
+                        api_base,
+                        caller_keys,
+                    });
+                }
+                Ok(_) => {}
+                Err(e) => problems.push(Problem {
+                    setting: e.option().map_or(API_BASE, setting_of),
+                    problem: match e {
+                        crate::Error::InvalidConfig { reason, .. } => reason,
+                        other => other.to_string(),
+                    },
+                }),
+            }
+        }
+        Err(problems)
+    }
+}
