@@ -326,7 +326,9 @@ impl<T: TokenSource + 'static, S: Store + 'static, C: Clock + 'static> TokenMana
         let (id, replacing) = {
             let mut st = inner.state.borrow_mut();
             st.flights_started += 1;
-            (st.flights_started, st.memory.clone())
+            // the token to replace: the one held, or else the one the API refused
+            let held = st.memory.as_ref().map(|r| r.access_token.clone());
+            (st.flights_started, held.or_else(|| st.rejected.clone()))
         };
         let fut = async move {
             let result = inner.load_or_mint(refresh, replacing.as_deref()).await;
@@ -335,11 +337,7 @@ impl<T: TokenSource + 'static, S: Store + 'static, C: Clock + 'static> TokenMana
                 st.flight = None;
             }
             // A refresh that brings back the token it was to replace did not refresh anything.
-            let unchanged = |rec: &TokenRecord| {
-                replacing
-                    .as_ref()
-                    .is_some_and(|r| r.access_token == rec.access_token)
-            };
+            let unchanged = |rec: &TokenRecord| replacing.as_deref() == Some(rec.access_token.as_str());
             match &result {
                 Ok((rec, _)) if !(refresh && unchanged(rec)) => {
                     st.refresh_failures = 0;
@@ -414,7 +412,7 @@ impl<T: TokenSource, S: Store, C: Clock> Inner<T, S, C> {
         wanted.then_some(rec)
     }
 
-    async fn load_or_mint(&self, refresh: bool, replacing: Option<&TokenRecord>) -> FlightResult {
+    async fn load_or_mint(&self, refresh: bool, replacing: Option<&str>) -> FlightResult {
         if let Some(rec) = self.read_store(refresh).await {
             self.bump(|s| s.kv_hits += 1);
             return Ok((self.remember(rec), Source::Store));
@@ -422,7 +420,7 @@ impl<T: TokenSource, S: Store, C: Clock> Inner<T, S, C> {
         self.mint(replacing).await.map(|rec| (rec, Source::Network))
     }
 
-    async fn mint(&self, replacing: Option<&TokenRecord>) -> Result<Rc<TokenRecord>, Error> {
+    async fn mint(&self, replacing: Option<&str>) -> Result<Rc<TokenRecord>, Error> {
         let rec = match self.source.mint(replacing, self.policy.request_timeout_ms).await {
             Ok(rec) => rec,
             Err(e) => {

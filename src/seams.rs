@@ -29,11 +29,12 @@ pub trait Transport {
 /// Where new tokens come from (Go's `TokenSource`): the token endpoint ([`Endpoint`]), or a
 /// minting authority that itself caches (the Worker's Durable Object).
 pub trait TokenSource {
-    /// A new token. `replacing` is the token the caller holds and considers stale or expired
-    /// (`None` on a cold start), so an authority can tell "give me yours" from "replace this".
+    /// A new token. `replacing` is the access token the caller holds and considers stale,
+    /// expired or refused (`None` on a cold start), so an authority can tell "give me yours"
+    /// from "replace this one".
     fn mint(
         &self,
-        replacing: Option<&TokenRecord>,
+        replacing: Option<&str>,
         timeout_ms: u64,
     ) -> impl Future<Output = Result<TokenRecord, Error>>;
 }
@@ -58,7 +59,7 @@ impl<T: Transport, C: Clock> Endpoint<T, C> {
 }
 
 impl<T: Transport, C: Clock> TokenSource for Endpoint<T, C> {
-    async fn mint(&self, _replacing: Option<&TokenRecord>, timeout_ms: u64) -> Result<TokenRecord, Error> {
+    async fn mint(&self, _replacing: Option<&str>, timeout_ms: u64) -> Result<TokenRecord, Error> {
         let request = build_token_request(&self.config);
         let sent_at = self.clock.now_ms();
         let response = self.transport.send(request, timeout_ms).await?;

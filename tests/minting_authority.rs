@@ -18,10 +18,10 @@ struct Authority {
 }
 
 impl TokenSource for Authority {
-    async fn mint(&self, replacing: Option<&TokenRecord>, _timeout_ms: u64) -> Result<TokenRecord, Error> {
+    async fn mint(&self, replacing: Option<&str>, _timeout_ms: u64) -> Result<TokenRecord, Error> {
         self.calls.set(self.calls.get() + 1);
         let lookup = match replacing {
-            Some(held) => self.manager.get_replacing(&held.access_token).await?,
+            Some(held) => self.manager.get_replacing(held).await?,
             None => self.manager.get().await?,
         };
         if let Some(refresh) = lookup.refresh {
@@ -145,4 +145,20 @@ fn an_expired_token_is_replaced_not_returned() {
     w.clock.set(START_MS + 95_000); // past usable life for both
     let s = get(&m).unwrap();
     assert_eq!(s.record.access_token, "tok-2");
+}
+
+#[test]
+fn a_refused_token_is_replaced_even_if_the_authority_has_not_heard_of_it() {
+    let w = World::new();
+    let auth = setup(&w);
+    let a = isolate(&w, &auth, 0.0);
+    get(&a).unwrap();
+    // the API refused tok-1; the isolate drops it, but the authority still holds it
+    block_on(a.invalidate_token("tok-1"));
+    let s = get(&a).unwrap();
+    assert_eq!(
+        s.record.access_token, "tok-2",
+        "the isolate asked the authority to replace tok-1"
+    );
+    assert_eq!(w.transport.calls(), 2);
 }

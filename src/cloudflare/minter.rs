@@ -256,16 +256,13 @@ impl MinterClient {
 impl TokenSource for MinterClient {
     async fn mint(
         &self,
-        replacing: Option<&TokenRecord>,
+        replacing: Option<&str>,
         _timeout_ms: u64,
     ) -> std::result::Result<TokenRecord, Error> {
         let network = |e: worker::Error| Error::Network {
             message: format!("token minter: {e}"),
         };
-        let mut resp = self
-            .call("/token", replacing.map(|r| r.access_token.as_str()))
-            .await
-            .map_err(network)?;
+        let mut resp = self.call("/token", replacing).await.map_err(network)?;
         let text = resp.text().await.map_err(network)?;
         if resp.status_code() == 200 {
             return TokenRecord::decode(&text).ok_or(Error::InvalidResponse {

@@ -1,7 +1,7 @@
 //! The proxy route: any path, any method, forwarded to `AUTOPAY_API_BASE` + the same path and
 //! query with the caller's credentials replaced by the Autopay bearer token, body and answer
 //! streamed. After a 401 from Autopay the token is dropped (only if it is still the cached
-//! one) and the call retried once, when its body can be replayed.
+//! one) and the call retried once, when its body can be replayed (see [`bodies`]).
 
 use js_sys::{Function, Object, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
@@ -51,21 +51,37 @@ fn forwarded_headers(req: &Request) -> Result<web_sys::Headers> {
     Ok(out)
 }
 
-/// The body to send, and whether it can be sent twice.
-async fn body(req: &mut Request) -> Result<(JsValue, bool)> {
-    if matches!(req.method(), Method::Get | Method::Head) || req.inner().body().is_none() {
-        return Ok((JsValue::NULL, true));
+/// The body for the first attempt, and a copy for the one retry when it can be replayed: no
+/// body; a body of known length up to [`MAX_REPLAY_BYTES`] (buffered); a body of unknown length
+/// (`tee()`d: the spare branch is kept only until the first answer). A larger declared body
+/// streams through once.
+async fn bodies(req: &mut Request) -> Result<(JsValue, Option<JsValue>)> {
+    if matches!(req.method(), Method::Get | Method::Head) {
+        return Ok((JsValue::NULL, Some(JsValue::NULL)));
     }
-    let length = req
+    let Some(stream) = req.inner().body() else {
+        return Ok((JsValue::NULL, Some(JsValue::NULL)));
+    };
+    match req
         .headers()
         .get("content-length")?
-        .and_then(|l| l.parse::<u64>().ok());
-    match length {
+        .and_then(|l| l.parse::<u64>().ok())
+    {
         Some(n) if n <= MAX_REPLAY_BYTES => {
-            let bytes = req.bytes().await?;
-            Ok((Uint8Array::from(bytes.as_slice()).into(), true))
+            let bytes: JsValue = Uint8Array::from(req.bytes().await?.as_slice()).into();
+            Ok((bytes.clone(), Some(bytes)))
         }
-        _ => Ok((req.inner().body().map_or(JsValue::NULL, JsValue::from), false)),
+        Some(_) => Ok((stream.into(), None)),
+        None => {
+            let branches = stream.tee();
+            Ok((branches.get(0), Some(branches.get(1))))
+        }
+    }
+}
+
+fn discard(spare: Option<JsValue>) {
+    if let Some(stream) = spare.and_then(|s| s.dyn_into::<web_sys::ReadableStream>().ok()) {
+        let _ = stream.cancel();
     }
 }
 
@@ -77,13 +93,16 @@ pub async fn proxy(mut req: Request, iso: &Isolate, ctx: &Context) -> Result<Res
     };
     let headers = forwarded_headers(&req)?;
     let method = req.method().to_string();
-    let (body, replayable) = body(&mut req).await?;
+    let (mut body, mut spare) = bodies(&mut req).await?;
     let fetch: Function = Reflect::get(&js_sys::global(), &"fetch".into())?.dyn_into()?;
     let mut attempt = 0;
     loop {
         let lookup = match iso.tokens.get().await {
             Ok(l) => l,
-            Err(e) => return reply::token_failure(&e),
+            Err(e) => {
+                discard(spare);
+                return reply::token_failure(&e);
+            }
         };
         if let Some(refresh) = lookup.refresh {
             ctx.wait_until(refresh);
@@ -112,9 +131,11 @@ pub async fn proxy(mut req: Request, iso: &Isolate, ctx: &Context) -> Result<Res
                 worker::console_warn!("autopay-auth: could not drop a refused token at the minter: {e}");
             }
         }
-        if !should_retry_api_call(status, attempt, replayable) {
+        if !should_retry_api_call(status, attempt, spare.is_some()) {
+            discard(spare);
             return Ok(Response::from(resp.unchecked_into::<web_sys::Response>()));
         }
+        body = spare.take().unwrap_or(JsValue::NULL);
         attempt += 1;
     }
 }

@@ -5,6 +5,9 @@
 //
 //   node tests/emulator/server.mjs [--port 8788] [--client-id ID] [--client-secret S] [--expires-in 86400]
 //
+// The sample API (every other path) echoes method, path, query, body and cookie; a path ending
+// in /status/NNN answers with that status.
+//
 // Control endpoints (loopback only, for tests): GET /__emulator/stats, POST /__emulator/reset,
 // POST /__emulator/config {expiresIn}, POST /__emulator/faults [{status, body, headers, delayMs,
 // raw}] (queued for the next token requests), POST /__emulator/revoke (every issued token dies).
@@ -14,7 +17,7 @@ import { pathToFileURL } from 'node:url';
 
 export const AUDIENCE = 'https://api.autopay.io';
 export const GRANT_TYPE = 'client_credentials';
-const MAX_BODY = 64 * 1024;
+const MAX_BODY = 4 * 1024 * 1024;
 
 function sameText(a, b) {
   const x = Buffer.from(String(a));
@@ -117,7 +120,8 @@ export async function startEmulator({
     } catch {
       return send(res, 413, { error: 'too_large' });
     }
-    return send(res, 200, {
+    const asked = /^\/(?:.*\/)?status\/(\d{3})$/.exec(url.pathname);
+    return send(res, asked ? Number(asked[1]) : 200, {
       ok: true,
       method: req.method,
       path: url.pathname,

@@ -1,0 +1,78 @@
+// What callers see when no token can be had, and when the configuration is wrong: Autopay's
+// error and error_description with 502, 503 + Retry-After when rate limited; 500 naming the
+// setting; never a secret, never Autopay's raw body.
+import { test, before, after, beforeEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { startEmulator, startWorker, auth, CLIENT_ID, CLIENT_SECRET } from './helpers.mjs';
+
+let emu;
+before(async () => (emu = await startEmulator({ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET })));
+after(() => emu.close());
+beforeEach(() => emu.post('/__emulator/reset'));
+
+async function with_(bindings, fn) {
+  const w = await startWorker(emu, bindings);
+  try {
+    await fn(w);
+  } finally {
+    await w.close();
+  }
+}
+
+test('bad credentials → 502 with Autopay error, description and status', async () => {
+  await with_({ AUTOPAY_CLIENT_SECRET: 'wrong-secret-value' }, async (w) => {
+    for (const path of ['/token', '/proxied/path']) {
+      const r = await w.call(path, { headers: auth() });
+      assert.equal(r.status, 502);
+      const b = await r.json();
+      assert.deepEqual(b, { error: 'access_denied', error_description: 'Unauthorized', status: 401 });
+    }
+  });
+});
+
+test('rate limited → 503 with Retry-After', async () => {
+  await with_({}, async (w) => {
+    emu.fault({ status: 429, headers: { 'retry-after': '17' }, body: { error: 'rate_limited', error_description: 'slow down' } });
+    const r = await w.call('/token', { headers: auth() });
+    assert.equal(r.status, 503);
+    assert.equal(r.headers.get('retry-after'), '17');
+    assert.equal((await r.json()).error_description, 'slow down');
+  });
+});
+
+test("Autopay's raw body is never forwarded", async () => {
+  await with_({}, async (w) => {
+    emu.fault({ status: 500, raw: '<html>internal stack trace</html>' });
+    const r = await w.call('/token', { headers: auth() });
+    assert.equal(r.status, 502);
+    const text = await r.text();
+    assert.ok(!text.includes('<html>'), text);
+    assert.equal(JSON.parse(text).error, 'server_error');
+  });
+});
+
+test('missing or malformed settings → 500 naming each setting, never its value', async () => {
+  const cases = [
+    [{ AUTOPAY_CLIENT_SECRET: null }, ['AUTOPAY_CLIENT_SECRET']],
+    [{ AUTOPAY_CLIENT_ID: '', PROXY_API_KEYS: 'short' }, ['AUTOPAY_CLIENT_ID', 'PROXY_API_KEYS']],
+    [{ AUTOPAY_TOKEN_URL: 'http://auth.example.com/oauth/token' }, ['AUTOPAY_TOKEN_URL']],
+    [{ AUTOPAY_API_BASE: 'not a url' }, ['AUTOPAY_API_BASE']],
+  ];
+  for (const [bindings, names] of cases) {
+    const w = await startWorker(emu, bindings);
+    try {
+      for (const path of ['/healthz', '/token', '/x']) {
+        const r = await w.call(path, { headers: auth() });
+        const text = await r.text();
+        assert.equal(r.status, 500, `${path} ${text}`);
+        const body = JSON.parse(text);
+        assert.equal(body.error, 'misconfigured');
+        assert.deepEqual(body.settings.map((s) => s.setting).sort(), [...names].sort(), text);
+        assert.ok(!text.includes(CLIENT_SECRET) && !text.includes('auth.example.com'), text);
+      }
+    } finally {
+      await w.close();
+    }
+  }
+  assert.equal(emu.stats().tokenRequests, 0);
+});

@@ -1,0 +1,55 @@
+// The built Worker (build/, from scripts/build-worker.sh) in real workerd through Miniflare,
+// with local KV and Durable Objects, against the Autopay emulator.
+import { Log, LogLevel, Miniflare } from 'miniflare';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export { startEmulator } from '../emulator/server.mjs';
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const CALLER_KEY = 'caller-key-0123456789abcdef';
+export const OTHER_KEY = 'rotated-key-fedcba9876543210';
+export const CLIENT_ID = 'worker-client';
+export const CLIENT_SECRET = 'worker-secret-DO-NOT-LEAK-4242';
+export const auth = (key = CALLER_KEY) => ({ authorization: `Bearer ${key}` });
+
+/** A fresh Worker (fresh isolate, KV and Durable Object state) wired to `emu`. A binding
+ * given as `null` is left out. */
+export async function startWorker(emu, bindings = {}) {
+  const mf = new Miniflare({
+    scriptPath: join(root, 'build', 'index.js'),
+    modules: true,
+    modulesRules: [
+      { type: 'ESModule', include: ['**/*.js'] },
+      { type: 'CompiledWasm', include: ['**/*.wasm'] },
+    ],
+    compatibilityDate: '2026-04-20',
+    kvNamespaces: ['AUTOPAY_TOKENS'],
+    durableObjects: { TOKEN_MINTER: 'TokenMinter' },
+    bindings: Object.fromEntries(
+      Object.entries({
+        AUTOPAY_CLIENT_ID: CLIENT_ID,
+        AUTOPAY_CLIENT_SECRET: CLIENT_SECRET,
+        PROXY_API_KEYS: `${CALLER_KEY}, ${OTHER_KEY}`,
+        AUTOPAY_TOKEN_URL: emu.tokenUrl,
+        AUTOPAY_API_BASE: `${emu.origin}/api`,
+        ...bindings,
+      }).filter(([, v]) => v !== null),
+    ),
+    cf: false,
+    // WORKER_LOG=1 shows the Worker's console output.
+    ...(process.env.WORKER_LOG ? { log: new Log(LogLevel.DEBUG) } : {}),
+  });
+  await mf.ready;
+  const call = (path, init = {}) => mf.dispatchFetch(`http://worker.test${path}`, init);
+  return { mf, call, close: () => mf.dispose() };
+}
+
+/** The token record in KV, with its key and expiration. */
+export async function storedRecord(mf) {
+  const kv = await mf.getKVNamespace('AUTOPAY_TOKENS');
+  const { keys } = await kv.list();
+  if (keys.length === 0) return null;
+  return { key: keys[0].name, expiration: keys[0].expiration, value: await kv.get(keys[0].name) };
+}
