@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# The main job: build what is needed, start the Autopay emulator, and show tokens minted once
-# and then served from cache.
+# The main job: the Worker locally (wrangler dev) against the Autopay emulator, with local KV and
+# Durable Objects; shows tokens minted once and then served from cache.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export PATH="$HOME/.cargo/bin:$PATH"
-node scripts/build.mjs
-node examples/node-demo.mjs
+bash scripts/build-worker.sh
+exec node scripts/demo-worker.mjs "$@"

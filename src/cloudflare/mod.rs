@@ -1,9 +1,10 @@
 //! The Cloudflare Worker edge: a token service and Autopay proxy in front of Autopay, so that
 //! callers never hold Autopay credentials and never mint tokens.
 //!
-//! Routes: `GET /healthz` (no key), `GET /token` (caller key), anything else proxied (caller
-//! key). Hot path: this isolate's memory → `AUTOPAY_TOKENS` KV → the `TokenMinter` Durable
-//! Object, the only code that calls the token endpoint. A cron refreshes ahead.
+//! Routes: `GET /livez` (liveness, no key), `GET /healthz` (readiness report, no key),
+//! `GET /token` (caller key), anything else proxied (caller key). Hot path: this isolate's
+//! memory → `AUTOPAY_TOKENS` KV → the `TokenMinter` Durable Object, the only code that calls the
+//! token endpoint. A cron refreshes ahead.
 
 mod caller;
 mod isolate;
@@ -15,14 +16,31 @@ mod settings;
 use std::rc::Rc;
 
 use serde::Serialize;
-use worker::{
-    Context, Env, Request, Response, Result, RouteContext, Router, ScheduleContext, ScheduledEvent, event,
-};
+use worker::{Context, Env, Request, Response, Result, RouteContext, Router, ScheduleContext, ScheduledEvent, event};
 
 use isolate::Isolate;
 use minter::phase_name;
+use settings::Problem;
 
-type Data = Rc<(Rc<Isolate>, Context)>;
+type Data = Rc<(std::result::Result<Rc<Isolate>, Vec<Problem>>, Context)>;
+type Ready<'a> = std::result::Result<(&'a Isolate, &'a Context), Result<Response>>;
+
+/// This isolate's state, or the 500 that names what is misconfigured.
+fn ready(rc: &RouteContext<Data>) -> Ready<'_> {
+    match &rc.data.0 {
+        Ok(iso) => Ok((iso, &rc.data.1)),
+        Err(problems) => Err(reply::misconfigured(problems)),
+    }
+}
+
+/// [`ready`], and only for a caller with a key.
+fn admitted<'a>(req: &Request, rc: &'a RouteContext<Data>) -> Ready<'a> {
+    let (iso, ctx) = ready(rc)?;
+    match req.headers().get("authorization") {
+        Ok(h) if iso.settings.caller_keys.admits(h.as_deref()) => Ok((iso, ctx)),
+        _ => Err(reply::unauthorized()),
+    }
+}
 
 #[derive(Serialize)]
 struct TokenBody<'a> {
@@ -34,70 +52,55 @@ struct TokenBody<'a> {
 }
 
 async fn token(req: Request, rc: RouteContext<Data>) -> Result<Response> {
-    let (iso, ctx) = &*rc.data;
-    if !iso
-        .settings
-        .caller_keys
-        .admits(req.headers().get("authorization")?.as_deref())
-    {
-        return reply::unauthorized();
-    }
+    let (iso, ctx) = match admitted(&req, &rc) {
+        Ok(found) => found,
+        Err(answer) => return answer,
+    };
     match iso.tokens.get().await {
         Ok(lookup) => {
             if let Some(refresh) = lookup.refresh {
                 ctx.wait_until(refresh);
             }
             let r = &lookup.served.record;
-            reply::json(
-                200,
-                &TokenBody {
-                    access_token: &r.access_token,
-                    token_type: &r.token_type,
-                    scope: r.scope.as_deref(),
-                    expires_in: r.remaining_secs(js_sys::Date::now() as u64),
-                },
-            )
+            reply::json(200, &TokenBody {
+                access_token: &r.access_token,
+                token_type: &r.token_type,
+                scope: r.scope.as_deref(),
+                expires_in: r.remaining_secs(js_sys::Date::now() as u64),
+            })
         }
         Err(e) => reply::token_failure(&e),
     }
 }
 
 async fn proxied(req: Request, rc: RouteContext<Data>) -> Result<Response> {
-    let (iso, ctx) = &*rc.data;
-    if !iso
-        .settings
-        .caller_keys
-        .admits(req.headers().get("authorization")?.as_deref())
-    {
-        return reply::unauthorized();
+    match admitted(&req, &rc) {
+        Ok((iso, ctx)) => proxy::proxy(req, iso, ctx).await,
+        Err(answer) => answer,
     }
-    proxy::proxy(req, iso, ctx).await
 }
 
 async fn healthz(_req: Request, rc: RouteContext<Data>) -> Result<Response> {
-    let (iso, _) = &*rc.data;
+    let iso = match ready(&rc) {
+        Ok((iso, _)) => iso,
+        Err(answer) => return answer,
+    };
     let peek = iso.tokens.peek().await;
-    reply::json(
-        200,
-        &serde_json::json!({
-            "ok": true,
-            "config": "complete",
-            "token": {
-                "state": peek.as_ref().map_or("none", |(p, _)| phase_name(*p)),
-                "expires_at": peek.as_ref().map(|(_, r)| r.expires_at_ms),
-            },
-            "stats": iso.tokens.stats(),
-        }),
-    )
+    reply::json(200, &serde_json::json!({
+        "ok": true,
+        "config": "complete",
+        "token": {
+            "state": peek.as_ref().map_or("none", |(p, _)| phase_name(*p)),
+            "expires_at": peek.as_ref().map(|(_, r)| r.expires_at_ms),
+        },
+        "stats": iso.tokens.stats(),
+    }))
 }
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
-    let iso = match isolate::current(&env) {
-        Ok(iso) => iso,
-        Err(problems) => return reply::misconfigured(&problems),
-    };
-    Router::with_data(Rc::new((iso, ctx)))
+    Router::with_data(Rc::new((isolate::current(&env), ctx)))
+        .get("/livez", |_, _| Response::ok("ok"))
         .get_async("/healthz", healthz)
         .get_async("/token", token)
         .or_else_any_method_async("/", proxied)

@@ -70,6 +70,9 @@ test('missing or malformed settings → 500 naming each setting, never its value
         assert.deepEqual(body.settings.map((s) => s.setting).sort(), [...names].sort(), text);
         assert.ok(!text.includes(CLIENT_SECRET) && !text.includes('auth.example.com'), text);
       }
+      // liveness does not depend on configuration
+      const live = await w.call('/livez');
+      assert.deepEqual([live.status, await live.text()], [200, 'ok']);
     } finally {
       await w.close();
     }
