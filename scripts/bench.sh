@@ -4,4 +4,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 node scripts/build.mjs
+bash scripts/build-worker.sh
 node bench/hot-path.mjs
+node bench/worker.mjs

@@ -6,4 +6,5 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 bash scripts/build-worker.sh
+# wrangler's own [build] step then finds nothing to rebuild
 exec node scripts/demo-worker.mjs "$@"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Every test: the core natively, the npm edge as wasm in Node, then the packed package
-# against the Autopay emulator. Installs what it needs first (scripts/setup.sh).
+# Every test: the core natively, the npm edge as wasm in Node, the packed package against the
+# Autopay emulator, and the Worker in workerd (Miniflare). Installs what it needs first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -13,8 +13,11 @@ echo "== npm edge (wasm-bindgen-test in Node)"
 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
   cargo test --target wasm32-unknown-unknown --features npm --test wasm_edge
 
-echo "== npm package (built, packed, installed, driven against the emulator)"
+echo "== build: npm package (pkg/) and Worker (build/)"
 node scripts/build.mjs
+bash scripts/build-worker.sh
+
+echo "== npm package (packed, installed, driven against the emulator) and Worker (workerd via Miniflare)"
 AUTOPAY_TEST_PROJECT=$(node scripts/pack-consumer.mjs)
 export AUTOPAY_TEST_PROJECT
-node --test --test-reporter=spec tests/js/
+node --test --test-reporter=spec tests/js/ tests/worker/
