@@ -33,6 +33,12 @@ export interface AutopayAuthOptions {
   refreshJitterSec?: number;
   /** Timeout of one token request, in milliseconds. Default 10000. */
   timeoutMs?: number;
+  /**
+   * In a browser (a page or a browser worker) a `clientSecret` is refused, because anyone who
+   * opens the page can read it. Set `true` only if you accept that. Node, Deno, Bun and
+   * Workers are not browsers.
+   */
+  dangerouslyAllowBrowser?: boolean;
 }
 
 /** Where a token came from. */

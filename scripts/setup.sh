@@ -25,6 +25,16 @@ if [ "$(version_of worker-build)" != "$want_worker_build" ]; then
   cargo install worker-build --version "=$want_worker_build" --locked
 fi
 
+# Debian packages the tests use: Chromium (browser runtime tests), redis-server (Redis adapter).
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]} from Debian"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
 # npm packages: reinstall only when package-lock.json changed since the last install.
 if [ ! -f node_modules/.package-lock.json ] || ! cmp -s package-lock.json node_modules/.setup-lock; then
   echo "setup: installing npm packages"

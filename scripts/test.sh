@@ -17,7 +17,7 @@ echo "== build: npm package (pkg/) and Worker (build/)"
 node scripts/build.mjs
 bash scripts/build-worker.sh
 
-echo "== npm package (packed, installed, driven against the emulator) and Worker (workerd via Miniflare)"
+echo "== npm package (packed, installed, driven against the emulator), every runtime, and the Worker (workerd)"
 AUTOPAY_TEST_PROJECT=$(node scripts/pack-consumer.mjs)
 export AUTOPAY_TEST_PROJECT
-node --test --test-reporter=spec tests/js/ tests/worker/
+node --test --test-reporter=spec tests/js/ tests/runtimes/ tests/worker/

@@ -16,7 +16,9 @@ mod settings;
 use std::rc::Rc;
 
 use serde::Serialize;
-use worker::{Context, Env, Request, Response, Result, RouteContext, Router, ScheduleContext, ScheduledEvent, event};
+use worker::{
+    Context, Env, Request, Response, Result, RouteContext, Router, ScheduleContext, ScheduledEvent, event,
+};
 
 use isolate::Isolate;
 use minter::phase_name;
@@ -62,12 +64,15 @@ async fn token(req: Request, rc: RouteContext<Data>) -> Result<Response> {
                 ctx.wait_until(refresh);
             }
             let r = &lookup.served.record;
-            reply::json(200, &TokenBody {
-                access_token: &r.access_token,
-                token_type: &r.token_type,
-                scope: r.scope.as_deref(),
-                expires_in: r.remaining_secs(js_sys::Date::now() as u64),
-            })
+            reply::json(
+                200,
+                &TokenBody {
+                    access_token: &r.access_token,
+                    token_type: &r.token_type,
+                    scope: r.scope.as_deref(),
+                    expires_in: r.remaining_secs(js_sys::Date::now() as u64),
+                },
+            )
         }
         Err(e) => reply::token_failure(&e),
     }
@@ -86,15 +91,18 @@ async fn healthz(_req: Request, rc: RouteContext<Data>) -> Result<Response> {
         Err(answer) => return answer,
     };
     let peek = iso.tokens.peek().await;
-    reply::json(200, &serde_json::json!({
-        "ok": true,
-        "config": "complete",
-        "token": {
-            "state": peek.as_ref().map_or("none", |(p, _)| phase_name(*p)),
-            "expires_at": peek.as_ref().map(|(_, r)| r.expires_at_ms),
-        },
-        "stats": iso.tokens.stats(),
-    }))
+    reply::json(
+        200,
+        &serde_json::json!({
+            "ok": true,
+            "config": "complete",
+            "token": {
+                "state": peek.as_ref().map_or("none", |(p, _)| phase_name(*p)),
+                "expires_at": peek.as_ref().map(|(_, r)| r.expires_at_ms),
+            },
+            "stats": iso.tokens.stats(),
+        }),
+    )
 }
 
 #[event(fetch)]

@@ -23,7 +23,16 @@ const KNOWN: &[&str] = &[
     "expiryMarginRatio",
     "refreshJitterSec",
     "timeoutMs",
+    "dangerouslyAllowBrowser",
 ];
+
+/// A web page (a `window` with a `document`) or a browser worker (`importScripts`): places where
+/// anyone who opens the page can read a client secret. Node, Deno, Bun and Workers are not.
+fn in_browser() -> bool {
+    let global = js_sys::global();
+    let page = !absent(&get(&global, "window")) && !absent(&get(&global, "document"));
+    page || get(&global, "importScripts").is_function()
+}
 
 /// The options, validated.
 pub(crate) struct Options {
@@ -88,6 +97,18 @@ impl Options {
         }
         let client_id = string(options, "clientId", None)?;
         let secret = ClientSecret::new(string(options, "clientSecret", None)?);
+        let allow_browser = get(options, "dangerouslyAllowBrowser");
+        if !(absent(&allow_browser) || allow_browser.as_bool().is_some()) {
+            return Err(Error::config("dangerouslyAllowBrowser", "must be a boolean"));
+        }
+        if in_browser() && allow_browser.as_bool() != Some(true) {
+            return Err(Error::config(
+                "clientSecret",
+                "is refused in a browser, where anyone who opens the page can read it; keep the secret on a \
+                 server (for example behind the autopay-auth Worker), or pass dangerouslyAllowBrowser: true \
+                 if you accept that",
+            ));
+        }
         let token_url = url(options, "tokenUrl", DEFAULT_TOKEN_URL)?;
         let audience = string(options, "audience", Some(DEFAULT_AUDIENCE))?;
         let api_base_url = url(options, "apiBaseUrl", DEFAULT_API_BASE_URL)?;

@@ -1,0 +1,60 @@
+// The runtime matrix: the packed package installed into a consumer project, then imported by
+// each runtime the way its users would.
+import { execFile, execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, readFileSync, existsSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { join, dirname, extname, normalize } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { installedProject } from '../js/helpers.mjs';
+
+export { startEmulator } from '../emulator/server.mjs';
+export const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const bin = (name) => join(root, 'node_modules', '.bin', name);
+
+/** The consumer project, with the fixtures copied in (so `autopay-auth` resolves from it). */
+export function consumer() {
+  const dir = installedProject();
+  for (const f of ['get-token.mjs', 'browser-app.mjs', 'worker.mjs']) {
+    copyFileSync(join(root, 'tests', 'runtimes', 'fixtures', f), join(dir, f));
+  }
+  return dir;
+}
+
+/** Runs a command to completion (bounded, without blocking this process's servers),
+ * resolving to stdout; rejects with its output on failure. */
+export function run(cmd, args, opts = {}) {
+  return new Promise((resolve, reject) => {
+    execFile(cmd, args, { encoding: 'utf8', timeout: 120_000, maxBuffer: 16 << 20, ...opts }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`${cmd} ${args.join(' ')} → ${err.code}\n${stdout}\n${stderr}`));
+      else resolve(stdout);
+    });
+  });
+}
+
+export const lastJson = (out) => JSON.parse(out.trim().split('\n').pop());
+
+const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.json': 'application/json' };
+
+/** A static file server on 127.0.0.1 for `mounts` ({ '/prefix/': dir }) plus literal pages. */
+export async function serve(mounts, pages = {}) {
+  const server = createServer((req, res) => {
+    const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+    if (pages[path]) {
+      res.writeHead(200, { 'content-type': 'text/html' });
+      return res.end(pages[path]);
+    }
+    for (const [prefix, dir] of Object.entries(mounts)) {
+      if (!path.startsWith(prefix)) continue;
+      const file = normalize(join(dir, path.slice(prefix.length)));
+      if (!file.startsWith(dir) || !existsSync(file)) break;
+      res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' });
+      return res.end(readFileSync(file));
+    }
+    res.writeHead(404);
+    res.end('not found');
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return { origin: `http://127.0.0.1:${server.address().port}`, close: () => new Promise((r) => server.close(r)) };
+}
+
+export { execFileSync, mkdirSync, copyFileSync };
