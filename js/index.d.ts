@@ -5,6 +5,11 @@ export interface KVNamespaceLike {
   get(key: string): Promise<string | null>;
   put(key: string, value: string, options?: { expirationTtl?: number }): Promise<unknown>;
   delete(key: string): Promise<unknown>;
+  /**
+   * Optional: store `value` only if `key` is absent, atomically, for `ttlMs`; resolve `true` if
+   * stored. A store with this lets processes sharing it mint once between them.
+   */
+  putIfAbsent?(key: string, value: string, options: { ttlMs: number }): Promise<boolean>;
 }
 
 /** Options of `new AutopayAuth(...)`. Unknown keys are refused with `invalid_config`. */

@@ -20,4 +20,4 @@ bash scripts/build-worker.sh
 echo "== npm package (packed, installed, driven against the emulator), every runtime, and the Worker (workerd)"
 AUTOPAY_TEST_PROJECT=$(node scripts/pack-consumer.mjs)
 export AUTOPAY_TEST_PROJECT
-node --test --test-reporter=spec tests/js/ tests/runtimes/ tests/worker/
+node --test --test-reporter=spec tests/js/ tests/runtimes/ tests/types/ tests/worker/

@@ -50,7 +50,7 @@ pub use lifecycle::{
     DEFAULT_REQUEST_TIMEOUT_MS, MAX_REFRESH_BACKOFF_MS, MIN_REFRESH_BACKOFF_MS, Phase, Policy, Timeline,
     refresh_backoff_ms,
 };
-pub use manager::{Lease, Lookup, Served, Source, TokenManager};
+pub use manager::{Lease, Lookup, MINT_LOCK_SUFFIX, Served, Source, TokenManager};
 pub use record::{MIN_STORE_TTL_SECS, TokenRecord};
 pub use seams::{Clock, Endpoint, ReadOnlyStore, Store, StoreError, TokenSource, Transport};
 pub use secret::ClientSecret;

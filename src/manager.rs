@@ -66,6 +66,14 @@ pub struct Lease {
 }
 
 type FlightResult = Result<(Rc<TokenRecord>, Source), Error>;
+
+/// Appended to the cache key for the minting lock in stores that support `put_if_absent`.
+pub const MINT_LOCK_SUFFIX: &str = ":minting";
+/// The lock outlives the token request's timeout by this much, then frees itself.
+const MINT_LOCK_GRACE_MS: u64 = 2_000;
+/// A process that lost the lock looks for the winner's token after 50 ms, doubling to 500 ms.
+const MINT_POLL_MIN_MS: u64 = 50;
+const MINT_POLL_MAX_MS: u64 = 500;
 type Flight = Shared<LocalBoxFuture<'static, FlightResult>>;
 
 #[derive(Default)]
@@ -417,7 +425,51 @@ impl<T: TokenSource, S: Store, C: Clock> Inner<T, S, C> {
             self.bump(|s| s.kv_hits += 1);
             return Ok((self.remember(rec), Source::Store));
         }
-        self.mint(replacing).await.map(|rec| (rec, Source::Network))
+        let lock = format!("{}{MINT_LOCK_SUFFIX}", self.key);
+        let claim = match &self.store {
+            Some(store) => store
+                .put_if_absent(
+                    &lock,
+                    "minting",
+                    self.policy.request_timeout_ms + MINT_LOCK_GRACE_MS,
+                )
+                .await
+                .unwrap_or_else(|_| {
+                    self.bump(|s| s.kv_errors += 1);
+                    None
+                }),
+            None => None,
+        };
+        if claim == Some(false) {
+            // Another process sharing the store is minting: wait for its token, no longer than
+            // a token request may take; if none comes, mint after all.
+            if let Some(rec) = self.await_other_mint(refresh).await {
+                self.bump(|s| s.kv_hits += 1);
+                return Ok((self.remember(rec), Source::Store));
+            }
+        }
+        let minted = self.mint(replacing).await.map(|rec| (rec, Source::Network));
+        if claim == Some(true) {
+            if let Some(store) = &self.store {
+                if store.delete(&lock).await.is_err() {
+                    self.bump(|s| s.kv_errors += 1);
+                }
+            }
+        }
+        minted
+    }
+
+    async fn await_other_mint(&self, refresh: bool) -> Option<TokenRecord> {
+        let deadline = self.clock.now_ms() + self.policy.request_timeout_ms + MINT_LOCK_GRACE_MS;
+        let mut wait = MINT_POLL_MIN_MS;
+        while self.clock.now_ms() < deadline {
+            self.clock.sleep(wait).await;
+            if let Some(rec) = self.read_store(refresh).await {
+                return Some(rec);
+            }
+            wait = (wait * 2).min(MINT_POLL_MAX_MS);
+        }
+        None
     }
 
     async fn mint(&self, replacing: Option<&str>) -> Result<Rc<TokenRecord>, Error> {

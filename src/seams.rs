@@ -9,10 +9,12 @@ use crate::error::Error;
 use crate::record::TokenRecord;
 use crate::wire::{TokenRequest, TokenResponse, build_token_request, process_token_response};
 
-/// Milliseconds since the Unix epoch.
+/// Milliseconds since the Unix epoch, and waiting.
 pub trait Clock {
     /// The current time.
     fn now_ms(&self) -> u64;
+    /// Resolves after `ms` milliseconds.
+    fn sleep(&self, ms: u64) -> impl Future<Output = ()>;
 }
 
 /// Sends one token request. Failing to get any answer is `Error::Network` or `Error::Timeout`.
@@ -79,6 +81,18 @@ pub trait Store {
     fn put(&self, key: &str, value: &str, ttl_secs: u64) -> impl Future<Output = Result<(), StoreError>>;
     /// Removes `key`.
     fn delete(&self, key: &str) -> impl Future<Output = Result<(), StoreError>>;
+    /// Stores `value` under `key` for `ttl_ms` **only if the key is absent**, atomically:
+    /// `Some(true)` if stored, `Some(false)` if the key was there, `None` if this store cannot
+    /// (the default). A store that can lets processes sharing it mint once between them.
+    fn put_if_absent(
+        &self,
+        key: &str,
+        value: &str,
+        ttl_ms: u64,
+    ) -> impl Future<Output = Result<Option<bool>, StoreError>> {
+        let _ = (key, value, ttl_ms);
+        async { Ok(None) }
+    }
 }
 
 /// A view of a store that reads but never writes: for a cache in front of a minting authority

@@ -1,4 +1,5 @@
-//! Any object with the Workers `KVNamespace` shape as the core's [`Store`](crate::Store).
+//! Any object with the Workers `KVNamespace` shape as the core's [`Store`](crate::Store), with
+//! an optional atomic `putIfAbsent`.
 
 use js_sys::{Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
@@ -17,6 +18,8 @@ extern "C" {
     fn kv_put(this: &JsKv, key: &str, value: &str, options: &JsValue) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(method, catch, js_name = delete)]
     fn kv_delete(this: &JsKv, key: &str) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(method, catch, js_name = putIfAbsent)]
+    fn kv_put_if_absent(this: &JsKv, key: &str, value: &str, options: &JsValue) -> Result<JsValue, JsValue>;
 
     #[wasm_bindgen(js_namespace = console, js_name = warn)]
     fn console_warn(msg: &str);
@@ -54,5 +57,18 @@ impl Store for KvStore {
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
         settle("delete", self.0.kv_delete(key)).await.map(drop)
+    }
+
+    /// Uses the object's optional `putIfAbsent(key, value, { ttlMs }) → Promise<boolean>`
+    /// (the Redis and Deno KV adapters have one; Workers KV has not).
+    async fn put_if_absent(&self, key: &str, value: &str, ttl_ms: u64) -> Result<Option<bool>, StoreError> {
+        let supported = Reflect::get(&self.0, &"putIfAbsent".into()).is_ok_and(|f| f.is_function());
+        if !supported {
+            return Ok(None);
+        }
+        let opts = Object::new();
+        let _ = Reflect::set(&opts, &"ttlMs".into(), &JsValue::from(ttl_ms as f64));
+        let stored = settle("putIfAbsent", self.0.kv_put_if_absent(key, value, &opts)).await?;
+        Ok(Some(stored.is_truthy()))
     }
 }

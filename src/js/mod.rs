@@ -10,12 +10,25 @@ pub(crate) fn normalize_url(url: &str) -> Option<String> {
     web_sys::Url::new(url).ok().map(|u| u.href())
 }
 
-/// The platform clock: `Date.now()`.
+/// The platform clock: `Date.now()` and `setTimeout`.
 #[derive(Clone, Copy)]
 pub(crate) struct DateClock;
+
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_name = setTimeout)]
+    fn set_timeout(callback: &js_sys::Function, ms: f64) -> wasm_bindgen::JsValue;
+}
 
 impl crate::Clock for DateClock {
     fn now_ms(&self) -> u64 {
         js_sys::Date::now() as u64
+    }
+
+    async fn sleep(&self, ms: u64) {
+        let promise = js_sys::Promise::new(&mut |resolve, _reject| {
+            set_timeout(&resolve, ms as f64);
+        });
+        let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
     }
 }

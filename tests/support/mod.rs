@@ -7,11 +7,10 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use autopay_auth::*;
 use futures::executor::LocalPool;
-use futures::task::LocalSpawnExt;
 
 pub const SECRET: &str = "s3cr3t-client-secret-value";
 pub const START_MS: u64 = 1_700_000_000_000;
@@ -34,9 +33,83 @@ impl FakeClock {
     }
 }
 
+thread_local! {
+    /// Sleepers of this test's simulated clocks: (deadline, clock, waker).
+    static TIMERS: RefCell<Vec<(u64, FakeClock, Waker)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A sleep on the simulated clock: pending until the clock reaches the deadline.
+pub struct Sleep {
+    clock: FakeClock,
+    deadline: u64,
+}
+
+impl Future for Sleep {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.clock.now() >= self.deadline {
+            return Poll::Ready(());
+        }
+        TIMERS.with(|t| {
+            t.borrow_mut()
+                .push((self.deadline, self.clock.clone(), cx.waker().clone()))
+        });
+        Poll::Pending
+    }
+}
+
+/// When nothing else can run: moves the clock to the earliest sleeper's deadline and wakes every
+/// sleeper due by then (quinn's "jump to the next timeout"). False when nobody sleeps.
+pub fn fire_next_timer() -> bool {
+    let due = TIMERS.with(|t| {
+        let mut timers = t.borrow_mut();
+        let next = timers.iter().map(|(d, _, _)| *d).min()?;
+        let (due, rest): (Vec<_>, Vec<_>) = timers.drain(..).partition(|(d, _, _)| *d <= next);
+        *timers = rest;
+        Some(due)
+    });
+    let Some(due) = due else { return false };
+    for (deadline, clock, waker) in due {
+        clock.set(clock.now().max(deadline));
+        waker.wake();
+    }
+    true
+}
+
+/// Runs `f` to completion on `pool`, with the simulated clock jumping ahead whenever every
+/// task is waiting on a timer.
+pub fn drive<F: Future>(pool: &mut LocalPool, f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let waker = futures::task::noop_waker();
+    let mut cx = Context::from_waker(&waker);
+    let mut idle = 0;
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+        pool.run_until_stalled();
+        // the driven future yields on its own (fake I/O): poll it again; once it has been
+        // pending for a while with nothing else to run, only a timer can help
+        idle += 1;
+        if idle > 16 {
+            assert!(
+                fire_next_timer(),
+                "stalled: every task waits, and no timer is set"
+            );
+            idle = 0;
+        }
+    }
+}
+
 impl Clock for FakeClock {
     fn now_ms(&self) -> u64 {
         self.0.get()
+    }
+    fn sleep(&self, ms: u64) -> impl Future<Output = ()> {
+        Sleep {
+            clock: self.clone(),
+            deadline: self.now() + ms,
+        }
     }
 }
 
@@ -170,6 +243,8 @@ pub struct FakeStore {
     pub map: Rc<RefCell<HashMap<String, (String, u64)>>>,
     pub puts: Rc<RefCell<Vec<(String, String, u64)>>>,
     pub fail: Rc<Cell<bool>>,
+    /// Whether `put_if_absent` is supported (as by Redis or Deno KV).
+    pub atomic: Rc<Cell<bool>>,
     clock: FakeClock,
 }
 
@@ -179,6 +254,7 @@ impl FakeStore {
             map: Rc::default(),
             puts: Rc::default(),
             fail: Rc::default(),
+            atomic: Rc::default(),
             clock: clock.clone(),
         }
     }
@@ -226,6 +302,25 @@ impl Store for FakeStore {
         } else {
             self.map.borrow_mut().remove(key);
             Ok(())
+        };
+        async move { r }
+    }
+    fn put_if_absent(
+        &self,
+        key: &str,
+        value: &str,
+        ttl_ms: u64,
+    ) -> impl Future<Output = Result<Option<bool>, StoreError>> {
+        let r = if !self.atomic.get() {
+            Ok(None)
+        } else {
+            let now = self.clock.now();
+            let mut map = self.map.borrow_mut();
+            let taken = map.get(key).is_some_and(|(_, exp)| *exp > now);
+            if !taken {
+                map.insert(key.into(), (value.into(), now + ttl_ms));
+            }
+            Ok(Some(!taken))
         };
         async move { r }
     }
@@ -277,19 +372,18 @@ pub fn get<T: TokenSource + 'static, S: Store + 'static, C: Clock + 'static>(
     m: &TokenManager<T, S, C>,
 ) -> Result<Served, Error> {
     let mut pool = LocalPool::new();
-    let lookup = pool.run_until(m.get())?;
+    let lookup = drive(&mut pool, m.get())?;
     if let Some(refresh) = lookup.refresh {
-        pool.spawner().spawn_local(refresh).unwrap();
-        pool.run_until_stalled();
+        drive(&mut pool, refresh);
     }
     Ok(lookup.served)
 }
 
 /// Runs one `get` and returns the lookup without running its refresh.
 pub fn lookup(m: &Manager) -> Result<Lookup, Error> {
-    LocalPool::new().run_until(m.get())
+    drive(&mut LocalPool::new(), m.get())
 }
 
 pub fn block_on<F: Future>(f: F) -> F::Output {
-    LocalPool::new().run_until(f)
+    drive(&mut LocalPool::new(), f)
 }

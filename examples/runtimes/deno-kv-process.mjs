@@ -1,0 +1,14 @@
+// One Deno process sharing a Deno KV database: waits for the common start instant, then 25
+// concurrent cold calls.
+import { AutopayAuth } from 'autopay-auth';
+import { denoKV } from 'autopay-auth/deno-kv';
+
+const [tokenUrl, path, startAt] = Deno.args;
+const kv = await Deno.openKv(path);
+const auth = new AutopayAuth({ clientId: 'runtime-client', clientSecret: 'runtime-secret', tokenUrl, kv: denoKV(kv) });
+await new Promise((r) => setTimeout(r, Math.max(0, Number(startAt) - Date.now())));
+const tokens = await Promise.all(Array.from({ length: 25 }, () => auth.getToken()));
+const stored = [];
+for await (const entry of kv.list({ prefix: ['autopay-auth'] })) stored.push({ key: entry.key, type: typeof entry.value });
+console.log(JSON.stringify({ tokens: [...new Set(tokens)], stats: auth.stats(), stored }));
+kv.close();

@@ -1,0 +1,102 @@
+//! Processes sharing one store that can `put_if_absent` (Redis, Deno KV) mint once between
+//! them: one takes the minting lock, the others wait for its token in the store.
+mod support;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use autopay_auth::*;
+use futures::executor::LocalPool;
+use futures::task::LocalSpawnExt;
+use support::*;
+
+/// Ten cold calls on each process, all under way at once: token answers are held until nothing
+/// can run (each process is at the token endpoint, or waiting on the minting lock), then
+/// released; the simulated clock then jumps from timer to timer.
+fn cold_burst(w: &World, managers: &[Manager]) -> Vec<Result<Served, Error>> {
+    let hold = &w.transport.gate;
+    let mut pool = LocalPool::new();
+    let out = Rc::new(RefCell::new(Vec::new()));
+    for m in managers {
+        for _ in 0..10 {
+            let (m, out) = (m.clone(), Rc::clone(&out));
+            pool.spawner()
+                .spawn_local(async move {
+                    let r = m.get().await.map(|l| l.served);
+                    out.borrow_mut().push(r);
+                })
+                .unwrap();
+        }
+    }
+    hold.close();
+    pool.run_until_stalled();
+    hold.open();
+    loop {
+        pool.run_until_stalled();
+        if !fire_next_timer() {
+            break;
+        }
+    }
+    Rc::try_unwrap(out).unwrap().into_inner()
+}
+
+#[test]
+fn processes_sharing_an_atomic_store_mint_once() {
+    let w = World::new();
+    w.store.atomic.set(true);
+    let processes: Vec<_> = (0..4).map(|_| w.manager(true)).collect();
+    let results = cold_burst(&w, &processes);
+    assert_eq!(results.len(), 40);
+    assert!(
+        results
+            .iter()
+            .all(|r| r.as_ref().unwrap().record.access_token == "tok-1")
+    );
+    assert_eq!(w.transport.calls(), 1, "one mint between all processes");
+    // the winner was held at the token endpoint until every process had looked in the store
+    // and found nothing: the other three waited on the lock, then took the winner's token
+    let from_store: u64 = processes.iter().map(|m| m.stats().kv_hits).sum();
+    assert_eq!(
+        from_store, 3,
+        "the other three took the winner's token from the store"
+    );
+    let lock = format!("{}{MINT_LOCK_SUFFIX}", processes[0].cache_key());
+    assert!(
+        w.store.value(&lock).is_none(),
+        "the lock is released after minting"
+    );
+}
+
+#[test]
+fn a_lock_left_by_a_dead_process_only_delays_the_next_mint() {
+    let w = World::new();
+    w.store.atomic.set(true);
+    let m = w.manager(true);
+    let lock = format!("{}{MINT_LOCK_SUFFIX}", m.cache_key());
+    w.store
+        .map
+        .borrow_mut()
+        .insert(lock, ("minting".into(), START_MS + 60_000));
+    let s = get(&m).unwrap();
+    assert_eq!(
+        (s.record.access_token.as_str(), s.source),
+        ("tok-1", Source::Network)
+    );
+    let waited = w.clock.now() - START_MS;
+    assert!(
+        (12_000..13_000).contains(&waited),
+        "waited {waited} ms: the request timeout plus grace"
+    );
+}
+
+#[test]
+fn without_atomic_puts_each_process_mints_its_own() {
+    let w = World::new();
+    let processes: Vec<_> = (0..4).map(|_| w.manager(true)).collect();
+    let results = cold_burst(&w, &processes);
+    assert!(results.iter().all(|r| r.is_ok()));
+    assert_eq!(
+        w.transport.calls(),
+        4,
+        "KV-like stores share tokens but cannot stop a cold race"
+    );
+}

@@ -1,0 +1,52 @@
+// ESM consumer under `module: node16` (and, as .ts, under `moduleResolution: bundler`).
+import { AutopayAuth, AutopayAuthError, MemoryKV } from 'autopay-auth';
+import type { AutopayAuthErrorCode, AutopayAuthOptions, AutopayAuthStats, KVNamespaceLike, TokenInfo, TokenSource } from 'autopay-auth';
+import { redisKV } from 'autopay-auth/redis';
+import { denoKV } from 'autopay-auth/deno-kv';
+
+const kv: KVNamespaceLike = new MemoryKV();
+const options: AutopayAuthOptions = { clientId: 'id', clientSecret: 'secret', kv, timeoutMs: 5_000, refreshRatio: 0.75 };
+const auth = new AutopayAuth(options);
+
+export async function use(): Promise<number> {
+  const token: string = await auth.getToken();
+  const info: TokenInfo = await auth.getTokenInfo();
+  const source: TokenSource = info.source;
+  const expiresAt: number = info.expiresAt;
+  const scope: string | null = info.scope;
+  const res: Response = await auth.fetch('/customer_club/members', { method: 'GET' });
+  await auth.invalidate();
+  const stats: AutopayAuthStats = auth.stats();
+  try {
+    await auth.getToken();
+  } catch (e) {
+    if (e instanceof AutopayAuthError) {
+      const code: AutopayAuthErrorCode = e.code;
+      const status: number | null = e.status;
+      const retryAfter: number | null = e.retryAfter;
+      void [code, status, retryAfter, e.description, e.error, e.option];
+    }
+  }
+  void [token, source, scope, res.status, stats.mints];
+  return expiresAt;
+}
+
+// adapters satisfy the KV interface, with the atomic put
+const fromRedis: KVNamespaceLike = redisKV({ sendCommand: async (args: string[]) => args.length });
+const fromRedisCall = redisKV({ call: async (command: string) => command }, { prefix: 'app:' });
+export const lock: Promise<boolean> = fromRedisCall.putIfAbsent('k', 'v', { ttlMs: 1_000 });
+declare const denoKvHandle: Parameters<typeof denoKV>[0];
+const fromDeno: KVNamespaceLike = denoKV(denoKvHandle, { prefix: ['my-app'] });
+void [fromRedis, fromDeno];
+
+// what must not compile
+// @ts-expect-error clientSecret is required
+new AutopayAuth({ clientId: 'id' });
+// @ts-expect-error unknown options are refused (also at run time)
+new AutopayAuth({ clientId: 'id', clientSecret: 's', clientsecret: 'typo' });
+// @ts-expect-error timeoutMs is a number
+new AutopayAuth({ clientId: 'id', clientSecret: 's', timeoutMs: '5s' });
+// @ts-expect-error the source is one of three strings
+export const wrong: TokenSource = 'disk';
+// @ts-expect-error a KV needs get, put and delete
+new AutopayAuth({ clientId: 'id', clientSecret: 's', kv: { get: async () => null } });
