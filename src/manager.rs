@@ -426,20 +426,7 @@ impl<T: TokenSource, S: Store, C: Clock> Inner<T, S, C> {
             return Ok((self.remember(rec), Source::Store));
         }
         let lock = format!("{}{MINT_LOCK_SUFFIX}", self.key);
-        let claim = match &self.store {
-            Some(store) => store
-                .put_if_absent(
-                    &lock,
-                    "minting",
-                    self.policy.request_timeout_ms + MINT_LOCK_GRACE_MS,
-                )
-                .await
-                .unwrap_or_else(|_| {
-                    self.bump(|s| s.kv_errors += 1);
-                    None
-                }),
-            None => None,
-        };
+        let claim = self.claim_mint(&lock).await;
         if claim == Some(false) {
             // Another process sharing the store is minting: wait for its token, no longer than
             // a token request may take; if none comes, mint after all.
@@ -457,6 +444,26 @@ impl<T: TokenSource, S: Store, C: Clock> Inner<T, S, C> {
             }
         }
         minted
+    }
+
+    /// Takes the minting lock: `Some(true)` taken, `Some(false)` held by another process,
+    /// `None` when the store cannot lock. A failing store gets a second try after a short
+    /// pause (contention is often transient), then minting goes ahead without the lock.
+    async fn claim_mint(&self, lock: &str) -> Option<bool> {
+        let store = self.store.as_ref()?;
+        let ttl = self.policy.request_timeout_ms + MINT_LOCK_GRACE_MS;
+        for attempt in 0..2 {
+            match store.put_if_absent(lock, "minting", ttl).await {
+                Ok(claim) => return claim,
+                Err(_) => {
+                    self.bump(|s| s.kv_errors += 1);
+                    if attempt == 0 {
+                        self.clock.sleep(MINT_POLL_MIN_MS).await;
+                    }
+                }
+            }
+        }
+        None
     }
 
     async fn await_other_mint(&self, refresh: bool) -> Option<TokenRecord> {

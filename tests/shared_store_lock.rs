@@ -100,3 +100,22 @@ fn without_atomic_puts_each_process_mints_its_own() {
         "KV-like stores share tokens but cannot stop a cold race"
     );
 }
+
+#[test]
+fn a_store_that_fails_to_lock_still_gets_a_token() {
+    let w = World::new();
+    w.store.atomic.set(true);
+    w.store.fail.set(true);
+    let m = w.manager(true);
+    let s = get(&m).unwrap();
+    assert_eq!(
+        (s.record.access_token.as_str(), s.source),
+        ("tok-1", Source::Network)
+    );
+    // the read, two claims (one retried after 50 ms) and the write failed, and were survived
+    assert_eq!(m.stats().kv_errors, 4);
+    assert!(
+        w.clock.now() - START_MS < 1_000,
+        "a broken store costs a short pause, not the lock timeout"
+    );
+}

@@ -34,7 +34,7 @@ test('Deno without network permission fails with a typed network error, not a cr
       return e.message;
     }
   })();
-  assert.match(r, /AutopayAuthError[^]*code: 'network'/);
+  assert.match(r, /AutopayAuthError: token request failed: Requires net access/);
 });
 
 test('Bun', async () => {

@@ -313,6 +313,8 @@ impl Store for FakeStore {
     ) -> impl Future<Output = Result<Option<bool>, StoreError>> {
         let r = if !self.atomic.get() {
             Ok(None)
+        } else if self.fail.get() {
+            Err(StoreError("kv down".into()))
         } else {
             let now = self.clock.now();
             let mut map = self.map.borrow_mut();
