@@ -3,7 +3,8 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::config::CACHE_SCHEMA;
 
@@ -12,14 +13,14 @@ pub const MIN_STORE_TTL_SECS: u64 = 60;
 
 /// A token as cached. Times are milliseconds since the Unix epoch; `issued_at_ms` is when the
 /// token request was sent. `Debug` shows only the token's length.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize)]
 pub struct TokenRecord {
     /// The bearer token.
     pub access_token: String,
     /// Always `Bearer` (normalised).
     pub token_type: String,
     /// What the token may call, when the server said.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
     /// When the request that minted it was sent.
     pub issued_at_ms: u64,
@@ -41,7 +42,7 @@ impl fmt::Debug for TokenRecord {
     }
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize)]
 struct Stored {
     v: u32,
     #[serde(flatten)]
@@ -69,14 +70,27 @@ impl TokenRecord {
     }
 
     /// Reads a stored value; anything that is not a well-formed record of this schema is `None`
-    /// (a miss), never an error.
+    /// (a miss), never an error. (Read field by field from a JSON value: no typed
+    /// deserialisation, whose error messages would pull a float formatter into the wasm.)
     pub fn decode(value: &str) -> Option<Self> {
-        let stored: Stored = serde_json::from_str(value).ok()?;
-        let r = stored.record;
-        let sane = stored.v == CACHE_SCHEMA
-            && !r.access_token.is_empty()
-            && r.token_type == "Bearer"
-            && r.expires_at_ms > r.issued_at_ms;
+        let json: Value = serde_json::from_str(value).ok()?;
+        let o = json.as_object()?;
+        if o.get("v")?.as_u64()? != u64::from(CACHE_SCHEMA) {
+            return None;
+        }
+        let text = |k: &str| o.get(k).and_then(Value::as_str).map(str::to_owned);
+        let r = TokenRecord {
+            access_token: text("access_token")?,
+            token_type: text("token_type")?,
+            scope: match o.get("scope") {
+                None => None,
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(_) => return None,
+            },
+            issued_at_ms: o.get("issued_at_ms")?.as_u64()?,
+            expires_at_ms: o.get("expires_at_ms")?.as_u64()?,
+        };
+        let sane = !r.access_token.is_empty() && r.token_type == "Bearer" && r.expires_at_ms > r.issued_at_ms;
         sane.then_some(r)
     }
 

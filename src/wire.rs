@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::{Duration, UNIX_EPOCH};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::config::Config;
@@ -75,12 +75,6 @@ pub struct TokenResponse {
     pub body: String,
 }
 
-#[derive(Deserialize)]
-struct ErrorBody {
-    error: Option<Value>,
-    error_description: Option<Value>,
-}
-
 /// Judges the answer to a request that left at `sent_at_ms` (ms since the Unix epoch): a
 /// record to cache, or the error to report. Expiry counts from when the request was *sent*, so
 /// time in flight never extends a token's life.
@@ -142,14 +136,12 @@ fn parse_success(resp: &TokenResponse, sent_at_ms: u64) -> Result<TokenRecord, E
 }
 
 fn classify_refusal(resp: &TokenResponse, now_ms: u64) -> Error {
-    let (error, description) = match serde_json::from_str::<ErrorBody>(&resp.body) {
-        Ok(b) => (text_field(b.error), text_field(b.error_description)),
-        Err(_) => (None, None),
-    };
+    let body: Option<Value> = serde_json::from_str(&resp.body).ok();
+    let field = |k: &str| text_field(body.as_ref().and_then(|b| b.get(k)).cloned());
     let server = ServerError {
         status: resp.status,
-        error,
-        description,
+        error: field("error"),
+        description: field("error_description"),
         retry_after: resp
             .retry_after
             .as_deref()
