@@ -1,12 +1,10 @@
 //! Processes sharing one store that can `put_if_absent` (Redis, Deno KV) mint once between
 //! them: one takes the minting lock, the others wait for its token in the store.
 mod support;
-use std::cell::RefCell;
 use std::rc::Rc;
 
 use autopay_auth::*;
 use futures::executor::LocalPool;
-use futures::task::LocalSpawnExt;
 use support::*;
 
 /// Ten cold calls on each process, all under way at once: token answers are held until nothing
@@ -15,18 +13,7 @@ use support::*;
 fn cold_burst(w: &World, managers: &[Manager]) -> Vec<Result<Served, Error>> {
     let hold = &w.transport.gate;
     let mut pool = LocalPool::new();
-    let out = Rc::new(RefCell::new(Vec::new()));
-    for m in managers {
-        for _ in 0..10 {
-            let (m, out) = (m.clone(), Rc::clone(&out));
-            pool.spawner()
-                .spawn_local(async move {
-                    let r = m.get().await.map(|l| l.served);
-                    out.borrow_mut().push(r);
-                })
-                .unwrap();
-        }
-    }
+    let out = spawn_gets(&pool, managers, 10);
     hold.close();
     pool.run_until_stalled();
     hold.open();

@@ -1,27 +1,16 @@
 //! No token storms: concurrent cold calls share one token request, and so do failures.
 mod support;
-use std::cell::RefCell;
 use std::rc::Rc;
 
 use autopay_auth::*;
 use futures::executor::LocalPool;
-use futures::task::LocalSpawnExt;
 use support::*;
 
 fn concurrent(w: &World, m: &Manager, n: usize) -> Vec<Result<Served, Error>> {
     let mut pool = LocalPool::new();
     let gate = &w.transport.gate;
     gate.close();
-    let out = Rc::new(RefCell::new(Vec::new()));
-    for _ in 0..n {
-        let (m, out) = (m.clone(), Rc::clone(&out));
-        pool.spawner()
-            .spawn_local(async move {
-                let r = m.get().await.map(|l| l.served);
-                out.borrow_mut().push(r);
-            })
-            .unwrap();
-    }
+    let out = spawn_gets(&pool, std::slice::from_ref(m), n);
     pool.run_until_stalled(); // every caller is now waiting: one on the request, the rest on it
     gate.open();
     pool.run();

@@ -117,36 +117,32 @@ impl Options {
         }
         let config = Config::new(&token_url, &client_id, secret, &audience)?;
 
-        let defaults = Policy::default();
+        let d = Policy::default();
+        let secs_to_ms = |key, default_ms: u64, range| {
+            Ok::<_, Error>((number(options, key, default_ms as f64 / 1000.0, range)? * 1000.0) as u64)
+        };
         let policy = Policy {
-            refresh_ratio: number(
-                options,
-                "refreshRatio",
-                defaults.refresh_ratio,
-                (0.01, 1.0, "0.01 to 1"),
-            )?,
-            expiry_margin_ms: (number(
-                options,
+            refresh_ratio: number(options, "refreshRatio", d.refresh_ratio, (0.01, 1.0, "0.01 to 1"))?,
+            expiry_margin_ms: secs_to_ms(
                 "expiryMarginSec",
-                defaults.expiry_margin_ms as f64 / 1000.0,
+                d.expiry_margin_ms,
                 (0.0, 86_400.0, "0 to 86400"),
-            )? * 1000.0) as u64,
+            )?,
             expiry_margin_ratio: number(
                 options,
                 "expiryMarginRatio",
-                defaults.expiry_margin_ratio,
+                d.expiry_margin_ratio,
                 (0.0, 0.5, "0 to 0.5"),
             )?,
-            refresh_jitter_ms: (number(
-                options,
+            refresh_jitter_ms: secs_to_ms(
                 "refreshJitterSec",
-                defaults.refresh_jitter_ms as f64 / 1000.0,
+                d.refresh_jitter_ms,
                 (0.0, 3_600.0, "0 to 3600"),
-            )? * 1000.0) as u64,
+            )?,
             request_timeout_ms: number(
                 options,
                 "timeoutMs",
-                defaults.request_timeout_ms as f64,
+                d.request_timeout_ms as f64,
                 (1.0, 600_000.0, "1 to 600000"),
             )? as u64,
         };

@@ -389,3 +389,25 @@ pub fn lookup(m: &Manager) -> Result<Lookup, Error> {
 pub fn block_on<F: Future>(f: F) -> F::Output {
     drive(&mut LocalPool::new(), f)
 }
+
+/// Spawns `calls` concurrent `get`s on each manager; returns where their results will land.
+pub fn spawn_gets(
+    pool: &LocalPool,
+    managers: &[Manager],
+    calls: usize,
+) -> Rc<RefCell<Vec<Result<Served, Error>>>> {
+    use futures::task::LocalSpawnExt;
+    let out = Rc::new(RefCell::new(Vec::new()));
+    for m in managers {
+        for _ in 0..calls {
+            let (m, out) = (m.clone(), Rc::clone(&out));
+            pool.spawner()
+                .spawn_local(async move {
+                    let r = m.get().await.map(|l| l.served);
+                    out.borrow_mut().push(r);
+                })
+                .unwrap();
+        }
+    }
+    out
+}

@@ -1,10 +1,12 @@
 // The built Worker (build/, from scripts/build-worker.sh) in real workerd through Miniflare,
 // with local KV and Durable Objects, against the Autopay emulator.
+import { after, afterEach, before, beforeEach } from 'node:test';
 import { Log, LogLevel, Miniflare } from 'miniflare';
+import { startEmulator } from '../emulator/server.mjs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export { startEmulator } from '../emulator/server.mjs';
+export { startEmulator };
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -52,4 +54,18 @@ export async function storedRecord(mf) {
   const { keys } = await kv.list();
   if (keys.length === 0) return null;
   return { key: keys[0].name, expiration: keys[0].expiration, value: await kv.get(keys[0].name) };
+}
+
+/** Registers the usual hooks: one emulator for the file; before each test a reset emulator and
+ * a fresh Worker. Returns an object whose `emu` and `w` are the current ones. */
+export function useWorker() {
+  const ctx = { emu: null, w: null };
+  before(async () => (ctx.emu = await startEmulator({ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET })));
+  after(() => ctx.emu.close());
+  beforeEach(async () => {
+    await ctx.emu.post('/__emulator/reset');
+    ctx.w = await startWorker(ctx.emu);
+  });
+  afterEach(() => ctx.w.close());
+  return ctx;
 }

@@ -1,20 +1,13 @@
 // The proxy: path, query, method, body and status kept; caller credentials replaced; the
 // configured API host only; one re-mint and one retry after an API 401.
-import { test, before, after, beforeEach, afterEach } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startEmulator, startWorker, auth, CALLER_KEY, CLIENT_ID, CLIENT_SECRET } from './helpers.mjs';
+import { auth, CALLER_KEY, useWorker } from './helpers.mjs';
 
-let emu, w;
-before(async () => (emu = await startEmulator({ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET })));
-after(() => emu.close());
-beforeEach(async () => {
-  await emu.post('/__emulator/reset');
-  w = await startWorker(emu);
-});
-afterEach(() => w.close());
+const ctx = useWorker();
 
 test('keeps path, query, method and body; replaces the caller key and drops cookies', async () => {
-  const r = await w.call('/customer_club/members/7?expand=cards&x=%20y', {
+  const r = await ctx.w.call('/customer_club/members/7?expand=cards&x=%20y', {
     method: 'PATCH',
     body: '{"name":"Ada"}',
     headers: { ...auth(), cookie: 'session=abc', 'content-type': 'application/json', 'x-request-id': 'r1' },
@@ -26,13 +19,13 @@ test('keeps path, query, method and body; replaces the caller key and drops cook
     { method: 'PATCH', path: '/api/customer_club/members/7', query: { expand: 'cards', x: ' y' }, body: '{"name":"Ada"}', cookie: null },
   );
   // the emulator's API accepted it: so the Autopay token, not the caller key, was sent
-  assert.equal(emu.stats().apiUnauthorized, 0);
-  assert.equal(emu.stats().minted, 1);
+  assert.equal(ctx.emu.stats().apiUnauthorized, 0);
+  assert.equal(ctx.emu.stats().minted, 1);
 });
 
 test('keeps the upstream status and body', async () => {
   for (const status of [201, 404, 418, 500]) {
-    const r = await w.call(`/things/status/${status}`, { headers: auth() });
+    const r = await ctx.w.call(`/things/status/${status}`, { headers: auth() });
     assert.equal(r.status, status);
     assert.equal((await r.json()).path, `/api/things/status/${status}`);
   }
@@ -40,14 +33,14 @@ test('keeps the upstream status and body', async () => {
 
 test('streams a large body through once', async () => {
   const big = 'x'.repeat(2 * 1024 * 1024 - 100_000);
-  const r = await w.call('/upload', { method: 'POST', body: big, headers: auth() });
+  const r = await ctx.w.call('/upload', { method: 'POST', body: big, headers: auth() });
   assert.equal(r.status, 200);
   assert.equal((await r.json()).body.length, big.length);
 });
 
 test('requests only ever reach the configured API host', async () => {
   for (const path of ['//evil.example/x', '/..%2f..%2fadmin']) {
-    const r = await w.call(path, { headers: auth() });
+    const r = await ctx.w.call(path, { headers: auth() });
     if (r.status === 200) {
       assert.match((await r.json()).path, /^\/api\//, path);
     } else {
@@ -56,36 +49,36 @@ test('requests only ever reach the configured API host', async () => {
     }
   }
   // the caller's key never reaches Autopay, whatever the path
-  assert.equal(emu.stats().apiUnauthorized, 0);
+  assert.equal(ctx.emu.stats().apiUnauthorized, 0);
   void CALLER_KEY;
 });
 
 test('an API 401 re-mints once and retries once', async () => {
-  await w.call('/token', { headers: auth() });
-  emu.revoke(); // Autopay no longer accepts the cached token
-  const r = await w.call('/orders', { method: 'POST', body: 'replay me', headers: auth() });
+  await ctx.w.call('/token', { headers: auth() });
+  ctx.emu.revoke(); // Autopay no longer accepts the cached token
+  const r = await ctx.w.call('/orders', { method: 'POST', body: 'replay me', headers: auth() });
   assert.equal(r.status, 200);
   assert.equal((await r.json()).body, 'replay me');
-  const s = emu.stats();
+  const s = ctx.emu.stats();
   assert.equal(s.minted, 2);
   assert.equal(s.apiUnauthorized, 1);
   assert.equal(s.apiRequests, 2);
   // and everyone now gets the new token, from memory
-  const again = await w.call('/orders', { headers: auth() });
+  const again = await ctx.w.call('/orders', { headers: auth() });
   assert.equal(again.status, 200);
-  assert.equal(emu.stats().minted, 2);
+  assert.equal(ctx.emu.stats().minted, 2);
 });
 
 test('concurrent API 401s drop the token once and mint once', async () => {
-  await w.call('/token', { headers: auth() });
-  emu.revoke();
-  const all = await Promise.all(Array.from({ length: 20 }, () => w.call('/c', { headers: auth() })));
+  await ctx.w.call('/token', { headers: auth() });
+  ctx.emu.revoke();
+  const all = await Promise.all(Array.from({ length: 20 }, () => ctx.w.call('/c', { headers: auth() })));
   assert.ok(all.every((r) => r.status === 200), all.map((r) => r.status).join());
-  assert.equal(emu.stats().minted, 2);
+  assert.equal(ctx.emu.stats().minted, 2);
 });
 
 test('proxying needs a caller key', async () => {
-  assert.equal((await w.call('/c')).status, 401);
-  assert.equal(emu.stats().apiRequests, 0);
-  assert.equal(emu.stats().tokenRequests, 0);
+  assert.equal((await ctx.w.call('/c')).status, 401);
+  assert.equal(ctx.emu.stats().apiRequests, 0);
+  assert.equal(ctx.emu.stats().tokenRequests, 0);
 });

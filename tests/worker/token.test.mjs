@@ -1,24 +1,17 @@
 // GET /token: caller keys, one mint for any cold burst, the KV record, remaining expires_in.
-import { test, before, after, beforeEach, afterEach } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startEmulator, startWorker, storedRecord, auth, OTHER_KEY, CLIENT_ID, CLIENT_SECRET } from './helpers.mjs';
+import { storedRecord, auth, OTHER_KEY, useWorker, startWorker, CLIENT_SECRET } from './helpers.mjs';
 
-let emu, w;
-before(async () => (emu = await startEmulator({ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET })));
-after(() => emu.close());
-beforeEach(async () => {
-  await emu.post('/__emulator/reset');
-  w = await startWorker(emu);
-});
-afterEach(() => w.close());
+const ctx = useWorker();
 
 test('200 concurrent cold /token requests mint exactly one token', async () => {
-  const answers = await Promise.all(Array.from({ length: 200 }, () => w.call('/token', { headers: auth() })));
+  const answers = await Promise.all(Array.from({ length: 200 }, () => ctx.w.call('/token', { headers: auth() })));
   const bodies = await Promise.all(answers.map((r) => r.json()));
   assert.ok(answers.every((r) => r.status === 200));
   assert.equal(new Set(bodies.map((b) => b.access_token)).size, 1);
-  assert.equal(emu.stats().minted, 1);
-  assert.equal(emu.stats().tokenRequests, 1);
+  assert.equal(ctx.emu.stats().minted, 1);
+  assert.equal(ctx.emu.stats().tokenRequests, 1);
   const b = bodies[0];
   assert.equal(b.token_type, 'Bearer');
   assert.equal(b.scope, 'customer_club');
@@ -26,17 +19,17 @@ test('200 concurrent cold /token requests mint exactly one token', async () => {
 });
 
 test('expires_in is the remaining lifetime', async () => {
-  emu.setExpiresIn(120);
-  await w.call('/token', { headers: auth() });
+  ctx.emu.setExpiresIn(120);
+  await ctx.w.call('/token', { headers: auth() });
   await new Promise((r) => setTimeout(r, 2_100));
-  const b = await (await w.call('/token', { headers: auth() })).json();
+  const b = await (await ctx.w.call('/token', { headers: auth() })).json();
   assert.ok(b.expires_in >= 116 && b.expires_in <= 118, String(b.expires_in));
-  assert.equal(emu.stats().minted, 1);
+  assert.equal(ctx.emu.stats().minted, 1);
 });
 
 test('KV holds the record with absolute expiry and the right TTL, never the secret', async () => {
-  const { access_token } = await (await w.call('/token', { headers: auth() })).json();
-  const rec = await storedRecord(w.mf);
+  const { access_token } = await (await ctx.w.call('/token', { headers: auth() })).json();
+  const rec = await storedRecord(ctx.w.mf);
   assert.ok(rec, 'a record was written');
   assert.match(rec.key, /^autopay-auth:v1:[0-9a-f]{64}$/);
   assert.ok(!rec.key.includes(CLIENT_SECRET) && !rec.value.includes(CLIENT_SECRET));
@@ -49,40 +42,40 @@ test('KV holds the record with absolute expiry and the right TTL, never the secr
 });
 
 test('a short-lived token is kept out of KV (TTL would be below 60)', async () => {
-  emu.setExpiresIn(30);
-  assert.equal((await w.call('/token', { headers: auth() })).status, 200);
-  assert.equal(await storedRecord(w.mf), null);
+  ctx.emu.setExpiresIn(30);
+  assert.equal((await ctx.w.call('/token', { headers: auth() })).status, 200);
+  assert.equal(await storedRecord(ctx.w.mf), null);
 });
 
 test('a token already in KV is served without asking the minter', async () => {
-  const first = await (await w.call('/token', { headers: auth() })).json();
-  const rec = await storedRecord(w.mf);
-  await w.close();
+  const first = await (await ctx.w.call('/token', { headers: auth() })).json();
+  const rec = await storedRecord(ctx.w.mf);
+  await ctx.w.close();
   // a new isolate and a new Durable Object, with the same KV contents
-  w = await startWorker(emu);
-  const kv = await w.mf.getKVNamespace('AUTOPAY_TOKENS');
+  ctx.w = await startWorker(ctx.emu);
+  const kv = await ctx.w.mf.getKVNamespace('AUTOPAY_TOKENS');
   await kv.put(rec.key, rec.value, { expiration: rec.expiration });
-  const again = await (await w.call('/token', { headers: auth() })).json();
+  const again = await (await ctx.w.call('/token', { headers: auth() })).json();
   assert.equal(again.access_token, first.access_token);
-  assert.equal(emu.stats().minted, 1, 'the second worker read KV instead of minting');
+  assert.equal(ctx.emu.stats().minted, 1, 'the second worker read KV instead of minting');
 });
 
 test('caller keys: missing, wrong or malformed → 401; any listed key works', async () => {
   for (const headers of [{}, auth('wrong-key-0123456789abc'), { authorization: 'Basic abc' }, { authorization: 'Bearer ' }]) {
-    const r = await w.call('/token', { headers });
+    const r = await ctx.w.call('/token', { headers });
     assert.equal(r.status, 401);
     assert.equal(r.headers.get('www-authenticate'), 'Bearer');
     assert.equal((await r.json()).error, 'unauthorized');
   }
-  assert.equal((await w.call('/token', { headers: auth(OTHER_KEY) })).status, 200);
-  assert.equal(emu.stats().minted, 1);
+  assert.equal((await ctx.w.call('/token', { headers: auth(OTHER_KEY) })).status, 200);
+  assert.equal(ctx.emu.stats().minted, 1);
 });
 
 test('/healthz needs no key and reports the token state, never a token or secret', async () => {
-  let h = await (await w.call('/healthz')).json();
+  let h = await (await ctx.w.call('/healthz')).json();
   assert.deepEqual([h.config, h.token.state], ['complete', 'none']);
-  const { access_token } = await (await w.call('/token', { headers: auth() })).json();
-  const r = await w.call('/healthz');
+  const { access_token } = await (await ctx.w.call('/token', { headers: auth() })).json();
+  const r = await ctx.w.call('/healthz');
   const text = await r.text();
   h = JSON.parse(text);
   assert.equal(r.status, 200);
