@@ -1,6 +1,10 @@
 // The public classes around the wasm client. All token policy lives in Rust; this file only
 // (1) answers from the lease the wasm side publishes — a token it may hand out until
-// `lease.until` without crossing into wasm — and (2) turns error objects into AutopayAuthError.
+// `lease.until` without crossing into wasm; (2) lets concurrent calls that miss the lease wait
+// on one JS promise (in Cloudflare Workers, requests of one isolate may only await each other
+// through JS promises, which workerd resumes in each awaiting request's own context — a shared
+// Rust future would resume them in the first request's); (3) turns error objects into
+// AutopayAuthError.
 
 /** Every failure of the library: `code` is stable, `status`/`error`/`description` come from the server. */
 export class AutopayAuthError extends Error {
@@ -28,6 +32,8 @@ export function makeApi(WasmClient) {
     #client;
     #lease = { until: 0, info: null };
     #leaseHits = 0;
+    #pending = null;
+    #joined = 0;
 
     constructor(options) {
       try {
@@ -58,12 +64,24 @@ export function makeApi(WasmClient) {
     }
 
     #info() {
-      return this.#client.tokenInfo().catch(rethrow);
+      if (this.#pending !== null) {
+        this.#joined++;
+        return this.#pending;
+      }
+      const pending = this.#client
+        .tokenInfo()
+        .catch(rethrow)
+        .finally(() => {
+          if (this.#pending === pending) this.#pending = null;
+        });
+      this.#pending = pending;
+      return pending;
     }
 
     /** `fetch(apiBaseUrl + path, init)` with `Authorization: Bearer <token>`; one retry after a 401. */
     fetch(path, init) {
-      return this.#client.fetch(path, init).catch(rethrow);
+      const ready = Date.now() < this.#lease.until ? Promise.resolve() : this.#info();
+      return ready.then(() => this.#client.fetch(path, init)).catch(rethrow);
     }
 
     /** Forgets the token in memory and in KV. */
@@ -75,6 +93,7 @@ export function makeApi(WasmClient) {
     stats() {
       const s = this.#client.stats();
       s.memoryHits += this.#leaseHits;
+      s.coalesced += this.#joined;
       return s;
     }
   }

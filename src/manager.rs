@@ -79,8 +79,8 @@ type Flight = Shared<LocalBoxFuture<'static, FlightResult>>;
 #[derive(Default)]
 struct State {
     memory: Option<Rc<TokenRecord>>,
-    /// The token request under way (at most one is recorded), with its number.
-    flight: Option<(u64, Flight)>,
+    /// The token request under way (at most one is recorded), with its number and start.
+    flight: Option<(u64, u64, Flight)>,
     flights_started: u64,
     /// The last token the API refused: never taken back from a (possibly lagging) store.
     rejected: Option<String>,
@@ -311,6 +311,7 @@ impl<T: TokenSource + 'static, S: Store + 'static, C: Clock + 'static> TokenMana
 
     /// Starts a background refresh unless one is running or the last one failed too recently.
     fn start_refresh(&self) -> Option<LocalBoxFuture<'static, ()>> {
+        self.inner.forget_dead_flight();
         {
             let st = self.inner.state.borrow();
             if st.flight.is_some() || self.inner.clock.now_ms() < st.next_refresh_ms {
@@ -324,8 +325,9 @@ impl<T: TokenSource + 'static, S: Store + 'static, C: Clock + 'static> TokenMana
 
     /// Joins the token request under way (when sharing), or starts one.
     fn flight(&self, refresh: bool) -> Flight {
+        self.inner.forget_dead_flight();
         if self.inner.share_flights.get() {
-            if let Some((_, f)) = self.inner.state.borrow().flight.clone() {
+            if let Some((_, _, f)) = self.inner.state.borrow().flight.clone() {
                 self.inner.bump(|s| s.coalesced += 1);
                 return f;
             }
@@ -341,7 +343,7 @@ impl<T: TokenSource + 'static, S: Store + 'static, C: Clock + 'static> TokenMana
         let fut = async move {
             let result = inner.load_or_mint(refresh, replacing.as_deref()).await;
             let mut st = inner.state.borrow_mut();
-            if st.flight.as_ref().is_some_and(|(running, _)| *running == id) {
+            if st.flight.as_ref().is_some_and(|(running, _, _)| *running == id) {
                 st.flight = None;
             }
             // A refresh that brings back the token it was to replace did not refresh anything.
@@ -366,9 +368,10 @@ impl<T: TokenSource + 'static, S: Store + 'static, C: Clock + 'static> TokenMana
         }
         .boxed_local()
         .shared();
+        let started = self.inner.clock.now_ms();
         let mut st = self.inner.state.borrow_mut();
         if st.flight.is_none() {
-            st.flight = Some((id, fut.clone()));
+            st.flight = Some((id, started, fut.clone()));
         }
         fut
     }
@@ -383,6 +386,22 @@ impl<T: TokenSource, S: Store, C: Clock> Inner<T, S, C> {
 
     fn phase(&self, rec: &TokenRecord, now: u64) -> Phase {
         self.policy.phase(rec, self.jitter, now)
+    }
+
+    /// A flight running longer than a token request may take (plus the minting lock's wait)
+    /// will never finish — its I/O was cancelled, for example with the request that started it.
+    /// Forget it, so later callers start a new one instead of joining it forever.
+    fn forget_dead_flight(&self) {
+        let limit = 2 * (self.policy.request_timeout_ms + MINT_LOCK_GRACE_MS);
+        let now = self.clock.now_ms();
+        let mut st = self.state.borrow_mut();
+        if st
+            .flight
+            .as_ref()
+            .is_some_and(|(_, started, _)| now.saturating_sub(*started) > limit)
+        {
+            st.flight = None;
+        }
     }
 
     fn remember(&self, rec: TokenRecord) -> Rc<TokenRecord> {

@@ -2,6 +2,8 @@
 mod support;
 use std::rc::Rc;
 
+use std::future::Future;
+
 use autopay_auth::*;
 use futures::executor::LocalPool;
 use support::*;
@@ -95,4 +97,27 @@ fn without_sharing_each_cold_caller_asks_but_one_refresh_starts() {
     }
     block_on(first.refresh.unwrap());
     assert_eq!(w.transport.calls(), 6);
+}
+
+#[test]
+fn a_flight_that_never_finishes_is_forgotten_after_its_deadline() {
+    let w = World::new();
+    let m = w.manager(false);
+    // a token request whose I/O was cancelled: it never answers
+    w.transport.gate.close();
+    let mut stuck = Box::pin(m.get());
+    let waker = futures::task::noop_waker();
+    let _ = stuck.as_mut().poll(&mut std::task::Context::from_waker(&waker));
+    assert_eq!(w.transport.calls(), 1);
+    // while it could still answer, callers join it
+    w.clock.advance(10_000);
+    let mut joined = Box::pin(m.get());
+    let _ = joined.as_mut().poll(&mut std::task::Context::from_waker(&waker));
+    assert_eq!((w.transport.calls(), m.stats().coalesced), (1, 1));
+    // past twice (timeout + lock grace), a new caller starts a new request
+    w.clock.advance(20_000);
+    w.transport.gate.open();
+    drop((stuck, joined));
+    assert_eq!(get(&m).unwrap().record.access_token, "tok-2");
+    assert_eq!(w.transport.calls(), 2);
 }

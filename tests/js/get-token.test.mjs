@@ -68,6 +68,7 @@ test('500 concurrent cold calls mint once and all get the same token', async () 
   assert.equal(new Set(tokens).size, 1);
   assert.equal(emu.stats().minted, 1);
   assert.equal(emu.stats().tokenRequests, 1);
+  assert.equal(auth.stats().coalesced, 499);
 });
 
 test('a failed mint fails every waiter; the next call tries again', async () => {

@@ -1,21 +1,27 @@
 // A plain JavaScript Cloudflare Worker that imports the package (`workerd` export condition,
 // the .wasm as a CompiledWasm module, as wrangler bundles it) and uses a real KV binding, in
-// workerd through Miniflare.
-import { test, before, after } from 'node:test';
+// workerd through Miniflare; a fresh Worker (isolate and KV) per test.
+import { test, before, after, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { Miniflare } from 'miniflare';
 import { consumer, run, bin, startEmulator } from './helpers.mjs';
 
-let emu, mf;
+let emu, dir, mf;
 before(async () => {
-  const dir = consumer();
+  dir = consumer();
   emu = await startEmulator({ clientId: 'runtime-client', clientSecret: 'runtime-secret' });
   await run(
     bin('esbuild'),
     ['worker.mjs', '--bundle', '--format=esm', '--conditions=workerd,worker,browser', '--loader:.wasm=copy', '--outdir=dist-worker', '--log-level=warning'],
     { cwd: dir },
   );
+});
+after(async () => {
+  await emu?.close();
+});
+beforeEach(async () => {
+  await emu.post('/__emulator/reset');
   mf = new Miniflare({
     scriptPath: join(dir, 'dist-worker', 'worker.js'),
     modulesRoot: join(dir, 'dist-worker'),
@@ -31,9 +37,15 @@ before(async () => {
   });
   await mf.ready;
 });
-after(async () => {
-  await mf?.dispose();
-  await emu?.close();
+afterEach(() => mf.dispose());
+
+test('a cold burst of concurrent requests in one isolate mints once, and every request succeeds', async () => {
+  emu.fault({ delayMs: 200 }); // the token request is still under way when the others arrive
+  const answers = await Promise.all(Array.from({ length: 20 }, () => mf.dispatchFetch('http://worker.test/?burst')));
+  const bodies = await Promise.all(answers.map((r) => r.json()));
+  assert.deepEqual(answers.map((r) => r.status), Array(20).fill(200));
+  assert.equal(new Set(bodies.map((b) => b.token)).size, 1);
+  assert.equal(emu.stats().minted, 1);
 });
 
 test('gets a token, then a memory hit, then a KV hit for a new client', async () => {
