@@ -9,18 +9,18 @@ import { gzipSync } from 'node:zlib';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startEmulator } from '../tests/emulator/server.mjs';
+import { WORKERD_MODULES } from '../tests/worker/helpers.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const KEY = 'bench-caller-key-0123456789abcdef';
 const emu = await startEmulator({ clientId: 'bench', clientSecret: 'bench-secret' });
-const common = { modules: true, compatibilityDate: '2026-04-20', host: '127.0.0.1', port: 0, cf: false, kvNamespaces: ['AUTOPAY_TOKENS'] };
+const common = { ...WORKERD_MODULES, host: '127.0.0.1', port: 0, cf: false, kvNamespaces: ['AUTOPAY_TOKENS'] };
 
 const ours = new Miniflare({
   ...common,
   scriptPath: join(root, 'build', 'index.js'),
-  modulesRules: [{ type: 'ESModule', include: ['**/*.js'] }, { type: 'CompiledWasm', include: ['**/*.wasm'] }],
   durableObjects: { TOKEN_MINTER: 'TokenMinter' },
   bindings: { AUTOPAY_CLIENT_ID: 'bench', AUTOPAY_CLIENT_SECRET: 'bench-secret', PROXY_API_KEYS: KEY, AUTOPAY_TOKEN_URL: emu.tokenUrl, AUTOPAY_API_BASE: emu.origin },
 });

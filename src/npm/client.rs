@@ -13,7 +13,10 @@ use crate::js::errors::js_message;
 use crate::js::fetch::{FetchResponse, FetchTransport, call_fetch};
 use crate::js::kv::KvStore;
 use crate::js::normalize_url;
-use crate::{Endpoint, Error, Served, TokenManager, check_within_base, join_api_path, should_retry_api_call};
+use crate::{
+    Endpoint, Error, Served, TokenManager, TokenRecord, check_within_base, join_api_path,
+    should_retry_api_call,
+};
 
 type Manager = TokenManager<Endpoint<FetchTransport, DateClock>, KvStore, DateClock>;
 
@@ -42,8 +45,7 @@ fn set(obj: &Object, key: &str, value: &JsValue) {
     let _ = Reflect::set(obj, &JsValue::from_str(key), value);
 }
 
-fn info(served: &Served, source: &str) -> Object {
-    let r = &served.record;
+fn info(r: &TokenRecord, source: &str) -> Object {
     let obj = Object::new();
     set(&obj, "accessToken", &r.access_token.as_str().into());
     set(&obj, "tokenType", &r.token_type.as_str().into());
@@ -61,11 +63,7 @@ impl Shared {
     fn publish(&self) {
         match self.manager.lease() {
             Some(l) => {
-                let served = Served {
-                    record: l.record,
-                    source: crate::Source::Memory,
-                };
-                set(&self.lease, "info", &info(&served, "memory"));
+                set(&self.lease, "info", &info(&l.record, "memory"));
                 set(&self.lease, "until", &JsValue::from(l.until_ms as f64));
             }
             None => {
@@ -171,7 +169,7 @@ impl WasmClient {
         let shared = Rc::clone(&self.shared);
         future_to_promise(async move {
             let served = shared.token().await.map_err(|e| to_js(&e))?;
-            Ok(info(&served, served.source.as_str()).into())
+            Ok(info(&served.record, served.source.as_str()).into())
         })
     }
 

@@ -1,7 +1,7 @@
 // The runtime matrix: the packed package installed into a consumer project, then imported by
 // each runtime the way its users would.
-import { execFile, execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, readFileSync, existsSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { copyFileSync, readFileSync, existsSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join, dirname, extname, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -57,4 +57,3 @@ export async function serve(mounts, pages = {}) {
   return { origin: `http://127.0.0.1:${server.address().port}`, close: () => new Promise((r) => server.close(r)) };
 }
 
-export { execFileSync, mkdirSync, copyFileSync };

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { Miniflare } from 'miniflare';
 import { consumer, run, bin, startEmulator } from './helpers.mjs';
+import { WORKERD_MODULES } from '../worker/helpers.mjs';
 
 let emu, dir, mf;
 before(async () => {
@@ -25,12 +26,7 @@ beforeEach(async () => {
   mf = new Miniflare({
     scriptPath: join(dir, 'dist-worker', 'worker.js'),
     modulesRoot: join(dir, 'dist-worker'),
-    modules: true,
-    modulesRules: [
-      { type: 'ESModule', include: ['**/*.js'] },
-      { type: 'CompiledWasm', include: ['**/*.wasm'] },
-    ],
-    compatibilityDate: '2026-04-20',
+    ...WORKERD_MODULES,
     kvNamespaces: ['TOKENS'],
     bindings: { TOKEN_URL: emu.tokenUrl },
     cf: false,

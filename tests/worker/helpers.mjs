@@ -16,17 +16,23 @@ export const CLIENT_ID = 'worker-client';
 export const CLIENT_SECRET = 'worker-secret-DO-NOT-LEAK-4242';
 export const auth = (key = CALLER_KEY) => ({ authorization: `Bearer ${key}` });
 
+/** How Miniflare loads a Worker built by esbuild/worker-build: ES modules, and `.wasm` files as
+ * compiled WebAssembly modules (wrangler's CompiledWasm rule). */
+export const WORKERD_MODULES = {
+  modules: true,
+  modulesRules: [
+    { type: 'ESModule', include: ['**/*.js'] },
+    { type: 'CompiledWasm', include: ['**/*.wasm'] },
+  ],
+  compatibilityDate: '2026-04-20',
+};
+
 /** A fresh Worker (fresh isolate, KV and Durable Object state) wired to `emu`. A binding
  * given as `null` is left out. */
 export async function startWorker(emu, bindings = {}) {
   const mf = new Miniflare({
     scriptPath: join(root, 'build', 'index.js'),
-    modules: true,
-    modulesRules: [
-      { type: 'ESModule', include: ['**/*.js'] },
-      { type: 'CompiledWasm', include: ['**/*.wasm'] },
-    ],
-    compatibilityDate: '2026-04-20',
+    ...WORKERD_MODULES,
     kvNamespaces: ['AUTOPAY_TOKENS'],
     durableObjects: { TOKEN_MINTER: 'TokenMinter' },
     bindings: Object.fromEntries(
