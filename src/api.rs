@@ -136,7 +136,11 @@ mod tests {
             (502, None)
         );
         assert_eq!(gateway_status(&Error::Server(server(500, None))), (502, None));
-        assert_eq!(gateway_status(&Error::Timeout { after_ms: 1 }), (502, None));
+        let timeout = Error::Timeout {
+            host: "h".into(),
+            after_ms: 1,
+        };
+        assert_eq!(gateway_status(&timeout), (502, None));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::error::Error;
+use crate::error::{Error, field};
 use crate::secret::ClientSecret;
 
 /// The vendor's token endpoint.
@@ -34,18 +34,18 @@ impl Config {
         client_secret: ClientSecret,
         audience: &str,
     ) -> Result<Self, Error> {
-        check_url("tokenUrl", token_url)?;
-        check_text("clientId", client_id)?;
+        check_url(field::TOKEN_URL, token_url)?;
+        check_text(field::CLIENT_ID, client_id)?;
         if client_secret.expose().is_empty() {
-            return Err(Error::config("clientSecret", "must be a non-empty string"));
+            return Err(Error::config(field::CLIENT_SECRET, "must be a non-empty string"));
         }
         if client_secret.expose().chars().any(char::is_control) {
             return Err(Error::config(
-                "clientSecret",
+                field::CLIENT_SECRET,
                 "must not contain control characters",
             ));
         }
-        check_text("audience", audience)?;
+        check_text(field::AUDIENCE, audience)?;
         let cache_key = derive_cache_key(token_url, client_id, &client_secret, audience);
         Ok(Self {
             token_url: token_url.to_owned(),
@@ -111,8 +111,8 @@ fn check_text(option: &str, value: &str) -> Result<(), Error> {
 }
 
 /// Checks that `url` is an absolute `https` URL (or `http` on a loopback host), without user
-/// info, whitespace or fragment. `option` names the setting in the error.
-pub fn check_url(option: &str, url: &str) -> Result<(), Error> {
+/// info, whitespace or fragment. `field` names the setting in the error.
+pub fn check_url(field: &str, url: &str) -> Result<(), Error> {
     let rest = if let Some(r) = url.strip_prefix("https://") {
         r
     } else if let Some(r) = url.strip_prefix("http://") {
@@ -126,28 +126,36 @@ pub fn check_url(option: &str, url: &str) -> Result<(), Error> {
         });
         if !matches!(host, "127.0.0.1" | "localhost" | "[::1]") {
             return Err(Error::config(
-                option,
+                field,
                 "must use https (plain http only on a loopback host)",
             ));
         }
         r
     } else {
-        return Err(Error::config(option, "must be an absolute https URL"));
+        return Err(Error::config(field, "must be an absolute https URL"));
     };
     let auth = authority(rest);
     if auth.is_empty() {
-        return Err(Error::config(option, "has no host"));
+        return Err(Error::config(field, "has no host"));
     }
     if auth.contains('@') {
-        return Err(Error::config(option, "must not carry credentials"));
+        return Err(Error::config(field, "must not carry credentials"));
     }
     if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(Error::config(option, "must not contain whitespace"));
+        return Err(Error::config(field, "must not contain whitespace"));
     }
     if url.contains('#') {
-        return Err(Error::config(option, "must not have a fragment"));
+        return Err(Error::config(field, "must not have a fragment"));
     }
     Ok(())
+}
+
+/// The host (and port) of an absolute URL, for error messages: never its path, query or
+/// credentials.
+pub fn url_host(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let auth = authority(rest);
+    auth.rsplit_once('@').map_or(auth, |(_, host)| host)
 }
 
 fn authority(after_scheme: &str) -> &str {
@@ -195,24 +203,34 @@ mod tests {
     #[test]
     fn bad_options_name_the_option_not_the_value() {
         let cases = [
-            (cfg("ftp://x/token", "id", "s", "a"), "tokenUrl"),
-            (cfg("http://example.com/token", "id", "s", "a"), "tokenUrl"),
+            (cfg("ftp://x/token", "id", "s", "a"), field::TOKEN_URL),
+            (cfg("http://example.com/token", "id", "s", "a"), field::TOKEN_URL),
             (
                 cfg("https://user:pw@example.com/token", "id", "s", "a"),
-                "tokenUrl",
+                field::TOKEN_URL,
             ),
-            (cfg("https:///token", "id", "s", "a"), "tokenUrl"),
-            (cfg("https://x/token#frag", "id", "s", "a"), "tokenUrl"),
-            (cfg(DEFAULT_TOKEN_URL, "", "s", "a"), "clientId"),
-            (cfg(DEFAULT_TOKEN_URL, "id\n", "s", "a"), "clientId"),
-            (cfg(DEFAULT_TOKEN_URL, "id", "", "a"), "clientSecret"),
-            (cfg(DEFAULT_TOKEN_URL, "id", "s", " "), "audience"),
+            (cfg("https:///token", "id", "s", "a"), field::TOKEN_URL),
+            (cfg("https://x/token#frag", "id", "s", "a"), field::TOKEN_URL),
+            (cfg(DEFAULT_TOKEN_URL, "", "s", "a"), field::CLIENT_ID),
+            (cfg(DEFAULT_TOKEN_URL, "id\n", "s", "a"), field::CLIENT_ID),
+            (cfg(DEFAULT_TOKEN_URL, "id", "", "a"), field::CLIENT_SECRET),
+            (cfg(DEFAULT_TOKEN_URL, "id", "s", " "), field::AUDIENCE),
         ];
-        for (result, option) in cases {
+        for (result, name) in cases {
             let err = result.unwrap_err();
             assert_eq!(err.code(), "invalid_config");
-            assert_eq!(err.option(), Some(option), "{err}");
+            assert_eq!(err.field(), Some(name), "{err}");
         }
+    }
+
+    #[test]
+    fn url_host_is_only_the_host() {
+        assert_eq!(
+            url_host("https://api-auth.autopay.io/oauth/token?x=1"),
+            "api-auth.autopay.io"
+        );
+        assert_eq!(url_host("http://127.0.0.1:8080/t"), "127.0.0.1:8080");
+        assert_eq!(url_host("https://u:p@h.example/t"), "h.example");
     }
 
     #[test]
@@ -222,7 +240,7 @@ mod tests {
             "http://localhost/oauth/token",
             "http://[::1]:9/t",
         ] {
-            assert!(check_url("tokenUrl", url).is_ok(), "{url}");
+            assert!(check_url(field::TOKEN_URL, url).is_ok(), "{url}");
         }
     }
 }

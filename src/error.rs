@@ -1,6 +1,70 @@
-//! The one error type of the library, with a stable string `code` per cause.
+//! The one error type of the library, its stable `code`s, and [`ErrorReport`]: the one
+//! serialisable form every edge converts (the JS `AutopayAuthError`, the Durable Object ↔
+//! isolate messages, the Worker's HTTP error bodies) — converted, never re-mapped field by field.
 
 use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// The stable error codes, defined once. The TypeScript union in `js/index.d.ts` is checked
+/// against this list by a test.
+pub mod code {
+    /// 401 or 403 from the token endpoint: the credentials were refused.
+    pub const ACCESS_DENIED: &str = "access_denied";
+    /// Another 4xx from the token endpoint.
+    pub const INVALID_REQUEST: &str = "invalid_request";
+    /// 429 from the token endpoint.
+    pub const RATE_LIMITED: &str = "rate_limited";
+    /// 5xx from the token endpoint.
+    pub const SERVER_ERROR: &str = "server_error";
+    /// The token request got no answer.
+    pub const NETWORK: &str = "network";
+    /// The token request timed out.
+    pub const TIMEOUT: &str = "timeout";
+    /// The token endpoint's answer broke the contract.
+    pub const INVALID_RESPONSE: &str = "invalid_response";
+    /// A setting or option is missing or malformed.
+    pub const INVALID_CONFIG: &str = "invalid_config";
+    /// An argument to a call was refused.
+    pub const INVALID_ARGUMENT: &str = "invalid_argument";
+    /// Every code, in a stable order.
+    pub const ALL: &[&str] = &[
+        ACCESS_DENIED,
+        INVALID_REQUEST,
+        RATE_LIMITED,
+        SERVER_ERROR,
+        NETWORK,
+        TIMEOUT,
+        INVALID_RESPONSE,
+        INVALID_CONFIG,
+        INVALID_ARGUMENT,
+    ];
+}
+
+/// The core's names for the settings an `invalid_config` error can name. Each edge maps them to
+/// its own vocabulary (`tokenUrl` for npm, `AUTOPAY_TOKEN_URL` for the Worker).
+pub mod field {
+    /// The token endpoint URL.
+    pub const TOKEN_URL: &str = "token_url";
+    /// The client id.
+    pub const CLIENT_ID: &str = "client_id";
+    /// The client secret.
+    pub const CLIENT_SECRET: &str = "client_secret";
+    /// The audience.
+    pub const AUDIENCE: &str = "audience";
+    /// The API base URL.
+    pub const API_BASE_URL: &str = "api_base_url";
+    /// [`crate::Policy::refresh_ratio`].
+    pub const REFRESH_RATIO: &str = "refresh_ratio";
+    /// [`crate::Policy::expiry_margin_ms`].
+    pub const EXPIRY_MARGIN: &str = "expiry_margin";
+    /// [`crate::Policy::expiry_margin_ratio`].
+    pub const EXPIRY_MARGIN_RATIO: &str = "expiry_margin_ratio";
+    /// [`crate::Policy::refresh_jitter_ms`].
+    pub const REFRESH_JITTER: &str = "refresh_jitter";
+    /// [`crate::Policy::request_timeout_ms`].
+    pub const REQUEST_TIMEOUT: &str = "request_timeout";
+}
 
 /// What the token endpoint said when it refused: RFC 6749 §5.2 fields plus the HTTP status.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,11 +95,15 @@ pub enum Error {
     Server(ServerError),
     /// The request did not reach the server or no answer came back.
     Network {
-        /// What the platform said (never contains the secret: the request body is not echoed).
+        /// The host the request was for (never a path, query, body or secret).
+        host: String,
+        /// What the platform said (the request body is never echoed).
         message: String,
     },
     /// No answer within the configured timeout.
     Timeout {
+        /// The host the request was for.
+        host: String,
         /// The timeout that ran out, in milliseconds.
         after_ms: u64,
     },
@@ -46,10 +114,10 @@ pub enum Error {
         /// Which rule the answer broke.
         reason: String,
     },
-    /// An option given to the client is missing or malformed.
+    /// A setting is missing or malformed.
     InvalidConfig {
-        /// The option's name, as the caller spelled it.
-        option: String,
+        /// The setting: one of [`field`]'s names, or an edge's own option name.
+        field: String,
         /// What is wrong with it (never its value).
         reason: String,
     },
@@ -61,20 +129,18 @@ pub enum Error {
 }
 
 impl Error {
-    /// A stable string for programs: `access_denied`, `invalid_request`, `rate_limited`,
-    /// `server_error`, `network`, `timeout`, `invalid_response`, `invalid_config`,
-    /// `invalid_argument`.
+    /// The stable code (one of [`code::ALL`]).
     pub fn code(&self) -> &'static str {
         match self {
-            Error::AccessDenied(_) => "access_denied",
-            Error::InvalidRequest(_) => "invalid_request",
-            Error::RateLimited(_) => "rate_limited",
-            Error::Server(_) => "server_error",
-            Error::Network { .. } => "network",
-            Error::Timeout { .. } => "timeout",
-            Error::InvalidResponse { .. } => "invalid_response",
-            Error::InvalidConfig { .. } => "invalid_config",
-            Error::InvalidArgument { .. } => "invalid_argument",
+            Error::AccessDenied(_) => code::ACCESS_DENIED,
+            Error::InvalidRequest(_) => code::INVALID_REQUEST,
+            Error::RateLimited(_) => code::RATE_LIMITED,
+            Error::Server(_) => code::SERVER_ERROR,
+            Error::Network { .. } => code::NETWORK,
+            Error::Timeout { .. } => code::TIMEOUT,
+            Error::InvalidResponse { .. } => code::INVALID_RESPONSE,
+            Error::InvalidConfig { .. } => code::INVALID_CONFIG,
+            Error::InvalidArgument { .. } => code::INVALID_ARGUMENT,
         }
     }
 
@@ -101,19 +167,137 @@ impl Error {
         self.server().and_then(|s| s.retry_after)
     }
 
-    /// The option named by an `InvalidConfig` error.
-    pub fn option(&self) -> Option<&str> {
+    /// The setting named by an `InvalidConfig` error.
+    pub fn field(&self) -> Option<&str> {
         match self {
-            Error::InvalidConfig { option, .. } => Some(option),
+            Error::InvalidConfig { field, .. } => Some(field),
             _ => None,
         }
     }
 
-    pub(crate) fn config(option: &str, reason: impl Into<String>) -> Self {
+    /// An `InvalidConfig` error naming `field`.
+    pub fn config(field: &str, reason: impl Into<String>) -> Self {
         Error::InvalidConfig {
-            option: option.to_owned(),
+            field: field.to_owned(),
             reason: reason.into(),
         }
+    }
+
+    /// An `InvalidArgument` error.
+    pub fn argument(reason: impl Into<String>) -> Self {
+        Error::InvalidArgument {
+            reason: reason.into(),
+        }
+    }
+
+    /// The same error with its setting renamed by `name` (an edge's vocabulary for the core's
+    /// [`field`] names; names it does not know stay as they are).
+    pub fn renamed(self, name: impl Fn(&str) -> Option<&'static str>) -> Self {
+        match self {
+            Error::InvalidConfig { field, reason } => Error::InvalidConfig {
+                field: name(&field).map_or(field, str::to_owned),
+                reason,
+            },
+            other => other,
+        }
+    }
+
+    /// The serialisable form, for every edge.
+    pub fn report(&self) -> ErrorReport {
+        let server = self.server();
+        let (host, reason, timeout_ms) = match self {
+            Error::Network { host, message } => (Some(host.clone()), Some(message.clone()), None),
+            Error::Timeout { host, after_ms } => (Some(host.clone()), None, Some(*after_ms)),
+            Error::InvalidResponse { reason, .. }
+            | Error::InvalidConfig { reason, .. }
+            | Error::InvalidArgument { reason } => (None, Some(reason.clone()), None),
+            _ => (None, None, None),
+        };
+        ErrorReport {
+            code: self.code().to_owned(),
+            message: self.to_string(),
+            status: self.status(),
+            error: server.and_then(|s| s.error.clone()),
+            description: server.and_then(|s| s.description.clone()),
+            retry_after: self.retry_after(),
+            field: self.field().map(str::to_owned),
+            host,
+            reason,
+            timeout_ms,
+        }
+    }
+}
+
+/// An [`Error`] as data: `{ code, message, status, error, description, retryAfter, field,
+/// host, reason, timeoutMs }`. Converts back to the same [`Error`] without loss. Never holds
+/// the secret or a raw response body.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorReport {
+    /// One of [`code::ALL`].
+    pub code: String,
+    /// The human-readable message (the error's `Display`).
+    pub message: String,
+    /// HTTP status of the token endpoint's answer.
+    pub status: Option<u16>,
+    /// The server's `error`.
+    pub error: Option<String>,
+    /// The server's `error_description`.
+    pub description: Option<String>,
+    /// Seconds to wait before asking again.
+    pub retry_after: Option<u64>,
+    /// The setting at fault (`invalid_config`).
+    pub field: Option<String>,
+    /// The host a failed request was for (`network`, `timeout`).
+    pub host: Option<String>,
+    /// The detail behind the message (`network`, `invalid_*`).
+    pub reason: Option<String>,
+    /// The timeout that ran out (`timeout`).
+    pub timeout_ms: Option<u64>,
+}
+
+impl TryFrom<ErrorReport> for Error {
+    type Error = ErrorReport;
+
+    /// The [`Error`] a report was made from; the report back when its code is unknown or a
+    /// field its code needs is missing.
+    fn try_from(r: ErrorReport) -> Result<Self, ErrorReport> {
+        let server = |r: &ErrorReport| {
+            r.status.map(|status| ServerError {
+                status,
+                error: r.error.clone(),
+                description: r.description.clone(),
+                retry_after: r.retry_after,
+            })
+        };
+        let e = match r.code.as_str() {
+            code::ACCESS_DENIED => server(&r).map(Error::AccessDenied),
+            code::INVALID_REQUEST => server(&r).map(Error::InvalidRequest),
+            code::RATE_LIMITED => server(&r).map(Error::RateLimited),
+            code::SERVER_ERROR => server(&r).map(Error::Server),
+            code::NETWORK => r
+                .host
+                .clone()
+                .zip(r.reason.clone())
+                .map(|(host, message)| Error::Network { host, message }),
+            code::TIMEOUT => r
+                .host
+                .clone()
+                .zip(r.timeout_ms)
+                .map(|(host, after_ms)| Error::Timeout { host, after_ms }),
+            code::INVALID_RESPONSE => r
+                .status
+                .zip(r.reason.clone())
+                .map(|(status, reason)| Error::InvalidResponse { status, reason }),
+            code::INVALID_CONFIG => r
+                .field
+                .clone()
+                .zip(r.reason.clone())
+                .map(|(field, reason)| Error::InvalidConfig { field, reason }),
+            code::INVALID_ARGUMENT => r.reason.clone().map(|reason| Error::InvalidArgument { reason }),
+            _ => None,
+        };
+        e.ok_or(r)
     }
 }
 
@@ -133,12 +317,14 @@ impl fmt::Display for Error {
                 }
                 Ok(())
             }
-            Error::Network { message } => write!(f, "token request failed: {message}"),
-            Error::Timeout { after_ms } => write!(f, "token request timed out after {after_ms} ms"),
+            Error::Network { host, message } => write!(f, "token request to {host} failed: {message}"),
+            Error::Timeout { host, after_ms } => {
+                write!(f, "token request to {host} timed out after {after_ms} ms")
+            }
             Error::InvalidResponse { status, reason } => {
                 write!(f, "invalid token response (HTTP {status}): {reason}")
             }
-            Error::InvalidConfig { option, reason } => write!(f, "invalid option `{option}`: {reason}"),
+            Error::InvalidConfig { field, reason } => write!(f, "invalid `{field}`: {reason}"),
             Error::InvalidArgument { reason } => write!(f, "invalid argument: {reason}"),
         }
     }

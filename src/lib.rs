@@ -4,26 +4,29 @@
 //! shape), cached so that a token is minted only when one is really needed.
 //!
 //! The core is **sans-I/O**: it makes no network calls, touches no store and reads no clock by
-//! itself. Every time-dependent function takes `now`; the [`TokenManager`] reaches the world
-//! only through the [`TokenSource`] (usually an [`Endpoint`] over a [`Transport`]), [`Store`]
-//! and [`Clock`] traits, implemented by the edges:
+//! itself. The token lifecycle is a synchronous [`Machine`] fed events with `now`, answering with
+//! [`Action`]s; the async [`TokenManager`] carries those out over small seams — [`TokenSource`]
+//! (usually an [`Endpoint`] over a [`Transport`]), [`Store`], [`Clock`] and [`Notify`] —
+//! implemented by the edges:
 //!
 //! - feature `npm`: the wasm-bindgen edge shipped as the npm package `autopay-auth`;
 //! - feature `worker`: the Cloudflare Worker edge (router, proxy, the minting Durable Object).
 //!
 //! The pieces, each in its own module: [`Config`] (what identifies a token, and its cache key),
 //! the wire format ([`build_token_request`], [`process_token_response`]), the lifecycle
-//! ([`Policy`], [`Phase`]), the stored [`TokenRecord`], and the [`TokenManager`].
+//! ([`Policy`], [`Phase`]), the stored [`TokenRecord`], the [`Machine`], the driver
+//! ([`TokenManager`]), and the one error type ([`Error`], serialised as [`ErrorReport`]).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod api;
 mod config;
+mod driver;
 mod error;
 #[cfg(any(feature = "npm", feature = "worker"))]
 mod js;
 mod lifecycle;
-mod manager;
+mod machine;
 mod record;
 mod seams;
 mod secret;
@@ -42,17 +45,20 @@ pub use api::{
     is_forwardable_request_header, join_api_path, should_retry_api_call,
 };
 pub use config::{
-    CACHE_SCHEMA, Config, DEFAULT_API_BASE_URL, DEFAULT_AUDIENCE, DEFAULT_TOKEN_URL, check_url,
+    CACHE_SCHEMA, Config, DEFAULT_API_BASE_URL, DEFAULT_AUDIENCE, DEFAULT_TOKEN_URL, check_url, url_host,
 };
-pub use error::{Error, ServerError};
+pub use driver::{Lease, Lookup, MINT_LOCK_SUFFIX, TokenManager};
+pub use error::{Error, ErrorReport, ServerError, code, field};
 pub use lifecycle::{
     DEFAULT_EXPIRY_MARGIN_MS, DEFAULT_EXPIRY_MARGIN_RATIO, DEFAULT_REFRESH_JITTER_MS, DEFAULT_REFRESH_RATIO,
     DEFAULT_REQUEST_TIMEOUT_MS, MAX_REFRESH_BACKOFF_MS, MIN_REFRESH_BACKOFF_MS, Phase, Policy, Timeline,
     refresh_backoff_ms,
 };
-pub use manager::{Lease, Lookup, MINT_LOCK_SUFFIX, Served, Source, TokenManager};
+pub use machine::{
+    Action, Call, MINT_LOCK_GRACE_MS, MINT_POLL_MAX_MS, MINT_POLL_MIN_MS, Machine, Served, Source, Want,
+};
 pub use record::{MIN_STORE_TTL_SECS, TokenRecord};
-pub use seams::{Clock, Endpoint, ReadOnlyStore, Store, StoreError, TokenSource, Transport};
+pub use seams::{Clock, Endpoint, Notify, ReadOnlyStore, Store, StoreError, TokenSource, Transport, Wakers};
 pub use secret::ClientSecret;
 pub use stats::Stats;
 pub use wire::{

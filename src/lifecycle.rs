@@ -8,7 +8,7 @@
 //! (past `usable_until`): never served; a caller waits for a new token. Both points scale with
 //! the token's lifetime, so a 5-second token is used for most of its 5 seconds.
 
-use crate::error::Error;
+use crate::error::{Error, field};
 use crate::record::TokenRecord;
 
 /// Share of the lifetime after which a token is stale (aliri_tokens: 75 %).
@@ -84,16 +84,22 @@ pub struct Timeline {
 }
 
 impl Policy {
-    /// Checks the knobs; the error names the JS option.
+    /// Checks the knobs; the error names the [`field`].
     pub fn validate(&self) -> Result<(), Error> {
         if !(self.refresh_ratio > 0.0 && self.refresh_ratio <= 1.0) {
-            return Err(Error::config("refreshRatio", "must be a number in (0, 1]"));
+            return Err(Error::config(field::REFRESH_RATIO, "must be a number in (0, 1]"));
         }
         if !(0.0..=0.5).contains(&self.expiry_margin_ratio) {
-            return Err(Error::config("expiryMarginRatio", "must be a number in [0, 0.5]"));
+            return Err(Error::config(
+                field::EXPIRY_MARGIN_RATIO,
+                "must be a number in [0, 0.5]",
+            ));
         }
         if self.request_timeout_ms == 0 || self.request_timeout_ms > 600_000 {
-            return Err(Error::config("timeoutMs", "must be between 1 and 600000"));
+            return Err(Error::config(
+                field::REQUEST_TIMEOUT,
+                "must be between 1 and 600000",
+            ));
         }
         Ok(())
     }
@@ -215,39 +221,39 @@ mod tests {
                     refresh_ratio: 0.0,
                     ..Policy::default()
                 },
-                "refreshRatio",
+                field::REFRESH_RATIO,
             ),
             (
                 Policy {
                     refresh_ratio: f64::NAN,
                     ..Policy::default()
                 },
-                "refreshRatio",
+                field::REFRESH_RATIO,
             ),
             (
                 Policy {
                     refresh_ratio: 1.5,
                     ..Policy::default()
                 },
-                "refreshRatio",
+                field::REFRESH_RATIO,
             ),
             (
                 Policy {
                     expiry_margin_ratio: 0.9,
                     ..Policy::default()
                 },
-                "expiryMarginRatio",
+                field::EXPIRY_MARGIN_RATIO,
             ),
             (
                 Policy {
                     request_timeout_ms: 0,
                     ..Policy::default()
                 },
-                "timeoutMs",
+                field::REQUEST_TIMEOUT,
             ),
         ];
         for (p, opt) in bad {
-            assert_eq!(p.validate().unwrap_err().option(), Some(opt));
+            assert_eq!(p.validate().unwrap_err().field(), Some(opt));
         }
         assert!(Policy::default().validate().is_ok());
     }

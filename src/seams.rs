@@ -1,8 +1,10 @@
 //! The seams between the sans-I/O core and the world: small traits whose real implementations
-//! live in the edges (`npm`, `worker`), plus the two adapters every edge shares. Futures carry
-//! no `Send` bound: wasm is single-threaded.
+//! live in the edges (`npm`, `worker`), plus the adapters every edge shares. Futures carry no
+//! `Send` bound: wasm is single-threaded.
 
+use std::cell::{Cell, RefCell};
 use std::future::Future;
+use std::task::{Poll, Waker};
 
 use crate::config::Config;
 use crate::error::Error;
@@ -108,5 +110,43 @@ impl<S: Store> Store for ReadOnlyStore<S> {
     }
     async fn delete(&self, _key: &str) -> Result<(), StoreError> {
         Ok(())
+    }
+}
+
+/// How callers of one host wait for the flight under way to end (the waiting half of
+/// single-flight; the deciding half is the machine's). `notify_all` wakes every waiter; a waiter
+/// that wakes early just asks the machine again.
+pub trait Notify: Default {
+    /// Resolves at the next `notify_all` (or earlier: a spurious wake is harmless).
+    fn wait(&self) -> impl Future<Output = ()>;
+    /// Wakes every waiter.
+    fn notify_all(&self);
+}
+
+/// [`Notify`] by Rust wakers: for hosts where any task may resume any other (native code, and
+/// the Durable Object, whose requests share one I/O context).
+#[derive(Default)]
+pub struct Wakers {
+    generation: Cell<u64>,
+    wakers: RefCell<Vec<Waker>>,
+}
+
+impl Notify for Wakers {
+    fn wait(&self) -> impl Future<Output = ()> {
+        let seen = self.generation.get();
+        std::future::poll_fn(move |cx| {
+            if self.generation.get() != seen {
+                return Poll::Ready(());
+            }
+            self.wakers.borrow_mut().push(cx.waker().clone());
+            Poll::Pending
+        })
+    }
+
+    fn notify_all(&self) {
+        self.generation.set(self.generation.get() + 1);
+        for w in self.wakers.take() {
+            w.wake();
+        }
     }
 }

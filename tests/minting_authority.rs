@@ -35,7 +35,7 @@ type Isolate = TokenManager<Authority, ReadOnlyStore<FakeStore>, FakeClock>;
 
 fn isolate(w: &World, authority: &Authority, jitter: f64) -> Isolate {
     TokenManager::new(
-        authority.manager.cache_key().to_owned(),
+        &config(),
         Policy::default(),
         jitter,
         authority.clone(),

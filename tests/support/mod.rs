@@ -34,12 +34,15 @@ impl FakeClock {
 }
 
 thread_local! {
-    /// Sleepers of this test's simulated clocks: (deadline, clock, waker).
-    static TIMERS: RefCell<Vec<(u64, FakeClock, Waker)>> = const { RefCell::new(Vec::new()) };
+    /// Sleepers of this test's simulated clocks: (id, deadline, clock, waker).
+    static TIMERS: RefCell<Vec<(u64, u64, FakeClock, Waker)>> = const { RefCell::new(Vec::new()) };
+    static NEXT_TIMER: Cell<u64> = const { Cell::new(0) };
 }
 
-/// A sleep on the simulated clock: pending until the clock reaches the deadline.
+/// A sleep on the simulated clock: pending until the clock reaches the deadline. Dropping it
+/// (a waiter woken another way) cancels its timer.
 pub struct Sleep {
+    id: u64,
     clock: FakeClock,
     deadline: u64,
 }
@@ -51,10 +54,17 @@ impl Future for Sleep {
             return Poll::Ready(());
         }
         TIMERS.with(|t| {
-            t.borrow_mut()
-                .push((self.deadline, self.clock.clone(), cx.waker().clone()))
+            let mut timers = t.borrow_mut();
+            timers.retain(|(id, ..)| *id != self.id);
+            timers.push((self.id, self.deadline, self.clock.clone(), cx.waker().clone()));
         });
         Poll::Pending
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        let _ = TIMERS.try_with(|t| t.borrow_mut().retain(|(id, ..)| *id != self.id));
     }
 }
 
@@ -63,13 +73,13 @@ impl Future for Sleep {
 pub fn fire_next_timer() -> bool {
     let due = TIMERS.with(|t| {
         let mut timers = t.borrow_mut();
-        let next = timers.iter().map(|(d, _, _)| *d).min()?;
-        let (due, rest): (Vec<_>, Vec<_>) = timers.drain(..).partition(|(d, _, _)| *d <= next);
+        let next = timers.iter().map(|(_, d, _, _)| *d).min()?;
+        let (due, rest): (Vec<_>, Vec<_>) = timers.drain(..).partition(|(_, d, _, _)| *d <= next);
         *timers = rest;
         Some(due)
     });
     let Some(due) = due else { return false };
-    for (deadline, clock, waker) in due {
+    for (_, deadline, clock, waker) in due {
         clock.set(clock.now().max(deadline));
         waker.wake();
     }
@@ -107,6 +117,10 @@ impl Clock for FakeClock {
     }
     fn sleep(&self, ms: u64) -> impl Future<Output = ()> {
         Sleep {
+            id: NEXT_TIMER.with(|n| {
+                n.set(n.get() + 1);
+                n.get()
+            }),
             clock: self.clone(),
             deadline: self.now() + ms,
         }
@@ -358,10 +372,10 @@ impl World {
     pub fn manager(&self, with_store: bool) -> Manager {
         let config = config();
         TokenManager::new(
-            config.cache_key().to_owned(),
+            &config,
             Policy::default(),
             0.0,
-            Endpoint::new(config, self.transport.clone(), self.clock.clone()),
+            Endpoint::new(config.clone(), self.transport.clone(), self.clock.clone()),
             with_store.then(|| self.store.clone()),
             self.clock.clone(),
         )

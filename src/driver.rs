@@ -1,0 +1,281 @@
+//! The async driver: carries out the lifecycle [`Machine`]'s actions as I/O over the seams — a
+//! [`TokenSource`], a [`Store`], a [`Clock`] and a [`Notify`] — and nothing else. Every decision
+//! (serve, refresh, read, lock, mint, wait, fail) is the machine's. Futures carry no `Send`
+//! bound: wasm is single-threaded, and the driver shares its state through `Rc`.
+
+use std::cell::RefCell;
+use std::pin::pin;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use futures_util::future::{FutureExt, LocalBoxFuture, select};
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::lifecycle::{Phase, Policy};
+use crate::machine::{Action, Call, Machine, Served, Want};
+use crate::record::TokenRecord;
+use crate::seams::{Clock, Notify, Store, TokenSource, Wakers};
+use crate::stats::Stats;
+
+/// Appended to the cache key for the minting lock in stores that support `put_if_absent`.
+pub const MINT_LOCK_SUFFIX: &str = ":minting";
+
+/// The answer to [`TokenManager::get`]: the token, and a background refresh that the edge
+/// must run (spawn it, or hand it to `waitUntil`) when the token is stale.
+#[must_use]
+pub struct Lookup {
+    /// The token to use now.
+    pub served: Served,
+    /// Run this in the background; it is `Some` at most once per refresh.
+    pub refresh: Option<LocalBoxFuture<'static, ()>>,
+}
+
+/// A token the edge may hand out without asking the manager again, until `until_ms`.
+#[derive(Clone, Debug)]
+pub struct Lease {
+    /// The token.
+    pub record: Arc<TokenRecord>,
+    /// The end of the lease (the token's refresh point).
+    pub until_ms: u64,
+}
+
+struct Inner<T, S, C, N> {
+    key: String,
+    lock_key: String,
+    machine: RefCell<Machine>,
+    source: T,
+    store: Option<S>,
+    clock: C,
+    notify: N,
+}
+
+/// Gets, caches and refreshes the tokens of one [`TokenSource`] for one [`Config`], in memory
+/// and in an optional shared [`Store`]. Cheap to clone (shared state). `N` is how concurrent
+/// callers of this host wait for the flight under way.
+pub struct TokenManager<T, S, C, N = Wakers> {
+    inner: Rc<Inner<T, S, C, N>>,
+}
+
+impl<T, S, C, N> Clone for TokenManager<T, S, C, N> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Rc::clone(&self.inner),
+        }
+    }
+}
+
+impl<T: TokenSource + 'static, S: Store + 'static, C: Clock + 'static, N: Notify + 'static>
+    TokenManager<T, S, C, N>
+{
+    /// A manager for `config`'s tokens from `source`, kept in `store` (if any) under
+    /// `config`'s cache key. `jitter` in [-1, 1] is this instance's shift of the refresh point
+    /// (pick it at random). Fails when the policy is invalid.
+    pub fn new(
+        config: &Config,
+        policy: Policy,
+        jitter: f64,
+        source: T,
+        store: Option<S>,
+        clock: C,
+    ) -> Result<Self, Error> {
+        let key = config.cache_key().to_owned();
+        Ok(Self {
+            inner: Rc::new(Inner {
+                lock_key: format!("{key}{MINT_LOCK_SUFFIX}"),
+                key,
+                machine: RefCell::new(Machine::new(policy, jitter, store.is_some())?),
+                source,
+                store,
+                clock,
+                notify: N::default(),
+            }),
+        })
+    }
+
+    /// The store key.
+    pub fn cache_key(&self) -> &str {
+        &self.inner.key
+    }
+
+    /// The lifecycle policy.
+    pub fn policy(&self) -> Policy {
+        self.inner.machine.borrow().policy().clone()
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> Stats {
+        self.inner.machine.borrow().stats()
+    }
+
+    /// The phase of the token in memory now, if there is one.
+    pub fn phase(&self) -> Option<(Phase, Arc<TokenRecord>)> {
+        self.inner.machine.borrow().current(self.inner.clock.now_ms())
+    }
+
+    /// When the machine's answers next change by themselves (see [`Machine::next_deadline`]).
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.inner
+            .machine
+            .borrow()
+            .next_deadline(self.inner.clock.now_ms())
+    }
+
+    /// The token this manager would serve next, with its phase, without minting: memory, else
+    /// the store (read, not adopted). For health reports.
+    pub async fn peek(&self) -> Option<(Phase, Arc<TokenRecord>)> {
+        if let Some(found) = self.phase() {
+            return Some(found);
+        }
+        let inner = &self.inner;
+        let rec = TokenRecord::decode(&inner.store.as_ref()?.get(&inner.key).await.ok()??)?;
+        let phase = inner.machine.borrow().phase_of(&rec, inner.clock.now_ms());
+        Some((phase, Arc::new(rec)))
+    }
+
+    /// A token that may be served without asking again until the lease ends (while fresh).
+    pub fn lease(&self) -> Option<Lease> {
+        let (record, until_ms) = self.inner.machine.borrow().lease(self.inner.clock.now_ms())?;
+        Some(Lease { record, until_ms })
+    }
+
+    /// A usable token: from memory, else the store, else one token request shared by every
+    /// caller that arrives while it runs.
+    pub async fn get(&self) -> Result<Lookup, Error> {
+        self.run(Call::new(Want::Usable)).await
+    }
+
+    /// For a minting authority answering a caller that holds `held` and finds it stale or
+    /// refused: a newer token if there is one, else one renewal (shared, honouring the backoff
+    /// after failures); if that fails while `held` is still usable, `held` again.
+    pub async fn get_replacing(&self, held: &str) -> Result<Lookup, Error> {
+        self.run(Call::new(Want::Replacing(held.to_owned()))).await
+    }
+
+    /// Forgets the token everywhere (memory and store).
+    pub async fn invalidate(&self) {
+        let inner = &self.inner;
+        inner.machine.borrow_mut().invalidate(inner.clock.now_ms());
+        if let Some(store) = &inner.store {
+            if store.delete(&inner.key).await.is_err() {
+                inner.machine.borrow_mut().store_failed();
+            }
+        }
+    }
+
+    /// Forgets `access_token` (one the API refused) only where it is still the cached token:
+    /// compare-and-delete, so a token another caller already replaced survives. Returns
+    /// whether anything was dropped.
+    pub async fn invalidate_token(&self, access_token: &str) -> bool {
+        let inner = &self.inner;
+        let mut dropped = inner
+            .machine
+            .borrow_mut()
+            .refused(inner.clock.now_ms(), access_token);
+        if let Some(store) = &inner.store {
+            match store.get(&inner.key).await {
+                Ok(Some(v)) if Machine::stored_is(&v, access_token) => {
+                    dropped = true;
+                    if store.delete(&inner.key).await.is_err() {
+                        inner.machine.borrow_mut().store_failed();
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => inner.machine.borrow_mut().store_failed(),
+            }
+        }
+        dropped
+    }
+
+    /// Drives one call through the machine until it is served or fails.
+    async fn run(&self, mut call: Call) -> Result<Lookup, Error> {
+        let inner = &self.inner;
+        let mut action = inner.event(|m, now| m.want(now, &mut call));
+        loop {
+            action = match action {
+                Action::Serve(served) => {
+                    return Ok(Lookup {
+                        served,
+                        refresh: None,
+                    });
+                }
+                Action::ServeAndRefresh(served, refresh) => {
+                    return Ok(Lookup {
+                        served,
+                        refresh: Some(self.background(refresh)),
+                    });
+                }
+                Action::Fail(e) => return Err(e),
+                Action::ReadStore => {
+                    let read = match &inner.store {
+                        Some(store) => store.get(&inner.key).await,
+                        None => Ok(None),
+                    };
+                    inner.event(|m, now| m.stored(now, &mut call, read))
+                }
+                Action::ClaimLock { ttl_ms } => {
+                    let claim = match &inner.store {
+                        Some(store) => store.put_if_absent(&inner.lock_key, "minting", ttl_ms).await,
+                        None => Ok(None),
+                    };
+                    inner.event(|m, now| m.claimed(now, &mut call, claim))
+                }
+                Action::Mint { replacing } => {
+                    let timeout_ms = inner.machine.borrow().policy().request_timeout_ms;
+                    let minted = inner.source.mint(replacing.as_deref(), timeout_ms).await;
+                    inner.event(|m, now| m.minted(now, &mut call, minted))
+                }
+                Action::Save { record, unlock } => {
+                    let mut results = Vec::new();
+                    if let Some(store) = &inner.store {
+                        if let Some((value, ttl_secs)) = record {
+                            results.push(store.put(&inner.key, &value, ttl_secs).await);
+                        }
+                        if unlock {
+                            results.push(store.delete(&inner.lock_key).await);
+                        }
+                    }
+                    inner.event(|m, now| m.saved(now, &mut call, &results))
+                }
+                Action::WaitUntil(at) => {
+                    let now = inner.clock.now_ms();
+                    if at > now {
+                        let woken = pin!(inner.notify.wait());
+                        let slept = pin!(inner.clock.sleep(at - now));
+                        select(woken, slept).await;
+                    }
+                    inner.event(|m, now| m.want(now, &mut call))
+                }
+            };
+        }
+    }
+
+    fn background(&self, call: Call) -> LocalBoxFuture<'static, ()> {
+        let me = self.clone();
+        async move {
+            if let Ok(Lookup {
+                refresh: Some(next), ..
+            }) = me.run(call).await
+            {
+                next.await;
+            }
+        }
+        .boxed_local()
+    }
+}
+
+impl<T, S, C: Clock, N: Notify> Inner<T, S, C, N> {
+    /// Feeds one event to the machine; wakes the waiters when a flight has landed.
+    fn event(&self, f: impl FnOnce(&mut Machine, u64) -> Action) -> Action {
+        let now = self.clock.now_ms();
+        let (action, landed) = {
+            let mut m = self.machine.borrow_mut();
+            let action = f(&mut m, now);
+            (action, m.take_landed())
+        };
+        if landed {
+            self.notify.notify_all();
+        }
+        action
+    }
+}

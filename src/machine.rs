@@ -1,0 +1,678 @@
+//! The token lifecycle as a synchronous, deterministic state machine (in the style of
+//! quinn-proto): it owns the cached record, the one flight under way, failures and backoff, and
+//! the policy. It never awaits, sleeps or reads a clock, and does no I/O: callers feed it events
+//! with `now` and carry out the [`Action`]s it answers with (the async driver in
+//! [`crate::TokenManager`] does that over the seams).
+//!
+//! ```text
+//!  event (with now)                         action
+//!  want(call)            ───────────────▶  Serve | ServeAndRefresh | ReadStore | Mint | WaitUntil | Fail
+//!  stored(call, read)    ───────────────▶  Serve | ClaimLock | Mint | Fail
+//!  claimed(call, claim)  ───────────────▶  Mint | WaitUntil
+//!  minted(call, result)  ───────────────▶  Save | Serve | Fail
+//!  saved(call, result)   ───────────────▶  Serve | Fail
+//!  refused(token), invalidate(), timeout()  (state only)
+//! ```
+//!
+//! One [`Call`] is one caller's request; the machine keeps in it which flight the caller owns or
+//! waits on. At most one flight runs per machine (per cache key), so two mints are never in
+//! flight at once; a flight has a deadline, after which it is forgotten as dead (its I/O was
+//! cancelled) and the next caller starts a new one.
+
+use std::sync::Arc;
+
+use crate::error::Error;
+use crate::lifecycle::{Phase, Policy, refresh_backoff_ms};
+use crate::record::TokenRecord;
+use crate::seams::StoreError;
+use crate::stats::Stats;
+
+/// The minting lock (for stores with `put_if_absent`) outlives a token request by this much.
+pub const MINT_LOCK_GRACE_MS: u64 = 2_000;
+/// A process that lost the minting lock looks for the winner's token after this long…
+pub const MINT_POLL_MIN_MS: u64 = 50;
+/// …doubling up to this.
+pub const MINT_POLL_MAX_MS: u64 = 500;
+
+/// Where a served token came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// This instance's memory.
+    Memory,
+    /// The shared store.
+    Store,
+    /// A token request (made by this call, or by the flight it waited on).
+    Network,
+}
+
+impl Source {
+    /// `memory`, `kv` or `network`, as the JS API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Memory => "memory",
+            Source::Store => "kv",
+            Source::Network => "network",
+        }
+    }
+}
+
+/// A token handed to a caller.
+#[derive(Clone, Debug)]
+pub struct Served {
+    /// The token.
+    pub record: Arc<TokenRecord>,
+    /// Where it came from.
+    pub source: Source,
+}
+
+/// What a caller wants.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Want {
+    /// Any usable token.
+    Usable,
+    /// A token other than this one, which the caller holds and considers stale or refused (a
+    /// minting authority's callers ask this way). Unless a newer token exists, one renewal is
+    /// tried; if it fails while the held token is usable, the held token is served again.
+    Replacing(String),
+}
+
+/// What a caller is doing with respect to the flight.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    /// Not tied to a flight.
+    Free,
+    /// Runs flight `id`'s I/O.
+    Owns(u64),
+    /// Waits for flight `id` to end.
+    Joined(u64),
+    /// Its flight ended: serve what it left (or its error), never start another.
+    Landed(u64),
+}
+
+/// One caller's request, threaded through the events of the machine.
+#[derive(Clone, Debug)]
+pub struct Call {
+    want: Want,
+    role: Role,
+    /// A `Replacing` call tries one renewal at most.
+    renewed: bool,
+}
+
+impl Call {
+    /// A call for `want`.
+    pub fn new(want: Want) -> Self {
+        Self {
+            want,
+            role: Role::Free,
+            renewed: false,
+        }
+    }
+}
+
+/// What the machine asks of its driver.
+#[derive(Debug)]
+pub enum Action {
+    /// Hand this token to the caller; done.
+    Serve(Served),
+    /// Hand this token to the caller, and run `refresh` in the background (a new [`Call`] that
+    /// owns the refresh flight: drive it with [`Machine::want`]).
+    ServeAndRefresh(Served, Call),
+    /// Read the store, then report with [`Machine::stored`].
+    ReadStore,
+    /// Try to take the minting lock (`put_if_absent`), then report with [`Machine::claimed`].
+    ClaimLock {
+        /// How long the lock lives.
+        ttl_ms: u64,
+    },
+    /// Ask the token source for a token, then report with [`Machine::minted`].
+    Mint {
+        /// The token being replaced, if any.
+        replacing: Option<String>,
+    },
+    /// Write `record` (encoded, with its TTL in seconds) and/or release the minting lock, then
+    /// report with [`Machine::saved`].
+    Save {
+        /// The stored form and TTL, when the record is worth storing.
+        record: Option<(String, u64)>,
+        /// Whether to delete the minting lock.
+        unlock: bool,
+    },
+    /// Nothing to do before `t` (or before the flight this call waits on ends): then call
+    /// [`Machine::want`] again with the same call.
+    WaitUntil(u64),
+    /// The call failed.
+    Fail(Error),
+}
+
+/// Why a flight runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Purpose {
+    /// There is no usable token.
+    Obtain,
+    /// There is one, but it is stale or a caller asked to replace it.
+    Renew,
+}
+
+/// Where the flight is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    /// Not begun: the owner's next `want` begins it.
+    Start,
+    /// Waiting for a store read.
+    Reading,
+    /// Waiting for a lock claim (`retried` after a failing first claim).
+    Claiming { retried: bool },
+    /// Pausing before claiming again.
+    PauseClaim { at: u64 },
+    /// Another process holds the lock: look for its token at `at`, mint after `give_up_at`.
+    Polling { at: u64, wait: u64, give_up_at: u64 },
+    /// Waiting for the token source.
+    Minting,
+}
+
+#[derive(Clone, Debug)]
+struct Flight {
+    id: u64,
+    purpose: Purpose,
+    step: Step,
+    /// The token this flight replaces (held, expired or refused), for the token source.
+    replacing: Option<String>,
+    /// Past this, the flight is dead: its I/O will never report.
+    deadline: u64,
+    /// This flight holds the shared store's minting lock.
+    locked: bool,
+}
+
+/// The lifecycle machine of one cache key. Plain data: `Send`, no futures, no clock.
+#[derive(Clone, Debug)]
+pub struct Machine {
+    policy: Policy,
+    jitter: f64,
+    has_store: bool,
+    record: Option<(Arc<TokenRecord>, Source)>,
+    /// The last token the API refused: never taken back from a (possibly lagging) store.
+    refused: Option<String>,
+    flight: Option<Flight>,
+    flights: u64,
+    /// The last flight that ended, and its error if it failed.
+    landed: Option<(u64, Option<Error>)>,
+    /// Failed renewals in a row, and the instant before which none is tried again.
+    failures: u32,
+    retry_at: u64,
+    /// A flight ended since the driver last asked ([`Machine::take_landed`]).
+    just_landed: bool,
+    stats: Stats,
+}
+
+const _: () = {
+    const fn assert_send<T: Send>() {}
+    assert_send::<Machine>();
+    assert_send::<Call>();
+    assert_send::<Action>();
+};
+
+impl Machine {
+    /// A machine with `policy`; `jitter` in [-1, 1] shifts this instance's refresh point;
+    /// `has_store` says whether a shared store backs memory. Fails when the policy is invalid.
+    pub fn new(policy: Policy, jitter: f64, has_store: bool) -> Result<Self, Error> {
+        policy.validate()?;
+        Ok(Self {
+            policy,
+            jitter,
+            has_store,
+            record: None,
+            refused: None,
+            flight: None,
+            flights: 0,
+            landed: None,
+            failures: 0,
+            retry_at: 0,
+            just_landed: false,
+            stats: Stats::default(),
+        })
+    }
+
+    /// The lifecycle policy.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Counts a store operation that failed outside a flight (a delete, say).
+    pub fn store_failed(&mut self) {
+        self.stats.kv_errors += 1;
+    }
+
+    /// The phase of `record` for this instance at `now`.
+    pub fn phase_of(&self, record: &TokenRecord, now: u64) -> Phase {
+        self.policy.phase(record, self.jitter, now)
+    }
+
+    /// The token in memory and its phase, if there is one.
+    pub fn current(&self, now: u64) -> Option<(Phase, Arc<TokenRecord>)> {
+        let (rec, _) = self.record.as_ref()?;
+        Some((self.phase_of(rec, now), Arc::clone(rec)))
+    }
+
+    /// A token that may be served without asking the machine again until the returned instant:
+    /// the refresh point of a fresh token.
+    pub fn lease(&self, now: u64) -> Option<(Arc<TokenRecord>, u64)> {
+        let (rec, _) = self.record.as_ref()?;
+        let until = self.policy.timeline(rec, self.jitter).refresh_at_ms;
+        (now < until).then(|| (Arc::clone(rec), until))
+    }
+
+    /// The next instant at which the machine's answers change by themselves: the flight's
+    /// deadline, the end of a backoff, the token's refresh point or end of usable life.
+    pub fn next_deadline(&self, now: u64) -> Option<u64> {
+        let flight = self.flight.as_ref().map(|f| f.deadline);
+        let backoff = (self.retry_at > now).then_some(self.retry_at);
+        let token = self.record.as_ref().and_then(|(rec, _)| {
+            let t = self.policy.timeline(rec, self.jitter);
+            [t.refresh_at_ms, t.usable_until_ms]
+                .into_iter()
+                .find(|&at| at > now)
+        });
+        [flight, backoff, token].into_iter().flatten().min()
+    }
+
+    /// Whether a flight ended since the last call: the driver then wakes the callers waiting.
+    pub fn take_landed(&mut self) -> bool {
+        std::mem::take(&mut self.just_landed)
+    }
+
+    /// A deadline passed: a flight past its deadline is forgotten as dead, so that its waiters
+    /// and later callers start anew. Called by every event; hosts may also call it alone.
+    pub fn timeout(&mut self, now: u64) {
+        if self.flight.as_ref().is_some_and(|f| now >= f.deadline) {
+            self.land(None);
+        }
+    }
+
+    /// The API refused `token`: it is never served or taken back from the store again. Returns
+    /// whether it was the token in memory (compare-and-delete).
+    pub fn refused(&mut self, _now: u64, token: &str) -> bool {
+        self.refused = Some(token.to_owned());
+        let held = self.record.as_ref().is_some_and(|(r, _)| r.access_token == token);
+        if held {
+            self.record = None;
+        }
+        held
+    }
+
+    /// Forgets the token in memory (as if the API had refused it).
+    pub fn invalidate(&mut self, now: u64) {
+        if let Some((rec, _)) = self.record.clone() {
+            self.refused(now, &rec.access_token);
+        }
+    }
+
+    /// Whether a stored value holds `token` (for the driver's compare-and-delete in the store).
+    pub fn stored_is(value: &str, token: &str) -> bool {
+        TokenRecord::decode(value).is_some_and(|r| r.access_token == token)
+    }
+
+    /// A caller wants a token — or, for a call already in the machine, has waited as told.
+    pub fn want(&mut self, now: u64, call: &mut Call) -> Action {
+        self.timeout(now);
+        match call.role {
+            Role::Owns(id) => match &self.flight {
+                Some(f) if f.id == id => return self.advance(now),
+                // the flight landed (or was declared dead)
+                _ => call.role = Role::Landed(id),
+            },
+            Role::Joined(id) => match &self.flight {
+                Some(f) if f.id == id => return Action::WaitUntil(f.deadline),
+                _ => call.role = Role::Landed(id),
+            },
+            Role::Free | Role::Landed(_) => {}
+        }
+        self.decide(now, call)
+    }
+
+    /// The store read of the owner's flight came back.
+    pub fn stored(&mut self, now: u64, call: &mut Call, read: Result<Option<String>, StoreError>) -> Action {
+        let Some(flight) = self.owned(call, now) else {
+            return self.want(now, call);
+        };
+        let value = read.unwrap_or_else(|_| {
+            self.stats.kv_errors += 1;
+            None
+        });
+        let found = value.and_then(|v| TokenRecord::decode(&v)).filter(|rec| {
+            let not_refused = self.refused.as_deref() != Some(rec.access_token.as_str());
+            let phase = self.phase_of(rec, now);
+            let wanted = match flight.purpose {
+                Purpose::Obtain => phase.usable(),
+                // a renewal takes only a fresh token that another instance already renewed
+                Purpose::Renew => {
+                    phase == Phase::Fresh && flight.replacing.as_deref() != Some(&rec.access_token)
+                }
+            };
+            not_refused && wanted
+        });
+        if let Some(rec) = found {
+            self.stats.kv_hits += 1;
+            self.record = Some((Arc::new(rec), Source::Store));
+            self.renewed();
+            self.land(None);
+            return self.want(now, call);
+        }
+        match flight.step {
+            Step::Polling { give_up_at, .. } if now >= give_up_at => self.mint(now),
+            Step::Polling { wait, give_up_at, .. } => {
+                let wait = (wait * 2).min(MINT_POLL_MAX_MS);
+                self.set_step(
+                    now,
+                    Step::Polling {
+                        at: now + wait,
+                        wait,
+                        give_up_at,
+                    },
+                );
+                self.advance(now)
+            }
+            _ => self.claim(now, false),
+        }
+    }
+
+    /// The owner's claim of the minting lock came back: `Some(true)` taken, `Some(false)` held
+    /// by another process, `None` when the store cannot lock.
+    pub fn claimed(&mut self, now: u64, call: &mut Call, claim: Result<Option<bool>, StoreError>) -> Action {
+        let Some(flight) = self.owned(call, now) else {
+            return self.want(now, call);
+        };
+        match claim {
+            Ok(Some(true)) => {
+                self.flight_mut().locked = true;
+                self.mint(now)
+            }
+            Ok(Some(false)) => {
+                let give_up_at = now + self.lock_ttl();
+                let at = now + MINT_POLL_MIN_MS;
+                self.set_step(
+                    now,
+                    Step::Polling {
+                        at,
+                        wait: MINT_POLL_MIN_MS,
+                        give_up_at,
+                    },
+                );
+                self.advance(now)
+            }
+            Ok(None) => self.mint(now),
+            Err(_) => {
+                self.stats.kv_errors += 1;
+                match flight.step {
+                    // contention is often transient: one more try after a short pause
+                    Step::Claiming { retried: false } => {
+                        self.set_step(
+                            now,
+                            Step::PauseClaim {
+                                at: now + MINT_POLL_MIN_MS,
+                            },
+                        );
+                        self.advance(now)
+                    }
+                    _ => self.mint(now),
+                }
+            }
+        }
+    }
+
+    /// The owner's token request came back.
+    pub fn minted(&mut self, now: u64, call: &mut Call, result: Result<TokenRecord, Error>) -> Action {
+        let flight = self.owned(call, now);
+        let result = result.and_then(|rec| {
+            self.stats.mints += 1;
+            if self.phase_of(&rec, now).usable() {
+                Ok(rec)
+            } else {
+                Err(Error::InvalidResponse {
+                    status: 200,
+                    reason: "the token was already past its usable life on arrival".into(),
+                })
+            }
+        });
+        let Some(flight) = flight else {
+            // a late answer to a flight declared dead: keep a good token, report to its caller
+            call.role = Role::Landed(0);
+            return match result {
+                Ok(rec) => {
+                    let newer = self
+                        .record
+                        .as_ref()
+                        .is_none_or(|(r, _)| r.issued_at_ms < rec.issued_at_ms);
+                    if newer {
+                        self.record = Some((Arc::new(rec), Source::Network));
+                    }
+                    self.want(now, call)
+                }
+                Err(e) => {
+                    self.stats.failures += 1;
+                    Action::Fail(e)
+                }
+            };
+        };
+        match result {
+            Ok(rec) => {
+                let unchanged = flight.replacing.as_deref() == Some(rec.access_token.as_str());
+                if flight.purpose == Purpose::Renew && unchanged {
+                    // the source handed back the token to replace: nothing was renewed
+                    self.renew_failed(now, None);
+                } else {
+                    self.renewed();
+                }
+                let store = if self.has_store {
+                    rec.store_ttl_secs(now).map(|ttl| (rec.encode(), ttl))
+                } else {
+                    None
+                };
+                self.record = Some((Arc::new(rec), Source::Network));
+                self.land(None);
+                self.save_or_serve(now, call, store, flight.locked)
+            }
+            Err(e) => {
+                self.stats.failures += 1;
+                if flight.purpose == Purpose::Renew {
+                    self.renew_failed(now, e.retry_after());
+                }
+                self.land(Some(e));
+                self.save_or_serve(now, call, None, flight.locked)
+            }
+        }
+    }
+
+    /// The owner's [`Action::Save`] came back (one result per write or delete it made).
+    pub fn saved(&mut self, now: u64, call: &mut Call, results: &[Result<(), StoreError>]) -> Action {
+        self.stats.kv_errors += results.iter().filter(|r| r.is_err()).count() as u64;
+        self.want(now, call)
+    }
+
+    fn save_or_serve(
+        &mut self,
+        now: u64,
+        call: &mut Call,
+        record: Option<(String, u64)>,
+        unlock: bool,
+    ) -> Action {
+        if record.is_some() || unlock {
+            return Action::Save { record, unlock };
+        }
+        self.want(now, call)
+    }
+
+    /// What to do for a call that owns no running flight.
+    fn decide(&mut self, now: u64, call: &mut Call) -> Action {
+        let landed = match call.role {
+            Role::Landed(id) => Some(id),
+            _ => None,
+        };
+        let usable = self
+            .record
+            .clone()
+            .filter(|(rec, _)| self.phase_of(rec, now).usable());
+        let Some((rec, source)) = usable else {
+            // no usable token: the flight this call waited on failed, or start/join one
+            if let Some(id) = landed {
+                if let Some((_, Some(e))) = self.landed.as_ref().filter(|(l, _)| *l == id) {
+                    return Action::Fail(e.clone());
+                }
+            }
+            let replacing = self.held_or_refused(&call.want);
+            return self.fly(now, call, Purpose::Obtain, replacing);
+        };
+        if let Want::Replacing(held) = &call.want {
+            let renew =
+                rec.access_token == *held && !call.renewed && landed.is_none() && now >= self.retry_at;
+            if renew {
+                call.renewed = true;
+                let held = Some(held.clone());
+                return self.fly(now, call, Purpose::Renew, held);
+            }
+        }
+        let served = Served {
+            record: Arc::clone(&rec),
+            source: if landed.is_some() { source } else { Source::Memory },
+        };
+        if landed.is_none() {
+            self.stats.memory_hits += 1;
+        }
+        call.role = Role::Free;
+        let stale = self.phase_of(&rec, now) == Phase::Stale;
+        if stale && self.flight.is_none() && now >= self.retry_at {
+            self.stats.refreshes += 1;
+            let mut refresh = Call::new(Want::Usable);
+            let id = self.open(now, Purpose::Renew, Some(rec.access_token.clone()));
+            refresh.role = Role::Owns(id);
+            return Action::ServeAndRefresh(served, refresh);
+        }
+        Action::Serve(served)
+    }
+
+    /// Joins the flight under way, or opens one that `call` owns.
+    fn fly(&mut self, now: u64, call: &mut Call, purpose: Purpose, replacing: Option<String>) -> Action {
+        if let Some(f) = &self.flight {
+            self.stats.coalesced += 1;
+            call.role = Role::Joined(f.id);
+            return Action::WaitUntil(f.deadline);
+        }
+        let id = self.open(now, purpose, replacing);
+        call.role = Role::Owns(id);
+        self.advance(now)
+    }
+
+    fn open(&mut self, now: u64, purpose: Purpose, replacing: Option<String>) -> u64 {
+        self.flights += 1;
+        self.flight = Some(Flight {
+            id: self.flights,
+            purpose,
+            step: Step::Start,
+            replacing,
+            deadline: now + self.step_bound(),
+            locked: false,
+        });
+        self.flights
+    }
+
+    /// The owner's next move in its flight.
+    fn advance(&mut self, now: u64) -> Action {
+        let step = self.flight_mut().step;
+        match step {
+            Step::Start if self.has_store => {
+                self.set_step(now, Step::Reading);
+                Action::ReadStore
+            }
+            Step::Start => self.mint(now),
+            Step::PauseClaim { at } if now >= at => self.claim(now, true),
+            Step::Polling { at, wait, give_up_at } if now >= at => {
+                self.set_step(now, Step::Polling { at, wait, give_up_at });
+                Action::ReadStore
+            }
+            Step::PauseClaim { at } | Step::Polling { at, .. } => Action::WaitUntil(at),
+            // an owner that re-asks while its I/O is under way (it should not): wait it out
+            Step::Reading | Step::Claiming { .. } | Step::Minting => {
+                Action::WaitUntil(self.flight_mut().deadline)
+            }
+        }
+    }
+
+    fn claim(&mut self, now: u64, retried: bool) -> Action {
+        self.set_step(now, Step::Claiming { retried });
+        Action::ClaimLock {
+            ttl_ms: self.lock_ttl(),
+        }
+    }
+
+    fn mint(&mut self, now: u64) -> Action {
+        self.set_step(now, Step::Minting);
+        Action::Mint {
+            replacing: self.flight_mut().replacing.clone(),
+        }
+    }
+
+    /// Moves the flight to `step`, with the deadline that step allows.
+    fn set_step(&mut self, now: u64, step: Step) {
+        let wait = match step {
+            Step::PauseClaim { at } | Step::Polling { at, .. } => at.saturating_sub(now),
+            _ => 0,
+        };
+        let bound = self.step_bound();
+        let f = self.flight_mut();
+        f.step = step;
+        f.deadline = now + wait + bound;
+    }
+
+    /// How long one step's I/O may take before the flight counts as dead.
+    fn step_bound(&self) -> u64 {
+        self.policy.request_timeout_ms + MINT_LOCK_GRACE_MS
+    }
+
+    fn lock_ttl(&self) -> u64 {
+        self.policy.request_timeout_ms + MINT_LOCK_GRACE_MS
+    }
+
+    fn flight_mut(&mut self) -> &mut Flight {
+        self.flight.as_mut().expect("a flight is under way")
+    }
+
+    /// The running flight, if `call` owns it.
+    fn owned(&mut self, call: &Call, now: u64) -> Option<Flight> {
+        self.timeout(now);
+        match (call.role, &self.flight) {
+            (Role::Owns(id), Some(f)) if f.id == id => Some(f.clone()),
+            _ => None,
+        }
+    }
+
+    fn land(&mut self, error: Option<Error>) {
+        if let Some(f) = self.flight.take() {
+            self.landed = Some((f.id, error));
+            self.just_landed = true;
+        }
+    }
+
+    fn renewed(&mut self) {
+        self.failures = 0;
+        self.retry_at = 0;
+    }
+
+    fn renew_failed(&mut self, now: u64, retry_after_secs: Option<u64>) {
+        self.failures += 1;
+        self.retry_at = now + refresh_backoff_ms(self.failures, retry_after_secs);
+    }
+
+    /// The token a new flight replaces: the one held (even expired), else the one refused.
+    fn held_or_refused(&self, want: &Want) -> Option<String> {
+        let held = self.record.as_ref().map(|(r, _)| r.access_token.clone());
+        let asked = match want {
+            Want::Replacing(t) => Some(t.clone()),
+            Want::Usable => None,
+        };
+        held.or(asked).or_else(|| self.refused.clone())
+    }
+}
