@@ -1,22 +1,23 @@
 // The public classes around the wasm client. All token policy lives in Rust; this file only
 // (1) answers from the lease the wasm side publishes — a token it may hand out until
 // `lease.until` without crossing into wasm; (2) lets concurrent calls that miss the lease wait
-// on one JS promise (in Cloudflare Workers, requests of one isolate may only await each other
-// through JS promises, which workerd resumes in each awaiting request's own context — a shared
-// Rust future would resume them in the first request's); (3) turns error objects into
-// AutopayAuthError.
+// on one JS promise, this host's single flight (in Cloudflare Workers, requests of one isolate
+// may only await each other through JS promises, which workerd resumes in each awaiting
+// request's own context); (3) lets each caller stop waiting with its own AbortSignal, while the
+// shared token request goes on; (4) turns error reports into AutopayAuthError.
 
 /** Every failure of the library: `code` is stable, `status`/`error`/`description` come from the server. */
 export class AutopayAuthError extends Error {
-  constructor(fields) {
-    super(fields.message);
+  constructor(report) {
+    super(report.message, report.cause === undefined ? undefined : { cause: report.cause });
     this.name = 'AutopayAuthError';
-    this.code = fields.code;
-    this.status = fields.status ?? null;
-    this.error = fields.error ?? null;
-    this.description = fields.description ?? null;
-    this.retryAfter = fields.retryAfter ?? null;
-    this.option = fields.option ?? null;
+    this.code = report.code;
+    this.status = report.status ?? null;
+    this.error = report.error ?? null;
+    this.description = report.description ?? null;
+    this.retryAfter = report.retryAfter ?? null;
+    this.option = report.field ?? null;
+    this.host = report.host ?? null;
   }
 }
 
@@ -26,6 +27,23 @@ function rethrow(e) {
   }
   throw e;
 }
+
+/** A promise that rejects with `signal.reason` when the signal aborts (never resolves). */
+function abortion(signal) {
+  if (signal === undefined || signal === null) return undefined;
+  const aborted = signal.aborted
+    ? Promise.reject(signal.reason)
+    : new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }));
+  aborted.catch(() => {}); // a caller that finished first does not care
+  return aborted;
+}
+
+function abortable(promise, signal) {
+  const aborted = abortion(signal);
+  return aborted === undefined ? promise : Promise.race([promise, aborted]);
+}
+
+const copy = (info) => ({ ...info });
 
 export function makeApi(WasmClient) {
   class AutopayAuth {
@@ -44,44 +62,50 @@ export function makeApi(WasmClient) {
     }
 
     /** The access token: from memory, KV, or one token request shared by all callers. */
-    getToken() {
-      const lease = this.#lease;
-      if (Date.now() < lease.until) {
+    getToken(options) {
+      const signal = options?.signal;
+      if (Date.now() < this.#lease.until && !signal?.aborted) {
         this.#leaseHits++;
-        return Promise.resolve(lease.info.accessToken);
+        return Promise.resolve(this.#lease.info.accessToken);
       }
-      return this.#info().then((i) => i.accessToken);
+      return this.#info(signal).then((i) => i.accessToken);
     }
 
-    /** `{ accessToken, tokenType, scope, expiresAt, source }`. */
-    getTokenInfo() {
-      const lease = this.#lease;
-      if (Date.now() < lease.until) {
+    /** `{ accessToken, tokenType, scope, expiresAt, source }`, a new object for each caller. */
+    getTokenInfo(options) {
+      const signal = options?.signal;
+      if (Date.now() < this.#lease.until && !signal?.aborted) {
         this.#leaseHits++;
-        return Promise.resolve({ ...lease.info });
+        return Promise.resolve(copy(this.#lease.info));
       }
-      return this.#info();
+      return this.#info(signal).then(copy);
     }
 
-    #info() {
-      if (this.#pending !== null) {
+    #info(signal) {
+      let pending = this.#pending;
+      if (pending === null) {
+        pending = this.#client
+          .tokenInfo()
+          .catch(rethrow)
+          .finally(() => {
+            if (this.#pending === pending) this.#pending = null;
+          });
+        this.#pending = pending;
+      } else {
         this.#joined++;
-        return this.#pending;
       }
-      const pending = this.#client
-        .tokenInfo()
-        .catch(rethrow)
-        .finally(() => {
-          if (this.#pending === pending) this.#pending = null;
-        });
-      this.#pending = pending;
-      return pending;
+      return abortable(pending, signal);
     }
 
-    /** `fetch(apiBaseUrl + path, init)` with `Authorization: Bearer <token>`; one retry after a 401. */
+    /**
+     * `fetch(apiBaseUrl + path, init)` with `Authorization: Bearer <token>`; one retry after a
+     * 401. `init.signal` stops the token wait and the API call; the API call's own failures
+     * (an `AbortError`, fetch's `TypeError`) reach the caller unchanged.
+     */
     fetch(path, init) {
-      const ready = Date.now() < this.#lease.until ? Promise.resolve() : this.#info();
-      return ready.then(() => this.#client.fetch(path, init)).catch(rethrow);
+      const signal = init?.signal;
+      const ready = Date.now() < this.#lease.until ? Promise.resolve() : this.#info(signal);
+      return ready.then(() => this.#client.fetch(path, init, abortion(signal))).catch(rethrow);
     }
 
     /** Forgets the token in memory and in KV. */

@@ -92,12 +92,25 @@ export class AutopayAuthError extends Error {
   readonly retryAfter: number | null;
   /** For `invalid_config`: the option at fault. */
   readonly option: string | null;
+  /** For `network` and `timeout`: the host the token request was for (never a path or query). */
+  readonly host: string | null;
+  /** For `network` and `timeout`: the platform's own error. */
+  readonly cause?: unknown;
+}
+
+/** Per-call options of `getToken` and `getTokenInfo`. */
+export interface CallOptions {
+  /**
+   * Stop waiting when this signal aborts: the call rejects with the signal's reason. A token
+   * request other callers share goes on, and its token is cached as usual.
+   */
+  signal?: AbortSignal;
 }
 
 export class AutopayAuth {
   constructor(options: AutopayAuthOptions);
-  getToken(): Promise<string>;
-  getTokenInfo(): Promise<TokenInfo>;
+  getToken(options?: CallOptions): Promise<string>;
+  getTokenInfo(options?: CallOptions): Promise<TokenInfo>;
   fetch(path: string, init?: RequestInit): Promise<Response>;
   invalidate(): Promise<void>;
   stats(): AutopayAuthStats;

@@ -1,7 +1,43 @@
-//! Calls to the protected API: where a bearer token may be sent, and when a refused call is
-//! retried. Shared by the npm package's `fetch` and the Worker's proxy.
+//! Calls to the protected API: where a bearer token may be sent, when a refused call is retried,
+//! and [`call_api`], the one "401 → drop that token → one retry" loop that the npm package's
+//! `fetch` and the Worker's proxy both run.
+
+use std::future::Future;
 
 use crate::error::Error;
+
+/// One call to the protected API with a bearer token, as an edge makes it.
+pub trait ApiCall {
+    /// What the API answered.
+    type Response;
+    /// Why the call failed (the edge's own error type).
+    type Failure;
+    /// A token to send now.
+    fn token(&mut self) -> impl Future<Output = Result<String, Self::Failure>>;
+    /// Sends the call with `token`: the answer and its HTTP status.
+    fn send(&mut self, token: &str) -> impl Future<Output = Result<(Self::Response, u16), Self::Failure>>;
+    /// The API refused `token`: drop it wherever it is still the cached token.
+    fn refused(&mut self, token: &str) -> impl Future<Output = ()>;
+    /// Whether the request can be sent once more (its body can be replayed).
+    fn replayable(&self) -> bool;
+}
+
+/// Makes `call`: after a 401 the token is dropped (compare-and-delete) and, when the request
+/// can be replayed, the call is made once more with a new token. Any other answer is returned.
+pub async fn call_api<A: ApiCall>(call: &mut A) -> Result<A::Response, A::Failure> {
+    let mut attempt = 0;
+    loop {
+        let token = call.token().await?;
+        let (response, status) = call.send(&token).await?;
+        if status == API_UNAUTHORIZED {
+            call.refused(&token).await;
+        }
+        if !should_retry_api_call(status, attempt, call.replayable()) {
+            return Ok(response);
+        }
+        attempt += 1;
+    }
+}
 
 /// The one status after which a call is retried, with a new token.
 pub const API_UNAUTHORIZED: u16 = 401;
@@ -11,14 +47,14 @@ pub const API_UNAUTHORIZED: u16 = 401;
 /// [`check_within_base`], since dot segments can climb out of the base path.
 pub fn join_api_path(base: &str, path: &str) -> Result<String, Error> {
     if !path.starts_with('/') || path.starts_with("//") {
-        return Err(Error::InvalidArgument {
-            reason: "path must start with a single `/` and is taken relative to apiBaseUrl".into(),
-        });
+        return Err(Error::argument(
+            "path must start with a single `/` and is taken relative to apiBaseUrl",
+        ));
     }
     if path.chars().any(|c| c.is_control() || c == ' ') {
-        return Err(Error::InvalidArgument {
-            reason: "path must not contain spaces or control characters".into(),
-        });
+        return Err(Error::argument(
+            "path must not contain spaces or control characters",
+        ));
     }
     Ok(format!("{}{}", base.trim_end_matches('/'), path))
 }
@@ -34,9 +70,9 @@ pub fn check_within_base(base: &str, target: &str) -> Result<(), Error> {
     if inside {
         Ok(())
     } else {
-        Err(Error::InvalidArgument {
-            reason: "the request would leave apiBaseUrl; the token is only sent there".into(),
-        })
+        Err(Error::argument(
+            "the request would leave apiBaseUrl; the token is only sent there",
+        ))
     }
 }
 
@@ -158,6 +194,70 @@ mod tests {
         for h in ["content-type", "accept", "x-request-id", "idempotency-key"] {
             assert!(is_forwardable_request_header(h), "{h}");
         }
+    }
+
+    /// An API that answers from a script of statuses; tokens are `t1`, `t2`, ….
+    struct Scripted {
+        statuses: Vec<u16>,
+        tokens: u32,
+        sent: Vec<String>,
+        refused: Vec<String>,
+        replayable: bool,
+    }
+
+    impl ApiCall for Scripted {
+        type Response = u16;
+        type Failure = ();
+        async fn token(&mut self) -> Result<String, ()> {
+            self.tokens += 1;
+            Ok(format!("t{}", self.tokens))
+        }
+        async fn send(&mut self, token: &str) -> Result<(u16, u16), ()> {
+            self.sent.push(token.to_owned());
+            let status = self.statuses.remove(0);
+            Ok((status, status))
+        }
+        async fn refused(&mut self, token: &str) {
+            self.refused.push(token.to_owned());
+        }
+        fn replayable(&self) -> bool {
+            self.replayable
+        }
+    }
+
+    fn scripted(statuses: &[u16], replayable: bool) -> Scripted {
+        Scripted {
+            statuses: statuses.to_vec(),
+            tokens: 0,
+            sent: vec![],
+            refused: vec![],
+            replayable,
+        }
+    }
+
+    #[test]
+    fn call_api_retries_once_after_a_401_with_a_new_token() {
+        use futures::executor::block_on;
+        let mut ok = scripted(&[200], true);
+        let answer = block_on(call_api(&mut ok));
+        assert_eq!(answer, Ok(200));
+        assert_eq!((ok.sent.len(), ok.refused.len()), (1, 0));
+
+        let mut retried = scripted(&[401, 200], true);
+        let answer = block_on(call_api(&mut retried));
+        assert_eq!(answer, Ok(200));
+        assert_eq!(retried.sent, ["t1", "t2"]);
+        assert_eq!(retried.refused, ["t1"]);
+
+        let mut twice = scripted(&[401, 401], true);
+        let answer = block_on(call_api(&mut twice));
+        assert_eq!(answer, Ok(401));
+        assert_eq!(twice.refused, ["t1", "t2"], "both refused tokens are dropped");
+
+        let mut stream = scripted(&[401], false);
+        let answer = block_on(call_api(&mut stream));
+        assert_eq!(answer, Ok(401));
+        assert_eq!((stream.sent.len(), stream.refused,), (1, vec!["t1".to_owned()]));
     }
 
     #[test]

@@ -41,7 +41,7 @@ pub use npm::WasmClient;
 mod cloudflare;
 
 pub use api::{
-    API_UNAUTHORIZED, DEFAULT_GATEWAY_RETRY_AFTER_SECS, check_within_base, gateway_status,
+    API_UNAUTHORIZED, ApiCall, DEFAULT_GATEWAY_RETRY_AFTER_SECS, call_api, check_within_base, gateway_status,
     is_forwardable_request_header, join_api_path, should_retry_api_call,
 };
 pub use config::{

@@ -91,7 +91,7 @@ fn bad_options_name_the_option_and_never_the_secret() {
     for (opts, option) in cases {
         let err = WasmClient::new(opts, Object::new()).err().expect(option);
         assert_eq!(get(&err, "code"), "invalid_config");
-        assert_eq!(get(&err, "option"), option);
+        assert_eq!(get(&err, "field"), option);
         let text = js_sys::JSON::stringify(&err).unwrap().as_string().unwrap();
         assert!(!text.contains(SECRET), "{text}");
     }
@@ -181,7 +181,9 @@ async fn api_401_drops_the_token_and_retries_once() {
     let init = Object::new();
     Reflect::set(&init, &"method".into(), &"POST".into()).unwrap();
     Reflect::set(&init, &"body".into(), &"payload".into()).unwrap();
-    let resp = wait(c.fetch("/things?a=1".into(), init.into())).await.unwrap();
+    let resp = wait(c.fetch("/things?a=1".into(), init.into(), None))
+        .await
+        .unwrap();
     assert_eq!(get(&resp, "status"), 200);
     let urls: Vec<String> = js_sys::Array::from(&log)
         .iter()
@@ -198,11 +200,11 @@ async fn api_401_drops_the_token_and_retries_once() {
     );
     assert_eq!(get(&get(&lease, "info"), "accessToken"), "tok-2");
     // leaving the base is refused before any request
-    let e = wait(c.fetch("/../admin".into(), JsValue::UNDEFINED))
+    let e = wait(c.fetch("/../admin".into(), JsValue::UNDEFINED, None))
         .await
         .unwrap_err();
     assert_eq!(get(&e, "code"), "invalid_argument");
-    let e = wait(c.fetch(JsValue::from(5), JsValue::UNDEFINED))
+    let e = wait(c.fetch(JsValue::from(5), JsValue::UNDEFINED, None))
         .await
         .unwrap_err();
     assert_eq!(get(&e, "code"), "invalid_argument");

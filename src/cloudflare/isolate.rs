@@ -1,9 +1,9 @@
 //! What one isolate keeps between requests: the validated settings and a token cache —
 //! memory → KV (read only) → the `TokenMinter` — rebuilt only when the settings change.
 //!
-//! Requests in one isolate have separate I/O contexts and must not wait on each other's I/O,
-//! so the cache does not share in-flight calls between them; single-flight happens in the
-//! Durable Object, and a background refresh still starts only once per isolate.
+//! Concurrent requests that find no usable token share one KV read and one call to the Durable
+//! Object (the machine lets one flight run); the others wait with [`Ticks`], each resuming from
+//! a timer of its own, since requests in one isolate have separate I/O contexts.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -14,12 +14,12 @@ use worker::Env;
 
 use super::minter::MinterClient;
 use super::settings::{Problem, Settings, TOKEN_MINTER, TOKENS_KV, fingerprint};
-use crate::js::DateClock;
 use crate::js::kv::{JsKv, KvStore};
+use crate::js::{DateClock, Ticks, jitter};
 use crate::{Policy, ReadOnlyStore, TokenManager};
 
 /// The per-isolate token cache.
-pub type Tokens = TokenManager<MinterClient, ReadOnlyStore<KvStore>, DateClock>;
+pub type Tokens = TokenManager<MinterClient, ReadOnlyStore<KvStore>, DateClock, Ticks>;
 
 /// Settings and token cache of this isolate.
 pub struct Isolate {
@@ -57,11 +57,10 @@ pub fn current(env: &Env) -> Result<Rc<Isolate>, Vec<Problem>> {
     let kv: JsKv = Reflect::get(env, &TOKENS_KV.into())
         .map_err(|_| vec![])?
         .unchecked_into();
-    let jitter = js_sys::Math::random() * 2.0 - 1.0;
     let tokens = TokenManager::new(
-        key,
+        &settings.config,
         Policy::default(),
-        jitter,
+        jitter(),
         minter.clone(),
         Some(ReadOnlyStore(KvStore(kv))),
         DateClock,
@@ -72,7 +71,6 @@ pub fn current(env: &Env) -> Result<Rc<Isolate>, Vec<Problem>> {
             problem: e.to_string(),
         }]
     })?;
-    tokens.set_share_flights(false);
     let isolate = Rc::new(Isolate {
         settings,
         tokens,

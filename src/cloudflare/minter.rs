@@ -18,10 +18,16 @@ use worker::{
 
 use super::reply;
 use super::settings::{Settings, TOKEN_MINTER, TOKENS_KV};
-use crate::js::DateClock;
 use crate::js::fetch::FetchTransport;
 use crate::js::kv::{JsKv, KvStore};
-use crate::{Endpoint, Error, Lookup, Phase, Policy, ServerError, TokenManager, TokenRecord, TokenSource};
+use crate::js::{DateClock, jitter};
+use crate::{Endpoint, Error, ErrorReport, Lookup, Phase, Policy, TokenManager, TokenRecord, TokenSource};
+
+/// How the object answers when it could not get a token: the error's report as JSON.
+const FAILED: u16 = 502;
+
+/// The host named in errors about reaching the object.
+const MINTER_HOST: &str = "TokenMinter (Durable Object)";
 
 const ORIGIN: &str = "https://token-minter.internal";
 
@@ -29,66 +35,6 @@ const ORIGIN: &str = "https://token-minter.internal";
 #[derive(Serialize, Deserialize, Default)]
 struct Ask {
     replacing: Option<String>,
-}
-
-/// A core error on the wire between the object and the isolates.
-#[derive(Serialize, Deserialize)]
-struct WireError {
-    code: String,
-    status: Option<u16>,
-    error: Option<String>,
-    error_description: Option<String>,
-    retry_after: Option<u64>,
-    after_ms: Option<u64>,
-    /// The detail inside the error (not its `Display`, which the receiver rebuilds).
-    message: String,
-}
-
-impl From<&Error> for WireError {
-    fn from(e: &Error) -> Self {
-        let s = e.server();
-        WireError {
-            code: e.code().into(),
-            status: e.status(),
-            error: s.and_then(|s| s.error.clone()),
-            error_description: s.and_then(|s| s.description.clone()),
-            retry_after: e.retry_after(),
-            after_ms: match e {
-                Error::Timeout { after_ms } => Some(*after_ms),
-                _ => None,
-            },
-            message: match e {
-                Error::Network { message } => message.clone(),
-                Error::InvalidResponse { reason, .. } => reason.clone(),
-                other => other.to_string(),
-            },
-        }
-    }
-}
-
-impl From<WireError> for Error {
-    fn from(w: WireError) -> Self {
-        let server = || ServerError {
-            status: w.status.unwrap_or(502),
-            error: w.error.clone(),
-            description: w.error_description.clone(),
-            retry_after: w.retry_after,
-        };
-        match w.code.as_str() {
-            "access_denied" => Error::AccessDenied(server()),
-            "invalid_request" => Error::InvalidRequest(server()),
-            "rate_limited" => Error::RateLimited(server()),
-            "server_error" => Error::Server(server()),
-            "timeout" => Error::Timeout {
-                after_ms: w.after_ms.unwrap_or_default(),
-            },
-            "invalid_response" => Error::InvalidResponse {
-                status: w.status.unwrap_or(200),
-                reason: w.message,
-            },
-            _ => Error::Network { message: w.message },
-        }
-    }
 }
 
 type Manager = TokenManager<Endpoint<FetchTransport, DateClock>, KvStore, DateClock>;
@@ -111,12 +57,11 @@ impl TokenMinter {
         }
         let fetch: Function = Reflect::get(&js_sys::global(), &"fetch".into())?.dyn_into()?;
         let kv: JsKv = Reflect::get(&self.env, &TOKENS_KV.into())?.unchecked_into();
-        let source = Endpoint::new(settings.config.clone(), FetchTransport { fetch }, DateClock);
-        let jitter = js_sys::Math::random() * 2.0 - 1.0;
+        let source = Endpoint::new(settings.config.clone(), FetchTransport::new(fetch), DateClock);
         let m = TokenManager::new(
-            key,
+            &settings.config,
             Policy::default(),
-            jitter,
+            jitter(),
             source,
             Some(KvStore(kv)),
             DateClock,
@@ -136,7 +81,7 @@ impl TokenMinter {
                 r.headers_mut().set("content-type", "application/json")?;
                 Ok(r)
             }
-            Err(e) => reply::json(502, &WireError::from(&e)),
+            Err(e) => reply::json(FAILED, &e.report()),
         }
     }
 }
@@ -197,7 +142,7 @@ impl DurableObject for TokenMinter {
                             }),
                         )
                     }
-                    Err(e) => reply::json(502, &WireError::from(&e)),
+                    Err(e) => reply::json(FAILED, &e.report()),
                 }
             }
             _ => reply::error(404, "not_found", "unknown minter route"),
@@ -260,21 +205,20 @@ impl TokenSource for MinterClient {
         _timeout_ms: u64,
     ) -> std::result::Result<TokenRecord, Error> {
         let network = |e: worker::Error| Error::Network {
-            message: format!("token minter: {e}"),
+            host: MINTER_HOST.into(),
+            message: e.to_string(),
         };
         let mut resp = self.call("/token", replacing).await.map_err(network)?;
         let text = resp.text().await.map_err(network)?;
-        if resp.status_code() == 200 {
-            return TokenRecord::decode(&text).ok_or(Error::InvalidResponse {
-                status: 200,
-                reason: "the token minter answered with an unreadable record".into(),
-            });
+        let status = resp.status_code();
+        let unreadable = |what: &str| Error::InvalidResponse {
+            status,
+            reason: format!("the token minter answered with {what}"),
+        };
+        if status == 200 {
+            return TokenRecord::decode(&text).ok_or_else(|| unreadable("an unreadable record"));
         }
-        Err(serde_json::from_str::<WireError>(&text).map_or_else(
-            |_| Error::Network {
-                message: format!("token minter answered HTTP {}", resp.status_code()),
-            },
-            Error::from,
-        ))
+        let report: ErrorReport = serde_json::from_str(&text).map_err(|_| unreadable("no error report"))?;
+        Err(Error::try_from(report).unwrap_or_else(|_| unreadable("an unknown error")))
     }
 }

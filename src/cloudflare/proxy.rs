@@ -1,7 +1,8 @@
 //! The proxy route: any path, any method, forwarded to `AUTOPAY_API_BASE` + the same path and
 //! query with the caller's credentials replaced by the Autopay bearer token, body and answer
 //! streamed. After a 401 from Autopay the token is dropped (only if it is still the cached
-//! one) and the call retried once, when its body can be replayed (see [`bodies`]).
+//! one) and the call retried once, when its body can be replayed (see [`bodies`]) — the
+//! core's [`call_api`] loop.
 
 use js_sys::{Function, Object, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
@@ -9,19 +10,13 @@ use worker::{Context, Method, Request, Response, Result};
 
 use super::isolate::Isolate;
 use super::reply;
-use crate::js::fetch::call_fetch;
-use crate::js::normalize_url;
-use crate::{
-    API_UNAUTHORIZED, check_within_base, is_forwardable_request_header, join_api_path, should_retry_api_call,
-};
+use crate::js::fetch::{FetchResponse, call_fetch};
+use crate::js::{resolve_api_url, set};
+use crate::{ApiCall, call_api, is_forwardable_request_header};
 
 /// Bodies up to this size (by `Content-Length`) are buffered so a 401 can be retried; larger or
 /// unsized bodies stream through once.
 pub const MAX_REPLAY_BYTES: u64 = 1024 * 1024;
-
-fn set(obj: &Object, key: &str, value: &JsValue) {
-    let _ = Reflect::set(obj, &JsValue::from_str(key), value);
-}
 
 /// Where the call goes: base + path + query, still under the base after normalisation.
 fn target(iso: &Isolate, req: &Request) -> std::result::Result<String, crate::Error> {
@@ -33,12 +28,7 @@ fn target(iso: &Isolate, req: &Request) -> std::result::Result<String, crate::Er
         .find('/')
         .map_or("/", |i| &href[after_scheme + i..]);
     let path = path.split('#').next().unwrap_or("/");
-    let joined = join_api_path(&iso.settings.api_base, path)?;
-    let href = normalize_url(&joined).ok_or_else(|| crate::Error::InvalidArgument {
-        reason: "the path does not make a valid URL".into(),
-    })?;
-    check_within_base(&iso.settings.api_base, &href)?;
-    Ok(href)
+    resolve_api_url(&iso.settings.api_base, path)
 }
 
 fn forwarded_headers(req: &Request) -> Result<web_sys::Headers> {
@@ -85,6 +75,73 @@ fn discard(spare: Option<JsValue>) {
     }
 }
 
+/// Why a proxied call ended without the API's answer.
+enum Failed {
+    /// No token could be had.
+    Token(crate::Error),
+    /// The Autopay API could not be reached.
+    Unreachable,
+    /// The platform failed.
+    Worker(worker::Error),
+}
+
+/// One proxied call: the first attempt sends `body`, a retry sends `spare`.
+struct Proxied<'a> {
+    iso: &'a Isolate,
+    ctx: &'a Context,
+    fetch: Function,
+    url: String,
+    method: String,
+    headers: web_sys::Headers,
+    body: JsValue,
+    spare: Option<JsValue>,
+    sent: bool,
+}
+
+impl ApiCall for Proxied<'_> {
+    type Response = FetchResponse;
+    type Failure = Failed;
+
+    async fn token(&mut self) -> std::result::Result<String, Failed> {
+        let lookup = self.iso.tokens.get().await.map_err(Failed::Token)?;
+        if let Some(refresh) = lookup.refresh {
+            self.ctx.wait_until(refresh);
+        }
+        Ok(lookup.served.record.access_token.clone())
+    }
+
+    async fn send(&mut self, token: &str) -> std::result::Result<(FetchResponse, u16), Failed> {
+        if self.sent {
+            self.body = self.spare.take().unwrap_or(JsValue::NULL);
+        }
+        self.sent = true;
+        self.headers
+            .set("authorization", &format!("Bearer {token}"))
+            .map_err(|e| Failed::Worker(e.into()))?;
+        let init = Object::new();
+        set(&init, "method", &self.method.as_str().into());
+        set(&init, "headers", &self.headers);
+        set(&init, "body", &self.body);
+        set(&init, "redirect", &"manual".into());
+        let resp = call_fetch(&self.fetch, &self.url, &init.into())
+            .await
+            .map_err(|_| Failed::Unreachable)?;
+        let status = resp.status();
+        Ok((resp, status))
+    }
+
+    async fn refused(&mut self, token: &str) {
+        self.iso.tokens.invalidate_token(token).await;
+        if let Err(e) = self.iso.minter.invalidate(token).await {
+            worker::console_warn!("autopay-auth: could not drop a refused token at the minter: {e}");
+        }
+    }
+
+    fn replayable(&self) -> bool {
+        self.spare.is_some()
+    }
+}
+
 /// Proxies `req` to the Autopay API.
 pub async fn proxy(mut req: Request, iso: &Isolate, ctx: &Context) -> Result<Response> {
     let url = match target(iso, &req) {
@@ -93,49 +150,29 @@ pub async fn proxy(mut req: Request, iso: &Isolate, ctx: &Context) -> Result<Res
     };
     let headers = forwarded_headers(&req)?;
     let method = req.method().to_string();
-    let (mut body, mut spare) = bodies(&mut req).await?;
+    let (body, spare) = bodies(&mut req).await?;
     let fetch: Function = Reflect::get(&js_sys::global(), &"fetch".into())?.dyn_into()?;
-    let mut attempt = 0;
-    loop {
-        let lookup = match iso.tokens.get().await {
-            Ok(l) => l,
-            Err(e) => {
-                discard(spare);
-                return reply::token_failure(&e);
-            }
-        };
-        if let Some(refresh) = lookup.refresh {
-            ctx.wait_until(refresh);
-        }
-        let token = lookup.served.record.access_token.clone();
-        headers.set("authorization", &format!("Bearer {token}"))?;
-        let init = Object::new();
-        set(&init, "method", &method.as_str().into());
-        set(&init, "headers", &headers);
-        set(&init, "body", &body);
-        set(&init, "redirect", &"manual".into());
-        let resp = match call_fetch(&fetch, &url, &init.into()).await {
-            Ok(r) => r,
-            Err(_) => {
-                return reply::error(
-                    502,
-                    "upstream_unreachable",
-                    "the Autopay API could not be reached",
-                );
-            }
-        };
-        let status = resp.status();
-        if status == API_UNAUTHORIZED {
-            iso.tokens.invalidate_token(&token).await;
-            if let Err(e) = iso.minter.invalidate(&token).await {
-                worker::console_warn!("autopay-auth: could not drop a refused token at the minter: {e}");
-            }
-        }
-        if !should_retry_api_call(status, attempt, spare.is_some()) {
-            discard(spare);
-            return Ok(Response::from(resp.unchecked_into::<web_sys::Response>()));
-        }
-        body = spare.take().unwrap_or(JsValue::NULL);
-        attempt += 1;
+    let mut call = Proxied {
+        iso,
+        ctx,
+        fetch,
+        url,
+        method,
+        headers,
+        body,
+        spare,
+        sent: false,
+    };
+    let outcome = call_api(&mut call).await;
+    discard(call.spare.take());
+    match outcome {
+        Ok(resp) => Ok(Response::from(resp.unchecked_into::<web_sys::Response>())),
+        Err(Failed::Token(e)) => reply::token_failure(&e),
+        Err(Failed::Unreachable) => reply::error(
+            502,
+            "upstream_unreachable",
+            "the Autopay API could not be reached",
+        ),
+        Err(Failed::Worker(e)) => Err(e),
     }
 }

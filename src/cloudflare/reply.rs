@@ -3,7 +3,7 @@
 use serde::Serialize;
 use worker::{Response, Result};
 
-use super::settings::Problem;
+use super::settings::{Problem, setting_name};
 use crate::{Error, gateway_status};
 
 #[derive(Serialize)]
@@ -62,19 +62,17 @@ pub fn unauthorized() -> Result<Response> {
     Ok(r)
 }
 
-/// 502 / 503 (+ `Retry-After`) when no token could be had; Autopay's `error` and
-/// `error_description` pass through with its status, its raw body never does.
+/// 502 / 503 (+ `Retry-After`) when no token could be had, from the error's report: Autopay's
+/// `error` and `error_description` pass through with its status, its raw body never does.
 pub fn token_failure(err: &Error) -> Result<Response> {
     let (status, retry_after) = gateway_status(err);
-    let server = err.server();
+    let report = err.clone().renamed(setting_name).report();
     let mut r = json(
         status,
         &ErrorBody {
-            error: server.and_then(|s| s.error.as_deref()).unwrap_or(err.code()),
-            error_description: &server
-                .and_then(|s| s.description.clone())
-                .unwrap_or_else(|| err.to_string()),
-            status: err.status(),
+            error: report.error.as_deref().unwrap_or(&report.code),
+            error_description: report.description.as_deref().unwrap_or(&report.message),
+            status: report.status,
         },
     )?;
     if let Some(secs) = retry_after {

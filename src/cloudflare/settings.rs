@@ -8,7 +8,9 @@ use worker::Env;
 
 use super::caller::CallerKeys;
 use crate::js::normalize_url;
-use crate::{ClientSecret, Config, DEFAULT_API_BASE_URL, DEFAULT_AUDIENCE, DEFAULT_TOKEN_URL, check_url};
+use crate::{
+    ClientSecret, Config, DEFAULT_API_BASE_URL, DEFAULT_AUDIENCE, DEFAULT_TOKEN_URL, check_url, field,
+};
 
 /// Secret: the Autopay Client ID.
 pub const CLIENT_ID: &str = "AUTOPAY_CLIENT_ID";
@@ -64,13 +66,27 @@ pub fn fingerprint(env: &Env) -> [Option<String>; 6] {
     .map(|n| raw(env, n))
 }
 
-fn setting_of(option: &str) -> &'static str {
-    match option {
-        "clientId" => CLIENT_ID,
-        "clientSecret" => CLIENT_SECRET,
-        "tokenUrl" => TOKEN_URL,
-        "audience" => AUDIENCE,
-        _ => API_BASE,
+/// The Worker setting that sets a core [`field`].
+pub fn setting_name(core: &str) -> Option<&'static str> {
+    Some(match core {
+        field::CLIENT_ID => CLIENT_ID,
+        field::CLIENT_SECRET => CLIENT_SECRET,
+        field::TOKEN_URL => TOKEN_URL,
+        field::AUDIENCE => AUDIENCE,
+        field::API_BASE_URL => API_BASE,
+        _ => return None,
+    })
+}
+
+impl Problem {
+    /// The problem an `invalid_config` error describes, named by its Worker setting.
+    fn from_error(e: crate::Error) -> Self {
+        let setting = e.field().and_then(setting_name).unwrap_or(API_BASE);
+        let problem = match e {
+            crate::Error::InvalidConfig { reason, .. } => reason,
+            other => other.to_string(),
+        };
+        Problem { setting, problem }
     }
 }
 
@@ -91,17 +107,14 @@ impl Settings {
         let client_id = required(CLIENT_ID);
         let secret = required(CLIENT_SECRET).map(ClientSecret::new);
         let keys = required(PROXY_API_KEYS);
-        let mut url = |name: &'static str, default: &str| {
+        let mut url = |name: &'static str, core: &str, default: &str| {
             let value = raw(env, name)
                 .filter(|v| !v.is_empty())
                 .unwrap_or_else(|| default.to_owned());
-            match normalize_url(&value).map(|href| check_url(name, &href).map(|_| href)) {
+            match normalize_url(&value).map(|href| check_url(core, &href).map(|_| href)) {
                 Some(Ok(href)) => Some(href),
                 Some(Err(e)) => {
-                    problems.push(Problem {
-                        setting: name,
-                        problem: e.to_string().replace(&format!("invalid option `{name}`: "), ""),
-                    });
+                    problems.push(Problem::from_error(e));
                     None
                 }
                 None => {
@@ -113,8 +126,8 @@ impl Settings {
                 }
             }
         };
-        let token_url = url(TOKEN_URL, DEFAULT_TOKEN_URL);
-        let api_base = url(API_BASE, DEFAULT_API_BASE_URL);
+        let token_url = url(TOKEN_URL, field::TOKEN_URL, DEFAULT_TOKEN_URL);
+        let api_base = url(API_BASE, field::API_BASE_URL, DEFAULT_API_BASE_URL);
         let audience = raw(env, AUDIENCE)
             .filter(|v| !v.is_empty())
             .unwrap_or_else(|| DEFAULT_AUDIENCE.into());
@@ -154,13 +167,7 @@ impl Settings {
                     });
                 }
                 Ok(_) => {}
-                Err(e) => problems.push(Problem {
-                    setting: e.option().map_or(API_BASE, setting_of),
-                    problem: match e {
-                        crate::Error::InvalidConfig { reason, .. } => reason,
-                        other => other.to_string(),
-                    },
-                }),
+                Err(e) => problems.push(Problem::from_error(e)),
             }
         }
         Err(problems)

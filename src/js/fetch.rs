@@ -1,11 +1,15 @@
 //! Token requests through the platform's `fetch` (or the one given in the options).
 
-use js_sys::{Function, Object, Promise, Reflect};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use js_sys::{Function, Object, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
 use super::errors::{is_timeout, js_message};
-use crate::{Error, TokenRequest, TokenResponse, Transport};
+use super::set;
+use crate::{Error, TokenRequest, TokenResponse, Transport, url_host};
 
 #[wasm_bindgen]
 extern "C" {
@@ -37,13 +41,24 @@ pub(crate) async fn call_fetch(
     Ok(resp.unchecked_into())
 }
 
+/// The platform error behind the last failed token request, for the `cause` of the
+/// `network` / `timeout` error the caller gets.
+pub(crate) type LastCause = Rc<RefCell<Option<JsValue>>>;
+
 /// Sends token requests with a fetch function.
 pub(crate) struct FetchTransport {
     pub(crate) fetch: Function,
+    pub(crate) cause: LastCause,
 }
 
-fn set(obj: &Object, key: &str, value: &JsValue) {
-    let _ = Reflect::set(obj, &JsValue::from_str(key), value);
+impl FetchTransport {
+    /// A transport over `fetch`, keeping its failures' causes in a fresh slot.
+    pub(crate) fn new(fetch: Function) -> Self {
+        Self {
+            fetch,
+            cause: LastCause::default(),
+        }
+    }
 }
 
 impl FetchTransport {
@@ -75,14 +90,21 @@ impl FetchTransport {
 
 impl Transport for FetchTransport {
     async fn send(&self, request: TokenRequest, timeout_ms: u64) -> Result<TokenResponse, Error> {
+        let host = url_host(&request.url).to_owned();
         self.send_once(request, timeout_ms).await.map_err(|e| {
-            if is_timeout(&e) {
-                Error::Timeout { after_ms: timeout_ms }
+            let err = if is_timeout(&e) {
+                Error::Timeout {
+                    host,
+                    after_ms: timeout_ms,
+                }
             } else {
                 Error::Network {
+                    host,
                     message: js_message(&e),
                 }
-            }
+            };
+            *self.cause.borrow_mut() = Some(e);
+            err
         })
     }
 }

@@ -6,6 +6,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
 use super::errors::js_message;
+use super::set;
 use crate::{Store, StoreError};
 
 #[wasm_bindgen]
@@ -51,7 +52,7 @@ impl Store for KvStore {
 
     async fn put(&self, key: &str, value: &str, ttl_secs: u64) -> Result<(), StoreError> {
         let opts = Object::new();
-        let _ = Reflect::set(&opts, &"expirationTtl".into(), &JsValue::from(ttl_secs as f64));
+        set(&opts, "expirationTtl", &JsValue::from(ttl_secs as f64));
         settle("put", self.0.kv_put(key, value, &opts)).await.map(drop)
     }
 
@@ -67,7 +68,7 @@ impl Store for KvStore {
             return Ok(None);
         }
         let opts = Object::new();
-        let _ = Reflect::set(&opts, &"ttlMs".into(), &JsValue::from(ttl_ms as f64));
+        set(&opts, "ttlMs", &JsValue::from(ttl_ms as f64));
         let stored = settle("putIfAbsent", self.0.kv_put_if_absent(key, value, &opts)).await?;
         Ok(Some(stored.is_truthy()))
     }

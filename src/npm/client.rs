@@ -1,24 +1,22 @@
-//! `WasmClient`: the exported class behind `AutopayAuth` (see `js/api.js`).
+//! `WasmClient`: the exported class behind `AutopayAuth` (see `js/api.js`). It publishes the
+//! lease the JS wrapper answers from, and makes `fetch` calls through [`call_api`].
 
 use std::rc::Rc;
 
+use futures_util::future::{Either, select};
 use js_sys::{Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::{future_to_promise, spawn_local};
+use wasm_bindgen_futures::{JsFuture, future_to_promise, spawn_local};
 
 use super::errors::to_js;
 use super::options::Options;
-use crate::js::DateClock;
 use crate::js::errors::js_message;
-use crate::js::fetch::{FetchResponse, FetchTransport, call_fetch};
+use crate::js::fetch::{FetchResponse, FetchTransport, LastCause, call_fetch};
 use crate::js::kv::KvStore;
-use crate::js::normalize_url;
-use crate::{
-    Endpoint, Error, Served, TokenManager, TokenRecord, check_within_base, join_api_path,
-    should_retry_api_call,
-};
+use crate::js::{DateClock, Ticks, jitter, resolve_api_url, set};
+use crate::{ApiCall, Endpoint, Error, Served, TokenManager, TokenRecord, call_api};
 
-type Manager = TokenManager<Endpoint<FetchTransport, DateClock>, KvStore, DateClock>;
+type Manager = TokenManager<Endpoint<FetchTransport, DateClock>, KvStore, DateClock, Ticks>;
 
 #[wasm_bindgen]
 extern "C" {
@@ -28,21 +26,17 @@ extern "C" {
     fn new(init: &JsValue) -> Result<JsHeaders, JsValue>;
     #[wasm_bindgen(method, js_class = "Headers")]
     fn set(this: &JsHeaders, name: &str, value: &str);
-    #[wasm_bindgen(method, js_class = "Headers", js_name = delete)]
-    fn remove(this: &JsHeaders, name: &str);
 }
 
 struct Shared {
     manager: Manager,
     api_base_url: String,
     fetch: Function,
+    /// The platform error behind the last failed token request.
+    cause: LastCause,
     /// `{ until, info }`, read by the JS wrapper: while `Date.now() < until` it may answer
     /// with `info` without calling in here. Only this edge writes it.
     lease: Object,
-}
-
-fn set(obj: &Object, key: &str, value: &JsValue) {
-    let _ = Reflect::set(obj, &JsValue::from_str(key), value);
 }
 
 fn info(r: &TokenRecord, source: &str) -> Object {
@@ -73,8 +67,13 @@ impl Shared {
         }
     }
 
-    async fn token(self: &Rc<Self>) -> Result<Served, Error> {
-        let lookup = self.manager.get().await?;
+    /// A core error as the JS object `js/api.js` turns into an `AutopayAuthError`.
+    fn error(&self, e: &Error) -> JsValue {
+        to_js(e, self.cause.borrow().clone())
+    }
+
+    async fn token(self: &Rc<Self>) -> Result<Served, JsValue> {
+        let lookup = self.manager.get().await.map_err(|e| self.error(&e))?;
         if let Some(refresh) = lookup.refresh {
             let me = Rc::clone(self);
             spawn_local(async move {
@@ -84,38 +83,6 @@ impl Shared {
         }
         self.publish();
         Ok(lookup.served)
-    }
-
-    fn resolve(&self, path: &str) -> Result<String, Error> {
-        let joined = join_api_path(&self.api_base_url, path)?;
-        let href = normalize_url(&joined).ok_or_else(|| Error::InvalidArgument {
-            reason: "path does not make a valid URL".into(),
-        })?;
-        check_within_base(&self.api_base_url, &href)?;
-        Ok(href)
-    }
-
-    async fn call_api(&self, url: &str, init: &JsValue, token: &str) -> Result<FetchResponse, Error> {
-        let network = |e: JsValue| Error::Network {
-            message: js_message(&e),
-        };
-        let user_headers = if init.is_object() {
-            Reflect::get(init, &"headers".into()).unwrap_or(JsValue::UNDEFINED)
-        } else {
-            JsValue::UNDEFINED
-        };
-        let headers = JsHeaders::new(&user_headers).map_err(|e| Error::InvalidArgument {
-            reason: format!("init.headers: {}", js_message(&e)),
-        })?;
-        headers.set("authorization", &format!("Bearer {token}"));
-        let request_init = Object::new();
-        if init.is_object() {
-            Object::assign(&request_init, init.unchecked_ref());
-        }
-        set(&request_init, "headers", &headers);
-        call_fetch(&self.fetch, url, &request_init.into())
-            .await
-            .map_err(network)
     }
 }
 
@@ -133,6 +100,67 @@ fn body_replayable(init: &JsValue) -> bool {
     !stream
 }
 
+/// One `auth.fetch` call: the token wait gives way to `abort` (a promise that rejects with the
+/// caller's abort reason); the API call's own failures reach the caller as the platform made
+/// them (an `AbortError`, fetch's `TypeError`).
+struct NpmCall {
+    shared: Rc<Shared>,
+    url: String,
+    init: JsValue,
+    abort: Option<Promise>,
+    replayable: bool,
+}
+
+impl ApiCall for NpmCall {
+    type Response = FetchResponse;
+    type Failure = JsValue;
+
+    async fn token(&mut self) -> Result<String, JsValue> {
+        let Some(abort) = &self.abort else {
+            return Ok(self.shared.token().await?.record.access_token.clone());
+        };
+        // Run the wait on its own, so that a caller who gives up never cancels the token
+        // request other callers share: it goes on, and its token is cached as usual.
+        let shared = Rc::clone(&self.shared);
+        let token =
+            future_to_promise(async move { Ok(shared.token().await?.record.access_token.as_str().into()) });
+        match select(JsFuture::from(token), JsFuture::from(abort.clone())).await {
+            Either::Left((token, _)) => Ok(token?.as_string().unwrap_or_default()),
+            Either::Right((aborted, _)) => Err(aborted.err().unwrap_or(JsValue::UNDEFINED)),
+        }
+    }
+
+    async fn send(&mut self, token: &str) -> Result<(FetchResponse, u16), JsValue> {
+        let user_headers = if self.init.is_object() {
+            Reflect::get(&self.init, &"headers".into()).unwrap_or(JsValue::UNDEFINED)
+        } else {
+            JsValue::UNDEFINED
+        };
+        let headers = JsHeaders::new(&user_headers).map_err(|e| {
+            self.shared
+                .error(&Error::argument(format!("init.headers: {}", js_message(&e))))
+        })?;
+        headers.set("authorization", &format!("Bearer {token}"));
+        let request_init = Object::new();
+        if self.init.is_object() {
+            Object::assign(&request_init, self.init.unchecked_ref());
+        }
+        set(&request_init, "headers", &headers);
+        let resp = call_fetch(&self.shared.fetch, &self.url, &request_init.into()).await?;
+        let status = resp.status();
+        Ok((resp, status))
+    }
+
+    async fn refused(&mut self, token: &str) {
+        self.shared.manager.invalidate_token(token).await;
+        self.shared.publish();
+    }
+
+    fn replayable(&self) -> bool {
+        self.replayable
+    }
+}
+
 /// The wasm side of `AutopayAuth`. Not meant to be used directly: import `AutopayAuth`.
 #[wasm_bindgen]
 pub struct WasmClient {
@@ -144,31 +172,36 @@ impl WasmClient {
     /// Validates `options`; `lease` is the object the JS wrapper reads its fast path from.
     #[wasm_bindgen(constructor)]
     pub fn new(options: JsValue, lease: Object) -> Result<WasmClient, JsValue> {
-        let o = Options::read(&options).map_err(|e| to_js(&e))?;
-        let transport = FetchTransport {
-            fetch: o.fetch.clone(),
-        };
-        let jitter = js_sys::Math::random() * 2.0 - 1.0;
-        let key = o.config.cache_key().to_owned();
-        let source = Endpoint::new(o.config, transport, DateClock);
-        let manager = TokenManager::new(key, o.policy, jitter, source, o.kv.map(KvStore), DateClock)
-            .map_err(|e| to_js(&e))?;
+        let o = Options::read(&options).map_err(|e| to_js(&e, None))?;
+        let transport = FetchTransport::new(o.fetch.clone());
+        let cause = Rc::clone(&transport.cause);
+        let source = Endpoint::new(o.config.clone(), transport, DateClock);
+        let manager = TokenManager::new(
+            &o.config,
+            o.policy,
+            jitter(),
+            source,
+            o.kv.map(KvStore),
+            DateClock,
+        )
+        .map_err(|e| to_js(&e, None))?;
         let shared = Rc::new(Shared {
             manager,
             api_base_url: o.api_base_url,
             fetch: o.fetch,
+            cause,
             lease,
         });
         shared.publish();
         Ok(WasmClient { shared })
     }
 
-    /// `{ accessToken, tokenType, scope, expiresAt, source }`.
+    /// `{ accessToken, tokenType, scope, expiresAt, source }`, a new object for each call.
     #[wasm_bindgen(js_name = tokenInfo)]
     pub fn token_info(&self) -> Promise {
         let shared = Rc::clone(&self.shared);
         future_to_promise(async move {
-            let served = shared.token().await.map_err(|e| to_js(&e))?;
+            let served = shared.token().await?;
             Ok(info(&served.record, served.source.as_str()).into())
         })
     }
@@ -185,31 +218,23 @@ impl WasmClient {
 
     /// `fetch(apiBaseUrl + path, init)` with the bearer token; after a 401, drops that token
     /// (only if still cached), gets a new one and retries once when the body can be replayed.
-    pub fn fetch(&self, path: JsValue, init: JsValue) -> Promise {
+    /// `abort`, when given, rejects when the caller's signal aborts: the token wait stops then.
+    pub fn fetch(&self, path: JsValue, init: JsValue, abort: Option<Promise>) -> Promise {
         let shared = Rc::clone(&self.shared);
         future_to_promise(async move {
-            let path = path.as_string().ok_or_else(|| {
-                to_js(&Error::InvalidArgument {
-                    reason: "path must be a string".into(),
-                })
-            })?;
-            let url = shared.resolve(&path).map_err(|e| to_js(&e))?;
+            let path = path
+                .as_string()
+                .ok_or_else(|| shared.error(&Error::argument("path must be a string")))?;
+            let url = resolve_api_url(&shared.api_base_url, &path).map_err(|e| shared.error(&e))?;
             let replayable = body_replayable(&init);
-            let mut attempt = 0;
-            loop {
-                let served = shared.token().await.map_err(|e| to_js(&e))?;
-                let token = &served.record.access_token;
-                let resp = shared.call_api(&url, &init, token).await.map_err(|e| to_js(&e))?;
-                let status = resp.status();
-                if status == crate::API_UNAUTHORIZED {
-                    shared.manager.invalidate_token(token).await;
-                    shared.publish();
-                }
-                if !should_retry_api_call(status, attempt, replayable) {
-                    return Ok(resp.into());
-                }
-                attempt += 1;
-            }
+            let mut call = NpmCall {
+                shared,
+                url,
+                init,
+                abort,
+                replayable,
+            };
+            Ok(call_api(&mut call).await?.into())
         })
     }
 

@@ -1,39 +1,38 @@
-//! Core errors as plain JS objects; `js/api.js` turns them into `AutopayAuthError`s.
+//! Core errors as plain JS objects — the [`ErrorReport`](crate::ErrorReport) with the core's
+//! field names turned into this package's option names; `js/api.js` makes them
+//! `AutopayAuthError`s.
 
-use js_sys::{Object, Reflect};
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 
-use crate::Error;
+use crate::js::set;
+use crate::{Error, field};
 
-fn set(obj: &Object, key: &str, value: JsValue) {
-    // Setting a property on a fresh plain object cannot fail.
-    let _ = Reflect::set(obj, &JsValue::from_str(key), &value);
+/// The npm option that sets a core [`field`].
+pub(crate) fn option_name(core: &str) -> Option<&'static str> {
+    Some(match core {
+        field::TOKEN_URL => "tokenUrl",
+        field::CLIENT_ID => "clientId",
+        field::CLIENT_SECRET => "clientSecret",
+        field::AUDIENCE => "audience",
+        field::API_BASE_URL => "apiBaseUrl",
+        field::REFRESH_RATIO => "refreshRatio",
+        field::EXPIRY_MARGIN => "expiryMarginSec",
+        field::EXPIRY_MARGIN_RATIO => "expiryMarginRatio",
+        field::REFRESH_JITTER => "refreshJitterSec",
+        field::REQUEST_TIMEOUT => "timeoutMs",
+        _ => return None,
+    })
 }
 
-fn opt_str(v: Option<&str>) -> JsValue {
-    v.map_or(JsValue::NULL, JsValue::from_str)
-}
-
-/// `{ code, message, status, error, description, retryAfter, option }` — never the secret,
-/// never a raw response body.
-pub(crate) fn to_js(err: &Error) -> JsValue {
-    let obj = Object::new();
-    let server = err.server();
-    set(&obj, "code", JsValue::from_str(err.code()));
-    set(&obj, "message", JsValue::from_str(&err.to_string()));
-    set(&obj, "status", err.status().map_or(JsValue::NULL, JsValue::from));
-    set(&obj, "error", opt_str(server.and_then(|s| s.error.as_deref())));
-    set(
-        &obj,
-        "description",
-        opt_str(server.and_then(|s| s.description.as_deref())),
-    );
-    set(
-        &obj,
-        "retryAfter",
-        err.retry_after()
-            .map_or(JsValue::NULL, |s| JsValue::from(s as f64)),
-    );
-    set(&obj, "option", opt_str(err.option()));
-    obj.into()
+/// `{ code, message, status, error, description, retryAfter, field, host, reason, timeoutMs,
+/// cause? }` — never the secret, never a raw response body. `cause` is the platform's error
+/// behind a `network` or `timeout` failure.
+pub(crate) fn to_js(err: &Error, cause: Option<JsValue>) -> JsValue {
+    let report = err.clone().renamed(option_name).report();
+    let json = serde_json::to_string(&report).unwrap_or_default();
+    let obj = js_sys::JSON::parse(&json).unwrap_or_else(|_| js_sys::Object::new().into());
+    if let Some(cause) = cause.filter(|_| matches!(err, Error::Network { .. } | Error::Timeout { .. })) {
+        set(obj.unchecked_ref(), "cause", &cause);
+    }
+    obj
 }

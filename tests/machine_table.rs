@@ -1,0 +1,393 @@
+//! The lifecycle machine alone, as tables: (state, event, now) → action, at every edge time —
+//! refresh point, hard margin, expiry, backoff end, flight deadline, lock polling. No async, no
+//! clock: each row is plain data in, plain data out.
+use autopay_auth::*;
+
+const LIFE_S: u64 = 100;
+/// With the default policy and no jitter, a 100 s token issued at 0 is stale from 75 s and
+/// never served from 90 s (margin: min(300 s, 10 % of its life)).
+const REFRESH_AT: u64 = 75_000;
+const USABLE_UNTIL: u64 = 90_000;
+/// A step's bound: the request timeout (10 s) plus the grace (2 s).
+const BOUND: u64 = 12_000;
+
+fn token(name: &str, issued: u64) -> TokenRecord {
+    TokenRecord {
+        access_token: name.into(),
+        token_type: "Bearer".into(),
+        scope: None,
+        issued_at_ms: issued,
+        expires_at_ms: issued + LIFE_S * 1000,
+    }
+}
+
+fn machine(store: bool) -> Machine {
+    Machine::new(Policy::default(), 0.0, store).unwrap()
+}
+
+/// A short name for an action, with what matters in it.
+fn show(a: &Action) -> String {
+    match a {
+        Action::Serve(s) => format!("Serve({}, {})", s.record.access_token, s.source.as_str()),
+        Action::ServeAndRefresh(s, _) => format!("ServeAndRefresh({})", s.record.access_token),
+        Action::ReadStore => "ReadStore".into(),
+        Action::ClaimLock { ttl_ms } => format!("ClaimLock({ttl_ms})"),
+        Action::Mint { replacing } => format!("Mint({})", replacing.as_deref().unwrap_or("-")),
+        Action::Save { record, unlock } => format!(
+            "Save({}, unlock={unlock})",
+            record.as_ref().map_or(0, |(_, ttl)| *ttl)
+        ),
+        Action::WaitUntil(t) => format!("WaitUntil({t})"),
+        Action::Fail(e) => format!("Fail({})", e.code()),
+    }
+}
+
+/// A machine holding token `t1`, minted by a cold call at 0 (no store).
+fn holding_t1() -> Machine {
+    let mut m = machine(false);
+    let mut c = Call::new(Want::Usable);
+    assert_eq!(show(&m.want(0, &mut c)), "Mint(-)");
+    assert_eq!(
+        show(&m.minted(0, &mut c, Ok(token("t1", 0)))),
+        "Serve(t1, network)"
+    );
+    m
+}
+
+fn want(m: &mut Machine, now: u64) -> String {
+    show(&m.want(now, &mut Call::new(Want::Usable)))
+}
+
+fn server(status: u16, retry_after: Option<u64>) -> Error {
+    let s = ServerError {
+        status,
+        error: Some("e".into()),
+        description: None,
+        retry_after,
+    };
+    match status {
+        401 => Error::AccessDenied(s),
+        429 => Error::RateLimited(s),
+        _ => Error::Server(s),
+    }
+}
+
+#[test]
+fn a_held_token_through_its_life() {
+    let table = [
+        (0, "Serve(t1, memory)"),
+        (REFRESH_AT - 1, "Serve(t1, memory)"),
+        (REFRESH_AT, "ServeAndRefresh(t1)"),
+        (USABLE_UNTIL - 1, "ServeAndRefresh(t1)"),
+        (USABLE_UNTIL, "Mint(t1)"),
+        (LIFE_S * 1000, "Mint(t1)"),
+    ];
+    for (now, expected) in table {
+        assert_eq!(want(&mut holding_t1(), now), expected, "at {now}");
+    }
+}
+
+#[test]
+fn with_a_store_a_caller_without_a_usable_token_reads_it_first() {
+    assert_eq!(want(&mut machine(true), 0), "ReadStore");
+    let mut m = machine(true);
+    let mut c = Call::new(Want::Usable);
+    m.want(0, &mut c);
+    let table: [(Result<Option<String>, StoreError>, &str); 4] = [
+        (Ok(Some(token("s1", 0).encode())), "Serve(s1, kv)"),
+        (Ok(None), "ClaimLock(12000)"),
+        (Ok(Some("garbage".into())), "ClaimLock(12000)"),
+        (Err(StoreError("down".into())), "ClaimLock(12000)"),
+    ];
+    for (read, expected) in table {
+        let mut m = machine(true);
+        let mut c = Call::new(Want::Usable);
+        m.want(0, &mut c);
+        assert_eq!(show(&m.stored(1, &mut c, read)), expected);
+    }
+}
+
+#[test]
+fn a_stored_record_is_taken_only_while_usable_and_never_if_refused() {
+    let table = [
+        (REFRESH_AT - 1, false, "Serve(s1, kv)"),
+        (USABLE_UNTIL - 1, false, "ServeAndRefresh(s1)"),
+        (USABLE_UNTIL, false, "ClaimLock(12000)"),
+        (0, true, "ClaimLock(12000)"),
+    ];
+    for (now, refused, expected) in table {
+        let mut m = machine(true);
+        if refused {
+            m.refused(now, "s1");
+        }
+        let mut c = Call::new(Want::Usable);
+        assert_eq!(show(&m.want(now, &mut c)), "ReadStore");
+        assert_eq!(
+            show(&m.stored(now, &mut c, Ok(Some(token("s1", 0).encode())))),
+            expected,
+            "at {now}"
+        );
+    }
+}
+
+#[test]
+fn the_minting_lock_decides_who_mints_and_who_polls() {
+    let table: [(Result<Option<bool>, StoreError>, &str); 4] = [
+        (Ok(Some(true)), "Mint(-)"),
+        (Ok(None), "Mint(-)"),
+        (Ok(Some(false)), "WaitUntil(50)"),
+        (Err(StoreError("busy".into())), "WaitUntil(50)"),
+    ];
+    for (claim, expected) in table {
+        let mut m = machine(true);
+        let mut c = Call::new(Want::Usable);
+        m.want(0, &mut c);
+        m.stored(0, &mut c, Ok(None));
+        assert_eq!(show(&m.claimed(0, &mut c, claim)), expected);
+    }
+}
+
+#[test]
+fn a_lock_loser_polls_the_store_doubling_then_mints_at_the_lock_ttl() {
+    let mut m = machine(true);
+    let mut c = Call::new(Want::Usable);
+    m.want(0, &mut c);
+    m.stored(0, &mut c, Ok(None));
+    assert_eq!(show(&m.claimed(0, &mut c, Ok(Some(false)))), "WaitUntil(50)");
+    assert_eq!(show(&m.want(49, &mut c)), "WaitUntil(50)", "woken early: wait on");
+    let mut now = 50;
+    let mut waits = vec![];
+    loop {
+        assert_eq!(show(&m.want(now, &mut c)), "ReadStore");
+        match m.stored(now, &mut c, Ok(None)) {
+            Action::WaitUntil(t) => {
+                waits.push(t - now);
+                now = t;
+            }
+            other => {
+                assert_eq!(show(&other), "Mint(-)");
+                break;
+            }
+        }
+    }
+    assert_eq!(&waits[..4], [100, 200, 400, 500]);
+    assert!(waits[4..].iter().all(|w| *w == 500));
+    assert!((BOUND..BOUND + 500).contains(&now), "gave up at {now}");
+}
+
+#[test]
+fn a_failing_claim_is_tried_once_more_after_a_pause() {
+    let mut m = machine(true);
+    let mut c = Call::new(Want::Usable);
+    m.want(0, &mut c);
+    m.stored(0, &mut c, Ok(None));
+    let down = || Err(StoreError("down".into()));
+    assert_eq!(show(&m.claimed(0, &mut c, down())), "WaitUntil(50)");
+    assert_eq!(show(&m.want(50, &mut c)), "ClaimLock(12000)");
+    assert_eq!(show(&m.claimed(50, &mut c, down())), "Mint(-)");
+    assert_eq!(m.stats().kv_errors, 2);
+}
+
+#[test]
+fn a_minted_token_is_saved_with_its_remaining_life_then_served() {
+    let mut m = machine(true);
+    let mut c = Call::new(Want::Usable);
+    m.want(0, &mut c);
+    m.stored(0, &mut c, Ok(None));
+    m.claimed(0, &mut c, Ok(Some(true)));
+    assert_eq!(
+        show(&m.minted(2_000, &mut c, Ok(token("t1", 0)))),
+        "Save(98, unlock=true)"
+    );
+    assert_eq!(
+        show(&m.saved(2_000, &mut c, &[Ok(()), Err(StoreError("x".into()))])),
+        "Serve(t1, network)"
+    );
+    assert_eq!(m.stats().kv_errors, 1);
+    // a token too short to store (under 60 s left) is kept in memory only
+    let mut m = machine(true);
+    let mut c = Call::new(Want::Usable);
+    m.want(0, &mut c);
+    m.stored(0, &mut c, Ok(None));
+    m.claimed(0, &mut c, Ok(None));
+    assert_eq!(
+        show(&m.minted(41_000, &mut c, Ok(token("t1", 0)))),
+        "Serve(t1, network)"
+    );
+}
+
+#[test]
+fn callers_without_a_token_wait_for_the_one_flight_and_share_its_outcome() {
+    for (outcome, expected) in [
+        (Ok(token("t1", 0)), "Serve(t1, network)"),
+        (Err(server(503, None)), "Fail(server_error)"),
+    ] {
+        let mut m = machine(false);
+        let mut owner = Call::new(Want::Usable);
+        let mut waiter = Call::new(Want::Usable);
+        assert_eq!(show(&m.want(0, &mut owner)), "Mint(-)");
+        assert_eq!(show(&m.want(5, &mut waiter)), format!("WaitUntil({BOUND})"));
+        let ended = m.minted(10, &mut owner, outcome);
+        assert!(m.take_landed(), "the driver is told to wake the waiters");
+        assert_eq!(show(&ended), expected);
+        assert_eq!(show(&m.want(10, &mut waiter)), expected);
+    }
+}
+
+#[test]
+fn a_flight_past_its_deadline_is_dead_and_the_next_caller_starts_anew() {
+    let table = [
+        (BOUND - 1, format!("WaitUntil({BOUND})")),
+        (BOUND, "Mint(-)".to_owned()),
+    ];
+    for (now, expected) in table {
+        let mut m = machine(false);
+        m.want(0, &mut Call::new(Want::Usable));
+        assert_eq!(want(&mut m, now), expected, "at {now}");
+    }
+    // the dead flight's late answer is still a good token: kept, and served to its caller
+    let mut m = machine(false);
+    let mut late = Call::new(Want::Usable);
+    m.want(0, &mut late);
+    let mut next = Call::new(Want::Usable);
+    assert_eq!(show(&m.want(BOUND, &mut next)), "Mint(-)");
+    assert_eq!(
+        show(&m.minted(BOUND + 1, &mut late, Ok(token("late", 1)))),
+        "Serve(late, network)"
+    );
+}
+
+#[test]
+fn a_stale_token_starts_one_refresh_and_is_served_meanwhile() {
+    let started = USABLE_UNTIL - 5_000;
+    let mut m = holding_t1();
+    let Action::ServeAndRefresh(_, mut refresh) = m.want(started, &mut Call::new(Want::Usable)) else {
+        panic!("stale: refresh");
+    };
+    assert_eq!(
+        want(&mut m, started),
+        "Serve(t1, memory)",
+        "one refresh at a time"
+    );
+    assert_eq!(show(&m.want(started, &mut refresh)), "Mint(t1)");
+    // past its usable life while the refresh runs: wait for the refresh, no second mint
+    assert_eq!(
+        want(&mut m, USABLE_UNTIL),
+        format!("WaitUntil({})", started + BOUND)
+    );
+    let minted = m.minted(USABLE_UNTIL + 1, &mut refresh, Ok(token("t2", started)));
+    assert_eq!(show(&minted), "Serve(t2, network)");
+    assert_eq!(want(&mut m, USABLE_UNTIL + 2), "Serve(t2, memory)");
+}
+
+#[test]
+fn a_failed_refresh_backs_off_doubling_or_as_told_and_serves_the_held_token() {
+    // (retry-after from the server, failures so far) → when the next refresh may start
+    let table = [
+        (None, 1, 1_000),
+        (None, 2, 2_000),
+        (None, 3, 4_000),
+        (Some(10), 1, 10_000),
+    ];
+    for (retry_after, failures, backoff) in table {
+        let mut m = holding_t1();
+        let mut now = REFRESH_AT;
+        for _ in 0..failures {
+            let Action::ServeAndRefresh(_, mut r) = m.want(now, &mut Call::new(Want::Usable)) else {
+                panic!("refresh at {now}");
+            };
+            m.want(now, &mut r);
+            let ended = m.minted(
+                now,
+                &mut r,
+                Err(server(if retry_after.is_some() { 429 } else { 503 }, retry_after)),
+            );
+            assert_eq!(show(&ended), "Serve(t1, network)", "stale-if-error");
+            now += refresh_backoff_ms(m.stats().failures as u32, retry_after);
+        }
+        let failed_at = now - backoff;
+        assert_eq!(
+            want(&mut m, failed_at + backoff - 1),
+            "Serve(t1, memory)",
+            "{retry_after:?} x{failures}"
+        );
+        assert_eq!(
+            want(&mut m, failed_at + backoff),
+            "ServeAndRefresh(t1)",
+            "{retry_after:?} x{failures}"
+        );
+    }
+}
+
+#[test]
+fn an_authority_renews_a_held_token_once_unless_it_has_a_newer_one() {
+    let held = || Call::new(Want::Replacing("t1".into()));
+    let other = || Call::new(Want::Replacing("t0".into()));
+    let mut m = holding_t1();
+    assert_eq!(show(&m.want(1, &mut other())), "Serve(t1, memory)");
+    let mut c = held();
+    assert_eq!(show(&m.want(1, &mut c)), "Mint(t1)");
+    // the source hands back the same token: nothing renewed, backoff, and no loop
+    assert_eq!(
+        show(&m.minted(2, &mut c, Ok(token("t1", 0)))),
+        "Serve(t1, network)"
+    );
+    assert_eq!(show(&m.want(3, &mut held())), "Serve(t1, memory)", "backing off");
+    assert_eq!(
+        show(&m.want(2 + 1_000, &mut held())),
+        "Mint(t1)",
+        "after the backoff"
+    );
+    // a failed renewal while the held token is usable serves it again
+    let mut m = holding_t1();
+    let mut c = held();
+    m.want(1, &mut c);
+    assert_eq!(
+        show(&m.minted(2, &mut c, Err(server(503, None)))),
+        "Serve(t1, network)"
+    );
+}
+
+#[test]
+fn a_refused_token_is_replaced_and_named_to_the_source() {
+    let mut m = holding_t1();
+    assert!(m.refused(1, "t1"));
+    assert!(!m.refused(1, "t0"), "compare-and-delete: t0 was not held");
+    assert_eq!(want(&mut m, 2), "Mint(t0)", "the last refused token is named");
+    let mut m = holding_t1();
+    m.invalidate(1);
+    assert_eq!(want(&mut m, 2), "Mint(t1)");
+}
+
+#[test]
+fn a_token_already_past_its_usable_life_on_arrival_is_refused() {
+    let mut m = machine(false);
+    let mut c = Call::new(Want::Usable);
+    m.want(USABLE_UNTIL, &mut c);
+    assert_eq!(
+        show(&m.minted(USABLE_UNTIL, &mut c, Ok(token("old", 0)))),
+        "Fail(invalid_response)"
+    );
+    assert!(m.current(USABLE_UNTIL).is_none());
+}
+
+#[test]
+fn the_lease_and_the_next_deadline_follow_the_timeline() {
+    let m = holding_t1();
+    assert_eq!(
+        m.lease(0).map(|(r, until)| (r.access_token.clone(), until)),
+        Some(("t1".into(), REFRESH_AT))
+    );
+    assert!(m.lease(REFRESH_AT).is_none());
+    let table = [
+        (0, Some(REFRESH_AT)),
+        (REFRESH_AT, Some(USABLE_UNTIL)),
+        (USABLE_UNTIL, None),
+    ];
+    for (now, next) in table {
+        assert_eq!(m.next_deadline(now), next, "at {now}");
+    }
+    let mut m = machine(false);
+    m.want(5, &mut Call::new(Want::Usable));
+    assert_eq!(m.next_deadline(5), Some(5 + BOUND), "a flight's deadline");
+}
