@@ -11,6 +11,7 @@
 // Control endpoints (loopback only, for tests): GET /__emulator/stats, POST /__emulator/reset,
 // POST /__emulator/config {expiresIn}, POST /__emulator/faults [{status, body, headers, delayMs,
 // raw}] (queued for the next token requests), POST /__emulator/revoke (every issued token dies).
+// API calls: a path ending in /status/NNN answers NNN; `?delayMs=N` answers after N ms (≤ 5 s).
 import { createServer } from 'node:http';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
@@ -120,6 +121,8 @@ export async function startEmulator({
     } catch {
       return send(res, 413, { error: 'too_large' });
     }
+    const delayMs = Math.min(Number(url.searchParams.get('delayMs')) || 0, 5_000);
+    if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
     const asked = /^\/(?:.*\/)?status\/(\d{3})$/.exec(url.pathname);
     return send(res, asked ? Number(asked[1]) : 200, {
       ok: true,

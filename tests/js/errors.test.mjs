@@ -71,10 +71,13 @@ test('server_error: 5xx, raw body never forwarded', async () => {
   assert.ok(!e.message.includes('<html>'));
 });
 
-test('network: nothing listens there', async () => {
-  const e = await failure(make({ tokenUrl: 'http://127.0.0.1:9/oauth/token' }));
+test('network: nothing listens there; the platform error is the cause, the host is named', async () => {
+  const e = await failure(make({ tokenUrl: 'http://127.0.0.1:9/oauth/token?x=1' }));
   assert.equal(e.code, 'network');
   assert.equal(e.status, null);
+  assert.equal(e.host, '127.0.0.1:9');
+  assert.ok(e.message.includes('127.0.0.1:9') && !e.message.includes('/oauth/token'), e.message);
+  assert.ok(e.cause instanceof TypeError, `cause: ${e.cause}`);
 });
 
 test('timeout: the endpoint answers too late', async () => {
@@ -82,6 +85,8 @@ test('timeout: the endpoint answers too late', async () => {
   const started = Date.now();
   const e = await failure(make({ timeoutMs: 150 }));
   assert.equal(e.code, 'timeout');
+  assert.equal(e.host, new URL(emu.tokenUrl).host);
+  assert.equal(e.cause?.name, 'TimeoutError');
   assert.ok(Date.now() - started < 900);
 });
 

@@ -89,3 +89,36 @@ test('the token never leaves apiBaseUrl', async () => {
   }
   assert.equal(emu.stats().apiRequests, 0);
 });
+
+test('an API call that fails reaches the caller as the platform error, not a token error', async () => {
+  const auth = make();
+  await auth.getToken();
+  // aborted mid-call: the AbortError the call was aborted with
+  const controller = new AbortController();
+  const call = auth.fetch('/slow?delayMs=2000', { signal: controller.signal });
+  setTimeout(() => controller.abort(), 50);
+  await assert.rejects(call, (e) => {
+    assert.ok(!(e instanceof AutopayAuthError), `got ${e}`);
+    assert.equal(e.name, 'AbortError');
+    return true;
+  });
+  // an unreachable API: fetch's own TypeError
+  const away = make({ apiBaseUrl: 'http://127.0.0.1:9' });
+  await away.getToken();
+  await assert.rejects(away.fetch('/x'), (e) => {
+    assert.ok(e instanceof TypeError && !(e instanceof AutopayAuthError), `got ${e}`);
+    return true;
+  });
+});
+
+test('init.signal also stops the wait for a token', async () => {
+  emu.fault({ delayMs: 1_000 });
+  const auth = make();
+  const controller = new AbortController();
+  const reason = new Error('caller gave up');
+  const call = auth.fetch('/x', { signal: controller.signal });
+  setTimeout(() => controller.abort(reason), 50);
+  const started = Date.now();
+  await assert.rejects(call, (e) => e === reason);
+  assert.ok(Date.now() - started < 900, 'did not wait for the token');
+});

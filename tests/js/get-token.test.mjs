@@ -167,3 +167,32 @@ test('CommonJS require works and shares the behaviour', async () => {
   assert.equal((await auth.getTokenInfo()).source, 'memory');
   assert.throws(() => new cjs.AutopayAuth({}), (e) => e instanceof cjs.AutopayAuthError && e.code === 'invalid_config');
 });
+
+test('a caller that aborts stops waiting; the shared token request goes on and is cached', async () => {
+  emu.fault({ delayMs: 300 });
+  const auth = make();
+  const controller = new AbortController();
+  const gaveUp = auth.getToken({ signal: controller.signal });
+  const patient = auth.getTokenInfo();
+  controller.abort();
+  await assert.rejects(gaveUp, (e) => e.name === 'AbortError');
+  const info = await patient;
+  assert.equal(info.source, 'network');
+  assert.equal(await auth.getToken(), info.accessToken);
+  assert.equal(emu.stats().minted, 1, 'the abort cost no extra token');
+  // an already aborted signal rejects at once, even on a cache hit
+  await assert.rejects(auth.getTokenInfo({ signal: AbortSignal.abort() }), (e) => e.name === 'AbortError');
+});
+
+test('getTokenInfo hands each caller its own object', async () => {
+  const auth = make();
+  const [a, b] = await Promise.all([auth.getTokenInfo(), auth.getTokenInfo()]);
+  assert.notEqual(a, b);
+  a.accessToken = 'mutated';
+  assert.notEqual(b.accessToken, 'mutated');
+  const c = await auth.getTokenInfo();
+  const d = await auth.getTokenInfo();
+  assert.notEqual(c, d);
+  c.scope = 'mutated';
+  assert.notEqual((await auth.getTokenInfo()).scope, 'mutated');
+});
