@@ -392,7 +392,7 @@ impl Machine {
                 self.mint(now)
             }
             Ok(Some(false)) => {
-                let give_up_at = now + self.lock_ttl();
+                let give_up_at = now + self.step_bound();
                 let at = now + MINT_POLL_MIN_MS;
                 self.set_step(
                     now,
@@ -604,7 +604,7 @@ impl Machine {
     fn claim(&mut self, now: u64, retried: bool) -> Action {
         self.set_step(now, Step::Claiming { retried });
         Action::ClaimLock {
-            ttl_ms: self.lock_ttl(),
+            ttl_ms: self.step_bound(),
         }
     }
 
@@ -627,12 +627,9 @@ impl Machine {
         f.deadline = now + wait + bound;
     }
 
-    /// How long one step's I/O may take before the flight counts as dead.
+    /// How long one step's I/O may take before the flight counts as dead — also how long the
+    /// minting lock lives, and how long a lock loser polls before it mints after all.
     fn step_bound(&self) -> u64 {
-        self.policy.request_timeout_ms + MINT_LOCK_GRACE_MS
-    }
-
-    fn lock_ttl(&self) -> u64 {
         self.policy.request_timeout_ms + MINT_LOCK_GRACE_MS
     }
 

@@ -1,4 +1,4 @@
-//! Counters of what the manager did, for `stats()` and the Worker's health output.
+//! Counters of what the lifecycle machine did, for `stats()` and the Worker's health output.
 
 use serde::Serialize;
 

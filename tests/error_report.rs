@@ -72,11 +72,17 @@ fn a_report_with_an_unknown_code_or_missing_fields_is_refused_not_guessed() {
 fn reports_name_fields_in_each_edges_vocabulary() {
     let e = Error::config(field::REFRESH_RATIO, "must be a number in (0, 1]");
     assert_eq!(e.report().field.as_deref(), Some("refresh_ratio"));
-    let npm = e.clone().renamed(|f| (f == field::REFRESH_RATIO).then_some("refreshRatio"));
+    let npm = e
+        .clone()
+        .renamed(|f| (f == field::REFRESH_RATIO).then_some("refreshRatio"));
     assert_eq!(npm.report().field.as_deref(), Some("refreshRatio"));
     assert!(npm.to_string().contains("refreshRatio"));
     let unknown = e.renamed(|_| None);
-    assert_eq!(unknown.field(), Some("refresh_ratio"), "names an edge does not know stay");
+    assert_eq!(
+        unknown.field(),
+        Some("refresh_ratio"),
+        "names an edge does not know stay"
+    );
 }
 
 #[test]

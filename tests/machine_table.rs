@@ -54,6 +54,15 @@ fn holding_t1() -> Machine {
     m
 }
 
+/// A cold call at 0 whose store read missed: its owner is about to claim the minting lock.
+fn store_missed() -> (Machine, Call) {
+    let mut m = machine(true);
+    let mut c = Call::new(Want::Usable);
+    m.want(0, &mut c);
+    m.stored(0, &mut c, Ok(None));
+    (m, c)
+}
+
 fn want(m: &mut Machine, now: u64) -> String {
     show(&m.want(now, &mut Call::new(Want::Usable)))
 }
@@ -139,20 +148,14 @@ fn the_minting_lock_decides_who_mints_and_who_polls() {
         (Err(StoreError("busy".into())), "WaitUntil(50)"),
     ];
     for (claim, expected) in table {
-        let mut m = machine(true);
-        let mut c = Call::new(Want::Usable);
-        m.want(0, &mut c);
-        m.stored(0, &mut c, Ok(None));
+        let (mut m, mut c) = store_missed();
         assert_eq!(show(&m.claimed(0, &mut c, claim)), expected);
     }
 }
 
 #[test]
 fn a_lock_loser_polls_the_store_doubling_then_mints_at_the_lock_ttl() {
-    let mut m = machine(true);
-    let mut c = Call::new(Want::Usable);
-    m.want(0, &mut c);
-    m.stored(0, &mut c, Ok(None));
+    let (mut m, mut c) = store_missed();
     assert_eq!(show(&m.claimed(0, &mut c, Ok(Some(false)))), "WaitUntil(50)");
     assert_eq!(show(&m.want(49, &mut c)), "WaitUntil(50)", "woken early: wait on");
     let mut now = 50;
@@ -177,10 +180,7 @@ fn a_lock_loser_polls_the_store_doubling_then_mints_at_the_lock_ttl() {
 
 #[test]
 fn a_failing_claim_is_tried_once_more_after_a_pause() {
-    let mut m = machine(true);
-    let mut c = Call::new(Want::Usable);
-    m.want(0, &mut c);
-    m.stored(0, &mut c, Ok(None));
+    let (mut m, mut c) = store_missed();
     let down = || Err(StoreError("down".into()));
     assert_eq!(show(&m.claimed(0, &mut c, down())), "WaitUntil(50)");
     assert_eq!(show(&m.want(50, &mut c)), "ClaimLock(12000)");
@@ -190,10 +190,7 @@ fn a_failing_claim_is_tried_once_more_after_a_pause() {
 
 #[test]
 fn a_minted_token_is_saved_with_its_remaining_life_then_served() {
-    let mut m = machine(true);
-    let mut c = Call::new(Want::Usable);
-    m.want(0, &mut c);
-    m.stored(0, &mut c, Ok(None));
+    let (mut m, mut c) = store_missed();
     m.claimed(0, &mut c, Ok(Some(true)));
     assert_eq!(
         show(&m.minted(2_000, &mut c, Ok(token("t1", 0)))),
@@ -205,10 +202,7 @@ fn a_minted_token_is_saved_with_its_remaining_life_then_served() {
     );
     assert_eq!(m.stats().kv_errors, 1);
     // a token too short to store (under 60 s left) is kept in memory only
-    let mut m = machine(true);
-    let mut c = Call::new(Want::Usable);
-    m.want(0, &mut c);
-    m.stored(0, &mut c, Ok(None));
+    let (mut m, mut c) = store_missed();
     m.claimed(0, &mut c, Ok(None));
     assert_eq!(
         show(&m.minted(41_000, &mut c, Ok(token("t1", 0)))),
