@@ -4,6 +4,7 @@
 //! - never two mints in flight at once (a second starts only once the first's flight is dead);
 //! - a token the API refused is never served again;
 //! - every call ends, or waits with a deadline in the future.
+#![cfg(not(target_arch = "wasm32"))] // proptest is a native dev-dependency
 use autopay_auth::*;
 use proptest::prelude::*;
 
