@@ -77,7 +77,8 @@ export type AutopayAuthErrorCode =
   | 'timeout'
   | 'invalid_response'
   | 'invalid_config'
-  | 'invalid_argument';
+  | 'invalid_argument'
+  | 'mint_budget_exhausted';
 
 export class AutopayAuthError extends Error {
   readonly name: 'AutopayAuthError';

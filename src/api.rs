@@ -16,23 +16,26 @@ pub trait ApiCall {
     fn token(&mut self) -> impl Future<Output = Result<String, Self::Failure>>;
     /// Sends the call with `token`: the answer and its HTTP status.
     fn send(&mut self, token: &str) -> impl Future<Output = Result<(Self::Response, u16), Self::Failure>>;
-    /// The API refused `token`: drop it wherever it is still the cached token.
-    fn refused(&mut self, token: &str) -> impl Future<Output = ()>;
+    /// The API refused `token`: drop it wherever it is still the cached token. Returns whether
+    /// another token may help (false while a refusal hold keeps the token: see
+    /// [`crate::Machine::refused`]).
+    fn refused(&mut self, token: &str) -> impl Future<Output = bool>;
     /// Whether the request can be sent once more (its body can be replayed).
     fn replayable(&self) -> bool;
 }
 
 /// Makes `call`: after a 401 the token is dropped (compare-and-delete) and, when the request
-/// can be replayed, the call is made once more with a new token. Any other answer is returned.
+/// can be replayed and another token may help, the call is made once more with a new token.
+/// Any other answer is returned.
 pub async fn call_api<A: ApiCall>(call: &mut A) -> Result<A::Response, A::Failure> {
     let mut attempt = 0;
     loop {
         let token = call.token().await?;
         let (response, status) = call.send(&token).await?;
-        if status == API_UNAUTHORIZED {
-            call.refused(&token).await;
-        }
-        if !should_retry_api_call(status, attempt, call.replayable()) {
+        let retry = status == API_UNAUTHORIZED
+            && call.refused(&token).await
+            && should_retry_api_call(status, attempt, call.replayable());
+        if !retry {
             return Ok(response);
         }
         attempt += 1;
@@ -91,6 +94,7 @@ pub fn gateway_status(err: &Error) -> (u16, Option<u64>) {
             503,
             Some(s.retry_after.unwrap_or(DEFAULT_GATEWAY_RETRY_AFTER_SECS)),
         ),
+        Error::MintBudgetExhausted { retry_after } => (503, Some(*retry_after)),
         Error::InvalidConfig { .. } => (500, None),
         _ => (502, None),
     }
@@ -217,8 +221,9 @@ mod tests {
             let status = self.statuses.remove(0);
             Ok((status, status))
         }
-        async fn refused(&mut self, token: &str) {
+        async fn refused(&mut self, token: &str) -> bool {
             self.refused.push(token.to_owned());
+            self.refused.len() < 3
         }
         fn replayable(&self) -> bool {
             self.replayable

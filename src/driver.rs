@@ -8,14 +8,16 @@ use std::pin::pin;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use futures_util::future::{FutureExt, LocalBoxFuture, select};
+use std::future::Future;
 
-use crate::config::Config;
+use futures_util::future::{Either, FutureExt, LocalBoxFuture, select};
+
+use crate::config::{Config, url_host};
 use crate::error::Error;
 use crate::lifecycle::{Phase, Policy};
-use crate::machine::{Action, Call, Machine, Served, Want};
+use crate::machine::{Action, Call, MINT_LOCK_GRACE_MS, Machine, Refusal, Served, Want};
 use crate::record::TokenRecord;
-use crate::seams::{Clock, Notify, Store, TokenSource, Wakers};
+use crate::seams::{Clock, Notify, Store, StoreError, TokenSource, Wakers};
 use crate::stats::Stats;
 
 /// Appended to the cache key for the minting lock in stores that support `put_if_absent`.
@@ -42,6 +44,8 @@ pub struct Lease {
 
 struct Inner<T, S, C, N> {
     key: String,
+    /// The token endpoint's host, for errors.
+    host: String,
     lock_key: String,
     machine: RefCell<Machine>,
     source: T,
@@ -82,6 +86,7 @@ impl<T: TokenSource + 'static, S: Store + 'static, C: Clock + 'static, N: Notify
         let key = config.cache_key().to_owned();
         Ok(Self {
             inner: Rc::new(Inner {
+                host: url_host(config.token_url()).to_owned(),
                 lock_key: format!("{key}{MINT_LOCK_SUFFIX}"),
                 key,
                 machine: RefCell::new(Machine::new(policy, jitter, store.is_some())?),
@@ -152,31 +157,33 @@ impl<T: TokenSource + 'static, S: Store + 'static, C: Clock + 'static, N: Notify
         self.run(Call::new(Want::Replacing(held.to_owned()))).await
     }
 
-    /// Forgets the token everywhere (memory and store).
+    /// Forgets the token everywhere (memory and store), and every hold.
     pub async fn invalidate(&self) {
         let inner = &self.inner;
         inner.machine.borrow_mut().invalidate(inner.clock.now_ms());
         if let Some(store) = &inner.store {
-            if store.delete(&inner.key).await.is_err() {
+            if inner.bounded(store.delete(&inner.key)).await.is_err() {
                 inner.machine.borrow_mut().store_failed();
             }
         }
     }
 
-    /// Forgets `access_token` (one the API refused) only where it is still the cached token:
-    /// compare-and-delete, so a token another caller already replaced survives. Returns
-    /// whether anything was dropped.
-    pub async fn invalidate_token(&self, access_token: &str) -> bool {
+    /// The API refused `access_token`: dropped only where it is still the cached token
+    /// (compare-and-delete, so a token another caller already replaced survives) — unless a
+    /// refusal hold keeps it (see [`Machine::refused`]). Returns what the machine did.
+    pub async fn invalidate_token(&self, access_token: &str) -> Refusal {
         let inner = &self.inner;
-        let mut dropped = inner
+        let refusal = inner
             .machine
             .borrow_mut()
             .refused(inner.clock.now_ms(), access_token);
+        if refusal == Refusal::Kept {
+            return refusal;
+        }
         if let Some(store) = &inner.store {
-            match store.get(&inner.key).await {
+            match inner.bounded(store.get(&inner.key)).await {
                 Ok(Some(v)) if Machine::stored_is(&v, access_token) => {
-                    dropped = true;
-                    if store.delete(&inner.key).await.is_err() {
+                    if inner.bounded(store.delete(&inner.key)).await.is_err() {
                         inner.machine.borrow_mut().store_failed();
                     }
                 }
@@ -184,7 +191,7 @@ impl<T: TokenSource + 'static, S: Store + 'static, C: Clock + 'static, N: Notify
                 Err(_) => inner.machine.borrow_mut().store_failed(),
             }
         }
-        dropped
+        refusal
     }
 
     /// Drives one call through the machine until it is served or fails.
@@ -208,31 +215,34 @@ impl<T: TokenSource + 'static, S: Store + 'static, C: Clock + 'static, N: Notify
                 Action::Fail(e) => return Err(e),
                 Action::ReadStore => {
                     let read = match &inner.store {
-                        Some(store) => store.get(&inner.key).await,
+                        Some(store) => inner.bounded(store.get(&inner.key)).await,
                         None => Ok(None),
                     };
                     inner.event(|m, now| m.stored(now, &mut call, read))
                 }
                 Action::ClaimLock { ttl_ms } => {
                     let claim = match &inner.store {
-                        Some(store) => store.put_if_absent(&inner.lock_key, "minting", ttl_ms).await,
+                        Some(store) => {
+                            inner
+                                .bounded(store.put_if_absent(&inner.lock_key, "minting", ttl_ms))
+                                .await
+                        }
                         None => Ok(None),
                     };
                     inner.event(|m, now| m.claimed(now, &mut call, claim))
                 }
                 Action::Mint { replacing } => {
-                    let timeout_ms = inner.machine.borrow().policy().request_timeout_ms;
-                    let minted = inner.source.mint(replacing.as_deref(), timeout_ms).await;
+                    let minted = inner.mint(replacing.as_deref()).await;
                     inner.event(|m, now| m.minted(now, &mut call, minted))
                 }
                 Action::Save { record, unlock } => {
                     let mut results = Vec::new();
                     if let Some(store) = &inner.store {
                         if let Some((value, ttl_secs)) = record {
-                            results.push(store.put(&inner.key, &value, ttl_secs).await);
+                            results.push(inner.bounded(store.put(&inner.key, &value, ttl_secs)).await);
                         }
                         if unlock {
-                            results.push(store.delete(&inner.lock_key).await);
+                            results.push(inner.bounded(store.delete(&inner.lock_key)).await);
                         }
                     }
                     inner.event(|m, now| m.saved(now, &mut call, &results))
@@ -261,6 +271,32 @@ impl<T: TokenSource + 'static, S: Store + 'static, C: Clock + 'static, N: Notify
             }
         }
         .boxed_local()
+    }
+}
+
+impl<T: TokenSource, S, C: Clock, N: Notify> Inner<T, S, C, N> {
+    /// A store call, bounded by the policy's store timeout: one that takes longer is a store
+    /// error (counted and survived), so no caller waits forever on a store.
+    async fn bounded<V>(&self, op: impl Future<Output = Result<V, StoreError>>) -> Result<V, StoreError> {
+        let limit = self.machine.borrow().policy().store_timeout_ms;
+        match select(pin!(op), pin!(self.clock.sleep(limit))).await {
+            Either::Left((result, _)) => result,
+            Either::Right(_) => Err(StoreError(format!("no answer within {limit} ms"))),
+        }
+    }
+
+    /// One token request, bounded by its timeout plus a grace even if the transport ignores
+    /// its own timeout.
+    async fn mint(&self, replacing: Option<&str>) -> Result<TokenRecord, Error> {
+        let timeout_ms = self.machine.borrow().policy().request_timeout_ms;
+        let request = pin!(self.source.mint(replacing, timeout_ms));
+        match select(request, pin!(self.clock.sleep(timeout_ms + MINT_LOCK_GRACE_MS))).await {
+            Either::Left((result, _)) => result,
+            Either::Right(_) => Err(Error::Timeout {
+                host: self.host.clone(),
+                after_ms: timeout_ms,
+            }),
+        }
     }
 }
 

@@ -27,6 +27,8 @@ pub mod code {
     pub const INVALID_CONFIG: &str = "invalid_config";
     /// An argument to a call was refused.
     pub const INVALID_ARGUMENT: &str = "invalid_argument";
+    /// The mint budget is spent: no token request before `retryAfter`.
+    pub const MINT_BUDGET_EXHAUSTED: &str = "mint_budget_exhausted";
     /// Every code, in a stable order.
     pub const ALL: &[&str] = &[
         ACCESS_DENIED,
@@ -38,6 +40,7 @@ pub mod code {
         INVALID_RESPONSE,
         INVALID_CONFIG,
         INVALID_ARGUMENT,
+        MINT_BUDGET_EXHAUSTED,
     ];
 }
 
@@ -64,6 +67,12 @@ pub mod field {
     pub const REFRESH_JITTER: &str = "refresh_jitter";
     /// [`crate::Policy::request_timeout_ms`].
     pub const REQUEST_TIMEOUT: &str = "request_timeout";
+    /// [`crate::Policy::mint_attempts`].
+    pub const MINT_ATTEMPTS: &str = "mint_attempts";
+    /// [`crate::Policy::budget_burst`] and [`crate::Policy::budget_window_ms`].
+    pub const MINT_BUDGET: &str = "mint_budget";
+    /// [`crate::Policy::store_timeout_ms`].
+    pub const STORE_TIMEOUT: &str = "store_timeout";
 }
 
 /// What the token endpoint said when it refused: RFC 6749 §5.2 fields plus the HTTP status.
@@ -126,6 +135,12 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// The mint budget is spent: this many token requests in one window is a fault or a bug,
+    /// never normal rotation, and no more are made before `retry_after` seconds.
+    MintBudgetExhausted {
+        /// Seconds until the budget allows a token request again.
+        retry_after: u64,
+    },
 }
 
 impl Error {
@@ -141,6 +156,7 @@ impl Error {
             Error::InvalidResponse { .. } => code::INVALID_RESPONSE,
             Error::InvalidConfig { .. } => code::INVALID_CONFIG,
             Error::InvalidArgument { .. } => code::INVALID_ARGUMENT,
+            Error::MintBudgetExhausted { .. } => code::MINT_BUDGET_EXHAUSTED,
         }
     }
 
@@ -162,9 +178,12 @@ impl Error {
         }
     }
 
-    /// Seconds to wait before asking again, when the server said.
+    /// Seconds to wait before asking again, when the server (or the mint budget) said.
     pub fn retry_after(&self) -> Option<u64> {
-        self.server().and_then(|s| s.retry_after)
+        match self {
+            Error::MintBudgetExhausted { retry_after } => Some(*retry_after),
+            _ => self.server().and_then(|s| s.retry_after),
+        }
     }
 
     /// The setting named by an `InvalidConfig` error.
@@ -295,6 +314,9 @@ impl TryFrom<ErrorReport> for Error {
                 .zip(r.reason.clone())
                 .map(|(field, reason)| Error::InvalidConfig { field, reason }),
             code::INVALID_ARGUMENT => r.reason.clone().map(|reason| Error::InvalidArgument { reason }),
+            code::MINT_BUDGET_EXHAUSTED => r
+                .retry_after
+                .map(|retry_after| Error::MintBudgetExhausted { retry_after }),
             _ => None,
         };
         e.ok_or(r)
@@ -326,6 +348,10 @@ impl fmt::Display for Error {
             }
             Error::InvalidConfig { field, reason } => write!(f, "invalid `{field}`: {reason}"),
             Error::InvalidArgument { reason } => write!(f, "invalid argument: {reason}"),
+            Error::MintBudgetExhausted { retry_after } => write!(
+                f,
+                "mint budget exhausted: no token request for this client before {retry_after} s from now"
+            ),
         }
     }
 }

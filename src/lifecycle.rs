@@ -29,6 +29,32 @@ pub const MIN_REFRESH_BACKOFF_MS: u64 = 1_000;
 /// The longest wait between background refresh attempts.
 pub const MAX_REFRESH_BACKOFF_MS: u64 = 60_000;
 
+/// Attempts per mint when the token endpoint answers 5xx (without `Retry-After`), cannot be
+/// reached, or times out: the first and two retries.
+pub const DEFAULT_MINT_ATTEMPTS: u32 = 3;
+/// Retry waits are drawn uniformly from [0, min(cap, base × 2^retry)] ("full jitter")…
+pub const DEFAULT_RETRY_BASE_MS: u64 = 250;
+/// …up to this cap.
+pub const DEFAULT_RETRY_CAP_MS: u64 = 4_000;
+/// Every attempt of one mint, with the waits between them, ends within this.
+pub const DEFAULT_MINT_DEADLINE_MS: u64 = 30_000;
+/// Cooldown after a 429 that did not say for how long.
+pub const DEFAULT_COOLDOWN_MS: u64 = 30_000;
+/// The longest cooldown a `Retry-After` can impose (a longer one is capped).
+pub const MAX_COOLDOWN_MS: u64 = 600_000;
+/// A refusal (401, 403, another 4xx, an invalid answer) is remembered this long at first…
+pub const DEFAULT_HOLD_MS: u64 = 30_000;
+/// …doubling on each repeat up to this.
+pub const MAX_HOLD_MS: u64 = 600_000;
+/// The API refusing a token younger than this is a *fresh* refusal: minting again may not help.
+pub const DEFAULT_FRESH_REFUSAL_MS: u64 = 60_000;
+/// The mint budget counts token requests in a sliding window this long…
+pub const DEFAULT_BUDGET_WINDOW_MS: u64 = 3_600_000;
+/// …allowing this many beyond what normal rotation needs (see [`Policy::mint_budget`]).
+pub const DEFAULT_BUDGET_BURST: u32 = 10;
+/// How long one store call (get, put, delete, lock) may take before it counts as failed.
+pub const DEFAULT_STORE_TIMEOUT_MS: u64 = 3_000;
+
 /// The lifecycle knobs. Build with [`Policy::default`] and adjust; [`Policy::validate`] checks.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Policy {
@@ -42,6 +68,30 @@ pub struct Policy {
     pub refresh_jitter_ms: u64,
     /// Timeout of one token request.
     pub request_timeout_ms: u64,
+    /// Attempts per mint for 5xx without `Retry-After`, network errors and timeouts (≥ 1).
+    pub mint_attempts: u32,
+    /// Base of the full-jitter backoff between attempts.
+    pub retry_base_ms: u64,
+    /// Cap of the backoff between attempts.
+    pub retry_cap_ms: u64,
+    /// All attempts of one mint end within this.
+    pub mint_deadline_ms: u64,
+    /// Cooldown after a 429 without `Retry-After`.
+    pub cooldown_ms: u64,
+    /// Cap on any cooldown.
+    pub max_cooldown_ms: u64,
+    /// First hold after a refusal; doubles on repeats.
+    pub hold_ms: u64,
+    /// Cap on a hold.
+    pub max_hold_ms: u64,
+    /// A token refused younger than this was refused *fresh*.
+    pub fresh_refusal_ms: u64,
+    /// The mint budget's sliding window.
+    pub budget_window_ms: u64,
+    /// Token requests allowed in a window beyond what normal rotation needs.
+    pub budget_burst: u32,
+    /// Bound of one store call.
+    pub store_timeout_ms: u64,
 }
 
 impl Default for Policy {
@@ -52,6 +102,18 @@ impl Default for Policy {
             expiry_margin_ratio: DEFAULT_EXPIRY_MARGIN_RATIO,
             refresh_jitter_ms: DEFAULT_REFRESH_JITTER_MS,
             request_timeout_ms: DEFAULT_REQUEST_TIMEOUT_MS,
+            mint_attempts: DEFAULT_MINT_ATTEMPTS,
+            retry_base_ms: DEFAULT_RETRY_BASE_MS,
+            retry_cap_ms: DEFAULT_RETRY_CAP_MS,
+            mint_deadline_ms: DEFAULT_MINT_DEADLINE_MS,
+            cooldown_ms: DEFAULT_COOLDOWN_MS,
+            max_cooldown_ms: MAX_COOLDOWN_MS,
+            hold_ms: DEFAULT_HOLD_MS,
+            max_hold_ms: MAX_HOLD_MS,
+            fresh_refusal_ms: DEFAULT_FRESH_REFUSAL_MS,
+            budget_window_ms: DEFAULT_BUDGET_WINDOW_MS,
+            budget_burst: DEFAULT_BUDGET_BURST,
+            store_timeout_ms: DEFAULT_STORE_TIMEOUT_MS,
         }
     }
 }
@@ -101,7 +163,59 @@ impl Policy {
                 "must be between 1 and 600000",
             ));
         }
+        if self.mint_attempts == 0 || self.mint_attempts > 10 {
+            return Err(Error::config(field::MINT_ATTEMPTS, "must be between 1 and 10"));
+        }
+        if self.budget_burst == 0 || self.budget_window_ms == 0 {
+            return Err(Error::config(
+                field::MINT_BUDGET,
+                "must allow at least one mint per window",
+            ));
+        }
+        if self.store_timeout_ms == 0 {
+            return Err(Error::config(field::STORE_TIMEOUT, "must be at least 1 ms"));
+        }
         Ok(())
+    }
+
+    /// How many token requests the mint budget allows in one window, after a token that lived
+    /// `lifetime_ms` (`None` before the first): [`Policy::budget_burst`] plus twice what normal
+    /// rotation needs. Rotation never mints two tokens closer than the shortest span this
+    /// policy serves a token before refreshing it — (refresh ratio − 5 % jitter) of its life,
+    /// and never less than it is usable — so normal rotation of any lifetime, over any run,
+    /// stays under half the budget; only a fault or a bug can exhaust it.
+    pub fn mint_budget(&self, lifetime_ms: Option<u64>) -> u64 {
+        let burst = u64::from(self.budget_burst);
+        let Some(lifetime) = lifetime_ms.filter(|l| *l > 0) else {
+            return burst;
+        };
+        let share = (self.refresh_ratio - REFRESH_JITTER_RATIO)
+            .min(1.0 - self.expiry_margin_ratio)
+            .max(0.05);
+        let spacing = (lifetime as f64 * share).max(1.0);
+        burst + (2.0 * self.budget_window_ms as f64 / spacing).ceil() as u64
+    }
+
+    /// The hold after the `n`th refusal in a row (n ≥ 1): [`Policy::hold_ms`] doubling up to
+    /// [`Policy::max_hold_ms`].
+    pub fn hold_after(&self, n: u32) -> u64 {
+        let exp = n.saturating_sub(1).min(20);
+        self.hold_ms.saturating_mul(1 << exp).min(self.max_hold_ms)
+    }
+
+    /// The cooldown a rate limit imposes: `Retry-After` (capped), or the default.
+    pub fn cooldown(&self, retry_after_secs: Option<u64>) -> u64 {
+        retry_after_secs
+            .map_or(self.cooldown_ms, |s| s.saturating_mul(1000))
+            .min(self.max_cooldown_ms)
+    }
+
+    /// The full-jitter wait before retry number `retry` (1 = the first), given `unit` in
+    /// [0, 1): uniform in [0, min(cap, base × 2^(retry-1))].
+    pub fn retry_wait(&self, retry: u32, unit: f64) -> u64 {
+        let exp = retry.saturating_sub(1).min(20);
+        let ceiling = self.retry_base_ms.saturating_mul(1 << exp).min(self.retry_cap_ms);
+        (ceiling as f64 * unit.clamp(0.0, 1.0)) as u64
     }
 
     /// The timeline of `record`. `jitter` in [-1, 1] shifts the refresh point (each client picks

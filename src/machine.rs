@@ -19,9 +19,10 @@
 //! flight at once; a flight has a deadline, after which it is forgotten as dead (its I/O was
 //! cancelled) and the next caller starts a new one.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
-use crate::error::Error;
+use crate::error::{Error, ServerError};
 use crate::lifecycle::{Phase, Policy, refresh_backoff_ms};
 use crate::record::TokenRecord;
 use crate::seams::StoreError;
@@ -63,6 +64,17 @@ pub struct Served {
     pub record: Arc<TokenRecord>,
     /// Where it came from.
     pub source: Source,
+}
+
+/// What [`Machine::refused`] did with a refused token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// It was the token held: dropped, and never served again. Retry with a new one.
+    Dropped,
+    /// It was not the token held (already replaced, or unknown): remembered as refused.
+    NotHeld,
+    /// A refusal hold is on: the token is kept and nothing is minted; do not retry.
+    Kept,
 }
 
 /// What a caller wants.
@@ -168,6 +180,8 @@ enum Step {
     Polling { at: u64, wait: u64, give_up_at: u64 },
     /// Waiting for the token source.
     Minting,
+    /// Pausing before the next attempt of a failed mint.
+    PauseRetry { at: u64 },
 }
 
 #[derive(Clone, Debug)]
@@ -181,6 +195,9 @@ struct Flight {
     deadline: u64,
     /// This flight holds the shared store's minting lock.
     locked: bool,
+    /// Token requests this flight has made, and when the first was sent.
+    attempts: u32,
+    mint_started: u64,
 }
 
 /// The lifecycle machine of one cache key. Plain data: `Send`, no futures, no clock.
@@ -201,6 +218,26 @@ pub struct Machine {
     retry_at: u64,
     /// A flight ended since the driver last asked ([`Machine::take_landed`]).
     just_landed: bool,
+    /// The error of the last failed flight, for callers during its backoff.
+    last_error: Option<Error>,
+    /// No token request before this instant: a rate limit's cooldown, and its error.
+    cooldown: Option<(u64, Error)>,
+    /// No token request before this instant: a refusal's hold, and its error…
+    hold: Option<(u64, Error)>,
+    /// …and how many holds in a row (each doubles).
+    holds: u32,
+    /// The last refusal by the API was of a token minted moments before.
+    fresh_refused: bool,
+    /// Until then a refused token is kept and nothing is minted for that reason…
+    refusal_hold_until: u64,
+    /// …and how many such holds in a row.
+    refusal_holds: u32,
+    /// When each token request in the budget window was sent, oldest first.
+    sent: VecDeque<u64>,
+    /// The lifetime of the last token granted (sizes the mint budget).
+    lifetime: Option<u64>,
+    /// State of the generator behind retry jitter (deterministic per instance).
+    rng: u64,
     stats: Stats,
 }
 
@@ -228,6 +265,16 @@ impl Machine {
             failures: 0,
             retry_at: 0,
             just_landed: false,
+            last_error: None,
+            cooldown: None,
+            hold: None,
+            holds: 0,
+            fresh_refused: false,
+            refusal_hold_until: 0,
+            refusal_holds: 0,
+            sent: VecDeque::new(),
+            lifetime: None,
+            rng: (jitter.to_bits() ^ 0x9E37_79B9_7F4A_7C15) | 1,
             stats: Stats::default(),
         })
     }
@@ -293,22 +340,57 @@ impl Machine {
         }
     }
 
-    /// The API refused `token`: it is never served or taken back from the store again. Returns
-    /// whether it was the token in memory (compare-and-delete).
-    pub fn refused(&mut self, _now: u64, token: &str) -> bool {
-        self.refused = Some(token.to_owned());
-        let held = self.record.as_ref().is_some_and(|(r, _)| r.access_token == token);
-        if held {
-            self.record = None;
+    /// The API refused `token`.
+    ///
+    /// Usually the token is dropped (compare-and-delete: only if it is the one held) and never
+    /// served or taken back from the store again. But when the API refuses a token minted
+    /// moments ago ([`Policy::fresh_refusal_ms`]) after a replacement for the same reason,
+    /// minting again will not help: a hold begins ([`Policy::hold_after`]) during which the
+    /// token is kept, its 401 goes back as it is, and nothing is minted for that reason; when
+    /// the hold ends, one replacement is tried again.
+    pub fn refused(&mut self, now: u64, token: &str) -> Refusal {
+        if now < self.refusal_hold_until {
+            return Refusal::Kept;
         }
-        held
+        let Some((rec, _)) = self.record.clone().filter(|(r, _)| r.access_token == token) else {
+            // not the token held: already replaced, or unknown
+            self.refused = Some(token.to_owned());
+            return Refusal::NotHeld;
+        };
+        let fresh = now.saturating_sub(rec.issued_at_ms) < self.policy.fresh_refusal_ms;
+        if fresh && self.fresh_refused {
+            self.refusal_holds += 1;
+            self.refusal_hold_until = now + self.policy.hold_after(self.refusal_holds);
+            self.fresh_refused = false;
+            return Refusal::Kept;
+        }
+        if !fresh {
+            self.refusal_holds = 0;
+        }
+        self.fresh_refused = fresh;
+        self.refused = Some(token.to_owned());
+        self.record = None;
+        Refusal::Dropped
     }
 
-    /// Forgets the token in memory (as if the API had refused it).
-    pub fn invalidate(&mut self, now: u64) {
-        if let Some((rec, _)) = self.record.clone() {
-            self.refused(now, &rec.access_token);
+    /// Whether a refused token is being kept (see [`Machine::refused`]).
+    pub fn refusals_held(&self, now: u64) -> bool {
+        now < self.refusal_hold_until
+    }
+
+    /// Forgets the token in memory (it is never taken back from the store), and every hold:
+    /// the user says something changed.
+    pub fn invalidate(&mut self, _now: u64) {
+        if let Some((rec, _)) = self.record.take() {
+            self.refused = Some(rec.access_token.clone());
         }
+        self.hold = None;
+        self.last_error = None;
+        self.retry_at = 0;
+        self.holds = 0;
+        self.refusal_hold_until = 0;
+        self.refusal_holds = 0;
+        self.fresh_refused = false;
     }
 
     /// Whether a stored value holds `token` (for the driver's compare-and-delete in the store).
@@ -321,7 +403,7 @@ impl Machine {
         self.timeout(now);
         match call.role {
             Role::Owns(id) => match &self.flight {
-                Some(f) if f.id == id => return self.advance(now),
+                Some(f) if f.id == id => return self.advance(now, call),
                 // the flight landed (or was declared dead)
                 _ => call.role = Role::Landed(id),
             },
@@ -363,7 +445,7 @@ impl Machine {
             return self.want(now, call);
         }
         match flight.step {
-            Step::Polling { give_up_at, .. } if now >= give_up_at => self.mint(now),
+            Step::Polling { give_up_at, .. } if now >= give_up_at => self.mint(now, call),
             Step::Polling { wait, give_up_at, .. } => {
                 let wait = (wait * 2).min(MINT_POLL_MAX_MS);
                 self.set_step(
@@ -374,7 +456,7 @@ impl Machine {
                         give_up_at,
                     },
                 );
-                self.advance(now)
+                self.advance(now, call)
             }
             _ => self.claim(now, false),
         }
@@ -389,7 +471,7 @@ impl Machine {
         match claim {
             Ok(Some(true)) => {
                 self.flight_mut().locked = true;
-                self.mint(now)
+                self.mint(now, call)
             }
             Ok(Some(false)) => {
                 let give_up_at = now + self.step_bound();
@@ -402,9 +484,9 @@ impl Machine {
                         give_up_at,
                     },
                 );
-                self.advance(now)
+                self.advance(now, call)
             }
-            Ok(None) => self.mint(now),
+            Ok(None) => self.mint(now, call),
             Err(_) => {
                 self.stats.kv_errors += 1;
                 match flight.step {
@@ -416,9 +498,9 @@ impl Machine {
                                 at: now + MINT_POLL_MIN_MS,
                             },
                         );
-                        self.advance(now)
+                        self.advance(now, call)
                     }
-                    _ => self.mint(now),
+                    _ => self.mint(now, call),
                 }
             }
         }
@@ -467,6 +549,7 @@ impl Machine {
                 } else {
                     self.renewed();
                 }
+                self.lifetime = Some(rec.lifetime_ms());
                 let store = if self.has_store {
                     rec.store_ttl_secs(now).map(|ttl| (rec.encode(), ttl))
                 } else {
@@ -478,13 +561,106 @@ impl Machine {
             }
             Err(e) => {
                 self.stats.failures += 1;
-                if flight.purpose == Purpose::Renew {
-                    self.renew_failed(now, e.retry_after());
+                if let Some(at) = self.retry_at_for(now, &flight, &e) {
+                    self.set_step(now, Step::PauseRetry { at });
+                    return self.advance(now, call);
                 }
+                self.remember_failure(now, &flight, &e);
                 self.land(Some(e));
                 self.save_or_serve(now, call, None, flight.locked)
             }
         }
+    }
+
+    /// When to try a failed mint again: only a flight that callers wait on (`Obtain`; a
+    /// renewal has its own backoff while the held token is served), only for faults that may
+    /// pass (5xx without `Retry-After`, network, timeout), only while attempts are left and the
+    /// next attempt can end within the mint's deadline.
+    fn retry_at_for(&mut self, now: u64, flight: &Flight, e: &Error) -> Option<u64> {
+        let passing = matches!(e, Error::Network { .. } | Error::Timeout { .. })
+            || matches!(e, Error::Server(s) if s.retry_after.is_none());
+        if flight.purpose != Purpose::Obtain || !passing || flight.attempts >= self.policy.mint_attempts {
+            return None;
+        }
+        let unit = self.unit();
+        let at = now + self.policy.retry_wait(flight.attempts, unit);
+        let ends = at + self.policy.request_timeout_ms;
+        (ends <= flight.mint_started + self.policy.mint_deadline_ms).then_some(at)
+    }
+
+    /// What a failed flight leaves behind: a cooldown (rate limited), a hold (refused), or a
+    /// backoff (anything else), so that the next callers get an error, not a token request.
+    fn remember_failure(&mut self, now: u64, flight: &Flight, e: &Error) {
+        match e {
+            Error::RateLimited(s) | Error::Server(s)
+                if e.code() == crate::code::RATE_LIMITED || s.retry_after.is_some() =>
+            {
+                self.cooldown = Some((now + self.policy.cooldown(s.retry_after), e.clone()));
+            }
+            Error::MintBudgetExhausted { retry_after } => {
+                self.cooldown = Some((now + self.policy.cooldown(Some(*retry_after)), e.clone()));
+            }
+            Error::AccessDenied(_) | Error::InvalidRequest(_) | Error::InvalidResponse { .. } => {
+                self.holds += 1;
+                self.hold = Some((now + self.policy.hold_after(self.holds), e.clone()));
+            }
+            _ => {}
+        }
+        if flight.purpose == Purpose::Renew {
+            self.renew_failed(now, e.retry_after());
+        } else {
+            self.failures += 1;
+            self.retry_at = now + refresh_backoff_ms(self.failures, None);
+        }
+        self.last_error = Some(e.clone());
+    }
+
+    /// Why no token request may be made now, if one may not: a cooldown (with the seconds
+    /// left), a hold, or the backoff after a failed flight.
+    pub fn blocked(&self, now: u64) -> Option<Error> {
+        if let Some((until, e)) = self.cooldown.as_ref().filter(|(until, _)| now < *until) {
+            let left = (until - now).div_ceil(1000);
+            return Some(match e {
+                Error::RateLimited(s) | Error::Server(s) => Error::RateLimited(ServerError {
+                    retry_after: Some(left),
+                    ..s.clone()
+                }),
+                _ => Error::MintBudgetExhausted { retry_after: left },
+            });
+        }
+        if let Some((_, e)) = self.hold.as_ref().filter(|(until, _)| now < *until) {
+            return Some(e.clone());
+        }
+        if now < self.retry_at {
+            return self.last_error.clone();
+        }
+        None
+    }
+
+    /// The mint budget: `Some(error)` when this window's token requests are spent, else the
+    /// request is counted.
+    fn spend_budget(&mut self, now: u64) -> Option<Error> {
+        let window = self.policy.budget_window_ms;
+        while self.sent.front().is_some_and(|t| now >= t + window) {
+            self.sent.pop_front();
+        }
+        if self.sent.len() as u64 >= self.policy.mint_budget(self.lifetime) {
+            let oldest = self.sent.front().copied().unwrap_or(now);
+            let retry_after = (oldest + window - now).div_ceil(1000);
+            return Some(Error::MintBudgetExhausted { retry_after });
+        }
+        self.sent.push_back(now);
+        None
+    }
+
+    /// A number in [0, 1) for retry jitter (xorshift64*).
+    fn unit(&mut self) -> f64 {
+        let mut x = self.rng;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng = x;
+        (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
     }
 
     /// The owner's [`Action::Save`] came back (one result per write or delete it made).
@@ -544,7 +720,7 @@ impl Machine {
         }
         call.role = Role::Free;
         let stale = self.phase_of(&rec, now) == Phase::Stale;
-        if stale && self.flight.is_none() && now >= self.retry_at {
+        if stale && self.flight.is_none() && now >= self.retry_at && self.blocked(now).is_none() {
             self.stats.refreshes += 1;
             let mut refresh = Call::new(Want::Usable);
             let id = self.open(now, Purpose::Renew, Some(rec.access_token.clone()));
@@ -563,7 +739,7 @@ impl Machine {
         }
         let id = self.open(now, purpose, replacing);
         call.role = Role::Owns(id);
-        self.advance(now)
+        self.advance(now, call)
     }
 
     fn open(&mut self, now: u64, purpose: Purpose, replacing: Option<String>) -> u64 {
@@ -575,25 +751,30 @@ impl Machine {
             replacing,
             deadline: now + self.step_bound(),
             locked: false,
+            attempts: 0,
+            mint_started: now,
         });
         self.flights
     }
 
     /// The owner's next move in its flight.
-    fn advance(&mut self, now: u64) -> Action {
+    fn advance(&mut self, now: u64, call: &mut Call) -> Action {
         let step = self.flight_mut().step;
         match step {
             Step::Start if self.has_store => {
                 self.set_step(now, Step::Reading);
                 Action::ReadStore
             }
-            Step::Start => self.mint(now),
+            Step::Start => self.mint(now, call),
             Step::PauseClaim { at } if now >= at => self.claim(now, true),
+            Step::PauseRetry { at } if now >= at => self.mint(now, call),
             Step::Polling { at, wait, give_up_at } if now >= at => {
                 self.set_step(now, Step::Polling { at, wait, give_up_at });
                 Action::ReadStore
             }
-            Step::PauseClaim { at } | Step::Polling { at, .. } => Action::WaitUntil(at),
+            Step::PauseClaim { at } | Step::Polling { at, .. } | Step::PauseRetry { at } => {
+                Action::WaitUntil(at)
+            }
             // an owner that re-asks while its I/O is under way (it should not): wait it out
             Step::Reading | Step::Claiming { .. } | Step::Minting => {
                 Action::WaitUntil(self.flight_mut().deadline)
@@ -608,17 +789,32 @@ impl Machine {
         }
     }
 
-    fn mint(&mut self, now: u64) -> Action {
+    /// The one place a token request is asked for: not during a cooldown, a hold or a backoff,
+    /// and never past the mint budget. Refused, the flight ends with that error (freeing the
+    /// minting lock if it holds it).
+    fn mint(&mut self, now: u64, call: &mut Call) -> Action {
+        if let Some(e) = self.blocked(now).or_else(|| self.spend_budget(now)) {
+            let locked = self.flight_mut().locked;
+            self.land(Some(e));
+            return self.save_or_serve(now, call, None, locked);
+        }
         self.set_step(now, Step::Minting);
+        let f = self.flight_mut();
+        if f.attempts == 0 {
+            f.mint_started = now;
+        }
+        f.attempts += 1;
         Action::Mint {
-            replacing: self.flight_mut().replacing.clone(),
+            replacing: f.replacing.clone(),
         }
     }
 
     /// Moves the flight to `step`, with the deadline that step allows.
     fn set_step(&mut self, now: u64, step: Step) {
         let wait = match step {
-            Step::PauseClaim { at } | Step::Polling { at, .. } => at.saturating_sub(now),
+            Step::PauseClaim { at } | Step::Polling { at, .. } | Step::PauseRetry { at } => {
+                at.saturating_sub(now)
+            }
             _ => 0,
         };
         let bound = self.step_bound();
@@ -656,6 +852,8 @@ impl Machine {
     fn renewed(&mut self) {
         self.failures = 0;
         self.retry_at = 0;
+        self.holds = 0;
+        self.last_error = None;
     }
 
     fn renew_failed(&mut self, now: u64, retry_after_secs: Option<u64>) {

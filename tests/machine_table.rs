@@ -67,6 +67,13 @@ fn want(m: &mut Machine, now: u64) -> String {
     show(&m.want(now, &mut Call::new(Want::Usable)))
 }
 
+fn network() -> Error {
+    Error::Network {
+        host: "h".into(),
+        message: "reset".into(),
+    }
+}
+
 fn server(status: u16, retry_after: Option<u64>) -> Error {
     let s = ServerError {
         status,
@@ -75,7 +82,8 @@ fn server(status: u16, retry_after: Option<u64>) -> Error {
         retry_after,
     };
     match status {
-        401 => Error::AccessDenied(s),
+        401 | 403 => Error::AccessDenied(s),
+        400 => Error::InvalidRequest(s),
         429 => Error::RateLimited(s),
         _ => Error::Server(s),
     }
@@ -214,7 +222,7 @@ fn a_minted_token_is_saved_with_its_remaining_life_then_served() {
 fn callers_without_a_token_wait_for_the_one_flight_and_share_its_outcome() {
     for (outcome, expected) in [
         (Ok(token("t1", 0)), "Serve(t1, network)"),
-        (Err(server(503, None)), "Fail(server_error)"),
+        (Err(server(401, None)), "Fail(access_denied)"),
     ] {
         let mut m = machine(false);
         let mut owner = Call::new(Want::Usable);
@@ -345,8 +353,12 @@ fn an_authority_renews_a_held_token_once_unless_it_has_a_newer_one() {
 #[test]
 fn a_refused_token_is_replaced_and_named_to_the_source() {
     let mut m = holding_t1();
-    assert!(m.refused(1, "t1"));
-    assert!(!m.refused(1, "t0"), "compare-and-delete: t0 was not held");
+    assert_eq!(m.refused(1, "t1"), Refusal::Dropped);
+    assert_eq!(
+        m.refused(1, "t0"),
+        Refusal::NotHeld,
+        "compare-and-delete: t0 was not held"
+    );
     assert_eq!(want(&mut m, 2), "Mint(t0)", "the last refused token is named");
     let mut m = holding_t1();
     m.invalidate(1);
@@ -384,4 +396,269 @@ fn the_lease_and_the_next_deadline_follow_the_timeline() {
     let mut m = machine(false);
     m.want(5, &mut Call::new(Want::Usable));
     assert_eq!(m.next_deadline(5), Some(5 + BOUND), "a flight's deadline");
+}
+
+// ---- faults: retries, cooldowns, holds, the mint budget (fail closed on minting) ----
+
+/// A cold call (no store) whose first token request failed with `e`: what the owner is told.
+fn first_attempt_fails(e: Error) -> (Machine, Call, String) {
+    let mut m = machine(false);
+    let mut c = Call::new(Want::Usable);
+    assert_eq!(show(&m.want(0, &mut c)), "Mint(-)");
+    let next = show(&m.minted(100, &mut c, Err(e)));
+    (m, c, next)
+}
+
+#[test]
+fn which_faults_are_retried_inside_the_mint() {
+    let table = [
+        (server(500, None), true),
+        (server(503, None), true),
+        (network(), true),
+        (
+            Error::Timeout {
+                host: "h".into(),
+                after_ms: 10_000,
+            },
+            true,
+        ),
+        (server(503, Some(5)), false),
+        (server(429, None), false),
+        (server(401, None), false),
+        (server(403, None), false),
+        (server(400, None), false),
+        (
+            Error::InvalidResponse {
+                status: 200,
+                reason: "bad".into(),
+            },
+            false,
+        ),
+    ];
+    for (e, retried) in table {
+        let code = e.code();
+        let (_, _, next) = first_attempt_fails(e);
+        assert_eq!(next.starts_with("WaitUntil("), retried, "{code}: {next}");
+    }
+}
+
+#[test]
+fn retries_wait_with_full_jitter_and_stop_at_three_attempts() {
+    let (mut m, mut c, next) = first_attempt_fails(server(503, None));
+    let first_wait: u64 = next["WaitUntil(".len()..next.len() - 1].parse().unwrap();
+    assert!(
+        (100..=350).contains(&first_wait),
+        "≤ 250 ms after the failure: {first_wait}"
+    );
+    assert_eq!(show(&m.want(first_wait, &mut c)), "Mint(-)", "attempt 2");
+    let Action::WaitUntil(at) = m.minted(first_wait, &mut c, Err(server(503, None))) else {
+        panic!("attempt 3 is scheduled");
+    };
+    assert!(at - first_wait <= 500, "≤ 500 ms: {}", at - first_wait);
+    assert_eq!(show(&m.want(at, &mut c)), "Mint(-)", "attempt 3");
+    assert_eq!(
+        show(&m.minted(at, &mut c, Err(server(503, None)))),
+        "Fail(server_error)",
+        "no attempt 4"
+    );
+    for (retry, cap) in [(1, 250), (2, 500), (3, 1_000), (9, 4_000)] {
+        assert_eq!(
+            Policy::default().retry_wait(retry, 0.999_999_9),
+            cap - 1,
+            "retry {retry}"
+        );
+        assert_eq!(Policy::default().retry_wait(retry, 0.0), 0);
+    }
+}
+
+#[test]
+fn a_retry_that_could_not_end_within_the_mint_deadline_is_not_made() {
+    let timeout = || Error::Timeout {
+        host: "h".into(),
+        after_ms: 10_000,
+    };
+    let mut m = machine(false);
+    let mut c = Call::new(Want::Usable);
+    m.want(0, &mut c);
+    let Action::WaitUntil(at) = m.minted(10_000, &mut c, Err(timeout())) else {
+        panic!("one timeout leaves time for another attempt");
+    };
+    m.want(at, &mut c);
+    // a second 10 s timeout: a third attempt would end past 30 s
+    assert_eq!(
+        show(&m.minted(at + 10_000, &mut c, Err(timeout()))),
+        "Fail(timeout)"
+    );
+}
+
+#[test]
+fn a_rate_limit_is_a_cooldown_no_request_reaches_the_endpoint_before_it_ends() {
+    // (Retry-After, cooldown): the header, capped at 10 min; 30 s without one
+    let table = [
+        (Some(3), 3_000),
+        (Some(120), 120_000),
+        (Some(86_400), 600_000),
+        (None, 30_000),
+    ];
+    for (retry_after, cooldown) in table {
+        let (mut m, _, next) = first_attempt_fails(server(429, retry_after));
+        assert_eq!(next, "Fail(rate_limited)");
+        let Action::Fail(e) = m.want(100 + cooldown - 1_500, &mut Call::new(Want::Usable)) else {
+            panic!("cooling down");
+        };
+        assert_eq!(
+            (e.code(), e.retry_after()),
+            ("rate_limited", Some(2)),
+            "the seconds left, {retry_after:?}"
+        );
+        assert_eq!(want(&mut m, 100 + cooldown - 1), "Fail(rate_limited)");
+        assert_eq!(want(&mut m, 100 + cooldown), "Mint(-)", "{retry_after:?}");
+    }
+    // a 503 with Retry-After is a cooldown too; a usable token is served through it
+    let mut m = holding_t1();
+    let Action::ServeAndRefresh(_, mut r) = m.want(REFRESH_AT, &mut Call::new(Want::Usable)) else {
+        panic!()
+    };
+    m.want(REFRESH_AT, &mut r);
+    m.minted(REFRESH_AT, &mut r, Err(server(503, Some(10))));
+    assert_eq!(
+        want(&mut m, REFRESH_AT + 9_999),
+        "Serve(t1, memory)",
+        "no refresh in the cooldown"
+    );
+    assert_eq!(want(&mut m, REFRESH_AT + 10_000), "ServeAndRefresh(t1)");
+}
+
+#[test]
+fn a_refusal_is_held_growing_on_repeats_and_invalidate_clears_it() {
+    for status in [401, 403, 400] {
+        let (mut m, _, next) = first_attempt_fails(server(status, None));
+        assert!(next.starts_with("Fail("), "{next}");
+        let mut failed_at = 100;
+        for hold in [30_000, 60_000, 120_000, 240_000, 480_000, 600_000, 600_000] {
+            assert_eq!(
+                show(&m.want(failed_at + hold - 1, &mut Call::new(Want::Usable))),
+                next,
+                "held"
+            );
+            let mut c = Call::new(Want::Usable);
+            assert_eq!(
+                show(&m.want(failed_at + hold, &mut c)),
+                "Mint(-)",
+                "{status}: hold {hold} ended"
+            );
+            failed_at += hold;
+            m.minted(failed_at, &mut c, Err(server(status, None)));
+        }
+        m.invalidate(failed_at + 1);
+        assert_eq!(
+            want(&mut m, failed_at + 1),
+            "Mint(-)",
+            "invalidate clears the hold"
+        );
+    }
+}
+
+#[test]
+fn a_refused_fresh_token_is_replaced_once_then_held() {
+    let mut m = machine(false);
+    let mint = |m: &mut Machine, now: u64, name: &str| {
+        let mut c = Call::new(Want::Usable);
+        assert!(show(&m.want(now, &mut c)).starts_with("Mint("), "a mint at {now}");
+        m.minted(now, &mut c, Ok(token(name, now)));
+    };
+    mint(&mut m, 0, "t1");
+    assert_eq!(
+        m.refused(10, "t1"),
+        Refusal::Dropped,
+        "refused moments after minting: replace once"
+    );
+    mint(&mut m, 20, "t2");
+    assert_eq!(
+        m.refused(30, "t2"),
+        Refusal::Kept,
+        "the replacement refused too: hold"
+    );
+    for now in [31, 1_000, 30_029] {
+        assert_eq!(want(&mut m, now), "Serve(t2, memory)", "kept and used at {now}");
+        assert_eq!(m.refused(now, "t2"), Refusal::Kept);
+    }
+    // the hold ends: one replacement is tried again; refused too, the hold doubles
+    assert_eq!(m.refused(30_030, "t2"), Refusal::Dropped);
+    mint(&mut m, 30_040, "t3");
+    assert_eq!(m.refused(30_050, "t3"), Refusal::Kept);
+    assert!(m.refusals_held(30_050 + 59_999) && !m.refusals_held(30_050 + 60_000));
+    // a token refused after a long life is a plain revocation: replaced, no hold
+    let mut m = holding_t1();
+    assert_eq!(m.refused(70_000, "t1"), Refusal::Dropped);
+}
+
+#[test]
+fn the_mint_budget_caps_token_requests_whatever_the_cause() {
+    let policy = Policy::default();
+    // before any token: the burst; after one: the burst plus twice what rotation needs
+    assert_eq!(policy.mint_budget(None), 10);
+    assert_eq!(policy.mint_budget(Some(86_400_000)), 10 + 1);
+    assert_eq!(policy.mint_budget(Some(5_000)), 10 + 2 * 3_600_000 / 3_500 + 1);
+    // day-long tokens that a bug invalidates after each call: the twelfth request is refused
+    let mut m = machine(false);
+    let mut now = 0;
+    for i in 0..11 {
+        let mut c = Call::new(Want::Usable);
+        assert!(show(&m.want(now, &mut c)).starts_with("Mint("), "request {i}");
+        let rec = TokenRecord {
+            expires_at_ms: now + 86_400_000,
+            ..token(&format!("t{i}"), now)
+        };
+        m.minted(now, &mut c, Ok(rec));
+        m.invalidate(now);
+        now += 1_000;
+    }
+    let Action::Fail(e) = m.want(now, &mut Call::new(Want::Usable)) else {
+        panic!("over budget")
+    };
+    assert_eq!(e.code(), "mint_budget_exhausted");
+    // the oldest request leaves the window an hour after it was sent
+    assert_eq!(e.retry_after(), Some(3_600 - 11));
+    assert_eq!(want(&mut m, 3_600_000 - 1), "Fail(mint_budget_exhausted)");
+    assert_eq!(want(&mut m, 3_600_000), "Mint(t10)");
+}
+
+#[test]
+fn normal_rotation_never_touches_the_budget() {
+    // 5 s tokens refreshed by every stale call for two simulated hours, with every jitter
+    for jitter in [-1.0, 0.0, 1.0] {
+        let mut m = Machine::new(Policy::default(), jitter, false).unwrap();
+        let mut now = 0;
+        let mut minted = 0;
+        while now < 7_200_000 {
+            let mut c = Call::new(Want::Usable);
+            let mut action = m.want(now, &mut c);
+            loop {
+                action = match action {
+                    Action::Mint { .. } => {
+                        minted += 1;
+                        let name = format!("t{minted}");
+                        let rec = TokenRecord {
+                            expires_at_ms: now + 5_000,
+                            ..token(&name, now)
+                        };
+                        m.minted(now, &mut c, Ok(rec))
+                    }
+                    Action::ServeAndRefresh(_, mut r) => {
+                        let next = m.want(now, &mut r);
+                        c = r;
+                        next
+                    }
+                    Action::Fail(e) => panic!("{e} at {now}"),
+                    _ => break,
+                };
+            }
+            now += 100;
+        }
+        assert!(
+            minted >= 1_800,
+            "rotated {minted} times, never refused by the budget"
+        );
+    }
 }

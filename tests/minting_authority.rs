@@ -154,7 +154,7 @@ fn a_refused_token_is_replaced_even_if_the_authority_has_not_heard_of_it() {
     let a = isolate(&w, &auth, 0.0);
     get(&a).unwrap();
     // the API refused tok-1; the isolate drops it, but the authority still holds it
-    block_on(a.invalidate_token("tok-1"));
+    let _ = block_on(a.invalidate_token("tok-1"));
     let s = get(&a).unwrap();
     assert_eq!(
         s.record.access_token, "tok-2",

@@ -17,12 +17,7 @@ fn cold_burst(w: &World, managers: &[Manager]) -> Vec<Result<Served, Error>> {
     hold.close();
     pool.run_until_stalled();
     hold.open();
-    loop {
-        pool.run_until_stalled();
-        if !fire_next_timer() {
-            break;
-        }
-    }
+    run_all(&mut pool);
     Rc::try_unwrap(out).unwrap().into_inner()
 }
 

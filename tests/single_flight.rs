@@ -15,7 +15,7 @@ fn concurrent(w: &World, m: &Manager, n: usize) -> Vec<Result<Served, Error>> {
     let out = spawn_gets(&pool, std::slice::from_ref(m), n);
     pool.run_until_stalled(); // every caller is now waiting: one on the request, the rest on it
     gate.open();
-    pool.run();
+    run_all(&mut pool);
     Rc::try_unwrap(out).unwrap().into_inner()
 }
 
@@ -34,27 +34,54 @@ fn five_hundred_cold_calls_mint_once() {
 }
 
 #[test]
-fn a_failure_fails_every_waiter_and_the_next_call_tries_again() {
+fn a_failing_mint_is_retried_for_every_waiter_then_fails_them_all_and_backs_off() {
     let w = World::new();
-    w.transport.then(status(
-        503,
-        r#"{"error":"temporarily_unavailable","error_description":"down"}"#,
-    ));
+    let down = r#"{"error":"temporarily_unavailable","error_description":"down"}"#;
+    w.transport
+        .then(status(503, down))
+        .then(status(503, down))
+        .then(status(503, down));
     let m = w.manager(false);
     let results = concurrent(&w, &m, 50);
-    assert_eq!(w.transport.calls(), 1);
+    assert_eq!(
+        w.transport.calls(),
+        3,
+        "one mint, three attempts, shared by all 50"
+    );
     for r in &results {
         let e = r.as_ref().unwrap_err();
         assert_eq!((e.code(), e.status()), ("server_error", Some(503)));
         assert_eq!(e.server().unwrap().description.as_deref(), Some("down"));
     }
-    assert_eq!(m.stats().failures, 1);
-    assert_eq!(get(&m).unwrap().record.access_token, "tok-2");
-    assert_eq!(w.transport.calls(), 2);
+    assert_eq!(m.stats().failures, 3);
+    // within the backoff the next caller gets the error without a request…
+    assert_eq!(get(&m).unwrap_err().code(), "server_error");
+    assert_eq!(w.transport.calls(), 3);
+    // …and after it, tries again
+    w.clock.advance(1_000);
+    assert_eq!(get(&m).unwrap().record.access_token, "tok-4");
 }
 
 #[test]
-fn invalid_answers_cache_nothing() {
+fn a_passing_fault_is_retried_inside_the_same_mint() {
+    let w = World::new();
+    w.transport.then(status(502, "")).then(Err(Error::Network {
+        host: "api-auth.autopay.io".into(),
+        message: "reset".into(),
+    }));
+    let m = w.manager(false);
+    let results = concurrent(&w, &m, 20);
+    assert!(
+        results
+            .iter()
+            .all(|r| r.as_ref().unwrap().record.access_token == "tok-3")
+    );
+    assert_eq!(w.transport.calls(), 3);
+    assert_eq!(m.stats().mints, 1);
+}
+
+#[test]
+fn invalid_answers_cache_nothing_and_are_held() {
     let w = World::new();
     w.transport.then(status(
         200,
@@ -64,18 +91,25 @@ fn invalid_answers_cache_nothing() {
     assert_eq!(get(&m).unwrap_err().code(), "invalid_response");
     assert!(w.store.puts.borrow().is_empty());
     assert!(m.phase().is_none());
+    // the same answer would come again: held for 30 s, without a request
+    assert_eq!(get(&m).unwrap_err().code(), "invalid_response");
+    assert_eq!(w.transport.calls(), 1);
+    w.clock.advance(30_000);
     assert_eq!(get(&m).unwrap().source, Source::Network);
 }
 
 #[test]
 fn transport_errors_pass_through() {
     let w = World::new();
-    w.transport.then(Err(Error::Timeout {
-        host: "api-auth.autopay.io".into(),
-        after_ms: 10_000,
-    }));
+    for _ in 0..3 {
+        w.transport.then(Err(Error::Timeout {
+            host: "api-auth.autopay.io".into(),
+            after_ms: 10_000,
+        }));
+    }
     let m = w.manager(false);
     assert_eq!(get(&m).unwrap_err().code(), "timeout");
+    assert_eq!(w.transport.calls(), 3);
 }
 
 #[test]

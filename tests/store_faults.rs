@@ -38,10 +38,10 @@ fn invalidate_token_is_compare_and_delete() {
     let m = w.manager(true);
     get(&m).unwrap();
     // a token that is no longer cached: nothing happens
-    assert!(!block_on(m.invalidate_token("tok-0")));
+    assert_eq!(block_on(m.invalidate_token("tok-0")), Refusal::NotHeld);
     assert_eq!(get(&m).unwrap().source, Source::Memory);
     // the cached token: dropped from memory and store; the next call mints once
-    assert!(block_on(m.invalidate_token("tok-1")));
+    assert_eq!(block_on(m.invalidate_token("tok-1")), Refusal::Dropped);
     assert!(w.store.value(m.cache_key()).is_none());
     assert_eq!(get(&m).unwrap().record.access_token, "tok-2");
     assert_eq!(w.transport.calls(), 2);
@@ -53,7 +53,7 @@ fn refused_token_is_not_taken_back_from_a_lagging_store() {
     let m = w.manager(true);
     get(&m).unwrap();
     let stale_copy = w.store.value(m.cache_key()).unwrap();
-    block_on(m.invalidate_token("tok-1"));
+    let _ = block_on(m.invalidate_token("tok-1"));
     // an eventually consistent store still answers with the old record
     w.store.raw_put(m.cache_key(), &stale_copy);
     assert_eq!(get(&m).unwrap().record.access_token, "tok-2");

@@ -116,7 +116,7 @@ impl DurableObject for TokenMinter {
             }
             "/invalidate" => {
                 let dropped = match ask.replacing.as_deref() {
-                    Some(token) => m.invalidate_token(token).await,
+                    Some(token) => m.invalidate_token(token).await != crate::Refusal::Kept,
                     None => false,
                 };
                 reply::json(200, &serde_json::json!({ "dropped": dropped }))

@@ -12,7 +12,7 @@ use super::isolate::Isolate;
 use super::reply;
 use crate::js::fetch::{FetchResponse, call_fetch};
 use crate::js::{resolve_api_url, set};
-use crate::{ApiCall, call_api, is_forwardable_request_header};
+use crate::{ApiCall, Refusal, call_api, is_forwardable_request_header};
 
 /// Bodies up to this size (by `Content-Length`) are buffered so a 401 can be retried; larger or
 /// unsized bodies stream through once.
@@ -130,11 +130,15 @@ impl ApiCall for Proxied<'_> {
         Ok((resp, status))
     }
 
-    async fn refused(&mut self, token: &str) {
-        self.iso.tokens.invalidate_token(token).await;
-        if let Err(e) = self.iso.minter.invalidate(token).await {
-            worker::console_warn!("autopay-auth: could not drop a refused token at the minter: {e}");
+    async fn refused(&mut self, token: &str) -> bool {
+        let refusal = self.iso.tokens.invalidate_token(token).await;
+        if refusal == Refusal::Kept {
+            return false;
         }
+        if self.iso.minter.invalidate(token).await.is_err() {
+            worker::console_warn!("autopay-auth: could not drop a refused token at the minter");
+        }
+        true
     }
 
     fn replayable(&self) -> bool {

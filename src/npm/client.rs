@@ -14,7 +14,7 @@ use crate::js::errors::js_message;
 use crate::js::fetch::{FetchResponse, FetchTransport, LastCause, call_fetch};
 use crate::js::kv::KvStore;
 use crate::js::{DateClock, Ticks, jitter, resolve_api_url, set};
-use crate::{ApiCall, Endpoint, Error, Served, TokenManager, TokenRecord, call_api};
+use crate::{ApiCall, Endpoint, Error, Refusal, Served, TokenManager, TokenRecord, call_api};
 
 type Manager = TokenManager<Endpoint<FetchTransport, DateClock>, KvStore, DateClock, Ticks>;
 
@@ -151,9 +151,10 @@ impl ApiCall for NpmCall {
         Ok((resp, status))
     }
 
-    async fn refused(&mut self, token: &str) {
-        self.shared.manager.invalidate_token(token).await;
+    async fn refused(&mut self, token: &str) -> bool {
+        let refusal = self.shared.manager.invalidate_token(token).await;
         self.shared.publish();
+        refusal != Refusal::Kept
     }
 
     fn replayable(&self) -> bool {

@@ -86,6 +86,17 @@ pub fn fire_next_timer() -> bool {
     true
 }
 
+/// Runs every task on `pool` to the end, jumping the simulated clock from timer to timer
+/// whenever all of them wait.
+pub fn run_all(pool: &mut LocalPool) {
+    loop {
+        pool.run_until_stalled();
+        if !fire_next_timer() {
+            break;
+        }
+    }
+}
+
 /// Runs `f` to completion on `pool`, with the simulated clock jumping ahead whenever every
 /// task is waiting on a timer.
 pub fn drive<F: Future>(pool: &mut LocalPool, f: F) -> F::Output {
