@@ -13,7 +13,7 @@ pub const DEFAULT_AUDIENCE: &str = "https://api.autopay.io";
 /// Where the Autopay API lives.
 pub const DEFAULT_API_BASE_URL: &str = "https://api.autopay.io";
 /// Bumped whenever the stored record or the key derivation changes shape.
-pub const CACHE_SCHEMA: u32 = 1;
+pub const CACHE_SCHEMA: u32 = 2;
 
 /// A validated client configuration. The secret inside stays redacted in `Debug`.
 #[derive(Clone, Debug)]
@@ -175,7 +175,7 @@ mod tests {
     fn cache_key_covers_every_input_and_hides_the_secret() {
         let base = cfg(DEFAULT_TOKEN_URL, "id", "s3cr3t-value", DEFAULT_AUDIENCE).unwrap();
         let key = base.cache_key();
-        assert!(key.starts_with("autopay-auth:v1:"));
+        assert!(key.starts_with("autopay-auth:v2:"));
         assert!(!key.contains("s3cr3t"));
         assert!(!format!("{base:?}").contains("s3cr3t"));
         let others = [

@@ -17,6 +17,7 @@ use crate::error::Error;
 use crate::lifecycle::{Phase, Policy};
 use crate::machine::{Action, Call, MINT_LOCK_GRACE_MS, Machine, Refusal, Served, Want};
 use crate::record::TokenRecord;
+use crate::seal::{Sealer, fresh_nonce};
 use crate::seams::{Clock, Notify, Store, StoreError, TokenSource, Wakers};
 use crate::stats::Stats;
 
@@ -47,6 +48,7 @@ struct Inner<T, S, C, N> {
     /// The token endpoint's host, for errors.
     host: String,
     lock_key: String,
+    sealer: Sealer,
     machine: RefCell<Machine>,
     source: T,
     store: Option<S>,
@@ -88,6 +90,7 @@ impl<T: TokenSource + 'static, S: Store + 'static, C: Clock + 'static, N: Notify
             inner: Rc::new(Inner {
                 host: url_host(config.token_url()).to_owned(),
                 lock_key: format!("{key}{MINT_LOCK_SUFFIX}"),
+                sealer: Sealer::new(config.client_secret(), &key),
                 key,
                 machine: RefCell::new(Machine::new(policy, jitter, store.is_some())?),
                 source,
@@ -133,7 +136,11 @@ impl<T: TokenSource + 'static, S: Store + 'static, C: Clock + 'static, N: Notify
             return Some(found);
         }
         let inner = &self.inner;
-        let rec = TokenRecord::decode(&inner.store.as_ref()?.get(&inner.key).await.ok()??)?;
+        let value = inner
+            .bounded(inner.store.as_ref()?.get(&inner.key))
+            .await
+            .ok()??;
+        let rec = inner.sealer.open(&value)?;
         let phase = inner.machine.borrow().phase_of(&rec, inner.clock.now_ms());
         Some((phase, Arc::new(rec)))
     }
@@ -182,7 +189,12 @@ impl<T: TokenSource + 'static, S: Store + 'static, C: Clock + 'static, N: Notify
         }
         if let Some(store) = &inner.store {
             match inner.bounded(store.get(&inner.key)).await {
-                Ok(Some(v)) if Machine::stored_is(&v, access_token) => {
+                Ok(Some(v))
+                    if inner
+                        .sealer
+                        .open(&v)
+                        .is_some_and(|r| r.access_token == access_token) =>
+                {
                     if inner.bounded(store.delete(&inner.key)).await.is_err() {
                         inner.machine.borrow_mut().store_failed();
                     }
@@ -218,6 +230,7 @@ impl<T: TokenSource + 'static, S: Store + 'static, C: Clock + 'static, N: Notify
                         Some(store) => inner.bounded(store.get(&inner.key)).await,
                         None => Ok(None),
                     };
+                    let read = read.map(|value| inner.open(value));
                     inner.event(|m, now| m.stored(now, &mut call, read))
                 }
                 Action::ClaimLock { ttl_ms } => {
@@ -238,7 +251,11 @@ impl<T: TokenSource + 'static, S: Store + 'static, C: Clock + 'static, N: Notify
                 Action::Save { record, unlock } => {
                     let mut results = Vec::new();
                     if let Some(store) = &inner.store {
-                        if let Some((value, ttl_secs)) = record {
+                        // no randomness, no write: a record is never stored unsealed
+                        if let Some((value, ttl_secs)) = record
+                            .zip(fresh_nonce())
+                            .map(|((rec, ttl), nonce)| (inner.sealer.seal(&rec, nonce), ttl))
+                        {
                             results.push(inner.bounded(store.put(&inner.key, &value, ttl_secs)).await);
                         }
                         if unlock {
@@ -301,6 +318,16 @@ impl<T: TokenSource, S, C: Clock, N: Notify> Inner<T, S, C, N> {
 }
 
 impl<T, S, C: Clock, N: Notify> Inner<T, S, C, N> {
+    /// The record in a stored value; one that does not open is counted and missed.
+    fn open(&self, value: Option<String>) -> Option<TokenRecord> {
+        let value = value?;
+        let opened = self.sealer.open(&value);
+        if opened.is_none() {
+            self.machine.borrow_mut().store_rejected();
+        }
+        opened
+    }
+
     /// Feeds one event to the machine; wakes the waiters when a flight has landed.
     fn event(&self, f: impl FnOnce(&mut Machine, u64) -> Action) -> Action {
         let now = self.clock.now_ms();

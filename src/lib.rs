@@ -28,6 +28,7 @@ mod js;
 mod lifecycle;
 mod machine;
 mod record;
+mod seal;
 mod seams;
 mod secret;
 mod stats;
@@ -59,9 +60,11 @@ pub use machine::{
     Want,
 };
 pub use record::{MIN_STORE_TTL_SECS, TokenRecord};
+pub use seal::{MAX_SEALED_LEN, SEALED_PREFIX, Sealer, fresh_nonce};
 pub use seams::{Clock, Endpoint, Notify, ReadOnlyStore, Store, StoreError, TokenSource, Transport, Wakers};
 pub use secret::ClientSecret;
 pub use stats::Stats;
 pub use wire::{
-    GRANT_TYPE, TokenRequest, TokenResponse, build_token_request, parse_retry_after, process_token_response,
+    GRANT_TYPE, MAX_ACCESS_TOKEN_LEN, MAX_LIFETIME_SECS, MAX_TOKEN_RESPONSE_BYTES, TokenRequest,
+    TokenResponse, build_token_request, is_bearer_token, parse_retry_after, process_token_response,
 };

@@ -35,6 +35,10 @@ pub const MINT_POLL_MIN_MS: u64 = 50;
 /// …doubling up to this.
 pub const MINT_POLL_MAX_MS: u64 = 500;
 
+/// How far ahead of this clock another instance's clock may be: a stored record issued later
+/// than that is refused.
+pub const CLOCK_SKEW_MS: u64 = 60_000;
+
 /// Where a served token came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Source {
@@ -141,11 +145,11 @@ pub enum Action {
         /// The token being replaced, if any.
         replacing: Option<String>,
     },
-    /// Write `record` (encoded, with its TTL in seconds) and/or release the minting lock, then
+    /// Write `record` (sealed, with its TTL in seconds) and/or release the minting lock, then
     /// report with [`Machine::saved`].
     Save {
-        /// The stored form and TTL, when the record is worth storing.
-        record: Option<(String, u64)>,
+        /// The record and its TTL, when it is worth storing.
+        record: Option<(Arc<TokenRecord>, u64)>,
         /// Whether to delete the minting lock.
         unlock: bool,
     },
@@ -393,9 +397,9 @@ impl Machine {
         self.fresh_refused = false;
     }
 
-    /// Whether a stored value holds `token` (for the driver's compare-and-delete in the store).
-    pub fn stored_is(value: &str, token: &str) -> bool {
-        TokenRecord::decode(value).is_some_and(|r| r.access_token == token)
+    /// Counts a stored value that did not open (forged, tampered, foreign): a miss.
+    pub fn store_rejected(&mut self) {
+        self.stats.kv_rejected += 1;
     }
 
     /// A caller wants a token — or, for a call already in the machine, has waited as told.
@@ -416,8 +420,13 @@ impl Machine {
         self.decide(now, call)
     }
 
-    /// The store read of the owner's flight came back.
-    pub fn stored(&mut self, now: u64, call: &mut Call, read: Result<Option<String>, StoreError>) -> Action {
+    /// The store read of the owner's flight came back (the record the driver could open).
+    pub fn stored(
+        &mut self,
+        now: u64,
+        call: &mut Call,
+        read: Result<Option<TokenRecord>, StoreError>,
+    ) -> Action {
         let Some(flight) = self.owned(call, now) else {
             return self.want(now, call);
         };
@@ -425,8 +434,10 @@ impl Machine {
             self.stats.kv_errors += 1;
             None
         });
-        let found = value.and_then(|v| TokenRecord::decode(&v)).filter(|rec| {
+        let found = value.filter(|rec| {
             let not_refused = self.refused.as_deref() != Some(rec.access_token.as_str());
+            // a record "issued" in the future claims more life than its `expires_in` allows
+            let not_from_the_future = rec.issued_at_ms <= now + CLOCK_SKEW_MS;
             let phase = self.phase_of(rec, now);
             let wanted = match flight.purpose {
                 Purpose::Obtain => phase.usable(),
@@ -435,7 +446,7 @@ impl Machine {
                     phase == Phase::Fresh && flight.replacing.as_deref() != Some(&rec.access_token)
                 }
             };
-            not_refused && wanted
+            not_refused && not_from_the_future && wanted
         });
         if let Some(rec) = found {
             self.stats.kv_hits += 1;
@@ -550,12 +561,13 @@ impl Machine {
                     self.renewed();
                 }
                 self.lifetime = Some(rec.lifetime_ms());
+                let rec = Arc::new(rec);
                 let store = if self.has_store {
-                    rec.store_ttl_secs(now).map(|ttl| (rec.encode(), ttl))
+                    rec.store_ttl_secs(now).map(|ttl| (Arc::clone(&rec), ttl))
                 } else {
                     None
                 };
-                self.record = Some((Arc::new(rec), Source::Network));
+                self.record = Some((rec, Source::Network));
                 self.land(None);
                 self.save_or_serve(now, call, store, flight.locked)
             }
@@ -673,7 +685,7 @@ impl Machine {
         &mut self,
         now: u64,
         call: &mut Call,
-        record: Option<(String, u64)>,
+        record: Option<(Arc<TokenRecord>, u64)>,
         unlock: bool,
     ) -> Action {
         if record.is_some() || unlock {

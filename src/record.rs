@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::config::CACHE_SCHEMA;
+use crate::wire::{MAX_LIFETIME_SECS, is_bearer_token};
 
 /// Workers KV refuses an `expirationTtl` below this many seconds.
 pub const MIN_STORE_TTL_SECS: u64 = 60;
@@ -60,7 +61,9 @@ impl TokenRecord {
         self.expires_at_ms.saturating_sub(now_ms) / 1000
     }
 
-    /// The stored form: `{"v":1,"access_token":…,"token_type":…,"scope":…,"issued_at_ms":…,"expires_at_ms":…}`.
+    /// The plain form: `{"v":2,"access_token":…,"token_type":…,"scope":…,"issued_at_ms":…,"expires_at_ms":…}`
+    /// — what [`crate::Sealer`] seals for a store, and what the Worker's minting authority
+    /// hands its isolates.
     pub fn encode(&self) -> String {
         serde_json::to_string(&Stored {
             v: CACHE_SCHEMA,
@@ -90,7 +93,10 @@ impl TokenRecord {
             issued_at_ms: o.get("issued_at_ms")?.as_u64()?,
             expires_at_ms: o.get("expires_at_ms")?.as_u64()?,
         };
-        let sane = !r.access_token.is_empty() && r.token_type == "Bearer" && r.expires_at_ms > r.issued_at_ms;
+        let sane = is_bearer_token(&r.access_token)
+            && r.token_type == "Bearer"
+            && r.expires_at_ms > r.issued_at_ms
+            && r.lifetime_ms() <= MAX_LIFETIME_SECS * 1000;
         sane.then_some(r)
     }
 
@@ -121,7 +127,7 @@ mod tests {
     fn round_trips_and_is_versioned() {
         let r = rec();
         let s = r.encode();
-        assert!(s.contains("\"v\":1"), "{s}");
+        assert!(s.contains("\"v\":2"), "{s}");
         assert_eq!(TokenRecord::decode(&s), Some(r));
         assert!(!format!("{:?}", rec()).contains("tok\""));
     }
@@ -132,10 +138,12 @@ mod tests {
             "",
             "garbage",
             "{}",
-            r#"{"v":2,"access_token":"t","token_type":"Bearer","issued_at_ms":1,"expires_at_ms":2}"#,
-            r#"{"v":1,"access_token":"","token_type":"Bearer","issued_at_ms":1,"expires_at_ms":2}"#,
-            r#"{"v":1,"access_token":"t","token_type":"Bearer","issued_at_ms":2,"expires_at_ms":2}"#,
-            r#"{"v":1,"access_token":"t","token_type":"Bearer","issued_at_ms":1}"#,
+            r#"{"v":3,"access_token":"t","token_type":"Bearer","issued_at_ms":1,"expires_at_ms":2}"#,
+            r#"{"v":2,"access_token":"","token_type":"Bearer","issued_at_ms":1,"expires_at_ms":2}"#,
+            r#"{"v":2,"access_token":"t","token_type":"Bearer","issued_at_ms":2,"expires_at_ms":2}"#,
+            r#"{"v":2,"access_token":"t","token_type":"Bearer","issued_at_ms":1}"#,
+            r#"{"v":2,"access_token":"t\r\nx","token_type":"Bearer","issued_at_ms":1,"expires_at_ms":2}"#,
+            r#"{"v":2,"access_token":"t","token_type":"Bearer","issued_at_ms":1,"expires_at_ms":99999999999999}"#,
         ] {
             assert_eq!(TokenRecord::decode(v), None, "{v}");
         }

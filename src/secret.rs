@@ -16,8 +16,9 @@ impl ClientSecret {
 
     /// The secret in clear.
     ///
-    /// **Warning:** anything this returns must go only into the token request body. Never log
-    /// it, format it into an error, store it, or return it to a caller.
+    /// **Warning:** anything this returns must go only into the token request body or the key
+    /// derivation of sealed records. Never log it, format it into an error, store it, or return
+    /// it to a caller.
     pub fn expose(&self) -> &str {
         &self.0
     }

@@ -14,6 +14,8 @@ pub struct Stats {
     pub kv_hits: u64,
     /// Store operations that failed (and were survived).
     pub kv_errors: u64,
+    /// Stored values that did not open (forged, tampered, another secret or version): misses.
+    pub kv_rejected: u64,
     /// Token requests that failed.
     pub failures: u64,
     /// Background refreshes started because the token was stale.

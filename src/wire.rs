@@ -14,6 +14,25 @@ use crate::record::TokenRecord;
 pub const GRANT_TYPE: &str = "client_credentials";
 /// Longest `error` / `error_description` kept from a refusal; the rest is cut.
 const MAX_ERROR_FIELD: usize = 512;
+/// Largest token answer read: a longer one is `invalid_response`, and transports stop reading
+/// there.
+pub const MAX_TOKEN_RESPONSE_BYTES: usize = 64 * 1024;
+/// Longest access token accepted.
+pub const MAX_ACCESS_TOKEN_LEN: usize = 8 * 1024;
+/// Longest lifetime trusted: a longer `expires_in` is shortened to this (refreshing early is
+/// always safe; trusting a token for years is not).
+pub const MAX_LIFETIME_SECS: u64 = 7 * 86_400;
+
+/// Whether `token` can go into `Authorization: Bearer …` as it is: RFC 6750's `b64token`
+/// (letters, digits, `-._~+/`, then optional `=` padding), at most [`MAX_ACCESS_TOKEN_LEN`].
+pub fn is_bearer_token(token: &str) -> bool {
+    let body = token.trim_end_matches('=');
+    !body.is_empty()
+        && token.len() <= MAX_ACCESS_TOKEN_LEN
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
+}
 
 /// One token request, ready for any HTTP client: `POST url`, `Content-Type: application/json`,
 /// `body`. `Debug` hides the body, which carries the secret.
@@ -83,6 +102,9 @@ pub fn process_token_response(
     sent_at_ms: u64,
     now_ms: u64,
 ) -> Result<TokenRecord, Error> {
+    if resp.body.len() > MAX_TOKEN_RESPONSE_BYTES {
+        return Err(invalid(resp.status, "the answer is larger than 64 KiB"));
+    }
     match resp.status {
         200 => parse_success(resp, sent_at_ms),
         400..=599 => Err(classify_refusal(resp, now_ms)),
@@ -110,8 +132,14 @@ fn parse_success(resp: &TokenResponse, sent_at_ms: u64) -> Result<TokenRecord, E
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
         _ => return Err(invalid(status, "`access_token` must be a non-empty string")),
     };
+    if !is_bearer_token(&access_token) {
+        return Err(invalid(
+            status,
+            "`access_token` must be a bearer token (RFC 6750 characters, at most 8 KiB)",
+        ));
+    }
     let expires_in = match obj.get("expires_in").and_then(Value::as_u64) {
-        Some(n) if n > 0 && n <= u64::from(u32::MAX) => n,
+        Some(n) if n > 0 && n <= u64::from(u32::MAX) => n.min(MAX_LIFETIME_SECS),
         _ => return Err(invalid(status, "`expires_in` must be a positive integer")),
     };
     let token_type = match obj.get("token_type") {
@@ -247,6 +275,10 @@ mod tests {
             r#"{"access_token":"t","expires_in":60,"token_type":"mac"}"#,
             r#"{"access_token":"t","expires_in":60,"token_type":"Bearer","scope":7}"#,
             r#"{"access_token":"t","expires_in":60,"token_type":"Bearer","scope":null}"#,
+            r#"{"access_token":"a\r\nX-Evil: 1","expires_in":60,"token_type":"Bearer"}"#,
+            r#"{"access_token":"a b","expires_in":60,"token_type":"Bearer"}"#,
+            r#"{"access_token":"=","expires_in":60,"token_type":"Bearer"}"#,
+            r#"{"access_token":"tok\u00e9","expires_in":60,"token_type":"Bearer"}"#,
         ];
         for body in bodies {
             let err = process_token_response(&resp(200, body), 0, 0).unwrap_err();
@@ -260,6 +292,37 @@ mod tests {
         assert_eq!(
             process_token_response(&resp(302, ""), 0, 0).unwrap_err().code(),
             "invalid_response"
+        );
+    }
+
+    #[test]
+    fn bearer_tokens_are_header_safe_and_bounded() {
+        for good in ["abc", "a-b.c_d~e+f/g", "YWJj==", "eyJhbGciOi.eyJzdWIi.c2ln"] {
+            assert!(is_bearer_token(good), "{good}");
+        }
+        let long = "a".repeat(MAX_ACCESS_TOKEN_LEN + 1);
+        for bad in ["", "==", "a=b", "a b", "a\r\nb", "a\0", "ä", "a,b", &long] {
+            assert!(!is_bearer_token(bad), "{bad:?}");
+        }
+        assert!(is_bearer_token(&"a".repeat(MAX_ACCESS_TOKEN_LEN)));
+    }
+
+    #[test]
+    fn oversized_answers_and_lifetimes() {
+        let big = format!(
+            r#"{{"access_token":"t","expires_in":60,"token_type":"Bearer","pad":"{}"}}"#,
+            "x".repeat(MAX_TOKEN_RESPONSE_BYTES)
+        );
+        assert_eq!(
+            process_token_response(&resp(200, &big), 0, 0).unwrap_err().code(),
+            "invalid_response"
+        );
+        let year = r#"{"access_token":"t","expires_in":31536000,"token_type":"Bearer"}"#;
+        let r = process_token_response(&resp(200, year), 0, 0).unwrap();
+        assert_eq!(
+            r.lifetime_ms(),
+            MAX_LIFETIME_SECS * 1000,
+            "a year is trusted for a week"
         );
     }
 

@@ -50,12 +50,7 @@ fn stale_token_is_served_while_one_refresh_runs() {
         ("tok-2", Source::Memory)
     );
     assert_eq!(m.stats().refreshes, 1);
-    assert_eq!(
-        TokenRecord::decode(&w.store.value(m.cache_key()).unwrap())
-            .unwrap()
-            .access_token,
-        "tok-2"
-    );
+    assert_eq!(open(&w.store.value(m.cache_key()).unwrap()).access_token, "tok-2");
 }
 
 #[test]

@@ -40,7 +40,7 @@ struct World {
     m: Machine,
     jitter: f64,
     now: u64,
-    store: Option<String>,
+    store: Option<TokenRecord>,
     /// Calls waiting for their I/O (or their wait) to come back, with the action.
     pending: Vec<(Call, Action, u64)>,
     /// When each mint still out was sent.
@@ -111,7 +111,7 @@ impl World {
             Action::ReadStore => {
                 let read = match k % 4 {
                     0 => Err(StoreError("down".into())),
-                    1 => Ok(Some("garbage".into())),
+                    1 => Ok(None), // a value that did not open
                     _ => Ok(self.store.clone()),
                 };
                 self.m.stored(now, &mut call, read)
@@ -161,7 +161,7 @@ impl World {
                 if k % 3 == 0 {
                     self.m.saved(now, &mut call, &[Err(StoreError("down".into()))])
                 } else {
-                    self.store = record.map(|(v, _)| v).or(self.store.take());
+                    self.store = record.map(|(r, _)| (*r).clone()).or(self.store.take());
                     self.m.saved(now, &mut call, &[Ok(())])
                 }
             }

@@ -110,10 +110,9 @@ fn with_a_store_a_caller_without_a_usable_token_reads_it_first() {
     let mut m = machine(true);
     let mut c = Call::new(Want::Usable);
     m.want(0, &mut c);
-    let table: [(Result<Option<String>, StoreError>, &str); 4] = [
-        (Ok(Some(token("s1", 0).encode())), "Serve(s1, kv)"),
+    let table: [(Result<Option<TokenRecord>, StoreError>, &str); 3] = [
+        (Ok(Some(token("s1", 0))), "Serve(s1, kv)"),
         (Ok(None), "ClaimLock(12000)"),
-        (Ok(Some("garbage".into())), "ClaimLock(12000)"),
         (Err(StoreError("down".into())), "ClaimLock(12000)"),
     ];
     for (read, expected) in table {
@@ -140,7 +139,7 @@ fn a_stored_record_is_taken_only_while_usable_and_never_if_refused() {
         let mut c = Call::new(Want::Usable);
         assert_eq!(show(&m.want(now, &mut c)), "ReadStore");
         assert_eq!(
-            show(&m.stored(now, &mut c, Ok(Some(token("s1", 0).encode())))),
+            show(&m.stored(now, &mut c, Ok(Some(token("s1", 0))))),
             expected,
             "at {now}"
         );

@@ -1,5 +1,6 @@
-//! The shared store is a cache, never a dependency: garbage is a miss, failures are counted
-//! and survived, and a token the API refused is dropped only where it is still cached.
+//! The shared store is a cache, never a dependency and never trusted: garbage, forged and
+//! foreign records are misses, failures and hangs are counted and survived, and a token the API
+//! refused is dropped only where it is still cached.
 mod support;
 use autopay_auth::*;
 use support::*;
@@ -17,7 +18,74 @@ fn garbage_and_other_versions_are_misses() {
         let s = get(&m).unwrap();
         assert_eq!(s.source, Source::Network, "{junk}");
         assert_eq!(m.stats().kv_errors, 0);
+        assert_eq!(m.stats().kv_rejected, 1);
     }
+}
+
+#[test]
+fn whoever_can_write_the_store_cannot_plant_a_token() {
+    let planted = |access_token: &str, issued: u64, expires: u64| TokenRecord {
+        access_token: access_token.into(),
+        token_type: "Bearer".into(),
+        scope: None,
+        issued_at_ms: issued,
+        expires_at_ms: expires,
+    };
+    let day = 86_400_000;
+    let other = Sealer::new(&ClientSecret::new("another-secret"), config().cache_key());
+    let cases = [
+        (
+            "a plain record of the old format",
+            planted("evil", START_MS, START_MS + day).encode(),
+        ),
+        (
+            "a record sealed with another secret",
+            other.seal(&planted("evil", START_MS, START_MS + day), [1; 12]),
+        ),
+        // sealed with the right key (the secret leaked): still checked like any answer
+        (
+            "a token with CR/LF",
+            sealer().seal(&planted("evil\r\nX-Evil: 1", START_MS, START_MS + day), [2; 12]),
+        ),
+        (
+            "an unbounded expiry",
+            sealer().seal(&planted("evil", START_MS, u64::MAX / 2), [3; 12]),
+        ),
+        (
+            "issued in the future",
+            sealer().seal(&planted("evil", START_MS + day, START_MS + 2 * day), [4; 12]),
+        ),
+    ];
+    for (what, value) in cases {
+        let w = World::new();
+        let m = w.manager(true);
+        w.store.raw_put(m.cache_key(), &value);
+        let s = get(&m).unwrap();
+        assert_eq!(
+            (s.record.access_token.as_str(), s.source),
+            ("tok-1", Source::Network),
+            "{what}"
+        );
+    }
+}
+
+#[test]
+fn a_store_that_never_answers_costs_its_bound_not_a_hang() {
+    let w = World::new();
+    w.store.hang.set(true);
+    let m = w.manager(true);
+    let s = get(&m).unwrap();
+    assert_eq!(
+        (s.record.access_token.as_str(), s.source),
+        ("tok-1", Source::Network)
+    );
+    // the read timed out after 3 s, and so did the write
+    assert_eq!(m.stats().kv_errors, 2);
+    assert!(
+        w.clock.now() - START_MS < 7_000,
+        "took {} ms",
+        w.clock.now() - START_MS
+    );
 }
 
 #[test]

@@ -268,6 +268,8 @@ pub struct FakeStore {
     pub map: Rc<RefCell<HashMap<String, (String, u64)>>>,
     pub puts: Rc<RefCell<Vec<(String, String, u64)>>>,
     pub fail: Rc<Cell<bool>>,
+    /// Every call never answers (a store whose promise never settles).
+    pub hang: Rc<Cell<bool>>,
     /// Whether `put_if_absent` is supported (as by Redis or Deno KV).
     pub atomic: Rc<Cell<bool>>,
     clock: FakeClock,
@@ -279,6 +281,7 @@ impl FakeStore {
             map: Rc::default(),
             puts: Rc::default(),
             fail: Rc::default(),
+            hang: Rc::default(),
             atomic: Rc::default(),
             clock: clock.clone(),
         }
@@ -304,8 +307,12 @@ impl Store for FakeStore {
                 .filter(|(_, exp)| *exp > now)
                 .map(|(v, _)| v.clone()))
         };
+        let hang = self.hang.get();
         async move {
             YieldOnce(false).await;
+            if hang {
+                std::future::pending::<()>().await;
+            }
             r
         }
     }
@@ -319,7 +326,13 @@ impl Store for FakeStore {
             self.puts.borrow_mut().push((key.into(), value.into(), ttl_secs));
             Ok(())
         };
-        async move { r }
+        let hang = self.hang.get();
+        async move {
+            if hang {
+                std::future::pending::<()>().await;
+            }
+            r
+        }
     }
     fn delete(&self, key: &str) -> impl Future<Output = Result<(), StoreError>> {
         let r = if self.fail.get() {
@@ -363,6 +376,17 @@ pub fn config() -> Config {
         DEFAULT_AUDIENCE,
     )
     .unwrap()
+}
+
+/// The sealer of [`config`]'s records, to read (or forge) what the store holds.
+pub fn sealer() -> Sealer {
+    let c = config();
+    Sealer::new(c.client_secret(), c.cache_key())
+}
+
+/// The record in a stored value.
+pub fn open(value: &str) -> TokenRecord {
+    sealer().open(value).expect("a sealed record that opens")
 }
 
 pub struct World {

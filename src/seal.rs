@@ -1,0 +1,162 @@
+//! Sealed store records: what goes into a shared store is encrypted and authenticated, so
+//! whoever can write the store cannot plant a token, and whoever can read it learns nothing.
+//!
+//! AES-256-GCM (RustCrypto's `aes-gcm`), with a key derived by HKDF-SHA256 (`hkdf`) from the
+//! client secret, the cache key as context; a fresh random 96-bit nonce per write; the cache key
+//! as associated data, so a value copied under another key does not open. The stored form is
+//! `v2.` + base64url(nonce ‖ ciphertext ‖ tag). A value that does not open — forged, tampered,
+//! truncated, oversized, sealed with another secret, or of another version — is a miss.
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hkdf::Hkdf;
+use sha2::Sha256;
+
+use crate::record::TokenRecord;
+use crate::secret::ClientSecret;
+
+/// The prefix of a sealed value; another prefix is another version.
+pub const SEALED_PREFIX: &str = "v2.";
+/// A stored value longer than this is refused unopened.
+pub const MAX_SEALED_LEN: usize = 16 * 1024;
+const NONCE_LEN: usize = 12;
+const TAG_LEN: usize = 16;
+/// The HKDF salt: names the purpose, so the same secret never keys anything else alike.
+const SALT: &[u8] = b"autopay-auth sealed token record v2";
+
+/// Seals and opens the records of one cache key.
+#[derive(Clone)]
+pub struct Sealer {
+    cipher: Aes256Gcm,
+    context: Vec<u8>,
+}
+
+impl std::fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sealer([key redacted])")
+    }
+}
+
+impl Sealer {
+    /// The sealer for `cache_key`, keyed from `secret`.
+    pub fn new(secret: &ClientSecret, cache_key: &str) -> Self {
+        let mut key = [0u8; 32];
+        Hkdf::<Sha256>::new(Some(SALT), secret.expose().as_bytes())
+            .expand(cache_key.as_bytes(), &mut key)
+            .expect("32 bytes is a valid HKDF-SHA256 output length");
+        Self {
+            cipher: Aes256Gcm::new(&key.into()),
+            context: cache_key.as_bytes().to_vec(),
+        }
+    }
+
+    /// The stored form of `record`, sealed with `nonce` (fresh and random for every write).
+    pub fn seal(&self, record: &TokenRecord, nonce: [u8; NONCE_LEN]) -> String {
+        let plain = record.encode();
+        let payload = Payload {
+            msg: plain.as_bytes(),
+            aad: &self.context,
+        };
+        // Encrypting a few hundred bytes with a valid key and nonce cannot fail.
+        let sealed = self
+            .cipher
+            .encrypt(Nonce::from_slice(&nonce), payload)
+            .unwrap_or_default();
+        let mut raw = nonce.to_vec();
+        raw.extend_from_slice(&sealed);
+        format!("{SEALED_PREFIX}{}", URL_SAFE_NO_PAD.encode(raw))
+    }
+
+    /// The record in a stored value, if it opens with this key and context and is well formed.
+    pub fn open(&self, value: &str) -> Option<TokenRecord> {
+        if value.len() > MAX_SEALED_LEN {
+            return None;
+        }
+        let raw = URL_SAFE_NO_PAD.decode(value.strip_prefix(SEALED_PREFIX)?).ok()?;
+        if raw.len() < NONCE_LEN + TAG_LEN {
+            return None;
+        }
+        let (nonce, sealed) = raw.split_at(NONCE_LEN);
+        let payload = Payload {
+            msg: sealed,
+            aad: &self.context,
+        };
+        let plain = self.cipher.decrypt(Nonce::from_slice(nonce), payload).ok()?;
+        TokenRecord::decode(std::str::from_utf8(&plain).ok()?)
+    }
+}
+
+/// A fresh random nonce from the platform (the OS natively, `crypto.getRandomValues` in JS
+/// hosts); `None` when the platform has no randomness — then nothing is stored.
+pub fn fresh_nonce() -> Option<[u8; NONCE_LEN]> {
+    let mut nonce = [0u8; NONCE_LEN];
+    getrandom::getrandom(&mut nonce).ok()?;
+    Some(nonce)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> TokenRecord {
+        TokenRecord {
+            access_token: "tok-abc".into(),
+            token_type: "Bearer".into(),
+            scope: Some("customer_club".into()),
+            issued_at_ms: 1_000,
+            expires_at_ms: 121_000,
+        }
+    }
+
+    fn sealer(secret: &str, key: &str) -> Sealer {
+        Sealer::new(&ClientSecret::new(secret), key)
+    }
+
+    #[test]
+    fn a_sealed_record_opens_and_hides_everything() {
+        let s = sealer("s3cret", "autopay-auth:v2:k");
+        let value = s.seal(&record(), [7; 12]);
+        assert!(value.starts_with("v2."));
+        assert!(!value.contains("tok-abc") && !value.contains("s3cret") && !value.contains("customer"));
+        assert_eq!(s.open(&value), Some(record()));
+        assert_ne!(value, s.seal(&record(), [8; 12]), "a new nonce, a new value");
+        assert!(!format!("{s:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn forged_tampered_truncated_oversized_foreign_or_old_values_do_not_open() {
+        let s = sealer("s3cret", "autopay-auth:v2:k");
+        let good = s.seal(&record(), [7; 12]);
+        let mut tampered = good.clone().into_bytes();
+        let last = tampered.len() - 3;
+        tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+        let cases = [
+            ("plain JSON (the old format)", record().encode()),
+            ("tampered", String::from_utf8(tampered).unwrap()),
+            ("truncated", good[..good.len() - 4].to_owned()),
+            ("too short", "v2.AAAA".to_owned()),
+            ("other version", good.replacen("v2.", "v3.", 1)),
+            ("not base64", "v2.!!!".to_owned()),
+            ("oversized", format!("v2.{}", "A".repeat(MAX_SEALED_LEN))),
+            (
+                "other secret",
+                sealer("other", "autopay-auth:v2:k").seal(&record(), [7; 12]),
+            ),
+            (
+                "other cache key",
+                sealer("s3cret", "autopay-auth:v2:other").seal(&record(), [7; 12]),
+            ),
+        ];
+        for (what, value) in cases {
+            assert_eq!(s.open(&value), None, "{what}");
+        }
+    }
+
+    #[test]
+    fn nonces_are_random() {
+        let (a, b) = (fresh_nonce().unwrap(), fresh_nonce().unwrap());
+        assert_ne!(a, b);
+    }
+}
