@@ -63,22 +63,25 @@ export function makeApi(WasmClient) {
 
     /** The access token: from memory, KV, or one token request shared by all callers. */
     getToken(options) {
-      const signal = options?.signal;
-      if (Date.now() < this.#lease.until && !signal?.aborted) {
+      if (options === undefined && Date.now() < this.#lease.until) {
         this.#leaseHits++;
         return Promise.resolve(this.#lease.info.accessToken);
       }
-      return this.#info(signal).then((i) => i.accessToken);
+      return this.getTokenInfo(options).then((i) => i.accessToken);
     }
 
     /** `{ accessToken, tokenType, scope, expiresAt, source }`, a new object for each caller. */
     getTokenInfo(options) {
-      const signal = options?.signal;
-      if (Date.now() < this.#lease.until && !signal?.aborted) {
-        this.#leaseHits++;
-        return Promise.resolve(copy(this.#lease.info));
+      try {
+        const signal = options?.signal;
+        if (Date.now() < this.#lease.until && !signal?.aborted) {
+          this.#leaseHits++;
+          return Promise.resolve(copy(this.#lease.info));
+        }
+        return this.#info(signal).then(copy);
+      } catch (e) {
+        return Promise.reject(e); // a getter of `options` threw: a rejection, never a throw
       }
-      return this.#info(signal).then(copy);
     }
 
     #info(signal) {
@@ -103,9 +106,13 @@ export function makeApi(WasmClient) {
      * (an `AbortError`, fetch's `TypeError`) reach the caller unchanged.
      */
     fetch(path, init) {
-      const signal = init?.signal;
-      const ready = Date.now() < this.#lease.until ? Promise.resolve() : this.#info(signal);
-      return ready.then(() => this.#client.fetch(path, init, abortion(signal))).catch(rethrow);
+      try {
+        const signal = init?.signal;
+        const ready = Date.now() < this.#lease.until ? Promise.resolve() : this.#info(signal);
+        return ready.then(() => this.#client.fetch(path, init, abortion(signal))).catch(rethrow);
+      } catch (e) {
+        return Promise.reject(e); // a getter of `init` threw: a rejection, never a throw
+      }
     }
 
     /** Forgets the token in memory and in KV. */
@@ -113,7 +120,7 @@ export function makeApi(WasmClient) {
       return this.#client.invalidate().catch(rethrow);
     }
 
-    /** `{ mints, memoryHits, kvHits, kvErrors, failures, refreshes, coalesced }`. */
+    /** `{ mints, memoryHits, kvHits, kvErrors, kvRejected, failures, refreshes, coalesced }`. */
     stats() {
       const s = this.#client.stats();
       s.memoryHits += this.#leaseHits;

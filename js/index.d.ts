@@ -63,6 +63,8 @@ export interface AutopayAuthStats {
   memoryHits: number;
   kvHits: number;
   kvErrors: number;
+  /** Stored values that did not open (forged, tampered, another secret or version): misses. */
+  kvRejected: number;
   failures: number;
   refreshes: number;
   coalesced: number;

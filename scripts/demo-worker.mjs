@@ -82,8 +82,8 @@ const burst = await Promise.all(Array.from({ length: 50 }, () => fetch(`${base}/
 console.log(`50 concurrent GET /token: ${new Set(burst.map((b) => b.access_token)).size} distinct token(s); minted so far: ${emu.stats().minted}`);
 const proxied = await fetch(`${base}/customer_club/members?limit=1`, { headers: { ...headers, cookie: 'session=dropped' } });
 console.log(`GET /customer_club/members?limit=1 (proxied): HTTP ${proxied.status}`, await proxied.json());
-console.log('GET /healthz:', await (await fetch(`${base}/healthz`)).json());
-console.log(`\nTry it:\n  curl -H 'Authorization: Bearer ${KEY}' ${base}/token\n  curl -H 'Authorization: Bearer ${KEY}' '${base}/customer_club/members?limit=1'\n  curl ${base}/healthz\n`);
+console.log('GET /healthz (with the caller key):', await (await fetch(`${base}/healthz`, { headers: { authorization: `Bearer ${KEY}` } })).json());
+console.log(`\nTry it:\n  curl -H 'Authorization: Bearer ${KEY}' ${base}/token\n  curl -H 'Authorization: Bearer ${KEY}' '${base}/customer_club/members?limit=1'\n  curl -H 'Authorization: Bearer ${KEY}' ${base}/healthz\n`);
 if (once) {
   stopping = true;
   await stop(0);

@@ -20,8 +20,9 @@ pub trait ApiCall {
     /// another token may help (false while a refusal hold keeps the token: see
     /// [`crate::Machine::refused`]).
     fn refused(&mut self, token: &str) -> impl Future<Output = bool>;
-    /// Whether the request can be sent once more (its body can be replayed).
-    fn replayable(&self) -> bool;
+    /// Whether the request can be sent once more (its body can be replayed; an edge may have to
+    /// wait to know).
+    fn replayable(&mut self) -> impl Future<Output = bool>;
 }
 
 /// Makes `call`: after a 401 the token is dropped (compare-and-delete) and, when the request
@@ -34,7 +35,7 @@ pub async fn call_api<A: ApiCall>(call: &mut A) -> Result<A::Response, A::Failur
         let (response, status) = call.send(&token).await?;
         let retry = status == API_UNAUTHORIZED
             && call.refused(&token).await
-            && should_retry_api_call(status, attempt, call.replayable());
+            && should_retry_api_call(status, attempt, call.replayable().await);
         if !retry {
             return Ok(response);
         }
@@ -86,8 +87,9 @@ pub fn should_retry_api_call(status: u16, attempt: u32, body_replayable: bool) -
 }
 
 /// How a gateway (the Worker's proxy and `/token`) answers when it could not get a token:
-/// `503` with a `Retry-After` (seconds) when Autopay rate-limited us, `502` otherwise. The
-/// body carries Autopay's `error` / `error_description`, never its raw body.
+/// `503` with a `Retry-After` (seconds) when Autopay rate-limited us, the mint budget is spent,
+/// or the token service or minting authority could not be reached in time; `502` otherwise.
+/// The body carries Autopay's `error` / `error_description`, never its raw body.
 pub fn gateway_status(err: &Error) -> (u16, Option<u64>) {
     match err {
         Error::RateLimited(s) => (
@@ -95,6 +97,7 @@ pub fn gateway_status(err: &Error) -> (u16, Option<u64>) {
             Some(s.retry_after.unwrap_or(DEFAULT_GATEWAY_RETRY_AFTER_SECS)),
         ),
         Error::MintBudgetExhausted { retry_after } => (503, Some(*retry_after)),
+        Error::Network { .. } | Error::Timeout { .. } => (503, Some(UNAVAILABLE_RETRY_AFTER_SECS)),
         Error::InvalidConfig { .. } => (500, None),
         _ => (502, None),
     }
@@ -102,6 +105,9 @@ pub fn gateway_status(err: &Error) -> (u16, Option<u64>) {
 
 /// `Retry-After` sent when Autopay rate-limited us without saying for how long.
 pub const DEFAULT_GATEWAY_RETRY_AFTER_SECS: u64 = 30;
+/// `Retry-After` sent when no token could be had for a passing reason (the token endpoint or
+/// the minting authority could not be reached, or timed out).
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 5;
 
 /// Request headers a proxy must not pass on to the API: the caller's credentials (replaced by
 /// the bearer token), and hop-by-hop or platform headers that describe the caller's connection.
@@ -109,6 +115,15 @@ pub fn is_forwardable_request_header(name: &str) -> bool {
     const DROP: &[&str] = &[
         "authorization",
         "cookie",
+        "cookie2",
+        "expect",
+        "forwarded",
+        "true-client-ip",
+        "x-original-url",
+        "x-rewrite-url",
+        "x-http-method-override",
+        "x-http-method",
+        "x-method-override",
         "host",
         "connection",
         "keep-alive",
@@ -125,7 +140,7 @@ pub fn is_forwardable_request_header(name: &str) -> bool {
         "x-real-ip",
     ];
     let name = name.to_ascii_lowercase();
-    !(DROP.contains(&name.as_str()) || name.starts_with("cf-"))
+    !(DROP.contains(&name.as_str()) || name.starts_with("cf-") || name.starts_with("x-forwarded-"))
 }
 
 #[cfg(test)]
@@ -180,7 +195,7 @@ mod tests {
             host: "h".into(),
             after_ms: 1,
         };
-        assert_eq!(gateway_status(&timeout), (502, None));
+        assert_eq!(gateway_status(&timeout), (503, Some(5)));
     }
 
     #[test]
@@ -192,6 +207,14 @@ mod tests {
             "CF-Connecting-IP",
             "transfer-encoding",
             "X-Forwarded-For",
+            "x-forwarded-port",
+            "Expect",
+            "X-Original-URL",
+            "x-rewrite-url",
+            "X-HTTP-Method-Override",
+            "Forwarded",
+            "True-Client-IP",
+            "Cookie2",
         ] {
             assert!(!is_forwardable_request_header(h), "{h}");
         }
@@ -225,7 +248,7 @@ mod tests {
             self.refused.push(token.to_owned());
             self.refused.len() < 3
         }
-        fn replayable(&self) -> bool {
+        async fn replayable(&mut self) -> bool {
             self.replayable
         }
     }

@@ -204,9 +204,9 @@ impl TokenSource for MinterClient {
         replacing: Option<&str>,
         _timeout_ms: u64,
     ) -> std::result::Result<TokenRecord, Error> {
-        let network = |e: worker::Error| Error::Network {
+        let network = |_: worker::Error| Error::Network {
             host: MINTER_HOST.into(),
-            message: e.to_string(),
+            message: "the Durable Object did not answer".into(),
         };
         let mut resp = self.call("/token", replacing).await.map_err(network)?;
         let text = resp.text().await.map_err(network)?;

@@ -1,7 +1,8 @@
 //! The Cloudflare Worker edge: a token service and Autopay proxy in front of Autopay, so that
 //! callers never hold Autopay credentials and never mint tokens.
 //!
-//! Routes: `GET /livez` (liveness, no key), `GET /healthz` (readiness report, no key),
+//! Routes: `GET /livez` (liveness, no key), `GET /healthz` (readiness: ok or not without a key,
+//! the token state and counters with one),
 //! `GET /token` (caller key), anything else proxied (caller key). Hot path: this isolate's
 //! memory → `AUTOPAY_TOKENS` KV → the `TokenMinter` Durable Object, the only code that calls the
 //! token endpoint. A cron refreshes ahead.
@@ -85,11 +86,16 @@ async fn proxied(req: Request, rc: RouteContext<Data>) -> Result<Response> {
     }
 }
 
-async fn healthz(_req: Request, rc: RouteContext<Data>) -> Result<Response> {
+async fn healthz(req: Request, rc: RouteContext<Data>) -> Result<Response> {
     let iso = match ready(&rc) {
         Ok((iso, _)) => iso,
         Err(answer) => return answer,
     };
+    // without a caller key: ok or not, nothing more
+    let keyed = req.headers().get("authorization").ok().flatten();
+    if !iso.settings.caller_keys.admits(keyed.as_deref()) {
+        return reply::json(200, &serde_json::json!({ "ok": true }));
+    }
     let peek = iso.tokens.peek().await;
     reply::json(
         200,
@@ -107,6 +113,12 @@ async fn healthz(_req: Request, rc: RouteContext<Data>) -> Result<Response> {
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+    // the runtime would turn any other method into GET: refuse it instead
+    if !proxy::ALLOWED_METHODS.contains(&req.inner().method().to_ascii_uppercase().as_str()) {
+        let mut r = reply::error(405, "method_not_allowed", "this method is not forwarded")?;
+        r.headers_mut().set("allow", &proxy::ALLOWED_METHODS.join(", "))?;
+        return Ok(r);
+    }
     Router::with_data(Rc::new((isolate::current(&env), ctx)))
         .get("/livez", |_, _| Response::ok("ok"))
         .get_async("/healthz", healthz)
@@ -122,7 +134,7 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     match isolate::current(&env) {
         Ok(iso) => match iso.minter.refresh().await {
             Ok(report) => worker::console_log!("autopay-auth cron refresh: {report}"),
-            Err(e) => worker::console_error!("autopay-auth cron refresh failed: {e}"),
+            Err(_) => worker::console_error!("autopay-auth cron refresh failed: the minter did not answer"),
         },
         Err(problems) => {
             let names: Vec<_> = problems.iter().map(|p| p.setting).collect();

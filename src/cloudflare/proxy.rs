@@ -4,18 +4,19 @@
 //! one) and the call retried once, when its body can be replayed (see [`bodies`]) — the
 //! core's [`call_api`] loop.
 
+use futures_util::future::{FutureExt, LocalBoxFuture, Shared};
 use js_sys::{Function, Object, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::spawn_local;
 use worker::{Context, Method, Request, Response, Result};
 
 use super::isolate::Isolate;
 use super::reply;
-use crate::js::fetch::{FetchResponse, call_fetch};
+use crate::js::fetch::{FetchResponse, call_fetch, read_stream_capped};
 use crate::js::{resolve_api_url, set};
 use crate::{ApiCall, Refusal, call_api, is_forwardable_request_header};
 
-/// Bodies up to this size (by `Content-Length`) are buffered so a 401 can be retried; larger or
-/// unsized bodies stream through once.
+/// Bodies up to this size are kept so a 401 can be retried; larger ones stream through once.
 pub const MAX_REPLAY_BYTES: u64 = 1024 * 1024;
 
 /// Where the call goes: base + path + query, still under the base after normalisation.
@@ -41,16 +42,27 @@ fn forwarded_headers(req: &Request) -> Result<web_sys::Headers> {
     Ok(out)
 }
 
-/// The body for the first attempt, and a copy for the one retry when it can be replayed: no
-/// body; a body of known length up to [`MAX_REPLAY_BYTES`] (buffered); a body of unknown length
-/// (`tee()`d: the spare branch is kept only until the first answer). A larger declared body
-/// streams through once.
-async fn bodies(req: &mut Request) -> Result<(JsValue, Option<JsValue>)> {
+/// The copy of the body for the one retry after a 401.
+enum Spare {
+    /// The body cannot be sent again: streamed once, no retry.
+    Gone,
+    /// Ready to send again (bytes, or nothing for a bodiless request).
+    Ready(JsValue),
+    /// A body of unknown length: its `tee()`d spare branch is being read, up to
+    /// [`MAX_REPLAY_BYTES`]; past that it is cancelled and the call is not retried.
+    Reading(Shared<LocalBoxFuture<'static, Option<JsValue>>>),
+}
+
+/// The body for the first attempt, and its spare for the one retry: no body; a body of known
+/// length up to [`MAX_REPLAY_BYTES`] (buffered); a body of unknown length (`tee()`d, the spare
+/// branch read alongside into at most [`MAX_REPLAY_BYTES`] — never buffered whole). A larger
+/// declared body streams through once.
+async fn bodies(req: &mut Request) -> Result<(JsValue, Spare)> {
     if matches!(req.method(), Method::Get | Method::Head) {
-        return Ok((JsValue::NULL, Some(JsValue::NULL)));
+        return Ok((JsValue::NULL, Spare::Ready(JsValue::NULL)));
     }
     let Some(stream) = req.inner().body() else {
-        return Ok((JsValue::NULL, Some(JsValue::NULL)));
+        return Ok((JsValue::NULL, Spare::Ready(JsValue::NULL)));
     };
     match req
         .headers()
@@ -59,21 +71,30 @@ async fn bodies(req: &mut Request) -> Result<(JsValue, Option<JsValue>)> {
     {
         Some(n) if n <= MAX_REPLAY_BYTES => {
             let bytes: JsValue = Uint8Array::from(req.bytes().await?.as_slice()).into();
-            Ok((bytes.clone(), Some(bytes)))
+            Ok((bytes.clone(), Spare::Ready(bytes)))
         }
-        Some(_) => Ok((stream.into(), None)),
+        Some(_) => Ok((stream.into(), Spare::Gone)),
         None => {
             let branches = stream.tee();
-            Ok((branches.get(0), Some(branches.get(1))))
+            let spare_branch = branches.get(1);
+            let spare = async move {
+                let bytes = read_stream_capped(&spare_branch, MAX_REPLAY_BYTES as usize).await;
+                bytes
+                    .ok()
+                    .flatten()
+                    .map(|b| Uint8Array::from(b.as_slice()).into())
+            }
+            .boxed_local()
+            .shared();
+            spawn_local(spare.clone().map(drop));
+            Ok((branches.get(0), Spare::Reading(spare)))
         }
     }
 }
 
-fn discard(spare: Option<JsValue>) {
-    if let Some(stream) = spare.and_then(|s| s.dyn_into::<web_sys::ReadableStream>().ok()) {
-        let _ = stream.cancel();
-    }
-}
+/// Methods the proxy forwards. The runtime maps any other to GET, so they are refused (405)
+/// before that can happen.
+pub const ALLOWED_METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 
 /// Why a proxied call ended without the API's answer.
 enum Failed {
@@ -94,7 +115,7 @@ struct Proxied<'a> {
     method: String,
     headers: web_sys::Headers,
     body: JsValue,
-    spare: Option<JsValue>,
+    spare: Spare,
     sent: bool,
 }
 
@@ -112,7 +133,10 @@ impl ApiCall for Proxied<'_> {
 
     async fn send(&mut self, token: &str) -> std::result::Result<(FetchResponse, u16), Failed> {
         if self.sent {
-            self.body = self.spare.take().unwrap_or(JsValue::NULL);
+            self.body = match std::mem::replace(&mut self.spare, Spare::Gone) {
+                Spare::Ready(body) => body,
+                _ => JsValue::NULL,
+            };
         }
         self.sent = true;
         self.headers
@@ -123,11 +147,9 @@ impl ApiCall for Proxied<'_> {
         set(&init, "headers", &self.headers);
         set(&init, "body", &self.body);
         set(&init, "redirect", &"manual".into());
-        let resp = call_fetch(&self.fetch, &self.url, &init.into())
+        call_fetch(&self.fetch, &self.url, &init.into())
             .await
-            .map_err(|_| Failed::Unreachable)?;
-        let status = resp.status();
-        Ok((resp, status))
+            .map_err(|_| Failed::Unreachable)
     }
 
     async fn refused(&mut self, token: &str) -> bool {
@@ -141,8 +163,14 @@ impl ApiCall for Proxied<'_> {
         true
     }
 
-    fn replayable(&self) -> bool {
-        self.spare.is_some()
+    async fn replayable(&mut self) -> bool {
+        if let Spare::Reading(reading) = &self.spare {
+            self.spare = match reading.clone().await {
+                Some(bytes) => Spare::Ready(bytes),
+                None => Spare::Gone,
+            };
+        }
+        matches!(self.spare, Spare::Ready(_))
     }
 }
 
@@ -153,7 +181,7 @@ pub async fn proxy(mut req: Request, iso: &Isolate, ctx: &Context) -> Result<Res
         Err(e) => return reply::error(400, "invalid_request", &e.to_string()),
     };
     let headers = forwarded_headers(&req)?;
-    let method = req.method().to_string();
+    let method = req.inner().method().to_ascii_uppercase();
     let (body, spare) = bodies(&mut req).await?;
     let fetch: Function = Reflect::get(&js_sys::global(), &"fetch".into())?.dyn_into()?;
     let mut call = Proxied {
@@ -168,7 +196,6 @@ pub async fn proxy(mut req: Request, iso: &Isolate, ctx: &Context) -> Result<Res
         sent: false,
     };
     let outcome = call_api(&mut call).await;
-    discard(call.spare.take());
     match outcome {
         Ok(resp) => Ok(Response::from(resp.unchecked_into::<web_sys::Response>())),
         Err(Failed::Token(e)) => reply::token_failure(&e),

@@ -5,7 +5,7 @@ use js_sys::{Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
-use super::errors::js_message;
+use super::errors::error_name;
 use super::set;
 use crate::{Store, StoreError};
 
@@ -35,12 +35,10 @@ async fn settle(op: &str, r: Result<JsValue, JsValue>) -> Result<JsValue, StoreE
         Err(e) => Err(e),
     };
     out.map_err(|e| {
-        let msg = format!(
-            "autopay-auth: KV {op} failed (token still served): {}",
-            js_message(&e)
-        );
-        console_warn(&msg);
-        StoreError(msg)
+        // the operation and the error's name: its text may quote a key or a value
+        let what = format!("KV {op} failed: {}", error_name(&e));
+        console_warn(&format!("autopay-auth: {what} (the token is still served)"));
+        StoreError(what)
     })
 }
 

@@ -10,11 +10,13 @@ use wasm_bindgen_futures::{JsFuture, future_to_promise, spawn_local};
 
 use super::errors::to_js;
 use super::options::Options;
-use crate::js::errors::js_message;
-use crate::js::fetch::{FetchResponse, FetchTransport, LastCause, call_fetch};
+use crate::js::errors::error_name;
+use crate::js::fetch::{FetchResponse, FetchTransport, LastCause, call_fetch, header};
 use crate::js::kv::KvStore;
 use crate::js::{DateClock, Ticks, jitter, resolve_api_url, set};
-use crate::{ApiCall, Endpoint, Error, Refusal, Served, TokenManager, TokenRecord, call_api};
+use crate::{
+    ApiCall, Endpoint, Error, Refusal, Served, TokenManager, TokenRecord, call_api, check_within_base,
+};
 
 type Manager = TokenManager<Endpoint<FetchTransport, DateClock>, KvStore, DateClock, Ticks>;
 
@@ -24,9 +26,16 @@ extern "C" {
     type JsHeaders;
     #[wasm_bindgen(constructor, catch, js_class = "Headers")]
     fn new(init: &JsValue) -> Result<JsHeaders, JsValue>;
-    #[wasm_bindgen(method, js_class = "Headers")]
-    fn set(this: &JsHeaders, name: &str, value: &str);
+    #[wasm_bindgen(method, catch, js_class = "Headers")]
+    fn set(this: &JsHeaders, name: &str, value: &str) -> Result<(), JsValue>;
+
+    /// `Object.assign`, which runs the source's getters: whatever they throw is returned.
+    #[wasm_bindgen(js_namespace = Object, js_name = assign, catch)]
+    fn object_assign(target: &Object, source: &JsValue) -> Result<Object, JsValue>;
 }
+
+/// Redirects `auth.fetch` follows at most, each re-checked to stay under `apiBaseUrl`.
+const MAX_REDIRECTS: usize = 5;
 
 struct Shared {
     manager: Manager,
@@ -130,25 +139,60 @@ impl ApiCall for NpmCall {
         }
     }
 
+    /// Sends the call with the bearer token. Redirects are followed here, not by the platform:
+    /// only while the next URL stays under `apiBaseUrl` (re-checked at every hop, at most
+    /// [`MAX_REDIRECTS`]); a redirect that would leave it is handed back as it is, so the token
+    /// and the body never go anywhere else. A caller who asked for `redirect: "manual"` or
+    /// `"error"` gets exactly that from the platform.
     async fn send(&mut self, token: &str) -> Result<(FetchResponse, u16), JsValue> {
+        let shared = Rc::clone(&self.shared);
         let user_headers = if self.init.is_object() {
-            Reflect::get(&self.init, &"headers".into()).unwrap_or(JsValue::UNDEFINED)
+            Reflect::get(&self.init, &"headers".into())?
         } else {
             JsValue::UNDEFINED
         };
-        let headers = JsHeaders::new(&user_headers).map_err(|e| {
-            self.shared
-                .error(&Error::argument(format!("init.headers: {}", js_message(&e))))
-        })?;
-        headers.set("authorization", &format!("Bearer {token}"));
+        let headers = JsHeaders::new(&user_headers)
+            .map_err(|e| shared.error(&Error::argument(format!("init.headers: {}", error_name(&e)))))?;
+        headers.set("authorization", &format!("Bearer {token}"))?;
         let request_init = Object::new();
         if self.init.is_object() {
-            Object::assign(&request_init, self.init.unchecked_ref());
+            object_assign(&request_init, &self.init)?;
         }
         set(&request_init, "headers", &headers);
-        let resp = call_fetch(&self.shared.fetch, &self.url, &request_init.into()).await?;
-        let status = resp.status();
-        Ok((resp, status))
+        let asked = Reflect::get(&request_init, &"redirect".into())?.as_string();
+        let follow = !matches!(asked.as_deref(), Some("manual" | "error"));
+        if follow {
+            set(&request_init, "redirect", &"manual".into());
+        }
+        let mut url = self.url.clone();
+        let mut hops = 0;
+        loop {
+            let (resp, status) = call_fetch(&shared.fetch, &url, &request_init.clone().into()).await?;
+            let redirect = matches!(status, 301 | 302 | 303 | 307 | 308);
+            if !follow || !redirect || hops == MAX_REDIRECTS {
+                return Ok((resp, status));
+            }
+            let next = header(&resp, "location")
+                .and_then(|to| web_sys::Url::new_with_base(&to, &url).ok())
+                .map(|u| u.href())
+                .filter(|next| check_within_base(&shared.api_base_url, next).is_ok());
+            let Some(next) = next else {
+                return Ok((resp, status));
+            };
+            let method = Reflect::get(&request_init, &"method".into())?
+                .as_string()
+                .unwrap_or_else(|| "GET".into())
+                .to_ascii_uppercase();
+            let has_body = !Reflect::get(&request_init, &"body".into())?.is_undefined();
+            if status == 303 || (matches!(status, 301 | 302) && method == "POST") {
+                set(&request_init, "method", &"GET".into());
+                Reflect::delete_property(&request_init, &"body".into())?;
+            } else if has_body && !self.replayable {
+                return Ok((resp, status));
+            }
+            url = next;
+            hops += 1;
+        }
     }
 
     async fn refused(&mut self, token: &str) -> bool {
@@ -157,7 +201,7 @@ impl ApiCall for NpmCall {
         refusal != Refusal::Kept
     }
 
-    fn replayable(&self) -> bool {
+    async fn replayable(&mut self) -> bool {
         self.replayable
     }
 }

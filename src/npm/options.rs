@@ -1,7 +1,8 @@
 //! Reading the JS options object: every option checked, every refusal an `invalid_config`
 //! naming the option (never its value).
 
-use js_sys::{Function, Object, Reflect};
+use js_sys::{Function, Reflect};
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 
 use crate::js::kv::JsKv;
@@ -30,8 +31,9 @@ const KNOWN: &[&str] = &[
 /// anyone who opens the page can read a client secret. Node, Deno, Bun and Workers are not.
 fn in_browser() -> bool {
     let global = js_sys::global();
-    let page = !absent(&get(&global, "window")) && !absent(&get(&global, "document"));
-    page || get(&global, "importScripts").is_function()
+    let lookup = |name: &str| Reflect::get(&global, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED);
+    let page = !absent(&lookup("window")) && !absent(&lookup("document"));
+    page || lookup("importScripts").is_function()
 }
 
 /// The options, validated.
@@ -43,8 +45,32 @@ pub(crate) struct Options {
     pub(crate) kv: Option<JsKv>,
 }
 
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = Object, js_name = hasOwn, catch)]
+    fn has_own(obj: &JsValue, key: &str) -> Result<bool, JsValue>;
+    #[wasm_bindgen(js_namespace = Object, js_name = keys, catch)]
+    fn own_keys(obj: &JsValue) -> Result<js_sys::Array, JsValue>;
+}
+
+/// An option: the object's *own* property only, so a polluted `Object.prototype` can never
+/// supply the secret, the token URL, the fetch or the store. A getter that throws counts as
+/// absent here; [`Options::read`] reads every option once through [`own`] first.
 fn get(obj: &JsValue, key: &str) -> JsValue {
-    Reflect::get(obj, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+    match has_own(obj, key) {
+        Ok(true) => Reflect::get(obj, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED),
+        _ => JsValue::UNDEFINED,
+    }
+}
+
+/// Reads `key` of the user's options, naming it when its getter throws.
+fn own(obj: &JsValue, key: &str) -> Result<JsValue, Error> {
+    match has_own(obj, key) {
+        Ok(true) => Reflect::get(obj, &JsValue::from_str(key))
+            .map_err(|_| Error::config(key, "could not be read (its getter threw)")),
+        Ok(false) => Ok(JsValue::UNDEFINED),
+        Err(_) => Err(Error::config("options", "could not be read")),
+    }
 }
 
 fn absent(v: &JsValue) -> bool {
@@ -89,11 +115,13 @@ impl Options {
         if !options.is_object() {
             return Err(Error::config("options", "must be an object"));
         }
-        for key in Object::keys(options.unchecked_ref::<Object>()).iter() {
+        let keys = own_keys(options).map_err(|_| Error::config("options", "could not be read"))?;
+        for key in keys.iter() {
             let key = key.as_string().unwrap_or_default();
             if !KNOWN.contains(&key.as_str()) {
                 return Err(Error::config(&key, "is not a known option"));
             }
+            own(options, &key)?;
         }
         let client_id = string(options, "clientId", None)?;
         let secret = ClientSecret::new(string(options, "clientSecret", None)?);
@@ -145,12 +173,13 @@ impl Options {
                 d.request_timeout_ms as f64,
                 (1.0, 600_000.0, "1 to 600000"),
             )? as u64,
+            ..d
         };
         policy.validate()?;
 
         let fetch = get(options, "fetch");
         let fetch = if absent(&fetch) {
-            get(&js_sys::global(), "fetch")
+            Reflect::get(&js_sys::global(), &"fetch".into()).unwrap_or(JsValue::UNDEFINED)
         } else {
             fetch
         };

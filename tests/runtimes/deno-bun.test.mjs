@@ -34,8 +34,8 @@ test('Deno without network permission fails with a typed network error, not a cr
       return e.message;
     }
   })();
-  assert.match(r, /AutopayAuthError: token request to 127\.0\.0\.1:\d+ failed: Requires net access/);
-  assert.match(r, /Caused by: NotCapable/, 'the platform error is the cause');
+  assert.match(r, /AutopayAuthError: token request to 127\.0\.0\.1:\d+ failed: NotCapable/);
+  assert.match(r, /Caused by: NotCapable: Requires net access/, 'the platform error is the cause');
 });
 
 test('Bun', async () => {

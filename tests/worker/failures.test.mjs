@@ -42,7 +42,8 @@ test('rate limited → 503 with Retry-After', async () => {
 
 test("Autopay's raw body is never forwarded", async () => {
   await with_({}, async (w) => {
-    emu.fault({ status: 500, raw: '<html>internal stack trace</html>' });
+    const fault = { status: 500, raw: '<html>internal stack trace</html>' };
+    emu.fault(fault, fault, fault); // every attempt of the one mint
     const r = await w.call('/token', { headers: auth() });
     assert.equal(r.status, 502);
     const text = await r.text();

@@ -71,11 +71,15 @@ test('caller keys: missing, wrong or malformed → 401; any listed key works', a
   assert.equal(ctx.emu.stats().minted, 1);
 });
 
-test('/healthz needs no key and reports the token state, never a token or secret', async () => {
-  let h = await (await ctx.w.call('/healthz')).json();
+test('/healthz says only ok without a key; with one, the token state, never a token or secret', async () => {
+  for (const headers of [{}, auth('not-a-caller-key-at-all')]) {
+    const bare = await ctx.w.call('/healthz', { headers });
+    assert.deepEqual([bare.status, await bare.json()], [200, { ok: true }]);
+  }
+  let h = await (await ctx.w.call('/healthz', { headers: auth() })).json();
   assert.deepEqual([h.config, h.token.state], ['complete', 'none']);
   const { access_token } = await (await ctx.w.call('/token', { headers: auth() })).json();
-  const r = await ctx.w.call('/healthz');
+  const r = await ctx.w.call('/healthz', { headers: auth() });
   const text = await r.text();
   h = JSON.parse(text);
   assert.equal(r.status, 200);
