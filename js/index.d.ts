@@ -38,6 +38,8 @@ export interface AutopayAuthOptions {
   refreshJitterSec?: number;
   /** Timeout of one token request, in milliseconds. Default 10000. */
   timeoutMs?: number;
+  /** Bound of one KV call (get, put, delete, lock), in milliseconds; a slower one is a counted store error. Default 3000. */
+  storeTimeoutMs?: number;
   /**
    * In a browser (a page or a browser worker) a `clientSecret` is refused, because anyone who
    * opens the page can read it. Set `true` only if you accept that. Node, Deno, Bun and

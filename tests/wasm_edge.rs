@@ -142,6 +142,10 @@ async fn refusals_keep_status_error_and_description() {
     assert_eq!(get(&e, "status"), 401);
     assert_eq!(get(&e, "error"), "access_denied");
     assert_eq!(get(&e, "description"), "Unauthorized");
+    // the refusal is held: the same error again, without a request, until invalidate()
+    let held = wait(c.token_info()).await.unwrap_err();
+    assert_eq!(get(&held, "code"), "access_denied");
+    wait(c.invalidate()).await.unwrap();
     let e = wait(c.token_info()).await.unwrap_err();
     assert_eq!(get(&e, "code"), "rate_limited");
     assert_eq!(get(&e, "retryAfter"), 7);

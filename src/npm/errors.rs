@@ -20,6 +20,7 @@ pub(crate) fn option_name(core: &str) -> Option<&'static str> {
         field::EXPIRY_MARGIN_RATIO => "expiryMarginRatio",
         field::REFRESH_JITTER => "refreshJitterSec",
         field::REQUEST_TIMEOUT => "timeoutMs",
+        field::STORE_TIMEOUT => "storeTimeoutMs",
         _ => return None,
     })
 }

@@ -24,6 +24,7 @@ const KNOWN: &[&str] = &[
     "expiryMarginRatio",
     "refreshJitterSec",
     "timeoutMs",
+    "storeTimeoutMs",
     "dangerouslyAllowBrowser",
 ];
 
@@ -106,8 +107,12 @@ fn url(obj: &JsValue, key: &str, default: &str) -> Result<String, Error> {
     Ok(href)
 }
 
+/// Whether a user's object (a store) has these methods, own or inherited (a class instance's
+/// methods live on its prototype).
 fn has_methods(v: &JsValue, names: &[&str]) -> bool {
-    names.iter().all(|m| get(v, m).is_function())
+    names
+        .iter()
+        .all(|m| Reflect::get(v, &JsValue::from_str(m)).is_ok_and(|f| f.is_function()))
 }
 
 impl Options {
@@ -172,6 +177,12 @@ impl Options {
                 "timeoutMs",
                 d.request_timeout_ms as f64,
                 (1.0, 600_000.0, "1 to 600000"),
+            )? as u64,
+            store_timeout_ms: number(
+                options,
+                "storeTimeoutMs",
+                d.store_timeout_ms as f64,
+                (1.0, 60_000.0, "1 to 60000"),
             )? as u64,
             ..d
         };

@@ -11,7 +11,9 @@
 // Control endpoints (loopback only, for tests): GET /__emulator/stats, POST /__emulator/reset,
 // POST /__emulator/config {expiresIn}, POST /__emulator/faults [{status, body, headers, delayMs,
 // raw}] (queued for the next token requests), POST /__emulator/revoke (every issued token dies).
-// API calls: a path ending in /status/NNN answers NNN; `?delayMs=N` answers after N ms (≤ 5 s).
+// POST /__emulator/config {refuseAll} makes the API refuse every token. API calls: a path ending
+// in /status/NNN answers NNN; `?delayMs=N` answers after N ms (≤ 5 s); `?redirect=URL[&status=N]`
+// answers a redirect there; answers echo the request (headers without `authorization`).
 import { createServer } from 'node:http';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
@@ -36,6 +38,7 @@ export async function startEmulator({
 } = {}) {
   const state = {
     expiresIn,
+    refuseAll: false, // the API refuses every token (a misconfigured account)
     tokens: new Map(), // token -> expiresAt (ms)
     faults: [],
     stats: { minted: 0, tokenRequests: 0, apiRequests: 0, apiUnauthorized: 0 },
@@ -110,7 +113,7 @@ export async function startEmulator({
     const auth = req.headers.authorization || '';
     const m = /^Bearer (\S+)$/.exec(auth);
     const expiresAt = m ? state.tokens.get(m[1]) : undefined;
-    if (expiresAt === undefined || expiresAt <= Date.now()) {
+    if (state.refuseAll || expiresAt === undefined || expiresAt <= Date.now()) {
       state.stats.apiUnauthorized++;
       return send(res, 401, { error: 'invalid_token', error_description: 'Unknown or expired access token' },
         { 'www-authenticate': 'Bearer error="invalid_token"' });
@@ -121,6 +124,8 @@ export async function startEmulator({
     } catch {
       return send(res, 413, { error: 'too_large' });
     }
+    const redirect = url.searchParams.get('redirect');
+    if (redirect) return send(res, Number(url.searchParams.get('status')) || 302, '', { location: redirect });
     const delayMs = Math.min(Number(url.searchParams.get('delayMs')) || 0, 5_000);
     if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
     const asked = /^\/(?:.*\/)?status\/(\d{3})$/.exec(url.pathname);
@@ -131,6 +136,7 @@ export async function startEmulator({
       query: Object.fromEntries(url.searchParams),
       body,
       cookie: req.headers.cookie ?? null,
+      headers: Object.fromEntries(Object.entries(req.headers).filter(([k]) => k !== 'authorization')),
     });
   }
 
@@ -143,12 +149,14 @@ export async function startEmulator({
         state.tokens.clear();
         state.faults = [];
         state.expiresIn = expiresIn;
+        state.refuseAll = false;
         for (const k of Object.keys(state.stats)) state.stats[k] = 0;
         return send(res, 200, { ok: true });
       case '/__emulator/config': {
         const c = JSON.parse(body || '{}');
         if (c.expiresIn !== undefined) state.expiresIn = c.expiresIn;
-        return send(res, 200, { ok: true, expiresIn: state.expiresIn });
+        if (c.refuseAll !== undefined) state.refuseAll = Boolean(c.refuseAll);
+        return send(res, 200, { ok: true, expiresIn: state.expiresIn, refuseAll: state.refuseAll });
       }
       case '/__emulator/faults':
         state.faults.push(...JSON.parse(body || '[]'));
@@ -194,6 +202,7 @@ export async function startEmulator({
     fault: (...faults) => state.faults.push(...faults),
     setExpiresIn: (s) => (state.expiresIn = s),
     revoke: () => state.tokens.clear(),
+    refuseAll: (on = true) => (state.refuseAll = on),
     post,
     close: () => new Promise((r) => { server.closeAllConnections?.(); server.close(() => r()); }),
   };

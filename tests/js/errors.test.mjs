@@ -63,7 +63,8 @@ test('rate_limited: 429 with Retry-After', async () => {
 });
 
 test('server_error: 5xx, raw body never forwarded', async () => {
-  emu.fault({ status: 502, raw: '<html>upstream secret stack trace</html>' });
+  const fault = { status: 502, raw: '<html>upstream secret stack trace</html>' };
+  emu.fault(fault, fault, fault); // every attempt of the one mint
   const e = await failure(make());
   assert.equal(e.code, 'server_error');
   assert.equal(e.status, 502);
@@ -81,13 +82,15 @@ test('network: nothing listens there; the platform error is the cause, the host 
 });
 
 test('timeout: the endpoint answers too late', async () => {
-  emu.fault({ delayMs: 1_000 });
+  emu.fault({ delayMs: 1_000 }, { delayMs: 1_000 }, { delayMs: 1_000 });
   const started = Date.now();
   const e = await failure(make({ timeoutMs: 150 }));
   assert.equal(e.code, 'timeout');
   assert.equal(e.host, new URL(emu.tokenUrl).host);
   assert.equal(e.cause?.name, 'TimeoutError');
-  assert.ok(Date.now() - started < 900);
+  // three attempts of 150 ms, with at most 250 + 500 ms between them
+  assert.ok(Date.now() - started < 1_500, `${Date.now() - started} ms`);
+  assert.equal(emu.stats().tokenRequests, 3);
 });
 
 test('invalid_response: malformed or contract-breaking answers are not cached', async () => {

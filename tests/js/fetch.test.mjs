@@ -2,6 +2,7 @@
 // cached), mints once and retries once when the body can be replayed.
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
+import { openSealed } from '../sealed.mjs';
 import { importPackage, startEmulator } from './helpers.mjs';
 
 const SECRET = 'fetch-test-secret-77aa';
@@ -40,7 +41,8 @@ test('an API 401 re-mints once and retries once', async () => {
   assert.equal(s.minted, 2);
   assert.equal(s.apiUnauthorized, 1);
   assert.notEqual(await auth.getToken(), old);
-  const stored = JSON.parse(await kv.get((await kv.list()).keys[0].name));
+  const key = (await kv.list()).keys[0].name;
+  const stored = openSealed(await kv.get(key), SECRET, key);
   assert.notEqual(stored.access_token, old);
 });
 

@@ -2,6 +2,7 @@
 // caching in memory and KV, single-flight, short-lived tokens, KV failures.
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
+import { openSealed } from '../sealed.mjs';
 import { importPackage, startEmulator, sleep } from './helpers.mjs';
 
 const SECRET = 'get-token-test-secret-6f1c2b';
@@ -54,9 +55,10 @@ test('KV holds a versioned record with absolute expiry and remaining TTL, never 
   assert.equal(puts.length, 1);
   const [key, value, opts] = puts[0];
   assert.ok(!key.includes(SECRET) && !value.includes(SECRET));
-  assert.match(key, /^autopay-auth:v1:[0-9a-f]{64}$/);
-  const rec = JSON.parse(value);
-  assert.equal(rec.v, 1);
+  assert.match(key, /^autopay-auth:v2:[0-9a-f]{64}$/);
+  assert.ok(!value.includes(info.accessToken), 'sealed');
+  const rec = openSealed(value, SECRET, key);
+  assert.equal(rec.v, 2);
   assert.equal(rec.access_token, info.accessToken);
   assert.equal(rec.expires_at_ms, info.expiresAt);
   assert.ok(opts.expirationTtl >= 86_390 && opts.expirationTtl <= 86_400, String(opts.expirationTtl));
@@ -71,12 +73,16 @@ test('500 concurrent cold calls mint once and all get the same token', async () 
   assert.equal(auth.stats().coalesced, 499);
 });
 
-test('a failed mint fails every waiter; the next call tries again', async () => {
-  emu.fault({ status: 503, body: { error: 'temporarily_unavailable', error_description: 'maintenance' } });
+test('a failed mint fails every waiter; after its backoff the next call tries again', async () => {
+  const down = { status: 503, body: { error: 'temporarily_unavailable', error_description: 'maintenance' } };
+  emu.fault(down, down, down);
   const auth = make();
   const results = await Promise.allSettled(Array.from({ length: 50 }, () => auth.getToken()));
   assert.ok(results.every((r) => r.status === 'rejected' && r.reason.code === 'server_error'));
-  assert.equal(emu.stats().tokenRequests, 1);
+  assert.equal(emu.stats().tokenRequests, 3, 'one mint, three attempts');
+  await assert.rejects(auth.getToken(), (e) => e.code === 'server_error');
+  assert.equal(emu.stats().tokenRequests, 3, 'within the 1 s backoff: no request');
+  await sleep(1_000);
   assert.equal(typeof (await auth.getToken()), 'string');
   assert.equal(emu.stats().minted, 1);
 });

@@ -110,6 +110,6 @@ test('Deno KV: three processes bursting on a cold cache mint once between them',
   );
   const stored = lastJson(listing);
   assert.equal(stored.length, 1, JSON.stringify(stored));
-  assert.match(stored[0].key, /^autopay-auth:v1:[0-9a-f]{64}$/);
+  assert.match(stored[0].key, /^autopay-auth:v2:[0-9a-f]{64}$/);
   assert.equal(stored[0].type, 'string');
 });

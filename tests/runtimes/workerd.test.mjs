@@ -53,5 +53,5 @@ test('gets a token, then a memory hit, then a KV hit for a new client', async ()
   assert.equal(emu.stats().minted, 1);
   const { keys } = await (await mf.getKVNamespace('TOKENS')).list();
   assert.equal(keys.length, 1);
-  assert.match(keys[0].name, /^autopay-auth:v1:/);
+  assert.match(keys[0].name, /^autopay-auth:v2:/);
 });

@@ -1,6 +1,7 @@
 // GET /token: caller keys, one mint for any cold burst, the KV record, remaining expires_in.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { openSealed } from '../sealed.mjs';
 import { storedRecord, auth, OTHER_KEY, useWorker, startWorker, CLIENT_SECRET } from './helpers.mjs';
 
 const ctx = useWorker();
@@ -31,10 +32,11 @@ test('KV holds the record with absolute expiry and the right TTL, never the secr
   const { access_token } = await (await ctx.w.call('/token', { headers: auth() })).json();
   const rec = await storedRecord(ctx.w.mf);
   assert.ok(rec, 'a record was written');
-  assert.match(rec.key, /^autopay-auth:v1:[0-9a-f]{64}$/);
+  assert.match(rec.key, /^autopay-auth:v2:[0-9a-f]{64}$/);
   assert.ok(!rec.key.includes(CLIENT_SECRET) && !rec.value.includes(CLIENT_SECRET));
-  const value = JSON.parse(rec.value);
-  assert.equal(value.v, 1);
+  assert.ok(!rec.value.includes(access_token), 'sealed');
+  const value = openSealed(rec.value, CLIENT_SECRET, rec.key);
+  assert.equal(value.v, 2);
   assert.equal(value.access_token, access_token);
   assert.ok(Math.abs(value.expires_at_ms - (value.issued_at_ms + 86_400_000)) < 1);
   // KV expiration = absolute expiry (TTL from the remaining lifetime), to the second

@@ -1,0 +1,181 @@
+// Fail closed on minting, open on serving — the packed package against the emulator's faults:
+// a fault may cost a caller an error, never the customer an extra token; no caller hangs.
+import { test, before, after, beforeEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import { importPackage, startEmulator } from './helpers.mjs';
+
+const SECRET = 'faults-test-secret-Q9z';
+let emu, AutopayAuth, AutopayAuthError, MemoryKV;
+const make = (extra = {}) =>
+  new AutopayAuth({ clientId: 'cid', clientSecret: SECRET, tokenUrl: emu.tokenUrl, apiBaseUrl: `${emu.origin}/v1`, ...extra });
+
+async function rejection(promise) {
+  try {
+    await promise;
+  } catch (e) {
+    return e;
+  }
+  assert.fail('expected a rejection');
+}
+
+before(async () => {
+  ({ AutopayAuth, AutopayAuthError, MemoryKV } = await importPackage());
+  emu = await startEmulator({ clientId: 'cid', clientSecret: SECRET });
+});
+after(() => emu.close());
+beforeEach(() => emu.post('/__emulator/reset'));
+
+test('a wrong secret: 20 calls make one token request, each gets the same typed error', async () => {
+  const auth = make({ clientSecret: 'not-the-secret' });
+  for (let i = 0; i < 20; i++) {
+    const e = await rejection(auth.getToken());
+    assert.ok(e instanceof AutopayAuthError);
+    assert.deepEqual([e.code, e.status, e.error], ['access_denied', 401, 'access_denied']);
+  }
+  assert.equal(emu.stats().tokenRequests, 1);
+  // invalidate() is "something changed": the next call asks again
+  await auth.invalidate();
+  await rejection(auth.getToken());
+  assert.equal(emu.stats().tokenRequests, 2);
+});
+
+test('an API that refuses every token: 40 calls mint two tokens, and get its 401 as it is', async () => {
+  emu.refuseAll();
+  const auth = make();
+  for (let i = 0; i < 40; i++) {
+    const r = await auth.fetch('/orders', { method: 'POST', body: 'x' });
+    assert.equal(r.status, 401);
+    assert.equal((await r.json()).error, 'invalid_token');
+  }
+  assert.equal(emu.stats().minted, 2);
+});
+
+test('a 503 is retried inside the one mint that every caller shares', async () => {
+  emu.fault({ status: 503, body: { error: 'temporarily_unavailable' } });
+  const auth = make();
+  const tokens = await Promise.all(Array.from({ length: 30 }, () => auth.getToken()));
+  assert.equal(new Set(tokens).size, 1);
+  assert.deepEqual([emu.stats().tokenRequests, emu.stats().minted], [2, 1]);
+});
+
+test('after a 429 with Retry-After no request reaches the endpoint until it has passed', async () => {
+  emu.fault({ status: 429, headers: { 'retry-after': '2' }, body: { error: 'too_many_requests', error_description: 'slow down' } });
+  const auth = make();
+  const first = await rejection(auth.getToken());
+  assert.deepEqual([first.code, first.retryAfter], ['rate_limited', 2]);
+  for (let i = 0; i < 10; i++) {
+    const e = await rejection(auth.getToken());
+    assert.equal(e.code, 'rate_limited');
+    assert.ok(e.retryAfter >= 1 && e.retryAfter <= 2, `retryAfter ${e.retryAfter}`);
+  }
+  assert.equal(emu.stats().tokenRequests, 1);
+  await new Promise((r) => setTimeout(r, 2_050));
+  assert.ok(await auth.getToken());
+  assert.equal(emu.stats().tokenRequests, 2);
+});
+
+test('a 20 MB token answer is refused without being buffered', async () => {
+  emu.fault({ status: 200, raw: JSON.stringify({ access_token: 'a'.repeat(20 * 1024 * 1024), expires_in: 60, token_type: 'Bearer' }) });
+  const e = await rejection(make().getToken());
+  assert.equal(e.code, 'invalid_response');
+  assert.match(e.message, /64 KiB/);
+});
+
+test('a token that cannot be a header value is refused, wherever it comes from', async () => {
+  emu.fault({ status: 200, body: { access_token: 'abc\r\nX-Evil: 1', expires_in: 3600, token_type: 'Bearer' } });
+  assert.equal((await rejection(make().getToken())).code, 'invalid_response');
+});
+
+test('a KV get that never settles costs its bound, not a hang', async () => {
+  const never = new Promise(() => {});
+  const kv = { get: () => never, put: () => never, delete: () => never };
+  const auth = make({ kv, storeTimeoutMs: 100 });
+  const started = Date.now();
+  assert.ok(await auth.getToken());
+  assert.ok(Date.now() - started < 2_000, `took ${Date.now() - started} ms`);
+  assert.equal(auth.stats().kvErrors, 2, 'the read and the write timed out, counted');
+});
+
+test('a token planted in KV is never served: only sealed records of this secret open', async () => {
+  const kv = new MemoryKV();
+  const auth = make({ kv });
+  const real = await auth.getToken();
+  const key = (await kv.list()).keys[0].name;
+  const sealed = await kv.get(key);
+  assert.ok(sealed.startsWith('v2.') && !sealed.includes(real) && !sealed.includes(SECRET));
+  const day = Date.now() + 86_400_000;
+  for (const planted of [
+    JSON.stringify({ v: 2, access_token: 'planted', token_type: 'Bearer', issued_at_ms: Date.now(), expires_at_ms: day }),
+    sealed.slice(0, -3) + 'AAA',
+    'v2.' + Buffer.from('x'.repeat(60)).toString('base64url'),
+  ]) {
+    await kv.put(key, planted, { expirationTtl: 3600 });
+    const other = make({ kv });
+    const info = await other.getTokenInfo();
+    assert.notEqual(info.accessToken, 'planted');
+    assert.equal(info.source, 'network');
+    assert.equal(other.stats().kvRejected, 1);
+  }
+});
+
+test('the package never crashes its host: odd fetches, throwing getters, odd stores', async () => {
+  const odd = [() => null, () => 42, () => ({ status: 'x' }), () => { throw new Error('boom'); }, () => Promise.reject(7)];
+  for (const fetch of odd) {
+    const e = await rejection(make({ fetch }).getToken());
+    assert.equal(e.code, 'network', String(fetch));
+  }
+  const getters = { clientId: 'cid', tokenUrl: emu.tokenUrl, get clientSecret() { throw new Error('secret store down'); } };
+  assert.throws(() => new AutopayAuth(getters), (e) => e.code === 'invalid_config' && e.option === 'clientSecret');
+  const auth = make();
+  await auth.getToken();
+  const init = { get signal() { throw new Error('getter'); } };
+  await rejection(auth.fetch('/x', init));
+  await rejection(auth.getTokenInfo({ get signal() { throw new Error('getter'); } }));
+  const badHeaders = { method: 'GET', get headers() { throw new Error('getter'); } };
+  await rejection(auth.fetch('/x', badHeaders));
+  const weird = make({ kv: { get: async () => 12345, put: async () => {}, delete: async () => {} } });
+  assert.equal((await weird.getTokenInfo()).source, 'network', 'a non-string value is a miss');
+});
+
+test('a polluted Object.prototype cannot redirect the secret, the token or the store', async () => {
+  const evil = [];
+  const server = createServer((req, res) => { evil.push(req.url); res.end('{}'); });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const trap = `http://127.0.0.1:${server.address().port}`;
+  try {
+    Object.prototype.tokenUrl = `${trap}/oauth/token`;
+    Object.prototype.apiBaseUrl = trap;
+    Object.prototype.kv = { get: async () => null, put: async () => evil.push('put'), delete: async () => {} };
+    const auth = new AutopayAuth({ clientId: 'cid', clientSecret: SECRET, tokenUrl: emu.tokenUrl, apiBaseUrl: `${emu.origin}/v1` });
+    assert.ok(await auth.getToken());
+    assert.equal((await auth.fetch('/x')).status, 200);
+    assert.throws(() => new AutopayAuth({ clientId: 'cid' }), (e) => e.option === 'clientSecret');
+  } finally {
+    delete Object.prototype.tokenUrl;
+    delete Object.prototype.apiBaseUrl;
+    delete Object.prototype.kv;
+    server.close();
+  }
+  assert.deepEqual(evil, []);
+});
+
+test('auth.fetch follows redirects only within apiBaseUrl', async () => {
+  const seen = [];
+  const server = createServer((req, res) => { seen.push(req.headers.authorization ?? null); res.end('elsewhere'); });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const away = `http://127.0.0.1:${server.address().port}/steal`;
+  try {
+    const auth = make();
+    const inside = await auth.fetch(`/hop?redirect=${encodeURIComponent(`${emu.origin}/v1/landed`)}`);
+    assert.equal(inside.status, 200);
+    assert.equal((await inside.json()).path, '/v1/landed');
+    const outside = await auth.fetch(`/hop?redirect=${encodeURIComponent(away)}`);
+    assert.equal(outside.status, 302, 'a redirect that would leave the base is handed back');
+    const climbing = await auth.fetch(`/hop?status=307&redirect=${encodeURIComponent(`${emu.origin}/admin`)}`, { method: 'POST', body: 'b' });
+    assert.equal(climbing.status, 307);
+    assert.deepEqual(seen, [], 'neither the token nor the body left the base');
+  } finally {
+    server.close();
+  }
+});

@@ -1,0 +1,129 @@
+// The Worker fails closed on minting and open on serving, in real workerd: a wrong secret, an
+// API that refuses every token, rate limits, planted KV records, odd methods and headers, and
+// request bodies of unknown length.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { auth, CLIENT_ID, CLIENT_SECRET, useWorker, startWorker } from './helpers.mjs';
+
+const ctx = useWorker();
+
+/** The Worker's KV key for its configuration (the core's derivation, schema 2). */
+function cacheKey(tokenUrl) {
+  const h = createHash('sha256');
+  const schema = Buffer.alloc(4);
+  schema.writeUInt32BE(2);
+  h.update(schema);
+  const parts = [tokenUrl, CLIENT_ID, 'https://api.autopay.io', createHash('sha256').update(CLIENT_SECRET).digest()];
+  for (const part of parts) {
+    const bytes = Buffer.from(part);
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64BE(BigInt(bytes.length));
+    h.update(len);
+    h.update(bytes);
+  }
+  return `autopay-auth:v2:${h.digest('hex')}`;
+}
+
+test('a wrong secret: 20 /token calls make one token request, each answered 502 access_denied', async () => {
+  const w = await startWorker(ctx.emu, { AUTOPAY_CLIENT_SECRET: 'not-the-secret-value' });
+  try {
+    for (let i = 0; i < 20; i++) {
+      const r = await w.call('/token', { headers: auth() });
+      assert.equal(r.status, 502);
+      assert.deepEqual(await r.json(), { error: 'access_denied', error_description: 'Unauthorized', status: 401 });
+    }
+  } finally {
+    await w.close();
+  }
+  assert.equal(ctx.emu.stats().tokenRequests, 1);
+});
+
+test('an API that refuses every token: 40 proxied calls mint two tokens', async () => {
+  ctx.emu.refuseAll();
+  for (let i = 0; i < 40; i++) {
+    const r = await ctx.w.call('/orders', { method: 'POST', body: 'x', headers: auth() });
+    assert.equal(r.status, 401);
+    assert.equal((await r.json()).error, 'invalid_token');
+  }
+  assert.equal(ctx.emu.stats().minted, 2);
+});
+
+test('a rate limit is a cooldown for the whole Worker: 503 with the seconds left, no request', async () => {
+  ctx.emu.fault({ status: 429, headers: { 'retry-after': '30' }, body: { error: 'too_many_requests', error_description: 'slow down' } });
+  for (let i = 0; i < 10; i++) {
+    const r = await ctx.w.call(i % 2 ? '/token' : '/x', { headers: auth() });
+    assert.equal(r.status, 503);
+    const left = Number(r.headers.get('retry-after'));
+    assert.ok(left > 0 && left <= 30, `retry-after ${left}`);
+  }
+  assert.equal(ctx.emu.stats().tokenRequests, 1);
+});
+
+test('a token planted in KV is never served: records are sealed', async () => {
+  const kv = await ctx.w.mf.getKVNamespace('AUTOPAY_TOKENS');
+  const key = cacheKey(ctx.emu.tokenUrl);
+  const now = Date.now();
+  const planted = { v: 2, access_token: 'planted', token_type: 'Bearer', issued_at_ms: now, expires_at_ms: now + 86_400_000 };
+  await kv.put(key, JSON.stringify(planted), { expirationTtl: 3600 });
+  const body = await (await ctx.w.call('/token', { headers: auth() })).json();
+  assert.notEqual(body.access_token, 'planted');
+  assert.equal(ctx.emu.stats().minted, 1);
+  const stored = await kv.get(key);
+  assert.ok(stored.startsWith('v2.') && !stored.includes(body.access_token), 'the Worker wrote a sealed record');
+});
+
+test('a method the runtime cannot represent is refused, never turned into a GET', async () => {
+  for (const method of ['PROPFIND', 'MKCOL', 'TRACE', 'CONNECT']) {
+    const r = await ctx.w.call('/x', { method, headers: auth() }).catch((e) => e);
+    if (r instanceof Error) continue; // the test client itself refused to send it
+    assert.equal(r.status, 405, method);
+    assert.match(r.headers.get('allow'), /GET/);
+  }
+  assert.equal(ctx.emu.stats().apiRequests, 0);
+});
+
+test('routing and override headers are not forwarded', async () => {
+  const r = await ctx.w.call('/x', {
+    headers: {
+      ...auth(),
+      'x-http-method-override': 'DELETE',
+      'x-original-url': '/admin',
+      'x-rewrite-url': '/admin',
+      forwarded: 'for=1.2.3.4',
+      'x-forwarded-host': 'evil.example',
+      'true-client-ip': '1.2.3.4',
+      cookie2: 'a=b',
+      'x-request-id': 'kept',
+    },
+  });
+  const { headers } = await r.json();
+  for (const h of ['x-http-method-override', 'x-original-url', 'x-rewrite-url', 'forwarded', 'x-forwarded-host', 'true-client-ip', 'cookie2']) {
+    assert.equal(headers[h], undefined, h);
+  }
+  assert.equal(headers['x-request-id'], 'kept');
+});
+
+/** A body of unknown length (no Content-Length): a stream of `size` bytes. */
+function streamOf(size) {
+  let sent = 0;
+  return new ReadableStream({
+    pull(c) {
+      const n = Math.min(64 * 1024, size - sent);
+      if (n === 0) return c.close();
+      c.enqueue(new Uint8Array(n).fill(120));
+      sent += n;
+    },
+  });
+}
+
+test('a body without Content-Length is replayed after a 401 only up to 1 MiB', async () => {
+  await ctx.w.call('/token', { headers: auth() });
+  ctx.emu.revoke();
+  const small = await ctx.w.call('/up', { method: 'POST', body: streamOf(200 * 1024), duplex: 'half', headers: auth() });
+  assert.equal(small.status, 200, 'retried with the kept copy');
+  assert.equal((await small.json()).body.length, 200 * 1024);
+  ctx.emu.revoke();
+  const big = await ctx.w.call('/up', { method: 'POST', body: streamOf(3 * 1024 * 1024), duplex: 'half', headers: auth() });
+  assert.equal(big.status, 401, 'streamed once, not retried');
+});
