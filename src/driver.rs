@@ -17,8 +17,8 @@ use crate::error::Error;
 use crate::lifecycle::{Phase, Policy};
 use crate::machine::{Action, Call, MINT_LOCK_GRACE_MS, Machine, Refusal, Served, Want};
 use crate::record::TokenRecord;
-use crate::seal::{Sealer, fresh_nonce};
-use crate::seams::{Clock, Notify, Store, StoreError, TokenSource, Wakers};
+use crate::seal::Sealer;
+use crate::seams::{Clock, Notify, Seal, Store, StoreError, TokenSource, Wakers};
 use crate::stats::Stats;
 
 /// Appended to the cache key for the minting lock in stores that support `put_if_absent`.
@@ -43,12 +43,12 @@ pub struct Lease {
     pub until_ms: u64,
 }
 
-struct Inner<T, S, C, N> {
+struct Inner<T, S, C, N, K> {
     key: String,
     /// The token endpoint's host, for errors.
     host: String,
     lock_key: String,
-    sealer: Sealer,
+    sealer: K,
     machine: RefCell<Machine>,
     source: T,
     store: Option<S>,
@@ -57,13 +57,13 @@ struct Inner<T, S, C, N> {
 }
 
 /// Gets, caches and refreshes the tokens of one [`TokenSource`] for one [`Config`], in memory
-/// and in an optional shared [`Store`]. Cheap to clone (shared state). `N` is how concurrent
-/// callers of this host wait for the flight under way.
-pub struct TokenManager<T, S, C, N = Wakers> {
-    inner: Rc<Inner<T, S, C, N>>,
+/// and in an optional shared [`Store`] (records sealed by `K`). Cheap to clone (shared state).
+/// `N` is how concurrent callers of this host wait for the flight under way.
+pub struct TokenManager<T, S, C, N = Wakers, K = Sealer> {
+    inner: Rc<Inner<T, S, C, N, K>>,
 }
 
-impl<T, S, C, N> Clone for TokenManager<T, S, C, N> {
+impl<T, S, C, N, K> Clone for TokenManager<T, S, C, N, K> {
     fn clone(&self) -> Self {
         Self {
             inner: Rc::clone(&self.inner),
@@ -71,8 +71,13 @@ impl<T, S, C, N> Clone for TokenManager<T, S, C, N> {
     }
 }
 
-impl<T: TokenSource + 'static, S: Store + 'static, C: Clock + 'static, N: Notify + 'static>
-    TokenManager<T, S, C, N>
+impl<T, S, C, N, K> TokenManager<T, S, C, N, K>
+where
+    T: TokenSource + 'static,
+    S: Store + 'static,
+    C: Clock + 'static,
+    N: Notify + 'static,
+    K: Seal + 'static,
 {
     /// A manager for `config`'s tokens from `source`, kept in `store` (if any) under
     /// `config`'s cache key. `jitter` in [-1, 1] is this instance's shift of the refresh point
@@ -90,7 +95,7 @@ impl<T: TokenSource + 'static, S: Store + 'static, C: Clock + 'static, N: Notify
             inner: Rc::new(Inner {
                 host: url_host(config.token_url()).to_owned(),
                 lock_key: format!("{key}{MINT_LOCK_SUFFIX}"),
-                sealer: Sealer::new(config.client_secret(), &key),
+                sealer: K::new(config.client_secret(), &key),
                 key,
                 machine: RefCell::new(Machine::new(policy, jitter, store.is_some())?),
                 source,
@@ -140,7 +145,7 @@ impl<T: TokenSource + 'static, S: Store + 'static, C: Clock + 'static, N: Notify
             .bounded(inner.store.as_ref()?.get(&inner.key))
             .await
             .ok()??;
-        let rec = inner.sealer.open(&value)?;
+        let rec = inner.sealer.open(&value).await?;
         let phase = inner.machine.borrow().phase_of(&rec, inner.clock.now_ms());
         Some((phase, Arc::new(rec)))
     }
@@ -189,17 +194,14 @@ impl<T: TokenSource + 'static, S: Store + 'static, C: Clock + 'static, N: Notify
         }
         if let Some(store) = &inner.store {
             match inner.bounded(store.get(&inner.key)).await {
-                Ok(Some(v))
-                    if inner
-                        .sealer
-                        .open(&v)
-                        .is_some_and(|r| r.access_token == access_token) =>
-                {
-                    if inner.bounded(store.delete(&inner.key)).await.is_err() {
+                Ok(Some(v)) => {
+                    let held = inner.sealer.open(&v).await;
+                    let still_cached = held.is_some_and(|r| r.access_token == access_token);
+                    if still_cached && inner.bounded(store.delete(&inner.key)).await.is_err() {
                         inner.machine.borrow_mut().store_failed();
                     }
                 }
-                Ok(_) => {}
+                Ok(None) => {}
                 Err(_) => inner.machine.borrow_mut().store_failed(),
             }
         }
@@ -230,7 +232,10 @@ impl<T: TokenSource + 'static, S: Store + 'static, C: Clock + 'static, N: Notify
                         Some(store) => inner.bounded(store.get(&inner.key)).await,
                         None => Ok(None),
                     };
-                    let read = read.map(|value| inner.open(value));
+                    let read = match read {
+                        Ok(value) => Ok(inner.open(value).await),
+                        Err(e) => Err(e),
+                    };
                     inner.event(|m, now| m.stored(now, &mut call, read))
                 }
                 Action::ClaimLock { ttl_ms } => {
@@ -251,12 +256,11 @@ impl<T: TokenSource + 'static, S: Store + 'static, C: Clock + 'static, N: Notify
                 Action::Save { record, unlock } => {
                     let mut results = Vec::new();
                     if let Some(store) = &inner.store {
-                        // no randomness, no write: a record is never stored unsealed
-                        if let Some((value, ttl_secs)) = record
-                            .zip(fresh_nonce())
-                            .map(|((rec, ttl), nonce)| (inner.sealer.seal(&rec, nonce), ttl))
-                        {
-                            results.push(inner.bounded(store.put(&inner.key, &value, ttl_secs)).await);
+                        if let Some((rec, ttl_secs)) = record {
+                            // a platform that cannot seal stores nothing: never a plain record
+                            if let Some(value) = inner.sealer.seal(&rec).await {
+                                results.push(inner.bounded(store.put(&inner.key, &value, ttl_secs)).await);
+                            }
                         }
                         if unlock {
                             results.push(inner.bounded(store.delete(&inner.lock_key)).await);
@@ -291,7 +295,7 @@ impl<T: TokenSource + 'static, S: Store + 'static, C: Clock + 'static, N: Notify
     }
 }
 
-impl<T: TokenSource, S, C: Clock, N: Notify> Inner<T, S, C, N> {
+impl<T: TokenSource, S, C: Clock, N: Notify, K> Inner<T, S, C, N, K> {
     /// A store call, bounded by the policy's store timeout: one that takes longer is a store
     /// error (counted and survived), so no caller waits forever on a store.
     async fn bounded<V>(&self, op: impl Future<Output = Result<V, StoreError>>) -> Result<V, StoreError> {
@@ -302,12 +306,18 @@ impl<T: TokenSource, S, C: Clock, N: Notify> Inner<T, S, C, N> {
         }
     }
 
-    /// One token request, bounded by its timeout plus a grace even if the transport ignores
-    /// its own timeout.
+    /// One token request, bounded by its timeout plus half the grace even if the transport
+    /// ignores its own timeout — so it ends inside the flight's deadline (timeout plus the
+    /// whole grace) and the machine still counts it as this flight's answer.
     async fn mint(&self, replacing: Option<&str>) -> Result<TokenRecord, Error> {
         let timeout_ms = self.machine.borrow().policy().request_timeout_ms;
         let request = pin!(self.source.mint(replacing, timeout_ms));
-        match select(request, pin!(self.clock.sleep(timeout_ms + MINT_LOCK_GRACE_MS))).await {
+        match select(
+            request,
+            pin!(self.clock.sleep(timeout_ms + MINT_LOCK_GRACE_MS / 2)),
+        )
+        .await
+        {
             Either::Left((result, _)) => result,
             Either::Right(_) => Err(Error::Timeout {
                 host: self.host.clone(),
@@ -317,11 +327,11 @@ impl<T: TokenSource, S, C: Clock, N: Notify> Inner<T, S, C, N> {
     }
 }
 
-impl<T, S, C: Clock, N: Notify> Inner<T, S, C, N> {
+impl<T, S, C: Clock, N: Notify, K: Seal> Inner<T, S, C, N, K> {
     /// The record in a stored value; one that does not open is counted and missed.
-    fn open(&self, value: Option<String>) -> Option<TokenRecord> {
+    async fn open(&self, value: Option<String>) -> Option<TokenRecord> {
         let value = value?;
-        let opened = self.sealer.open(&value);
+        let opened = self.sealer.open(&value).await;
         if opened.is_none() {
             self.machine.borrow_mut().store_rejected();
         }

@@ -60,8 +60,13 @@ pub use machine::{
     Want,
 };
 pub use record::{MIN_STORE_TTL_SECS, TokenRecord};
-pub use seal::{MAX_SEALED_LEN, SEALED_PREFIX, Sealer, fresh_nonce};
-pub use seams::{Clock, Endpoint, Notify, ReadOnlyStore, Store, StoreError, TokenSource, Transport, Wakers};
+pub use seal::{
+    MAX_SEALED_LEN, NONCE_LEN, SEAL_SALT, SEALED_PREFIX, Sealer, TAG_LEN, encode_sealed, fresh_nonce,
+    split_sealed,
+};
+pub use seams::{
+    Clock, Endpoint, Notify, ReadOnlyStore, Seal, Store, StoreError, TokenSource, Transport, Wakers,
+};
 pub use secret::ClientSecret;
 pub use stats::Stats;
 pub use wire::{

@@ -9,22 +9,24 @@
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64ct::{Base64UrlUnpadded, Encoding};
 use hkdf::Hkdf;
 use sha2::Sha256;
 
 use crate::record::TokenRecord;
+use crate::seams::Seal;
 use crate::secret::ClientSecret;
 
 /// The prefix of a sealed value; another prefix is another version.
 pub const SEALED_PREFIX: &str = "v2.";
+/// The HKDF salt: names the purpose, so the same secret never keys anything else alike.
+pub const SEAL_SALT: &[u8] = b"autopay-auth sealed token record v2";
 /// A stored value longer than this is refused unopened.
 pub const MAX_SEALED_LEN: usize = 16 * 1024;
-const NONCE_LEN: usize = 12;
-const TAG_LEN: usize = 16;
-/// The HKDF salt: names the purpose, so the same secret never keys anything else alike.
-const SALT: &[u8] = b"autopay-auth sealed token record v2";
+/// Bytes of the random nonce that starts a sealed value.
+pub const NONCE_LEN: usize = 12;
+/// Bytes of the authentication tag that ends it.
+pub const TAG_LEN: usize = 16;
 
 /// Seals and opens the records of one cache key.
 #[derive(Clone)]
@@ -43,7 +45,7 @@ impl Sealer {
     /// The sealer for `cache_key`, keyed from `secret`.
     pub fn new(secret: &ClientSecret, cache_key: &str) -> Self {
         let mut key = [0u8; 32];
-        Hkdf::<Sha256>::new(Some(SALT), secret.expose().as_bytes())
+        Hkdf::<Sha256>::new(Some(SEAL_SALT), secret.expose().as_bytes())
             .expand(cache_key.as_bytes(), &mut key)
             .expect("32 bytes is a valid HKDF-SHA256 output length");
         Self {
@@ -64,28 +66,54 @@ impl Sealer {
             .cipher
             .encrypt(Nonce::from_slice(&nonce), payload)
             .unwrap_or_default();
-        let mut raw = nonce.to_vec();
-        raw.extend_from_slice(&sealed);
-        format!("{SEALED_PREFIX}{}", URL_SAFE_NO_PAD.encode(raw))
+        encode_sealed(&nonce, &sealed)
     }
 
     /// The record in a stored value, if it opens with this key and context and is well formed.
     pub fn open(&self, value: &str) -> Option<TokenRecord> {
-        if value.len() > MAX_SEALED_LEN {
-            return None;
-        }
-        let raw = URL_SAFE_NO_PAD.decode(value.strip_prefix(SEALED_PREFIX)?).ok()?;
-        if raw.len() < NONCE_LEN + TAG_LEN {
-            return None;
-        }
-        let (nonce, sealed) = raw.split_at(NONCE_LEN);
+        let (nonce, sealed) = split_sealed(value)?;
         let payload = Payload {
-            msg: sealed,
+            msg: &sealed,
             aad: &self.context,
         };
-        let plain = self.cipher.decrypt(Nonce::from_slice(nonce), payload).ok()?;
+        let plain = self.cipher.decrypt(Nonce::from_slice(&nonce), payload).ok()?;
         TokenRecord::decode(std::str::from_utf8(&plain).ok()?)
     }
+}
+
+impl Seal for Sealer {
+    fn new(secret: &ClientSecret, cache_key: &str) -> Self {
+        Sealer::new(secret, cache_key)
+    }
+
+    async fn seal(&self, record: &TokenRecord) -> Option<String> {
+        Some(Sealer::seal(self, record, fresh_nonce()?))
+    }
+
+    async fn open(&self, value: &str) -> Option<TokenRecord> {
+        Sealer::open(self, value)
+    }
+}
+
+/// `v2.` + base64url(nonce ‖ ciphertext ‖ tag) — shared by every implementation of [`Seal`].
+pub fn encode_sealed(nonce: &[u8], sealed: &[u8]) -> String {
+    let mut raw = nonce.to_vec();
+    raw.extend_from_slice(sealed);
+    format!("{SEALED_PREFIX}{}", Base64UrlUnpadded::encode_string(&raw))
+}
+
+/// The nonce and the ciphertext with its tag in a stored value, if it has the shape of one:
+/// the right prefix, base64url, not oversized, long enough.
+pub fn split_sealed(value: &str) -> Option<([u8; NONCE_LEN], Vec<u8>)> {
+    if value.len() > MAX_SEALED_LEN {
+        return None;
+    }
+    let mut raw = Base64UrlUnpadded::decode_vec(value.strip_prefix(SEALED_PREFIX)?).ok()?;
+    if raw.len() < NONCE_LEN + TAG_LEN {
+        return None;
+    }
+    let sealed = raw.split_off(NONCE_LEN);
+    Some((raw.try_into().ok()?, sealed))
 }
 
 /// A fresh random nonce from the platform (the OS natively, `crypto.getRandomValues` in JS
@@ -153,6 +181,18 @@ mod tests {
             assert_eq!(s.open(&value), None, "{what}");
         }
     }
+
+    /// A fixed vector, also checked by the JS tests against WebCrypto and Node's crypto
+    /// (`tests/sealed.mjs`), so every implementation of the format agrees.
+    #[test]
+    fn the_format_has_a_fixed_vector() {
+        let s = sealer("vector-secret", "autopay-auth:v2:vector");
+        let sealed = s.seal(&record(), [0; 12]);
+        assert_eq!(sealed, VECTOR);
+        assert_eq!(s.open(VECTOR), Some(record()));
+    }
+
+    const VECTOR: &str = include_str!("../tests/seal-vector.txt");
 
     #[test]
     fn nonces_are_random() {

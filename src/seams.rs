@@ -9,6 +9,7 @@ use std::task::{Poll, Waker};
 use crate::config::Config;
 use crate::error::Error;
 use crate::record::TokenRecord;
+use crate::secret::ClientSecret;
 use crate::wire::{TokenRequest, TokenResponse, build_token_request, process_token_response};
 
 /// Milliseconds since the Unix epoch, and waiting.
@@ -111,6 +112,20 @@ impl<S: Store> Store for ReadOnlyStore<S> {
     async fn delete(&self, _key: &str) -> Result<(), StoreError> {
         Ok(())
     }
+}
+
+/// Seals records for a shared store and opens them again — the format of [`crate::Sealer`]
+/// (AES-256-GCM, key by HKDF-SHA256 from the secret, the cache key as context). [`crate::Sealer`]
+/// implements it with RustCrypto; the JS hosts with the platform's WebCrypto, which keeps the
+/// cipher out of their wasm.
+pub trait Seal {
+    /// The sealer of `cache_key`'s records, keyed from `secret`.
+    fn new(secret: &ClientSecret, cache_key: &str) -> Self;
+    /// The stored form of `record` with a fresh random nonce; `None` when the platform cannot
+    /// seal (no randomness or no crypto) — then nothing is stored.
+    fn seal(&self, record: &TokenRecord) -> impl Future<Output = Option<String>>;
+    /// The record in a stored value, if it opens and is well formed; anything else is `None`.
+    fn open(&self, value: &str) -> impl Future<Output = Option<TokenRecord>>;
 }
 
 /// How callers of one host wait for the flight under way to end (the waiting half of

@@ -151,3 +151,17 @@ fn a_flight_that_never_finishes_is_forgotten_after_its_deadline() {
     assert_eq!(get(&m).unwrap().record.access_token, "tok-2");
     assert_eq!(w.transport.calls(), 2);
 }
+
+#[test]
+fn a_token_request_that_never_answers_ends_at_its_bound_even_if_the_transport_ignores_it() {
+    let w = World::new();
+    w.transport.gate.close(); // a fetch that ignores its abort signal: never answers
+    let m = w.manager(false);
+    let e = get(&m).unwrap_err();
+    assert_eq!(e.code(), "timeout");
+    assert!(e.to_string().contains("api-auth.autopay.io"), "{e}");
+    // each attempt ends at its timeout plus 1 s; two fit in the 30 s mint deadline
+    assert_eq!(w.transport.calls(), 2);
+    let took = w.clock.now() - START_MS;
+    assert!((22_000..30_000).contains(&took), "took {took} ms");
+}

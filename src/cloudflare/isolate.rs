@@ -15,11 +15,12 @@ use worker::Env;
 use super::minter::MinterClient;
 use super::settings::{Problem, Settings, TOKEN_MINTER, TOKENS_KV, fingerprint};
 use crate::js::kv::{JsKv, KvStore};
+use crate::js::webcrypto::WebSealer;
 use crate::js::{DateClock, Ticks, jitter};
 use crate::{Policy, ReadOnlyStore, TokenManager};
 
 /// The per-isolate token cache.
-pub type Tokens = TokenManager<MinterClient, ReadOnlyStore<KvStore>, DateClock, Ticks>;
+pub type Tokens = TokenManager<MinterClient, ReadOnlyStore<KvStore>, DateClock, Ticks, WebSealer>;
 
 /// Settings and token cache of this isolate.
 pub struct Isolate {

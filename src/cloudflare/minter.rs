@@ -20,6 +20,7 @@ use super::reply;
 use super::settings::{Settings, TOKEN_MINTER, TOKENS_KV};
 use crate::js::fetch::FetchTransport;
 use crate::js::kv::{JsKv, KvStore};
+use crate::js::webcrypto::WebSealer;
 use crate::js::{DateClock, jitter};
 use crate::{Endpoint, Error, ErrorReport, Lookup, Phase, Policy, TokenManager, TokenRecord, TokenSource};
 
@@ -37,7 +38,8 @@ struct Ask {
     replacing: Option<String>,
 }
 
-type Manager = TokenManager<Endpoint<FetchTransport, DateClock>, KvStore, DateClock>;
+type Manager =
+    TokenManager<Endpoint<FetchTransport, DateClock>, KvStore, DateClock, crate::Wakers, WebSealer>;
 
 /// The minting authority.
 #[durable_object(fetch)]

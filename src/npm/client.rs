@@ -13,12 +13,13 @@ use super::options::Options;
 use crate::js::errors::error_name;
 use crate::js::fetch::{FetchResponse, FetchTransport, LastCause, call_fetch, header};
 use crate::js::kv::KvStore;
+use crate::js::webcrypto::WebSealer;
 use crate::js::{DateClock, Ticks, jitter, resolve_api_url, set};
 use crate::{
     ApiCall, Endpoint, Error, Refusal, Served, TokenManager, TokenRecord, call_api, check_within_base,
 };
 
-type Manager = TokenManager<Endpoint<FetchTransport, DateClock>, KvStore, DateClock, Ticks>;
+type Manager = TokenManager<Endpoint<FetchTransport, DateClock>, KvStore, DateClock, Ticks, WebSealer>;
 
 #[wasm_bindgen]
 extern "C" {

@@ -179,3 +179,41 @@ test('auth.fetch follows redirects only within apiBaseUrl', async () => {
     server.close();
   }
 });
+
+test("logs carry no values: a store's error text is not copied, only the operation and its name", async () => {
+  const quoted = 'leaked-value-0xC0FFEE';
+  const kv = {
+    get: async () => { throw new RangeError(`bad key ${quoted}`); },
+    put: async () => { throw new Error(`cannot store ${quoted}`); },
+    delete: async () => {},
+  };
+  const lines = [];
+  const warn = console.warn;
+  console.warn = (...args) => lines.push(args.join(' '));
+  try {
+    assert.ok(await make({ kv }).getToken());
+  } finally {
+    console.warn = warn;
+  }
+  assert.deepEqual(lines.map((l) => l.replace(/autopay-auth: /, '')), [
+    'KV get failed: RangeError (the token is still served)',
+    'KV put failed: Error (the token is still served)',
+  ]);
+  assert.ok(lines.every((l) => !l.includes(quoted)));
+});
+
+test('every implementation of the sealed format agrees (Rust, WebCrypto, Node crypto)', async () => {
+  const { readFileSync } = await import('node:fs');
+  const { openSealed } = await import('../sealed.mjs');
+  // sealed by the Rust core (src/seal.rs's fixed vector), opened by Node's crypto
+  const vector = readFileSync(new URL('../seal-vector.txt', import.meta.url), 'utf8');
+  assert.deepEqual(openSealed(vector, 'vector-secret', 'autopay-auth:v2:vector'), {
+    v: 2, access_token: 'tok-abc', token_type: 'Bearer', scope: 'customer_club', issued_at_ms: 1000, expires_at_ms: 121000,
+  });
+  assert.equal(openSealed(vector, 'another-secret', 'autopay-auth:v2:vector'), null);
+  // sealed by the package (WebCrypto), opened by Node's crypto
+  const kv = new MemoryKV();
+  const token = await make({ kv }).getToken();
+  const key = (await kv.list()).keys[0].name;
+  assert.equal(openSealed(await kv.get(key), SECRET, key).access_token, token);
+});

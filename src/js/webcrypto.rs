@@ -1,0 +1,120 @@
+//! [`Seal`](crate::Seal) with the platform's WebCrypto (`crypto.subtle`), in the format of
+//! [`crate::Sealer`]: HKDF-SHA256 from the client secret (salt [`SEAL_SALT`], the cache key as
+//! `info`) derives a non-extractable AES-256-GCM key once per client; each write takes a fresh
+//! nonce from `crypto.getRandomValues`; the cache key is the associated data. Using the
+//! platform's cipher keeps it out of the wasm. A platform without WebCrypto (a page served
+//! over plain http, say) seals nothing and opens nothing: the store is then never written, and
+//! never trusted.
+
+use std::cell::RefCell;
+
+use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+
+use super::set;
+use crate::{ClientSecret, NONCE_LEN, SEAL_SALT, Seal, TokenRecord, encode_sealed, split_sealed};
+
+/// Seals records with WebCrypto.
+pub(crate) struct WebSealer {
+    secret: ClientSecret,
+    context: Vec<u8>,
+    /// The derived `CryptoKey`, once there is one.
+    key: RefCell<Option<JsValue>>,
+}
+
+fn crypto() -> Option<JsValue> {
+    Reflect::get(&js_sys::global(), &"crypto".into())
+        .ok()
+        .filter(JsValue::is_object)
+}
+
+fn subtle() -> Option<JsValue> {
+    Reflect::get(&crypto()?, &"subtle".into())
+        .ok()
+        .filter(JsValue::is_object)
+}
+
+/// `obj[name](...args)`, awaited; anything thrown or rejected is `None`.
+async fn call(obj: &JsValue, name: &str, args: &Array) -> Option<JsValue> {
+    let method: Function = Reflect::get(obj, &JsValue::from_str(name))
+        .ok()?
+        .dyn_into()
+        .ok()?;
+    let promise = Reflect::apply(&method, obj, args).ok()?;
+    JsFuture::from(Promise::resolve(&promise)).await.ok()
+}
+
+fn bytes(b: &[u8]) -> JsValue {
+    Uint8Array::from(b).into()
+}
+
+impl WebSealer {
+    async fn key(&self) -> Option<JsValue> {
+        if let Some(key) = self.key.borrow().clone() {
+            return Some(key);
+        }
+        let subtle = subtle()?;
+        let usage = Array::of1(&"deriveKey".into());
+        let import = Array::of5(
+            &"raw".into(),
+            &bytes(self.secret.expose().as_bytes()),
+            &"HKDF".into(),
+            &false.into(),
+            &usage,
+        );
+        let base = call(&subtle, "importKey", &import).await?;
+        let hkdf = Object::new();
+        set(&hkdf, "name", &"HKDF".into());
+        set(&hkdf, "hash", &"SHA-256".into());
+        set(&hkdf, "salt", &bytes(SEAL_SALT));
+        set(&hkdf, "info", &bytes(&self.context));
+        let aes = Object::new();
+        set(&aes, "name", &"AES-GCM".into());
+        set(&aes, "length", &256.into());
+        let usages = Array::of2(&"encrypt".into(), &"decrypt".into());
+        let derive = Array::of5(&hkdf, &base, &aes, &false.into(), &usages);
+        let key = call(&subtle, "deriveKey", &derive).await?;
+        *self.key.borrow_mut() = Some(key.clone());
+        Some(key)
+    }
+
+    fn params(&self, nonce: &JsValue) -> Object {
+        let gcm = Object::new();
+        set(&gcm, "name", &"AES-GCM".into());
+        set(&gcm, "iv", nonce);
+        set(&gcm, "additionalData", &bytes(&self.context));
+        gcm
+    }
+}
+
+impl Seal for WebSealer {
+    fn new(secret: &ClientSecret, cache_key: &str) -> Self {
+        Self {
+            secret: secret.clone(),
+            context: cache_key.as_bytes().to_vec(),
+            key: RefCell::new(None),
+        }
+    }
+
+    async fn seal(&self, record: &TokenRecord) -> Option<String> {
+        let key = self.key().await?;
+        let nonce = Uint8Array::new_with_length(NONCE_LEN as u32);
+        let random: Function = Reflect::get(&crypto()?, &"getRandomValues".into())
+            .ok()?
+            .dyn_into()
+            .ok()?;
+        random.call1(&crypto()?, &nonce).ok()?;
+        let args = Array::of3(&self.params(&nonce), &key, &bytes(record.encode().as_bytes()));
+        let sealed = call(&subtle()?, "encrypt", &args).await?;
+        Some(encode_sealed(&nonce.to_vec(), &Uint8Array::new(&sealed).to_vec()))
+    }
+
+    async fn open(&self, value: &str) -> Option<TokenRecord> {
+        let (nonce, sealed) = split_sealed(value)?;
+        let key = self.key().await?;
+        let args = Array::of3(&self.params(&bytes(&nonce)), &key, &bytes(&sealed));
+        let plain = call(&subtle()?, "decrypt", &args).await?;
+        TokenRecord::decode(std::str::from_utf8(&Uint8Array::new(&plain).to_vec()).ok()?)
+    }
+}
