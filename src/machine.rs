@@ -658,8 +658,14 @@ impl Machine {
         }
         if self.sent.len() as u64 >= self.policy.mint_budget(self.lifetime) {
             let oldest = self.sent.front().copied().unwrap_or(now);
-            let retry_after = (oldest + window - now).div_ceil(1000);
-            return Some(Error::MintBudgetExhausted { retry_after });
+            let until = oldest + window;
+            let e = Error::MintBudgetExhausted {
+                retry_after: (until - now).div_ceil(1000),
+            };
+            // nobody asks again before the window allows it: one refusal, not one per caller
+            self.cooldown = Some((until, e.clone()));
+            self.stats.budget_refusals += 1;
+            return Some(e);
         }
         self.sent.push_back(now);
         None

@@ -22,4 +22,7 @@ pub struct Stats {
     pub refreshes: u64,
     /// Calls that joined a token request already under way instead of starting one.
     pub coalesced: u64,
+    /// Times the mint budget refused a token request (each starts a cooldown until the budget
+    /// allows one again; the edges log it).
+    pub budget_refusals: u64,
 }

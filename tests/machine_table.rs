@@ -620,6 +620,11 @@ fn the_mint_budget_caps_token_requests_whatever_the_cause() {
     // the oldest request leaves the window an hour after it was sent
     assert_eq!(e.retry_after(), Some(3_600 - 11));
     assert_eq!(want(&mut m, 3_600_000 - 1), "Fail(mint_budget_exhausted)");
+    assert_eq!(
+        m.stats().budget_refusals,
+        1,
+        "refused once, then a cooldown: no flight per caller"
+    );
     assert_eq!(want(&mut m, 3_600_000), "Mint(t10)");
 }
 

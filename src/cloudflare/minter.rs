@@ -47,6 +47,8 @@ pub struct TokenMinter {
     state: State,
     env: Env,
     manager: RefCell<Option<(String, Manager)>>,
+    /// Mint budget refusals already logged.
+    budget_logged: std::cell::Cell<u64>,
 }
 
 impl TokenMinter {
@@ -73,7 +75,8 @@ impl TokenMinter {
         Ok(m)
     }
 
-    fn answer(&self, lookup: std::result::Result<Lookup, Error>) -> Result<Response> {
+    fn answer(&self, m: &Manager, lookup: std::result::Result<Lookup, Error>) -> Result<Response> {
+        crate::js::log_budget_refusals(&self.budget_logged, m.stats());
         match lookup {
             Ok(l) => {
                 if let Some(refresh) = l.refresh {
@@ -94,6 +97,7 @@ impl DurableObject for TokenMinter {
             state,
             env,
             manager: RefCell::new(None),
+            budget_logged: Default::default(),
         }
     }
 
@@ -114,7 +118,7 @@ impl DurableObject for TokenMinter {
                     Some(held) => m.get_replacing(held).await,
                     None => m.get().await,
                 };
-                self.answer(lookup)
+                self.answer(&m, lookup)
             }
             "/invalidate" => {
                 let dropped = match ask.replacing.as_deref() {

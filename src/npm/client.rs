@@ -14,7 +14,7 @@ use crate::js::errors::error_name;
 use crate::js::fetch::{FetchResponse, FetchTransport, LastCause, call_fetch, header};
 use crate::js::kv::KvStore;
 use crate::js::webcrypto::WebSealer;
-use crate::js::{DateClock, Ticks, jitter, resolve_api_url, set};
+use crate::js::{DateClock, Ticks, jitter, log_budget_refusals, resolve_api_url, set};
 use crate::{
     ApiCall, Endpoint, Error, Refusal, Served, TokenManager, TokenRecord, call_api, check_within_base,
 };
@@ -47,6 +47,8 @@ struct Shared {
     /// `{ until, info }`, read by the JS wrapper: while `Date.now() < until` it may answer
     /// with `info` without calling in here. Only this edge writes it.
     lease: Object,
+    /// Mint budget refusals already logged.
+    budget_logged: std::cell::Cell<u64>,
 }
 
 fn info(r: &TokenRecord, source: &str) -> Object {
@@ -83,7 +85,9 @@ impl Shared {
     }
 
     async fn token(self: &Rc<Self>) -> Result<Served, JsValue> {
-        let lookup = self.manager.get().await.map_err(|e| self.error(&e))?;
+        let lookup = self.manager.get().await;
+        log_budget_refusals(&self.budget_logged, self.manager.stats());
+        let lookup = lookup.map_err(|e| self.error(&e))?;
         if let Some(refresh) = lookup.refresh {
             let me = Rc::clone(self);
             spawn_local(async move {
@@ -237,6 +241,7 @@ impl WasmClient {
             fetch: o.fetch,
             cause,
             lease,
+            budget_logged: Default::default(),
         });
         shared.publish();
         Ok(WasmClient { shared })

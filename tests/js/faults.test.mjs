@@ -217,3 +217,26 @@ test('every implementation of the sealed format agrees (Rust, WebCrypto, Node cr
   const key = (await kv.list()).keys[0].name;
   assert.equal(openSealed(await kv.get(key), SECRET, key).access_token, token);
 });
+
+test('a loop that invalidates after every call meets the mint budget, logged once', async () => {
+  const lines = [];
+  const error = console.error;
+  console.error = (...args) => lines.push(args.join(' '));
+  try {
+    const auth = make();
+    for (let i = 0; i < 11; i++) {
+      await auth.getToken();
+      await auth.invalidate(); // the bug: forget the token after each use
+    }
+    for (let i = 0; i < 5; i++) {
+      const e = await rejection(auth.getToken());
+      assert.equal(e.code, 'mint_budget_exhausted');
+      assert.ok(e.retryAfter > 3_500 && e.retryAfter <= 3_600, `retryAfter ${e.retryAfter}`);
+    }
+  } finally {
+    console.error = error;
+  }
+  assert.equal(emu.stats().minted, 11, 'a day-long token: 10 + 1 requests per hour, then none');
+  assert.equal(lines.length, 1, lines.join('\n'));
+  assert.match(lines[0], /mint budget exhausted/);
+});

@@ -127,3 +127,18 @@ test('a body without Content-Length is replayed after a 401 only up to 1 MiB', a
   const big = await ctx.w.call('/up', { method: 'POST', body: streamOf(3 * 1024 * 1024), duplex: 'half', headers: auth() });
   assert.equal(big.status, 401, 'streamed once, not retried');
 });
+
+test('a 503 is retried inside the one mint of the Durable Object', async () => {
+  ctx.emu.fault({ status: 503, body: { error: 'temporarily_unavailable' } });
+  const bodies = await Promise.all(Array.from({ length: 20 }, () => ctx.w.call('/token', { headers: auth() }).then((r) => r.json())));
+  assert.equal(new Set(bodies.map((b) => b.access_token)).size, 1);
+  assert.deepEqual([ctx.emu.stats().tokenRequests, ctx.emu.stats().minted], [2, 1]);
+});
+
+test('a 20 MB token answer is refused (502 invalid_response), never buffered', async () => {
+  const huge = { status: 200, raw: JSON.stringify({ access_token: 'a'.repeat(20 * 1024 * 1024), expires_in: 60, token_type: 'Bearer' }) };
+  ctx.emu.fault(huge);
+  const r = await ctx.w.call('/token', { headers: auth() });
+  assert.equal(r.status, 502);
+  assert.equal((await r.json()).error, 'invalid_response');
+});
