@@ -120,7 +120,7 @@ export function makeApi(WasmClient) {
       return this.#client.invalidate().catch(rethrow);
     }
 
-    /** `{ mints, memoryHits, kvHits, kvErrors, kvRejected, failures, refreshes, coalesced }`. */
+    /** `{ mints, memoryHits, kvHits, kvErrors, kvRejected, failures, refreshes, coalesced, budgetRefusals }`. */
     stats() {
       const s = this.#client.stats();
       s.memoryHits += this.#leaseHits;

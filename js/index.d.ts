@@ -70,6 +70,8 @@ export interface AutopayAuthStats {
   failures: number;
   refreshes: number;
   coalesced: number;
+  /** Times the mint budget refused a token request (each is logged with console.error). */
+  budgetRefusals: number;
 }
 
 export type AutopayAuthErrorCode =

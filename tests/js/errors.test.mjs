@@ -1,9 +1,9 @@
 // Every error code, with status / error / description / retryAfter, as AutopayAuthError —
 // and the client secret in none of them, nor anywhere else the library hands out.
-import { test, before, after, beforeEach } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { inspect } from 'node:util';
-import { importPackage, startEmulator } from './helpers.mjs';
+import { usePackage } from './helpers.mjs';
 
 const SECRET = 'errors-test-secret-XYZ-31337';
 let emu, AutopayAuth, AutopayAuthError, MemoryKV;
@@ -30,12 +30,7 @@ async function failure(auth) {
   assert.fail('expected a rejection');
 }
 
-before(async () => {
-  ({ AutopayAuth, AutopayAuthError, MemoryKV } = await importPackage());
-  emu = await startEmulator({ clientId: 'cid', clientSecret: SECRET });
-});
-after(() => emu.close());
-beforeEach(() => emu.post('/__emulator/reset'));
+usePackage(SECRET, (s) => ({ emu, AutopayAuth, AutopayAuthError, MemoryKV } = s));
 
 test('access_denied: wrong credentials, with the server error and status', async () => {
   const e = await failure(make({ clientSecret: 'wrong-secret' }));

@@ -1,30 +1,18 @@
 // Fail closed on minting, open on serving — the packed package against the emulator's faults:
 // a fault may cost a caller an error, never the customer an extra token; no caller hangs.
-import { test, before, after, beforeEach } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { importPackage, startEmulator } from './helpers.mjs';
+import { openSealed } from '../sealed.mjs';
+import { rejection, usePackage } from './helpers.mjs';
 
 const SECRET = 'faults-test-secret-Q9z';
 let emu, AutopayAuth, AutopayAuthError, MemoryKV;
 const make = (extra = {}) =>
   new AutopayAuth({ clientId: 'cid', clientSecret: SECRET, tokenUrl: emu.tokenUrl, apiBaseUrl: `${emu.origin}/v1`, ...extra });
 
-async function rejection(promise) {
-  try {
-    await promise;
-  } catch (e) {
-    return e;
-  }
-  assert.fail('expected a rejection');
-}
-
-before(async () => {
-  ({ AutopayAuth, AutopayAuthError, MemoryKV } = await importPackage());
-  emu = await startEmulator({ clientId: 'cid', clientSecret: SECRET });
-});
-after(() => emu.close());
-beforeEach(() => emu.post('/__emulator/reset'));
+usePackage(SECRET, (s) => ({ emu, AutopayAuth, AutopayAuthError, MemoryKV } = s));
 
 test('a wrong secret: 20 calls make one token request, each gets the same typed error', async () => {
   const auth = make({ clientSecret: 'not-the-secret' });
@@ -203,8 +191,6 @@ test("logs carry no values: a store's error text is not copied, only the operati
 });
 
 test('every implementation of the sealed format agrees (Rust, WebCrypto, Node crypto)', async () => {
-  const { readFileSync } = await import('node:fs');
-  const { openSealed } = await import('../sealed.mjs');
   // sealed by the Rust core (src/seal.rs's fixed vector), opened by Node's crypto
   const vector = readFileSync(new URL('../seal-vector.txt', import.meta.url), 'utf8');
   assert.deepEqual(openSealed(vector, 'vector-secret', 'autopay-auth:v2:vector'), {

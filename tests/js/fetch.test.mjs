@@ -1,21 +1,16 @@
 // auth.fetch: the token goes only to apiBaseUrl; an API 401 drops that token (only if still
 // cached), mints once and retries once when the body can be replayed.
-import { test, before, after, beforeEach } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openSealed } from '../sealed.mjs';
-import { importPackage, startEmulator } from './helpers.mjs';
+import { usePackage } from './helpers.mjs';
 
 const SECRET = 'fetch-test-secret-77aa';
 let emu, AutopayAuth, AutopayAuthError, MemoryKV;
 const make = (extra = {}) =>
   new AutopayAuth({ clientId: 'cid', clientSecret: SECRET, tokenUrl: emu.tokenUrl, apiBaseUrl: `${emu.origin}/v1`, ...extra });
 
-before(async () => {
-  ({ AutopayAuth, AutopayAuthError, MemoryKV } = await importPackage());
-  emu = await startEmulator({ clientId: 'cid', clientSecret: SECRET });
-});
-after(() => emu.close());
-beforeEach(() => emu.post('/__emulator/reset'));
+usePackage(SECRET, (s) => ({ emu, AutopayAuth, AutopayAuthError, MemoryKV } = s));
 
 test('sends the bearer token with path, query, method and body', async () => {
   const auth = make();

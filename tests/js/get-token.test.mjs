@@ -1,21 +1,16 @@
 // getToken / getTokenInfo / stats / invalidate of the packed package, against the emulator:
 // caching in memory and KV, single-flight, short-lived tokens, KV failures.
-import { test, before, after, beforeEach } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openSealed } from '../sealed.mjs';
-import { importPackage, startEmulator, sleep } from './helpers.mjs';
+import { usePackage, sleep } from './helpers.mjs';
 
 const SECRET = 'get-token-test-secret-6f1c2b';
 let emu, AutopayAuth, MemoryKV;
 const make = (extra = {}) =>
   new AutopayAuth({ clientId: 'cid', clientSecret: SECRET, tokenUrl: emu.tokenUrl, apiBaseUrl: emu.origin, ...extra });
 
-before(async () => {
-  ({ AutopayAuth, MemoryKV } = await importPackage());
-  emu = await startEmulator({ clientId: 'cid', clientSecret: SECRET });
-});
-after(() => emu.close());
-beforeEach(() => emu.post('/__emulator/reset'));
+usePackage(SECRET, (s) => ({ emu, AutopayAuth, MemoryKV } = s));
 
 test('first call mints, second is a memory hit', async () => {
   const auth = make();

@@ -7,7 +7,11 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createRequire } from 'node:module';
 
-export { startEmulator } from '../emulator/server.mjs';
+import { before, after, beforeEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { startEmulator } from '../emulator/server.mjs';
+
+export { startEmulator };
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -39,3 +43,27 @@ export function requirePackage() {
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Registers a package suite's hooks: the packed package imported once, one emulator for the
+ * file (client `cid` with `clientSecret`), reset before each test. `bind` receives
+ * `{ emu, AutopayAuth, AutopayAuthError, MemoryKV }` once they exist. */
+export function usePackage(clientSecret, bind) {
+  let emu;
+  before(async () => {
+    const pkg = await importPackage();
+    emu = await startEmulator({ clientId: 'cid', clientSecret });
+    bind({ ...pkg, emu });
+  });
+  after(() => emu.close());
+  beforeEach(() => emu.post('/__emulator/reset'));
+}
+
+/** What `promise` rejects with; fails the test when it fulfils. */
+export async function rejection(promise) {
+  try {
+    await promise;
+  } catch (e) {
+    return e;
+  }
+  assert.fail('expected a rejection');
+}
