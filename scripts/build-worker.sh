@@ -1,12 +1,27 @@
 #!/usr/bin/env bash
 # Builds the Cloudflare Worker into build/ with worker-build, using the local tools (worker-build
 # would otherwise download wasm-bindgen and wasm-opt, which fails offline). Separate target dir:
-# worker-build sets WASM_BINDGEN_USE_JS_SYS, which cargo does not track.
+# worker-build sets WASM_BINDGEN_USE_JS_SYS, which cargo does not track. Incremental: nothing is
+# rebuilt (no 10-second wasm-opt) when no input changed since the last build. Quiet: the tools'
+# output goes to target/worker-build.log, shown only when the build fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
+out=build/index_bg.wasm
+if [ -f "$out" ] && [ -z "$(find src Cargo.toml Cargo.lock scripts/build-worker.sh -newer "$out" -print -quit)" ]; then
+  echo "build-worker: build/ is up to date"
+  exit 0
+fi
 export WASM_BINDGEN_BIN="$(command -v wasm-bindgen)"
 export WASM_OPT_BIN="$PWD/node_modules/.bin/wasm-opt"
 export ESBUILD_BIN="$PWD/node_modules/.bin/esbuild"
 export CARGO_TARGET_DIR="$PWD/target/worker"
-worker-build --release --features worker
+mkdir -p target
+echo "build-worker: building the Worker (release, wasm-opt)…"
+if ! worker-build --release --features worker > target/worker-build.log 2>&1; then
+  tail -n 40 target/worker-build.log >&2
+  echo "build-worker: failed (full log: target/worker-build.log)" >&2
+  exit 1
+fi
+touch "$out"
+echo "build-worker: build/ ready ($(wc -c < "$out") bytes of wasm)"

@@ -1,8 +1,11 @@
 // The main job: the Autopay emulator, then the Worker under `wrangler dev` (local workerd, local
-// KV and Durable Object state, secrets from .dev.vars pointing at the emulator); a short tour
-// showing one mint and then cache hits; then it keeps serving until Ctrl-C (`--once`: exit).
+// KV and Durable Object state, secrets pointing at the emulator); a short tour showing one mint
+// and then cache hits; then it keeps serving until Ctrl-C (`--once`: exit). Ports: WORKER_PORT
+// (8787) and EMULATOR_PORT (8788). The demo runs from its own copy of wrangler.toml under
+// .wrangler/demo/, with its own .dev.vars beside it, so a .dev.vars of yours is never touched.
 import { spawn } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startEmulator } from '../tests/emulator/server.mjs';
@@ -13,11 +16,34 @@ const EMULATOR_PORT = Number(process.env.EMULATOR_PORT ?? 8788);
 const KEY = 'local-demo-caller-key-0123456789';
 const once = process.argv.includes('--once');
 
+/** Exits with one clear line when `port` on 127.0.0.1 is taken. */
+async function ensureFree(port, variable) {
+  const free = await new Promise((resolve) => {
+    const probe = createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+  });
+  if (!free) {
+    console.error(`autopay-auth demo: port ${port} on 127.0.0.1 is in use; set ${variable} to a free port (for example ${variable}=${port + 100} npm run demo)`);
+    process.exit(1);
+  }
+}
+await ensureFree(WORKER_PORT, 'WORKER_PORT');
+await ensureFree(EMULATOR_PORT, 'EMULATOR_PORT');
+
 const emu = await startEmulator({ port: EMULATOR_PORT, clientId: 'demo-client', clientSecret: 'demo-secret' });
+// The demo's own wrangler config (the project's, pointing at the built Worker, without its build
+// step: the Worker was just built) and, beside it, its own .dev.vars.
+const demoDir = join(root, '.wrangler', 'demo');
+mkdirSync(demoDir, { recursive: true });
+const config = readFileSync(join(root, 'wrangler.toml'), 'utf8')
+  .replace(/^main = .*$/m, `main = ${JSON.stringify(join(root, 'build', 'index.js'))}`)
+  .replace(/^\[build\][^[]*/m, '');
+writeFileSync(join(demoDir, 'wrangler.toml'), config);
 writeFileSync(
-  join(root, '.dev.vars'),
+  join(demoDir, '.dev.vars'),
   [
-    '# Local secrets for `wrangler dev` (written by scripts/demo-worker.mjs; never commit real ones).',
+    '# Local secrets of `npm run demo` (written by scripts/demo-worker.mjs).',
     'AUTOPAY_CLIENT_ID=demo-client',
     'AUTOPAY_CLIENT_SECRET=demo-secret',
     `PROXY_API_KEYS=${KEY}`,
@@ -33,7 +59,7 @@ console.log(`Autopay emulator on ${emu.origin}; starting the Worker (wrangler de
 
 const wrangler = spawn(
   join(root, 'node_modules', '.bin', 'wrangler'),
-  ['dev', '--local', '--ip', '127.0.0.1', '--port', String(WORKER_PORT), '--persist-to', state, '--show-interactive-dev-session=false'],
+  ['dev', '--config', join(demoDir, 'wrangler.toml'), '--local', '--ip', '127.0.0.1', '--port', String(WORKER_PORT), '--persist-to', state, '--show-interactive-dev-session=false'],
   {
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what building and testing need, idempotently: each step is skipped when the right
-# version is already there. Safe to run on every command.
+# Installs what building (and so the demo) needs, idempotently: each step is skipped when the
+# right version is already there. Safe to run on every command. What only the tests need is in
+# scripts/setup-test.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,16 +24,6 @@ want_worker_build=0.8.7 # pairs with the `worker` crate version in Cargo.toml
 if [ "$(version_of worker-build)" != "$want_worker_build" ]; then
   echo "setup: installing worker-build $want_worker_build (about 6 minutes on 2 cores)"
   cargo install worker-build --version "=$want_worker_build" --locked
-fi
-
-# Debian packages the tests use: Chromium (browser runtime tests), redis-server (Redis adapter).
-missing=()
-command -v chromium >/dev/null 2>&1 || missing+=(chromium)
-command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "setup: installing ${missing[*]} from Debian"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 # npm packages: reinstall only when package-lock.json changed since the last install.

@@ -3,7 +3,7 @@
 # Autopay emulator, and the Worker in workerd (Miniflare). Installs what it needs first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup-test.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 
 echo "== core (native cargo test)"
