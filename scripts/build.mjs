@@ -43,12 +43,15 @@ for (const f of ['api.js', 'memory-kv.js']) {
   copyFileSync(join(root, 'js', f), join(pkg, f));
   run(bin('esbuild'), [join('js', f), '--format=cjs', '--log-level=warning', `--outfile=${join(pkg, f.replace(/\.js$/, '.cjs'))}`]);
 }
+// each adapter as ESM and CommonJS, with types for both
 for (const f of ['redis', 'deno-kv']) {
+  const types = readFileSync(join(root, 'js', 'adapters', `${f}.d.ts`), 'utf8');
   copyFileSync(join(root, 'js', 'adapters', `${f}.js`), join(pkg, `${f}.js`));
-  copyFileSync(join(root, 'js', 'adapters', `${f}.d.ts`), join(pkg, `${f}.d.ts`));
+  writeFileSync(join(pkg, `${f}.d.ts`), types);
+  run(bin('esbuild'), [join('js', 'adapters', `${f}.js`), '--format=cjs', '--log-level=warning', `--outfile=${join(pkg, `${f}.cjs`)}`]);
+  writeFileSync(join(pkg, `${f}.d.cts`), types.replace("'./index.js'", "'./index.cjs'"));
 }
-run(bin('esbuild'), [join('js', 'adapters', 'redis.js'), '--format=cjs', '--log-level=warning', `--outfile=${join(pkg, 'redis.cjs')}`]);
-writeFileSync(join(pkg, 'redis.d.cts'), readFileSync(join(root, 'js', 'adapters', 'redis.d.ts'), 'utf8').replace("'./index.js'", "'./index.cjs'"));
+for (const f of ['LICENSE-MIT', 'LICENSE-APACHE', 'CHANGELOG.md']) copyFileSync(join(root, f), join(pkg, f));
 copyFileSync(join(root, 'js', 'index.d.ts'), join(pkg, 'index.d.ts'));
 copyFileSync(join(root, 'js', 'index.d.ts'), join(pkg, 'index.d.cts'));
 copyFileSync(join(root, 'js', 'package.json'), join(pkg, 'package.json'));

@@ -1,0 +1,35 @@
+// The packed package as registries and type checkers see it: publint --strict and
+// @arethetypeswrong/cli (attw --pack) both clean, and the licences and changelog in the tarball.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { publint } from 'publint';
+import { formatMessage } from 'publint/utils';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const pkg = join(root, 'pkg');
+
+test('publint --strict finds nothing', async () => {
+  const { messages, pkg: manifest } = await publint({ pkgDir: pkg, strict: true });
+  assert.deepEqual(messages.map((m) => formatMessage(m, manifest)), []);
+});
+
+test('attw --pack finds no problem in any entry, for any resolution mode', () => {
+  // attw exits non-zero on a problem; its JSON lists problems by kind
+  const out = execFileSync(join(root, 'node_modules', '.bin', 'attw'), ['--pack', pkg, '--format', 'json'], { encoding: 'utf8' });
+  const { problems, analysis } = JSON.parse(out);
+  const found = Array.isArray(problems) ? problems : Object.values(problems ?? {}).flat();
+  assert.deepEqual(found, []);
+  assert.deepEqual(Object.keys(analysis.entrypoints).sort(), ['.', './deno-kv', './package.json', './redis']);
+});
+
+test('the tarball carries the licences, the changelog and the README', () => {
+  const [packed] = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', pkg], { encoding: 'utf8' }));
+  const files = packed.files.map((f) => f.path);
+  for (const f of ['LICENSE-MIT', 'LICENSE-APACHE', 'CHANGELOG.md', 'README.md', 'package.json', 'autopay_auth_bg.wasm']) {
+    assert.ok(files.includes(f), `${f} is packed (${files.join(', ')})`);
+  }
+  assert.equal(packed.name, 'autopay-auth');
+});
