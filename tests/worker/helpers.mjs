@@ -5,6 +5,7 @@ import { Log, LogLevel, Miniflare } from 'miniflare';
 import { startEmulator } from '../emulator/server.mjs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
 
 export { startEmulator };
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -24,7 +25,8 @@ export const WORKERD_MODULES = {
     { type: 'ESModule', include: ['**/*.js'] },
     { type: 'CompiledWasm', include: ['**/*.wasm'] },
   ],
-  compatibilityDate: '2026-04-20',
+  // the date deployed (wrangler.toml), so the tests prove the runtime accepts it
+  compatibilityDate: /^compatibility_date = "([\d-]+)"/m.exec(readFileSync(join(root, 'wrangler.toml'), 'utf8'))[1],
 };
 
 /** A fresh Worker (fresh isolate, KV and Durable Object state) wired to `emu`. A binding
