@@ -14,6 +14,7 @@ use futures_util::future::{Either, FutureExt, LocalBoxFuture, select};
 
 use crate::config::{Config, url_host};
 use crate::error::Error;
+use crate::events::Event;
 use crate::lifecycle::{Phase, Policy};
 use crate::machine::{Action, Call, MINT_LOCK_GRACE_MS, Machine, Refusal, Served, Want};
 use crate::record::TokenRecord;
@@ -50,6 +51,7 @@ struct Inner<T, S, C, N, K> {
     lock_key: String,
     sealer: K,
     machine: RefCell<Machine>,
+    observer: RefCell<Option<Box<dyn Fn(&Event)>>>,
     source: T,
     store: Option<S>,
     clock: C,
@@ -96,6 +98,7 @@ where
                 host: url_host(config.token_url()).to_owned(),
                 lock_key: format!("{key}{MINT_LOCK_SUFFIX}"),
                 sealer: K::new(config.client_secret(), &key),
+                observer: RefCell::new(None),
                 key,
                 machine: RefCell::new(Machine::new(policy, jitter, store.is_some())?),
                 source,
@@ -142,7 +145,7 @@ where
         }
         let inner = &self.inner;
         let value = inner
-            .bounded(inner.store.as_ref()?.get(&inner.key))
+            .bounded("get", inner.store.as_ref()?.get(&inner.key))
             .await
             .ok()??;
         let rec = inner.sealer.open(&value).await?;
@@ -172,12 +175,18 @@ where
     /// Forgets the token everywhere (memory and store), and every hold.
     pub async fn invalidate(&self) {
         let inner = &self.inner;
-        inner.machine.borrow_mut().invalidate(inner.clock.now_ms());
+        inner.touch(|m, now| m.invalidate(now));
         if let Some(store) = &inner.store {
-            if inner.bounded(store.delete(&inner.key)).await.is_err() {
-                inner.machine.borrow_mut().store_failed();
+            if let Err(e) = inner.bounded("delete", store.delete(&inner.key)).await {
+                inner.touch(|m, now| m.store_failed(now, &e));
             }
         }
+    }
+
+    /// Hands every [`Event`] from now on to `observer` (logs, metrics, alerts). It is called
+    /// synchronously; it must not call back into this manager.
+    pub fn set_observer(&self, observer: impl Fn(&Event) + 'static) {
+        *self.inner.observer.borrow_mut() = Some(Box::new(observer));
     }
 
     /// The API refused `access_token`: dropped only where it is still the cached token
@@ -185,24 +194,25 @@ where
     /// refusal hold keeps it (see [`Machine::refused`]). Returns what the machine did.
     pub async fn invalidate_token(&self, access_token: &str) -> Refusal {
         let inner = &self.inner;
-        let refusal = inner
-            .machine
-            .borrow_mut()
-            .refused(inner.clock.now_ms(), access_token);
+        let refusal = inner.touch(|m, now| m.refused(now, access_token));
         if refusal == Refusal::Kept {
             return refusal;
         }
         if let Some(store) = &inner.store {
-            match inner.bounded(store.get(&inner.key)).await {
+            let failed = match inner.bounded("get", store.get(&inner.key)).await {
                 Ok(Some(v)) => {
                     let held = inner.sealer.open(&v).await;
                     let still_cached = held.is_some_and(|r| r.access_token == access_token);
-                    if still_cached && inner.bounded(store.delete(&inner.key)).await.is_err() {
-                        inner.machine.borrow_mut().store_failed();
+                    match still_cached {
+                        true => inner.bounded("delete", store.delete(&inner.key)).await.err(),
+                        false => None,
                     }
                 }
-                Ok(None) => {}
-                Err(_) => inner.machine.borrow_mut().store_failed(),
+                Ok(None) => None,
+                Err(e) => Some(e),
+            };
+            if let Some(e) = failed {
+                inner.touch(|m, now| m.store_failed(now, &e));
             }
         }
         refusal
@@ -229,7 +239,7 @@ where
                 Action::Fail(e) => return Err(e),
                 Action::ReadStore => {
                     let read = match &inner.store {
-                        Some(store) => inner.bounded(store.get(&inner.key)).await,
+                        Some(store) => inner.bounded("get", store.get(&inner.key)).await,
                         None => Ok(None),
                     };
                     let read = match read {
@@ -242,7 +252,7 @@ where
                     let claim = match &inner.store {
                         Some(store) => {
                             inner
-                                .bounded(store.put_if_absent(&inner.lock_key, "minting", ttl_ms))
+                                .bounded("lock", store.put_if_absent(&inner.lock_key, "minting", ttl_ms))
                                 .await
                         }
                         None => Ok(None),
@@ -259,11 +269,15 @@ where
                         if let Some((rec, ttl_secs)) = record {
                             // a platform that cannot seal stores nothing: never a plain record
                             if let Some(value) = inner.sealer.seal(&rec).await {
-                                results.push(inner.bounded(store.put(&inner.key, &value, ttl_secs)).await);
+                                results.push(
+                                    inner
+                                        .bounded("put", store.put(&inner.key, &value, ttl_secs))
+                                        .await,
+                                );
                             }
                         }
                         if unlock {
-                            results.push(inner.bounded(store.delete(&inner.lock_key)).await);
+                            results.push(inner.bounded("unlock", store.delete(&inner.lock_key)).await);
                         }
                     }
                     inner.event(|m, now| m.saved(now, &mut call, &results))
@@ -298,11 +312,15 @@ where
 impl<T: TokenSource, S, C: Clock, N: Notify, K> Inner<T, S, C, N, K> {
     /// A store call, bounded by the policy's store timeout: one that takes longer is a store
     /// error (counted and survived), so no caller waits forever on a store.
-    async fn bounded<V>(&self, op: impl Future<Output = Result<V, StoreError>>) -> Result<V, StoreError> {
+    async fn bounded<V>(
+        &self,
+        name: &str,
+        op: impl Future<Output = Result<V, StoreError>>,
+    ) -> Result<V, StoreError> {
         let limit = self.machine.borrow().policy().store_timeout_ms;
         match select(pin!(op), pin!(self.clock.sleep(limit))).await {
             Either::Left((result, _)) => result,
-            Either::Right(_) => Err(StoreError(format!("no answer within {limit} ms"))),
+            Either::Right(_) => Err(StoreError(format!("KV {name} timed out after {limit} ms"))),
         }
     }
 
@@ -340,15 +358,27 @@ impl<T, S, C: Clock, N: Notify, K: Seal> Inner<T, S, C, N, K> {
 
     /// Feeds one event to the machine; wakes the waiters when a flight has landed.
     fn event(&self, f: impl FnOnce(&mut Machine, u64) -> Action) -> Action {
-        let now = self.clock.now_ms();
-        let (action, landed) = {
-            let mut m = self.machine.borrow_mut();
-            let action = f(&mut m, now);
+        let (action, landed) = self.touch(|m, now| {
+            let action = f(m, now);
             (action, m.take_landed())
-        };
+        });
         if landed {
             self.notify.notify_all();
         }
         action
+    }
+
+    /// Runs `f` on the machine at the current time, then hands what happened to the observer.
+    fn touch<R>(&self, f: impl FnOnce(&mut Machine, u64) -> R) -> R {
+        let now = self.clock.now_ms();
+        let (result, events) = {
+            let mut m = self.machine.borrow_mut();
+            let result = f(&mut m, now);
+            (result, m.take_events())
+        };
+        if let Some(observer) = self.observer.borrow().as_ref() {
+            events.iter().for_each(observer);
+        }
+        result
     }
 }

@@ -23,6 +23,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use crate::error::{Error, ServerError};
+use crate::events::{Event, EventKind};
 use crate::lifecycle::{Phase, Policy, refresh_backoff_ms};
 use crate::record::TokenRecord;
 use crate::seams::StoreError;
@@ -242,6 +243,8 @@ pub struct Machine {
     lifetime: Option<u64>,
     /// State of the generator behind retry jitter (deterministic per instance).
     rng: u64,
+    /// What happened since the driver last asked ([`Machine::take_events`]).
+    events: Vec<Event>,
     stats: Stats,
 }
 
@@ -279,6 +282,7 @@ impl Machine {
             sent: VecDeque::new(),
             lifetime: None,
             rng: (jitter.to_bits() ^ 0x9E37_79B9_7F4A_7C15) | 1,
+            events: Vec::new(),
             stats: Stats::default(),
         })
     }
@@ -293,9 +297,17 @@ impl Machine {
         self.stats
     }
 
-    /// Counts a store operation that failed outside a flight (a delete, say).
-    pub fn store_failed(&mut self) {
+    /// A store operation failed outside a flight (a delete, say): counted, and an event.
+    pub fn store_failed(&mut self, now: u64, error: &StoreError) {
         self.stats.kv_errors += 1;
+        let mut e = Event::new(EventKind::StoreError, now);
+        e.detail = Some(error.0.clone());
+        self.events.push(e);
+    }
+
+    /// What happened since the last call, oldest first.
+    pub fn take_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.events)
     }
 
     /// The phase of `record` for this instance at `now`.
@@ -430,8 +442,8 @@ impl Machine {
         let Some(flight) = self.owned(call, now) else {
             return self.want(now, call);
         };
-        let value = read.unwrap_or_else(|_| {
-            self.stats.kv_errors += 1;
+        let value = read.unwrap_or_else(|e| {
+            self.store_failed(now, &e);
             None
         });
         let found = value.filter(|rec| {
@@ -498,8 +510,8 @@ impl Machine {
                 self.advance(now, call)
             }
             Ok(None) => self.mint(now, call),
-            Err(_) => {
-                self.stats.kv_errors += 1;
+            Err(e) => {
+                self.store_failed(now, &e);
                 match flight.step {
                     // contention is often transient: one more try after a short pause
                     Step::Claiming { retried: false } => {
@@ -540,6 +552,7 @@ impl Machine {
                         .record
                         .as_ref()
                         .is_none_or(|(r, _)| r.issued_at_ms < rec.issued_at_ms);
+                    self.minted_event(now, &rec);
                     if newer {
                         self.record = Some((Arc::new(rec), Source::Network));
                     }
@@ -547,6 +560,7 @@ impl Machine {
                 }
                 Err(e) => {
                     self.stats.failures += 1;
+                    self.token_error_event(now, &e);
                     Action::Fail(e)
                 }
             };
@@ -561,6 +575,7 @@ impl Machine {
                     self.renewed();
                 }
                 self.lifetime = Some(rec.lifetime_ms());
+                self.minted_event(now, &rec);
                 let rec = Arc::new(rec);
                 let store = if self.has_store {
                     rec.store_ttl_secs(now).map(|ttl| (Arc::clone(&rec), ttl))
@@ -573,6 +588,7 @@ impl Machine {
             }
             Err(e) => {
                 self.stats.failures += 1;
+                self.token_error_event(now, &e);
                 if let Some(at) = self.retry_at_for(now, &flight, &e) {
                     self.set_step(now, Step::PauseRetry { at });
                     return self.advance(now, call);
@@ -607,10 +623,10 @@ impl Machine {
             Error::RateLimited(s) | Error::Server(s)
                 if e.code() == crate::code::RATE_LIMITED || s.retry_after.is_some() =>
             {
-                self.cooldown = Some((now + self.policy.cooldown(s.retry_after), e.clone()));
+                self.start_cooldown(now, self.policy.cooldown(s.retry_after), e);
             }
             Error::MintBudgetExhausted { retry_after } => {
-                self.cooldown = Some((now + self.policy.cooldown(Some(*retry_after)), e.clone()));
+                self.start_cooldown(now, self.policy.cooldown(Some(*retry_after)), e);
             }
             Error::AccessDenied(_) | Error::InvalidRequest(_) | Error::InvalidResponse { .. } => {
                 self.holds += 1;
@@ -665,10 +681,37 @@ impl Machine {
             // nobody asks again before the window allows it: one refusal, not one per caller
             self.cooldown = Some((until, e.clone()));
             self.stats.budget_refusals += 1;
+            let mut event = Event::new(EventKind::BudgetExhausted, now);
+            event.code = Some(e.code());
+            event.retry_after = e.retry_after();
+            self.events.push(event);
             return Some(e);
         }
         self.sent.push_back(now);
         None
+    }
+
+    fn minted_event(&mut self, now: u64, rec: &TokenRecord) {
+        let mut e = Event::new(EventKind::Mint, now);
+        e.mints = Some(self.stats.mints);
+        e.lifetime_secs = Some(rec.lifetime_ms() / 1000);
+        self.events.push(e);
+    }
+
+    fn token_error_event(&mut self, now: u64, error: &Error) {
+        let mut e = Event::new(EventKind::TokenError, now);
+        e.code = Some(error.code());
+        e.status = error.status();
+        self.events.push(e);
+    }
+
+    fn start_cooldown(&mut self, now: u64, ms: u64, error: &Error) {
+        self.cooldown = Some((now + ms, error.clone()));
+        let mut e = Event::new(EventKind::Cooldown, now);
+        e.code = Some(error.code());
+        e.status = error.status();
+        e.retry_after = Some(ms.div_ceil(1000));
+        self.events.push(e);
     }
 
     /// A number in [0, 1) for retry jitter (xorshift64*).
@@ -683,7 +726,9 @@ impl Machine {
 
     /// The owner's [`Action::Save`] came back (one result per write or delete it made).
     pub fn saved(&mut self, now: u64, call: &mut Call, results: &[Result<(), StoreError>]) -> Action {
-        self.stats.kv_errors += results.iter().filter(|r| r.is_err()).count() as u64;
+        for e in results.iter().filter_map(|r| r.as_ref().err()) {
+            self.store_failed(now, e);
+        }
         self.want(now, call)
     }
 
@@ -740,6 +785,7 @@ impl Machine {
         let stale = self.phase_of(&rec, now) == Phase::Stale;
         if stale && self.flight.is_none() && now >= self.retry_at && self.blocked(now).is_none() {
             self.stats.refreshes += 1;
+            self.events.push(Event::new(EventKind::Refresh, now));
             let mut refresh = Call::new(Want::Usable);
             let id = self.open(now, Purpose::Renew, Some(rec.access_token.clone()));
             refresh.role = Role::Owns(id);

@@ -1,0 +1,88 @@
+//! What the lifecycle machine tells the world it did — for logs, metrics and alerts. Plain
+//! data: a kind, the instant, and counts or a code; never a token, a secret or a store's value.
+
+use serde::Serialize;
+
+/// What happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// A token was obtained from the token source.
+    Mint,
+    /// A background refresh started (the token is stale).
+    Refresh,
+    /// A store call failed or timed out (survived).
+    StoreError,
+    /// A token request failed.
+    TokenError,
+    /// A rate limit started a cooldown: no token request before it ends.
+    Cooldown,
+    /// The mint budget refused a token request.
+    BudgetExhausted,
+}
+
+/// One event. Serialises as `{ "type", "at", … }` with only the fields its kind uses.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Event {
+    /// What happened.
+    #[serde(rename = "type")]
+    pub kind: EventKind,
+    /// When (ms since the Unix epoch).
+    pub at: u64,
+    /// Tokens minted so far (`mint`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mints: Option<u64>,
+    /// The granted lifetime in seconds (`mint`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lifetime_secs: Option<u64>,
+    /// The error code (`token_error`, `cooldown`, `budget_exhausted`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<&'static str>,
+    /// HTTP status of the token endpoint's answer (`token_error`, `cooldown`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Seconds until a token request may be made again (`cooldown`, `budget_exhausted`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
+    /// The failing store operation and the error's name, never its text (`store_error`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl Event {
+    /// An event of `kind` at `at`, with no fields yet.
+    pub fn new(kind: EventKind, at: u64) -> Self {
+        Self {
+            kind,
+            at,
+            mints: None,
+            lifetime_secs: None,
+            code: None,
+            status: None,
+            retry_after: None,
+            detail: None,
+        }
+    }
+
+    /// A one-line summary for logs.
+    pub fn message(&self) -> String {
+        match self.kind {
+            EventKind::Mint => "minted a token".into(),
+            EventKind::Refresh => "refreshing a stale token in the background".into(),
+            EventKind::StoreError => format!(
+                "{} (the token is still served)",
+                self.detail.as_deref().unwrap_or("a store call failed")
+            ),
+            EventKind::TokenError => format!("token request failed: {}", self.code.unwrap_or("error")),
+            EventKind::Cooldown => format!(
+                "rate limited: no token request for {} s",
+                self.retry_after.unwrap_or_default()
+            ),
+            EventKind::BudgetExhausted => format!(
+                "mint budget exhausted: no token request for {} s (a fault or a bug keeps asking for tokens)",
+                self.retry_after.unwrap_or_default()
+            ),
+        }
+    }
+}
