@@ -12,6 +12,35 @@ export interface KVNamespaceLike {
   putIfAbsent?(key: string, value: string, options: { ttlMs: number }): Promise<boolean>;
 }
 
+/** Where the package logs, one line per event: `console`, pino and winston fit. */
+export interface Logger {
+  debug(message: string, fields?: AutopayAuthEvent): unknown;
+  info(message: string, fields?: AutopayAuthEvent): unknown;
+  warn(message: string, fields?: AutopayAuthEvent): unknown;
+  error(message: string, fields?: AutopayAuthEvent): unknown;
+}
+
+/** What happened; never carries a token, a secret or a store's value. */
+export type AutopayAuthEventType = 'mint' | 'refresh' | 'store_error' | 'token_error' | 'cooldown' | 'budget_exhausted';
+
+export interface AutopayAuthEvent {
+  type: AutopayAuthEventType;
+  /** When, ms since the Unix epoch. */
+  at: number;
+  /** `mint`: tokens minted so far. */
+  mints?: number;
+  /** `mint`: the granted lifetime in seconds. */
+  lifetimeSecs?: number;
+  /** `token_error`, `cooldown`, `budget_exhausted`: the error code. */
+  code?: AutopayAuthErrorCode;
+  /** `token_error`, `cooldown`: HTTP status of the token endpoint's answer. */
+  status?: number;
+  /** `cooldown`, `budget_exhausted`: seconds until a token request may be made again. */
+  retryAfter?: number;
+  /** `store_error`: the failing operation and the error's name (never its text). */
+  detail?: string;
+}
+
 /** Options of `new AutopayAuth(...)`. Unknown keys are refused with `invalid_config`. */
 export interface AutopayAuthOptions {
   /** Client ID from Autopay. */
@@ -40,6 +69,10 @@ export interface AutopayAuthOptions {
   timeoutMs?: number;
   /** Bound of one KV call (get, put, delete, lock), in milliseconds; a slower one is a counted store error. Default 3000. */
   storeTimeoutMs?: number;
+  /** Where log lines go (mint: info; refresh: debug; store and token errors, cooldowns: warn; budget: error). Default `console`; `null` for silence. */
+  logger?: Logger | null;
+  /** Called with every event (mint, refresh, store_error, token_error, cooldown, budget_exhausted), to count and alert on. */
+  onEvent?: (event: AutopayAuthEvent) => void;
   /**
    * In a browser (a page or a browser worker) a `clientSecret` is refused, because anyone who
    * opens the page can read it. Set `true` only if you accept that. Node, Deno, Bun and

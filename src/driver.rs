@@ -22,6 +22,9 @@ use crate::seal::Sealer;
 use crate::seams::{Clock, Notify, Seal, Store, StoreError, TokenSource, Wakers};
 use crate::stats::Stats;
 
+/// Whoever is told what happened (see [`TokenManager::set_observer`]).
+type Observer = Box<dyn Fn(&Event)>;
+
 /// Appended to the cache key for the minting lock in stores that support `put_if_absent`.
 pub const MINT_LOCK_SUFFIX: &str = ":minting";
 
@@ -51,7 +54,7 @@ struct Inner<T, S, C, N, K> {
     lock_key: String,
     sealer: K,
     machine: RefCell<Machine>,
-    observer: RefCell<Option<Box<dyn Fn(&Event)>>>,
+    observer: RefCell<Option<Observer>>,
     source: T,
     store: Option<S>,
     clock: C,

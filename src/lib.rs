@@ -26,6 +26,7 @@ mod error;
 mod events;
 #[cfg(any(feature = "npm", feature = "worker"))]
 mod js;
+mod ledger;
 mod lifecycle;
 mod machine;
 mod record;
@@ -52,6 +53,7 @@ pub use config::{
 pub use driver::{Lease, Lookup, MINT_LOCK_SUFFIX, TokenManager};
 pub use error::{Error, ErrorReport, ServerError, code, field};
 pub use events::{Event, EventKind};
+pub use ledger::{LEDGER_HOURS, Ledger};
 pub use lifecycle::{
     DEFAULT_EXPIRY_MARGIN_MS, DEFAULT_EXPIRY_MARGIN_RATIO, DEFAULT_REFRESH_JITTER_MS, DEFAULT_REFRESH_RATIO,
     DEFAULT_REQUEST_TIMEOUT_MS, MAX_REFRESH_BACKOFF_MS, MIN_REFRESH_BACKOFF_MS, Phase, Policy, Timeline,

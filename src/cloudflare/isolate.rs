@@ -12,12 +12,12 @@ use js_sys::Reflect;
 use wasm_bindgen::JsCast;
 use worker::Env;
 
-use super::minter::MinterClient;
+use super::minter::{MinterClient, log_event};
 use super::settings::{Problem, Settings, TOKEN_MINTER, TOKENS_KV, fingerprint};
 use crate::js::kv::{JsKv, KvStore};
 use crate::js::webcrypto::WebSealer;
 use crate::js::{DateClock, Ticks, jitter};
-use crate::{Policy, ReadOnlyStore, TokenManager};
+use crate::{EventKind, Policy, ReadOnlyStore, TokenManager};
 
 /// The per-isolate token cache.
 pub type Tokens = TokenManager<MinterClient, ReadOnlyStore<KvStore>, DateClock, Ticks, WebSealer>;
@@ -72,6 +72,15 @@ pub fn current(env: &Env) -> Result<Rc<Isolate>, Vec<Problem>> {
             problem: e.to_string(),
         }]
     })?;
+    // the object logs mints and its own failures; an isolate, what only it sees
+    tokens.set_observer(|event| {
+        if !matches!(
+            event.kind,
+            EventKind::Mint | EventKind::Refresh | EventKind::TokenError
+        ) {
+            log_event(event);
+        }
+    });
     let isolate = Rc::new(Isolate {
         settings,
         tokens,

@@ -5,7 +5,7 @@
 //! a Durable Object has one I/O context for all its requests, so every waiter shares one
 //! request. It writes KV; isolates only read it.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use js_sys::{Function, Reflect};
@@ -22,7 +22,10 @@ use crate::js::fetch::FetchTransport;
 use crate::js::kv::{JsKv, KvStore};
 use crate::js::webcrypto::WebSealer;
 use crate::js::{DateClock, jitter};
-use crate::{Endpoint, Error, ErrorReport, Lookup, Phase, Policy, TokenManager, TokenRecord, TokenSource};
+use crate::{
+    Endpoint, Error, ErrorReport, Event, EventKind, Ledger, Lookup, Phase, Policy, TokenManager, TokenRecord,
+    TokenSource,
+};
 
 /// How the object answers when it could not get a token: the error's report as JSON.
 const FAILED: u16 = 502;
@@ -47,8 +50,31 @@ pub struct TokenMinter {
     state: State,
     env: Env,
     manager: RefCell<Option<(String, Manager)>>,
-    /// Mint budget refusals already logged.
-    budget_logged: std::cell::Cell<u64>,
+    /// Mints per hour and the last outcomes, fed by the manager's events.
+    ledger: Rc<RefCell<Ledger>>,
+    /// The ledger changed since it was last stored.
+    ledger_dirty: Rc<Cell<bool>>,
+    /// The ledger was read from storage (once per object instance).
+    ledger_loaded: Cell<bool>,
+}
+
+/// Key of the ledger in the object's storage.
+const LEDGER_KEY: &str = "ledger";
+
+/// One JSON log line per event that an operator counts or alerts on (Workers Logs reads JSON).
+pub fn log_event(event: &Event) {
+    let level = match event.kind {
+        EventKind::Refresh => return,
+        EventKind::Mint => "info",
+        EventKind::StoreError | EventKind::TokenError | EventKind::Cooldown => "warn",
+        EventKind::BudgetExhausted => "error",
+    };
+    let line = serde_json::json!({
+        "level": level,
+        "message": format!("autopay-auth: {}", event.message()),
+        "event": event,
+    });
+    worker::console_log!("{line}");
 }
 
 impl TokenMinter {
@@ -71,12 +97,41 @@ impl TokenMinter {
             DateClock,
         )
         .map_err(|e| worker::Error::RustError(e.to_string()))?;
+        let (ledger, dirty) = (Rc::clone(&self.ledger), Rc::clone(&self.ledger_dirty));
+        m.set_observer(move |event| {
+            log_event(event);
+            if ledger.borrow_mut().record(event) {
+                dirty.set(true);
+            }
+        });
         *self.manager.borrow_mut() = Some((key.to_owned(), m.clone()));
         Ok(m)
     }
 
-    fn answer(&self, m: &Manager, lookup: std::result::Result<Lookup, Error>) -> Result<Response> {
-        crate::js::log_budget_refusals(&self.budget_logged, m.stats());
+    /// Reads the ledger from storage the first time (a stored ledger is JSON; a bad one starts
+    /// afresh).
+    async fn load_ledger(&self) {
+        if self.ledger_loaded.replace(true) {
+            return;
+        }
+        if let Ok(Some(json)) = self.state.storage().get::<String>(LEDGER_KEY).await {
+            if let Ok(stored) = serde_json::from_str::<Ledger>(&json) {
+                *self.ledger.borrow_mut() = stored;
+            }
+        }
+    }
+
+    /// Stores the ledger when it changed.
+    async fn store_ledger(&self) {
+        if self.ledger_dirty.replace(false) {
+            let json = serde_json::to_string(&*self.ledger.borrow()).unwrap_or_default();
+            if self.state.storage().put(LEDGER_KEY, json).await.is_err() {
+                worker::console_warn!("autopay-auth: could not store the mint ledger");
+            }
+        }
+    }
+
+    fn answer(&self, lookup: std::result::Result<Lookup, Error>) -> Result<Response> {
         match lookup {
             Ok(l) => {
                 if let Some(refresh) = l.refresh {
@@ -97,7 +152,9 @@ impl DurableObject for TokenMinter {
             state,
             env,
             manager: RefCell::new(None),
-            budget_logged: Default::default(),
+            ledger: Rc::default(),
+            ledger_dirty: Rc::default(),
+            ledger_loaded: Cell::new(false),
         }
     }
 
@@ -107,18 +164,27 @@ impl DurableObject for TokenMinter {
             Err(problems) => return reply::misconfigured(&problems),
         };
         let m = self.manager(&settings)?;
+        self.load_ledger().await;
         let ask: Ask = if req.method() == Method::Post {
             req.json().await.unwrap_or_default()
         } else {
             Ask::default()
         };
-        match req.path().as_str() {
+        let answer = self.route(&req.path(), &m, ask).await;
+        self.store_ledger().await;
+        answer
+    }
+}
+
+impl TokenMinter {
+    async fn route(&self, path: &str, m: &Manager, ask: Ask) -> Result<Response> {
+        match path {
             "/token" => {
                 let lookup = match ask.replacing.as_deref() {
                     Some(held) => m.get_replacing(held).await,
                     None => m.get().await,
                 };
-                self.answer(&m, lookup)
+                self.answer(lookup)
             }
             "/invalidate" => {
                 let dropped = match ask.replacing.as_deref() {
@@ -151,6 +217,10 @@ impl DurableObject for TokenMinter {
                     Err(e) => reply::json(FAILED, &e.report()),
                 }
             }
+            "/ledger" => reply::json(
+                200,
+                &serde_json::json!({ "ledger": &*self.ledger.borrow(), "stats": m.stats() }),
+            ),
             _ => reply::error(404, "not_found", "unknown minter route"),
         }
     }
@@ -196,6 +266,11 @@ impl MinterClient {
     /// Drops `token` at the authority if it is still its token (compare-and-delete, KV too).
     pub async fn invalidate(&self, token: &str) -> Result<()> {
         self.call("/invalidate", Some(token)).await.map(drop)
+    }
+
+    /// The object's mint ledger and counters, as JSON.
+    pub async fn ledger(&self) -> Result<serde_json::Value> {
+        self.call("/ledger", None).await?.json().await
     }
 
     /// The cron's refresh-ahead; returns the object's report.

@@ -97,6 +97,8 @@ async fn healthz(req: Request, rc: RouteContext<Data>) -> Result<Response> {
         return reply::json(200, &serde_json::json!({ "ok": true }));
     }
     let peek = iso.tokens.peek().await;
+    // the minting authority's view: mints per hour for 48 hours, last mint, last failure
+    let minter = iso.minter.ledger().await.ok();
     reply::json(
         200,
         &serde_json::json!({
@@ -107,6 +109,7 @@ async fn healthz(req: Request, rc: RouteContext<Data>) -> Result<Response> {
                 "expires_at": peek.as_ref().map(|(_, r)| r.expires_at_ms),
             },
             "stats": iso.tokens.stats(),
+            "minter": minter,
         }),
     )
 }

@@ -22,8 +22,6 @@ extern "C" {
     #[wasm_bindgen(method, catch, js_name = putIfAbsent)]
     fn kv_put_if_absent(this: &JsKv, key: &str, value: &str, options: &JsValue) -> Result<JsValue, JsValue>;
 
-    #[wasm_bindgen(js_namespace = console, js_name = warn)]
-    fn console_warn(msg: &str);
 }
 
 /// The user's KV object.
@@ -34,12 +32,9 @@ async fn settle(op: &str, r: Result<JsValue, JsValue>) -> Result<JsValue, StoreE
         Ok(v) => JsFuture::from(Promise::resolve(&v)).await,
         Err(e) => Err(e),
     };
-    out.map_err(|e| {
-        // the operation and the error's name: its text may quote a key or a value
-        let what = format!("KV {op} failed: {}", error_name(&e));
-        console_warn(&format!("autopay-auth: {what} (the token is still served)"));
-        StoreError(what)
-    })
+    // the operation and the error's name: its text may quote a key or a value (the core turns
+    // the failure into a `store_error` event, which the edge logs)
+    out.map_err(|e| StoreError(format!("KV {op} failed: {}", error_name(&e))))
 }
 
 impl Store for KvStore {

@@ -34,24 +34,6 @@ pub(crate) fn set(obj: &Object, key: &str, value: &JsValue) {
     let _ = Reflect::set(obj, &JsValue::from_str(key), value);
 }
 
-#[wasm_bindgen]
-extern "C" {
-    #[wasm_bindgen(js_namespace = console, js_name = error)]
-    fn console_error(msg: &str);
-}
-
-/// Logs each new refusal by the mint budget once: it means a fault or a bug keeps asking for
-/// tokens, which is worth an alert. `seen` is how many were logged before.
-pub(crate) fn log_budget_refusals(seen: &std::cell::Cell<u64>, stats: crate::Stats) {
-    if stats.budget_refusals > seen.get() {
-        seen.set(stats.budget_refusals);
-        console_error(&format!(
-            "autopay-auth: mint budget exhausted after {} token requests; none is made until the budget allows one (code mint_budget_exhausted)",
-            stats.mints + stats.failures
-        ));
-    }
-}
-
 /// This instance's shift of the refresh point, in [-1, 1], picked at random once per instance
 /// so that many instances do not refresh in the same second.
 pub(crate) fn jitter() -> f64 {

@@ -9,12 +9,13 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{JsFuture, future_to_promise, spawn_local};
 
 use super::errors::to_js;
+use super::observe::observe;
 use super::options::Options;
 use crate::js::errors::error_name;
 use crate::js::fetch::{FetchResponse, FetchTransport, LastCause, call_fetch, header};
 use crate::js::kv::KvStore;
 use crate::js::webcrypto::WebSealer;
-use crate::js::{DateClock, Ticks, jitter, log_budget_refusals, resolve_api_url, set};
+use crate::js::{DateClock, Ticks, jitter, resolve_api_url, set};
 use crate::{
     ApiCall, Endpoint, Error, Refusal, Served, TokenManager, TokenRecord, call_api, check_within_base,
 };
@@ -47,8 +48,6 @@ struct Shared {
     /// `{ until, info }`, read by the JS wrapper: while `Date.now() < until` it may answer
     /// with `info` without calling in here. Only this edge writes it.
     lease: Object,
-    /// Mint budget refusals already logged.
-    budget_logged: std::cell::Cell<u64>,
 }
 
 fn info(r: &TokenRecord, source: &str) -> Object {
@@ -85,9 +84,7 @@ impl Shared {
     }
 
     async fn token(self: &Rc<Self>) -> Result<Served, JsValue> {
-        let lookup = self.manager.get().await;
-        log_budget_refusals(&self.budget_logged, self.manager.stats());
-        let lookup = lookup.map_err(|e| self.error(&e))?;
+        let lookup = self.manager.get().await.map_err(|e| self.error(&e))?;
         if let Some(refresh) = lookup.refresh {
             let me = Rc::clone(self);
             spawn_local(async move {
@@ -235,13 +232,14 @@ impl WasmClient {
             DateClock,
         )
         .map_err(|e| to_js(&e, None))?;
+        let (logger, on_event) = (o.logger, o.on_event);
+        manager.set_observer(move |event| observe(event, logger.as_ref(), on_event.as_ref()));
         let shared = Rc::new(Shared {
             manager,
             api_base_url: o.api_base_url,
             fetch: o.fetch,
             cause,
             lease,
-            budget_logged: Default::default(),
         });
         shared.publish();
         Ok(WasmClient { shared })

@@ -1,8 +1,9 @@
 //! The npm edge: wasm-bindgen bindings around the core — the options reader, the error
-//! conversion and the exported client. The JS entry files in `js/` wrap [`client`].
+//! conversion, where events go, and the exported client. The JS entry files in `js/` wrap [`client`].
 
 mod client;
 mod errors;
+mod observe;
 mod options;
 
 pub use client::WasmClient;

@@ -25,6 +25,8 @@ const KNOWN: &[&str] = &[
     "refreshJitterSec",
     "timeoutMs",
     "storeTimeoutMs",
+    "logger",
+    "onEvent",
     "dangerouslyAllowBrowser",
 ];
 
@@ -44,6 +46,10 @@ pub(crate) struct Options {
     pub(crate) api_base_url: String,
     pub(crate) fetch: Function,
     pub(crate) kv: Option<JsKv>,
+    /// Where log lines go (`console` unless given; `None` when the user passed `null`).
+    pub(crate) logger: Option<JsValue>,
+    /// Called with every event, when given.
+    pub(crate) on_event: Option<Function>,
 }
 
 #[wasm_bindgen]
@@ -210,12 +216,40 @@ impl Options {
             ));
         };
 
+        let logger = own(options, "logger")?;
+        let logger = if logger.is_undefined() {
+            Reflect::get(&js_sys::global(), &"console".into())
+                .ok()
+                .filter(JsValue::is_object)
+        } else if logger.is_null() {
+            None
+        } else if has_methods(&logger, &["debug", "info", "warn", "error"]) {
+            Some(logger)
+        } else {
+            return Err(Error::config(
+                "logger",
+                "must have debug, info, warn and error methods (console, pino and winston do), or be null",
+            ));
+        };
+        let on_event = own(options, "onEvent")?;
+        let on_event = if absent(&on_event) {
+            None
+        } else {
+            Some(
+                on_event
+                    .dyn_into::<Function>()
+                    .map_err(|_| Error::config("onEvent", "must be a function"))?,
+            )
+        };
+
         Ok(Self {
             config,
             policy,
             api_base_url,
             fetch,
             kv,
+            logger,
+            on_event,
         })
     }
 }

@@ -14,6 +14,13 @@ const make = (extra = {}) =>
 
 usePackage(SECRET, (s) => ({ emu, AutopayAuth, AutopayAuthError, MemoryKV } = s));
 
+/** A logger (the shape of console, pino, winston) that keeps `[level, message, fields]`. */
+function capture() {
+  const lines = [];
+  const at = (level) => (message, fields) => lines.push([level, message, fields]);
+  return { lines, logger: { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') } };
+}
+
 test('a wrong secret: 20 calls make one token request, each gets the same typed error', async () => {
   const auth = make({ clientSecret: 'not-the-secret' });
   for (let i = 0; i < 20; i++) {
@@ -175,19 +182,14 @@ test("logs carry no values: a store's error text is not copied, only the operati
     put: async () => { throw new Error(`cannot store ${quoted}`); },
     delete: async () => {},
   };
-  const lines = [];
-  const warn = console.warn;
-  console.warn = (...args) => lines.push(args.join(' '));
-  try {
-    assert.ok(await make({ kv }).getToken());
-  } finally {
-    console.warn = warn;
-  }
-  assert.deepEqual(lines.map((l) => l.replace(/autopay-auth: /, '')), [
-    'KV get failed: RangeError (the token is still served)',
-    'KV put failed: Error (the token is still served)',
+  const { logger, lines } = capture();
+  assert.ok(await make({ kv, logger }).getToken());
+  const warnings = lines.filter(([level]) => level === 'warn').map(([, message]) => message);
+  assert.deepEqual(warnings, [
+    'autopay-auth: KV get failed: RangeError (the token is still served)',
+    'autopay-auth: KV put failed: Error (the token is still served)',
   ]);
-  assert.ok(lines.every((l) => !l.includes(quoted)));
+  assert.ok(lines.every((l) => !JSON.stringify(l).includes(quoted)));
 });
 
 test('every implementation of the sealed format agrees (Rust, WebCrypto, Node crypto)', async () => {
@@ -205,24 +207,20 @@ test('every implementation of the sealed format agrees (Rust, WebCrypto, Node cr
 });
 
 test('a loop that invalidates after every call meets the mint budget, logged once', async () => {
-  const lines = [];
-  const error = console.error;
-  console.error = (...args) => lines.push(args.join(' '));
-  try {
-    const auth = make();
-    for (let i = 0; i < 11; i++) {
-      await auth.getToken();
-      await auth.invalidate(); // the bug: forget the token after each use
-    }
-    for (let i = 0; i < 5; i++) {
-      const e = await rejection(auth.getToken());
-      assert.equal(e.code, 'mint_budget_exhausted');
-      assert.ok(e.retryAfter > 3_500 && e.retryAfter <= 3_600, `retryAfter ${e.retryAfter}`);
-    }
-  } finally {
-    console.error = error;
+  const { logger, lines } = capture();
+  const auth = make({ logger });
+  for (let i = 0; i < 11; i++) {
+    await auth.getToken();
+    await auth.invalidate(); // the bug: forget the token after each use
+  }
+  for (let i = 0; i < 5; i++) {
+    const e = await rejection(auth.getToken());
+    assert.equal(e.code, 'mint_budget_exhausted');
+    assert.ok(e.retryAfter > 3_500 && e.retryAfter <= 3_600, `retryAfter ${e.retryAfter}`);
   }
   assert.equal(emu.stats().minted, 11, 'a day-long token: 10 + 1 requests per hour, then none');
-  assert.equal(lines.length, 1, lines.join('\n'));
-  assert.match(lines[0], /mint budget exhausted/);
+  const errors = lines.filter(([level]) => level === 'error');
+  assert.equal(errors.length, 1, JSON.stringify(lines));
+  assert.match(errors[0][1], /mint budget exhausted/);
+  assert.equal(errors[0][2].type, 'budget_exhausted');
 });

@@ -30,9 +30,18 @@ export const WORKERD_MODULES = {
 };
 
 /** A fresh Worker (fresh isolate, KV and Durable Object state) wired to `emu`. A binding
- * given as `null` is left out. */
+ * given as `null` is left out. `logs` collects what the Worker writes to stdout and stderr. */
 export async function startWorker(emu, bindings = {}) {
+  const logs = [];
   const mf = new Miniflare({
+    handleRuntimeStdio(stdout, stderr) {
+      for (const stream of [stdout, stderr]) {
+        stream.on('data', (chunk) => {
+          logs.push(...String(chunk).split('\n').filter(Boolean));
+          if (process.env.WORKER_LOG) process.stdout.write(chunk);
+        });
+      }
+    },
     scriptPath: join(root, 'build', 'index.js'),
     ...WORKERD_MODULES,
     kvNamespaces: ['AUTOPAY_TOKENS'],
@@ -53,7 +62,7 @@ export async function startWorker(emu, bindings = {}) {
   });
   await mf.ready;
   const call = (path, init = {}) => mf.dispatchFetch(`http://worker.test${path}`, init);
-  return { mf, call, close: () => mf.dispose() };
+  return { mf, call, logs, close: () => mf.dispose() };
 }
 
 /** The token record in KV, with its key and expiration. */

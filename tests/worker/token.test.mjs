@@ -89,3 +89,22 @@ test('/healthz says only ok without a key; with one, the token state, never a to
   assert.ok(h.token.expires_at > Date.now());
   assert.ok(!text.includes(access_token) && !text.includes(CLIENT_SECRET));
 });
+
+test('the minting authority logs a JSON line per mint and keeps a mint ledger, shown in the keyed /healthz', async () => {
+  await Promise.all(Array.from({ length: 20 }, () => ctx.w.call('/token', { headers: auth() })));
+  const h = await (await ctx.w.call('/healthz', { headers: auth() })).json();
+  const { ledger, stats } = h.minter;
+  assert.equal(stats.mints, 1);
+  assert.equal(ledger.mints_per_hour.length, 1);
+  const [hour, count] = ledger.mints_per_hour[0];
+  assert.equal(count, 1);
+  assert.ok(hour <= Date.now() && Date.now() - hour < 3_600_000);
+  assert.ok(Math.abs(ledger.last_mint - Date.now()) < 60_000);
+  assert.equal(ledger.last_failure, null);
+  await new Promise((r) => setTimeout(r, 200)); // let workerd's output arrive
+  const lines = ctx.w.logs.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+  const mints = lines.filter((l) => l.event?.type === 'mint');
+  assert.equal(mints.length, 1, JSON.stringify(ctx.w.logs));
+  assert.deepEqual([mints[0].level, mints[0].message], ['info', 'autopay-auth: minted a token']);
+  assert.ok(!JSON.stringify(ctx.w.logs).includes(CLIENT_SECRET));
+});

@@ -1,0 +1,78 @@
+// What a service sees of the package: onEvent gets one plain object per mint, refresh, store
+// error, token error and cooldown; the logger gets one line per event at a fitting level;
+// `logger: null` is silence; neither ever carries a token or the secret.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { rejection, usePackage } from './helpers.mjs';
+
+const SECRET = 'observability-secret-5150';
+let emu, AutopayAuth, MemoryKV;
+const make = (extra = {}) =>
+  new AutopayAuth({ clientId: 'cid', clientSecret: SECRET, tokenUrl: emu.tokenUrl, apiBaseUrl: emu.origin, ...extra });
+
+usePackage(SECRET, (s) => ({ emu, AutopayAuth, MemoryKV } = s));
+
+function recorder() {
+  const events = [];
+  const lines = [];
+  const at = (level) => (message, fields) => lines.push({ level, message, type: fields?.type });
+  return { events, lines, onEvent: (e) => events.push(e), logger: { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') } };
+}
+
+test('onEvent and the logger see mints, store errors, token errors and cooldowns — never a value', async () => {
+  const r = recorder();
+  const failing = { get: async () => { throw new TypeError('x'); }, put: async () => {}, delete: async () => {} };
+  const auth = make({ kv: failing, onEvent: r.onEvent, logger: r.logger });
+  const token = await auth.getToken();
+  await auth.getToken(); // a memory hit: no event
+  assert.deepEqual(r.events.map((e) => e.type), ['store_error', 'mint']);
+  const mint = r.events[1];
+  assert.equal(mint.mints, 1);
+  assert.equal(mint.lifetimeSecs, 86_400);
+  assert.ok(Math.abs(mint.at - Date.now()) < 5_000);
+  assert.deepEqual(r.lines.map((l) => [l.level, l.type]), [['warn', 'store_error'], ['info', 'mint']]);
+  emu.fault({ status: 429, headers: { 'retry-after': '9' }, body: { error: 'slow_down' } });
+  await auth.invalidate();
+  await rejection(auth.getToken());
+  const [failed, cooldown] = r.events.slice(-2);
+  assert.deepEqual([failed.type, failed.code, failed.status], ['token_error', 'rate_limited', 429]);
+  assert.deepEqual([cooldown.type, cooldown.retryAfter], ['cooldown', 9]);
+  const text = JSON.stringify([r.events, r.lines]);
+  assert.ok(!text.includes(token) && !text.includes(SECRET), text);
+});
+
+test('logger: null is silence; a logger or onEvent that throws is ignored', async () => {
+  const warn = console.warn;
+  const seen = [];
+  console.warn = (...a) => seen.push(a);
+  try {
+    const failing = { get: async () => { throw new Error('x'); }, put: async () => {}, delete: async () => {} };
+    assert.ok(await make({ kv: failing, logger: null }).getToken());
+    const boom = () => { throw new Error('observer bug'); };
+    const loud = { debug: boom, info: boom, warn: boom, error: boom };
+    assert.ok(await make({ logger: loud, onEvent: boom }).getToken());
+  } finally {
+    console.warn = warn;
+  }
+  assert.deepEqual(seen, []);
+});
+
+test('the default logger is console', async () => {
+  const info = console.info;
+  const seen = [];
+  console.info = (...a) => seen.push(a);
+  try {
+    await make().getToken();
+  } finally {
+    console.info = info;
+  }
+  assert.equal(seen.length, 1);
+  assert.equal(seen[0][0], 'autopay-auth: minted a token');
+  assert.equal(seen[0][1].type, 'mint');
+});
+
+test('a logger without the four methods, or an onEvent that is not a function, is refused', () => {
+  for (const [options, option] of [[{ logger: { info() {} } }, 'logger'], [{ onEvent: 'x' }, 'onEvent']]) {
+    assert.throws(() => make(options), (e) => e.code === 'invalid_config' && e.option === option);
+  }
+});
