@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+source scripts/env.sh
 node scripts/build.mjs
 bash scripts/build-worker.sh
 node bench/hot-path.mjs

@@ -3,6 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-export PATH="$HOME/.cargo/bin:$PATH"
+source scripts/env.sh
 node scripts/build.mjs
 node examples/node-demo.mjs

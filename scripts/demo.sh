@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-export PATH="$HOME/.cargo/bin:$PATH"
+source scripts/env.sh
 bash scripts/build-worker.sh
 # wrangler's own [build] step then finds nothing to rebuild
 exec node scripts/demo-worker.mjs "$@"

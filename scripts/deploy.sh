@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-export PATH="$HOME/.cargo/bin:$PATH"
+source scripts/env.sh
 bash scripts/build-worker.sh
 export WRANGLER_SEND_METRICS=false
 exec node_modules/.bin/wrangler deploy "$@"

@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-export PATH="$HOME/.cargo/bin:$PATH"
+source scripts/env.sh
 node scripts/build.mjs
 mkdir -p dist
 tarball=$(npm pack ./pkg --pack-destination dist --silent)

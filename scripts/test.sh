@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-test.sh
-export PATH="$HOME/.cargo/bin:$PATH"
+source scripts/env.sh
 
 echo "== core (native cargo test)"
 cargo test --all-targets
@@ -17,7 +17,10 @@ echo "== build: npm package (pkg/) and Worker (build/)"
 node scripts/build.mjs
 bash scripts/build-worker.sh
 
-echo "== npm package (packed, installed, driven against the emulator), every runtime, and the Worker (workerd)"
+echo "== Node $(node --version): the npm package (packed, installed, driven against the emulator), every runtime, the Worker (workerd)"
 AUTOPAY_TEST_PROJECT=$(node scripts/pack-consumer.mjs)
 export AUTOPAY_TEST_PROJECT
-node --test --test-reporter=spec tests/js/ tests/runtimes/ tests/types/ tests/worker/
+node --test --test-reporter=spec tests/js/*.test.mjs tests/runtimes/*.test.mjs tests/types/*.test.mjs tests/worker/*.test.mjs
+
+echo "== Node $(node_modules/node22/bin/node --version): the npm package again"
+node_modules/node22/bin/node --test --test-reporter=spec tests/js/*.test.mjs tests/types/*.test.mjs
