@@ -30,8 +30,9 @@ export const WORKERD_MODULES = {
 };
 
 /** A fresh Worker (fresh isolate, KV and Durable Object state) wired to `emu`. A binding
- * given as `null` is left out. `logs` collects what the Worker writes to stdout and stderr. */
-export async function startWorker(emu, bindings = {}) {
+ * given as `null` is left out; `options` adds Miniflare options (persistence, say). `logs`
+ * collects what the Worker writes to stdout and stderr. */
+export async function startWorker(emu, bindings = {}, options = {}) {
   const logs = [];
   const mf = new Miniflare({
     handleRuntimeStdio(stdout, stderr) {
@@ -59,6 +60,7 @@ export async function startWorker(emu, bindings = {}) {
     cf: false,
     // WORKER_LOG=1 shows the Worker's console output.
     ...(process.env.WORKER_LOG ? { log: new Log(LogLevel.DEBUG) } : {}),
+    ...options,
   });
   await mf.ready;
   const call = (path, init = {}) => mf.dispatchFetch(`http://worker.test${path}`, init);

@@ -2,6 +2,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openSealed } from '../sealed.mjs';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { storedRecord, auth, OTHER_KEY, useWorker, startWorker, CLIENT_SECRET } from './helpers.mjs';
 
 const ctx = useWorker();
@@ -107,4 +110,23 @@ test('the minting authority logs a JSON line per mint and keeps a mint ledger, s
   assert.equal(mints.length, 1, JSON.stringify(ctx.w.logs));
   assert.deepEqual([mints[0].level, mints[0].message], ['info', 'autopay-auth: minted a token']);
   assert.ok(!JSON.stringify(ctx.w.logs).includes(CLIENT_SECRET));
+});
+
+test('the mint ledger is kept in the Durable Object\'s storage: it survives a restart', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'autopay-auth-do-'));
+  const first = await startWorker(ctx.emu, {}, { durableObjectsPersist: dir });
+  try {
+    assert.equal((await first.call('/token', { headers: auth() })).status, 200);
+  } finally {
+    await first.close();
+  }
+  const again = await startWorker(ctx.emu, {}, { durableObjectsPersist: dir });
+  try {
+    const { minter } = await (await again.call('/healthz', { headers: auth() })).json();
+    assert.equal(minter.stats.mints, 0, 'the restarted object minted nothing');
+    assert.equal(minter.ledger.mints_per_hour[0][1], 1, 'yet it knows of the mint before the restart');
+    assert.ok(minter.ledger.last_mint > Date.now() - 60_000);
+  } finally {
+    await again.close();
+  }
 });
