@@ -50,6 +50,20 @@ pub struct Event {
     pub detail: Option<String>,
 }
 
+impl EventKind {
+    /// `mint`, `refresh`, `store_error`, `token_error`, `cooldown` or `budget_exhausted`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Mint => "mint",
+            EventKind::Refresh => "refresh",
+            EventKind::StoreError => "store_error",
+            EventKind::TokenError => "token_error",
+            EventKind::Cooldown => "cooldown",
+            EventKind::BudgetExhausted => "budget_exhausted",
+        }
+    }
+}
+
 impl Event {
     /// An event of `kind` at `at`, with no fields yet.
     pub fn new(kind: EventKind, at: u64) -> Self {
@@ -65,24 +79,17 @@ impl Event {
         }
     }
 
-    /// A one-line summary for logs.
-    pub fn message(&self) -> String {
+    /// A one-line summary for logs; the numbers are in the event's fields.
+    pub fn message(&self) -> &'static str {
         match self.kind {
-            EventKind::Mint => "minted a token".into(),
-            EventKind::Refresh => "refreshing a stale token in the background".into(),
-            EventKind::StoreError => format!(
-                "{} (the token is still served)",
-                self.detail.as_deref().unwrap_or("a store call failed")
-            ),
-            EventKind::TokenError => format!("token request failed: {}", self.code.unwrap_or("error")),
-            EventKind::Cooldown => format!(
-                "rate limited: no token request for {} s",
-                self.retry_after.unwrap_or_default()
-            ),
-            EventKind::BudgetExhausted => format!(
-                "mint budget exhausted: no token request for {} s (a fault or a bug keeps asking for tokens)",
-                self.retry_after.unwrap_or_default()
-            ),
+            EventKind::Mint => "minted a token",
+            EventKind::Refresh => "refreshing a stale token in the background",
+            EventKind::StoreError => "a store call failed (the token is still served)",
+            EventKind::TokenError => "a token request failed",
+            EventKind::Cooldown => "rate limited: no token request until the cooldown ends (retryAfter)",
+            EventKind::BudgetExhausted => {
+                "mint budget exhausted: no token request until retryAfter (a fault or a bug keeps asking for tokens)"
+            }
         }
     }
 }

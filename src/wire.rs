@@ -1,7 +1,8 @@
 //! The token endpoint's wire format: building the request and judging the answer. Both pure.
 
 use std::fmt;
-use std::time::{Duration, UNIX_EPOCH};
+#[cfg(not(target_arch = "wasm32"))]
+use std::time::UNIX_EPOCH;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -196,14 +197,35 @@ pub fn parse_retry_after(header: &str, now_ms: u64) -> Option<u64> {
     if let Ok(secs) = h.parse::<u64>() {
         return Some(secs);
     }
-    let when = httpdate::parse_http_date(h).ok()?;
-    let now = UNIX_EPOCH + Duration::from_millis(now_ms);
-    Some(when.duration_since(now).map_or(0, |d| d.as_secs()))
+    Some(http_date_ms(h)?.saturating_sub(now_ms) / 1000)
+}
+
+/// An HTTP-date as ms since the Unix epoch, by the `httpdate` crate natively…
+#[cfg(not(target_arch = "wasm32"))]
+fn http_date_ms(date: &str) -> Option<u64> {
+    let when = httpdate::parse_http_date(date).ok()?;
+    Some(when.duration_since(UNIX_EPOCH).ok()?.as_millis() as u64)
+}
+
+/// …and by the platform's `Date.parse` in the JS hosts (it reads every HTTP-date format), which
+/// keeps a date parser out of their wasm.
+#[cfg(all(target_arch = "wasm32", any(feature = "npm", feature = "worker")))]
+fn http_date_ms(date: &str) -> Option<u64> {
+    let ms = js_sys::Date::parse(date);
+    (ms.is_finite() && ms >= 0.0).then_some(ms as u64)
+}
+
+/// A wasm build without a JS host has no date parser: only delay-seconds are read.
+#[cfg(all(target_arch = "wasm32", not(any(feature = "npm", feature = "worker"))))]
+fn http_date_ms(_date: &str) -> Option<u64> {
+    None
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
     use crate::config::{DEFAULT_AUDIENCE, DEFAULT_TOKEN_URL};
     use crate::secret::ClientSecret;
 

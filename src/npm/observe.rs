@@ -6,6 +6,7 @@
 use js_sys::Function;
 use wasm_bindgen::{JsCast, JsValue};
 
+use crate::js::set;
 use crate::{Event, EventKind};
 
 /// The log level of an event: routine work is `debug`/`info`, what an operator should look at
@@ -19,12 +20,35 @@ fn level(kind: EventKind) -> &'static str {
     }
 }
 
+/// The event as a plain object: `{ type, at, … }` with only the fields its kind uses.
+fn fields(event: &Event) -> js_sys::Object {
+    let o = js_sys::Object::new();
+    let number = |v: u64| JsValue::from(v as f64);
+    set(&o, "type", &event.kind.as_str().into());
+    set(&o, "at", &number(event.at));
+    let numbers = [
+        ("mints", event.mints),
+        ("lifetimeSecs", event.lifetime_secs),
+        ("status", event.status.map(u64::from)),
+        ("retryAfter", event.retry_after),
+    ];
+    for (key, value) in numbers {
+        if let Some(v) = value {
+            set(&o, key, &number(v));
+        }
+    }
+    if let Some(code) = event.code {
+        set(&o, "code", &code.into());
+    }
+    if let Some(detail) = &event.detail {
+        set(&o, "detail", &detail.as_str().into());
+    }
+    o
+}
+
 /// Hands `event` to `on_event` and `logger`.
 pub(crate) fn observe(event: &Event, logger: Option<&JsValue>, on_event: Option<&Function>) {
-    let json = serde_json::to_string(event).unwrap_or_default();
-    let Ok(fields) = js_sys::JSON::parse(&json) else {
-        return;
-    };
+    let fields: JsValue = fields(event).into();
     if let Some(callback) = on_event {
         let _ = callback.call1(&JsValue::UNDEFINED, &fields);
     }

@@ -70,6 +70,14 @@ test('after a 429 with Retry-After no request reaches the endpoint until it has 
   assert.equal(emu.stats().tokenRequests, 2);
 });
 
+test('a Retry-After HTTP date is read with the platform\'s date parser', async () => {
+  const at = new Date(Date.now() + 10_000).toUTCString();
+  emu.fault({ status: 429, headers: { 'retry-after': at }, body: { error: 'too_many_requests' } });
+  const e = await rejection(make().getToken());
+  assert.equal(e.code, 'rate_limited');
+  assert.ok(e.retryAfter >= 8 && e.retryAfter <= 10, `retryAfter ${e.retryAfter} for ${at}`);
+});
+
 test('a 20 MB token answer is refused without being buffered', async () => {
   emu.fault({ status: 200, raw: JSON.stringify({ access_token: 'a'.repeat(20 * 1024 * 1024), expires_in: 60, token_type: 'Bearer' }) });
   const e = await rejection(make().getToken());
@@ -184,10 +192,10 @@ test("logs carry no values: a store's error text is not copied, only the operati
   };
   const { logger, lines } = capture();
   assert.ok(await make({ kv, logger }).getToken());
-  const warnings = lines.filter(([level]) => level === 'warn').map(([, message]) => message);
+  const warnings = lines.filter(([level]) => level === 'warn').map(([, message, fields]) => [message, fields.detail]);
   assert.deepEqual(warnings, [
-    'autopay-auth: KV get failed: RangeError (the token is still served)',
-    'autopay-auth: KV put failed: Error (the token is still served)',
+    ['autopay-auth: a store call failed (the token is still served)', 'KV get failed: RangeError'],
+    ['autopay-auth: a store call failed (the token is still served)', 'KV put failed: Error'],
   ]);
   assert.ok(lines.every((l) => !JSON.stringify(l).includes(quoted)));
 });
