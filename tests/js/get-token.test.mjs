@@ -130,7 +130,7 @@ test('KV that throws or returns garbage is counted and survived', async () => {
   };
   const warn = console.warn;
   const warnings = [];
-  console.warn = (m) => warnings.push(String(m));
+  console.warn = (...args) => warnings.push(JSON.stringify(args)); // (message, fields)
   try {
     const auth = make({ kv: broken });
     assert.equal(typeof (await auth.getToken()), 'string');
