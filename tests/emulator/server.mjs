@@ -35,6 +35,9 @@ export async function startEmulator({
   expiresIn = 86400,
   scope = 'customer_club',
   log = false,
+  // Also accept what RFC 6749 clients send (form bodies, client_secret_basic, no audience), for
+  // benchmarking the generic OAuth libraries. Off by default: the strict contract is the rule.
+  compat = false,
 } = {}) {
   const state = {
     expiresIn,
@@ -82,15 +85,29 @@ export async function startEmulator({
     }
     if (req.method !== 'POST') return oauthError(res, 405, 'invalid_request', 'Method must be POST', { allow: 'POST' });
     const type = (req.headers['content-type'] || '').split(';')[0].trim().toLowerCase();
-    if (type !== 'application/json') return oauthError(res, 400, 'invalid_request', 'Content-Type must be application/json');
+    const form = compat && type === 'application/x-www-form-urlencoded';
+    if (type !== 'application/json' && !form) return oauthError(res, 400, 'invalid_request', 'Content-Type must be application/json');
     let body;
     try {
-      body = JSON.parse(await readBody(req));
+      const text = await readBody(req);
+      body = form ? Object.fromEntries(new URLSearchParams(text)) : JSON.parse(text);
     } catch {
       return oauthError(res, 400, 'invalid_request', 'Body must be a JSON object');
     }
     if (body === null || typeof body !== 'object' || Array.isArray(body)) {
       return oauthError(res, 400, 'invalid_request', 'Body must be a JSON object');
+    }
+    if (compat) {
+      // RFC 6749 clients: credentials in `Authorization: Basic` (client_secret_basic) instead
+      // of the body, and the audience optional (it has one value only)
+      const basic = /^Basic (\S+)$/i.exec(req.headers.authorization || '');
+      if (basic) {
+        const decoded = Buffer.from(basic[1], 'base64').toString('utf8');
+        const colon = decoded.indexOf(':');
+        body.client_id = decodeURIComponent(decoded.slice(0, colon));
+        body.client_secret = decodeURIComponent(decoded.slice(colon + 1));
+      }
+      body.audience ??= AUDIENCE;
     }
     for (const f of ['client_id', 'client_secret', 'audience', 'grant_type']) {
       if (typeof body[f] !== 'string' || body[f] === '') return oauthError(res, 400, 'invalid_request', `Missing or invalid ${f}`);
@@ -219,6 +236,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     clientId: arg('client-id', process.env.AUTOPAY_CLIENT_ID ?? 'demo-client'),
     clientSecret: arg('client-secret', process.env.AUTOPAY_CLIENT_SECRET ?? 'demo-secret'),
     expiresIn: Number(arg('expires-in', 86400)),
+    compat: process.argv.includes('--compat'),
     log: true,
   });
   console.log(`Autopay emulator on ${emu.origin} (token endpoint ${emu.tokenUrl})`);

@@ -73,3 +73,22 @@ test('counts mints, injects faults, answers CORS preflight', async () => {
   assert.equal(pre.headers.get('access-control-allow-origin'), '*');
   assert.match(pre.headers.get('access-control-allow-headers'), /authorization/);
 });
+
+test('compat mode also accepts RFC 6749 clients (form bodies, client_secret_basic); strict mode does not', async () => {
+  const compat = await startEmulator({ clientId: 'id', clientSecret: 's/ecret', compat: true });
+  try {
+    const form = (body, headers = {}) =>
+      fetch(compat.tokenUrl, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body });
+    const basic = `Basic ${Buffer.from(`id:${encodeURIComponent('s/ecret')}`).toString('base64')}`;
+    assert.equal((await form('grant_type=client_credentials', { authorization: basic })).status, 200);
+    assert.equal((await form('grant_type=client_credentials&client_id=id&client_secret=s%2Fecret')).status, 200);
+    assert.equal((await form('grant_type=client_credentials&client_id=id&client_secret=wrong')).status, 401);
+    assert.equal((await form('grant_type=password', { authorization: basic })).status, 400);
+    assert.equal(compat.stats().minted, 2);
+  } finally {
+    await compat.close();
+  }
+  // the default stays strict
+  const strict = await post('grant_type=client_credentials&client_id=id&client_secret=secret', { 'content-type': 'application/x-www-form-urlencoded' });
+  assert.equal(strict.status, 400);
+});
