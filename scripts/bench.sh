@@ -7,4 +7,5 @@ source scripts/env.sh
 node scripts/build.mjs
 bash scripts/build-worker.sh
 node bench/hot-path.mjs
+node bench/peers.mjs
 node bench/worker.mjs
