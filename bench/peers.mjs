@@ -3,11 +3,22 @@
 // against the Autopay emulator (compat mode: form bodies and client_secret_basic accepted):
 // - storm: 1,000 concurrent calls on a cold client → tokens minted;
 // - steady: 5,000 calls spread over 10 s with 4-second tokens → tokens minted, tokens handed out
-//   already expired, and with under 100 ms left (the emulator knows each token's expiry).
+//   already expired, and with under 100 ms left (the emulator knows each token's expiry);
+// - cold start: import, construct and first token in a fresh process (bench/cold-start.mjs),
+//   median of 3;
+// - install size: the package and its dependencies as npm installs them;
+// - browser payload: an esbuild browser bundle of the client, minified, gzip (autopay-auth: its
+//   browser entry, glue and .wasm).
 //   node bench/peers.mjs            (after `npm run build`)
 import { join, dirname } from 'node:path';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { execFile as execFileCb, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
+import { gzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
+
+const execFile = promisify(execFileCb);
 import { startEmulator } from '../tests/emulator/server.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -28,7 +39,8 @@ const openid = await import('openid-client');
 const oauth = await import('oauth4webapi');
 const { TokenProvider } = await import('auth0');
 
-/** Each peer: a factory making a fresh client, returning `() => Promise<access token>`. */
+/** Each peer: its name for bench/cold-start.mjs and npm, a factory making a fresh client that
+ * returns `() => Promise<access token>`. */
 const peers = [
   ['autopay-auth', 'local build', () => {
     const auth = new AutopayAuth({ clientId: ID, clientSecret: SECRET, tokenUrl: emu.tokenUrl, logger: null });
@@ -121,13 +133,81 @@ async function steady(make) {
   };
 }
 
+/** The cold-start name of each client (bench/cold-start.mjs) and its npm package. */
+const coldName = {
+  'autopay-auth': ['autopay-auth', null],
+  'hand-written: Map + shared promise': ['hand-written', null],
+  '@badgateway/oauth2-client (OAuth2Fetch)': ['@badgateway/oauth2-client', '@badgateway/oauth2-client'],
+  'simple-oauth2 (getToken, expired() check)': ['simple-oauth2', 'simple-oauth2'],
+  'openid-client (clientCredentialsGrant)': ['openid-client', 'openid-client'],
+  'oauth4webapi (clientCredentialsGrantRequest)': ['oauth4webapi', 'oauth4webapi'],
+  'auth0 (TokenProvider)': ['auth0', 'auth0'],
+};
+
+async function coldStart(name) {
+  const runs = [];
+  for (let i = 0; i < 3; i++) {
+    await emu.post('/__emulator/reset');
+    const { stdout } = await execFile(process.execPath, [join(root, 'bench', 'cold-start.mjs'), name, emu.tokenUrl, join(root, 'pkg')], { cwd: root });
+    runs.push(JSON.parse(stdout.trim().split('\n').pop()));
+  }
+  return runs.sort((a, b) => a.total - b.total)[1];
+}
+
+const kib = (bytes) => `${(bytes / 1024).toFixed(1)} KiB`;
+function dirSize(dir) {
+  let total = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    total += e.isDirectory() ? dirSize(p) : e.isFile() ? statSync(p).size : 0;
+  }
+  return total;
+}
+
+/** What `npm install` puts on disk for the package (from the local cache where it can). */
+function installSize(pkgName, v) {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-install-'));
+  writeFileSync(join(dir, 'package.json'), '{"private":true}');
+  const spec = pkgName === null ? join(root, 'dist', readdirSync(join(root, 'dist')).find((f) => f.endsWith('.tgz'))) : `${pkgName}@${v}`;
+  execFileSync('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--silent', spec], { cwd: dir, stdio: 'ignore' });
+  return dirSize(join(dir, 'node_modules'));
+}
+
+/** gzip of a minified esbuild browser bundle importing `code`. */
+function browserPayload(code) {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-bundle-'));
+  writeFileSync(join(dir, 'entry.mjs'), code);
+  execFileSync(join(root, 'node_modules', '.bin', 'esbuild'), [join(dir, 'entry.mjs'), '--bundle', '--minify', '--format=esm', '--platform=browser', `--outfile=${join(dir, 'out.js')}`, '--log-level=error', '--external:node:*'], { cwd: root, nodePaths: [join(root, 'node_modules')], env: { ...process.env, NODE_PATH: join(root, 'node_modules') } });
+  return gzipSync(readFileSync(join(dir, 'out.js')), { level: 9 }).length;
+}
+
+const bundles = {
+  'autopay-auth': null, // measured from pkg/: browser.mjs + api.js + glue + memory-kv + .wasm
+  '@badgateway/oauth2-client': "export { OAuth2Client, OAuth2Fetch } from '@badgateway/oauth2-client';",
+  'simple-oauth2': null, // Node-only (uses node: modules)
+  'openid-client': "export * from 'openid-client';",
+  oauth4webapi: "export * from 'oauth4webapi';",
+  auth0: null, // Node-only SDK
+};
+
+function ourPayload() {
+  const pkg = join(root, 'pkg');
+  const files = ['browser.mjs', 'api.js', 'autopay_auth.js', 'memory-kv.js', 'autopay_auth_bg.wasm'];
+  return files.reduce((n, f) => n + gzipSync(readFileSync(join(pkg, f)), { level: 9 }).length, 0);
+}
+
 console.log(`Token clients against the Autopay emulator; Node ${process.version}, ${new Date().toISOString().slice(0, 10)}`);
 console.log(`storm: ${STORM} concurrent cold calls; steady: ${STEADY_CALLS} calls over ${STEADY_MS / 1000} s with 4-second tokens\n`);
-console.log('| client | version | storm: mints | steady: mints | steady: handed out expired | steady: < 100 ms left | steady: failed |');
-console.log('|---|---|---:|---:|---:|---:|---:|');
+console.log('| client | version | storm: mints | steady: mints | steady: handed out expired | steady: < 100 ms left | steady: failed | cold start: import + construct + first token (ms) | install size | browser payload (gzip) |');
+console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const [name, v, make] of peers) {
   const s = await storm(make);
   const d = await steady(make);
-  console.log(`| ${name} | ${v} | ${s.mints} | ${d.mints} | ${d.expired} | ${d.under100} | ${d.failed} |`);
+  const [cold, npmName] = coldName[name];
+  const c = await coldStart(cold);
+  const coldText = `${c.total.toFixed(1)} (${c.import.toFixed(1)} + ${c.construct.toFixed(1)} + ${c.first.toFixed(1)})`;
+  const install = cold === 'hand-written' ? '—' : kib(installSize(npmName, v));
+  const payload = cold === 'autopay-auth' ? kib(ourPayload()) : bundles[cold] ? kib(browserPayload(bundles[cold])) : cold === 'hand-written' ? '—' : 'Node only';
+  console.log(`| ${name} | ${v} | ${s.mints} | ${d.mints} | ${d.expired} | ${d.under100} | ${d.failed} | ${coldText} | ${install} | ${payload} |`);
 }
 await emu.close();
