@@ -31,9 +31,9 @@ async function measure(fn) {
   return summary(samples);
 }
 
-const emu = await startEmulator({ clientId: 'bench', clientSecret: 'bench-secret' });
+const emu = await startEmulator({ clientId: 'bench', clientSecret: 'bench-secret', compat: true });
 const { AutopayAuth, MemoryKV } = await import(join(pkg, 'node.mjs'));
-const ours = new AutopayAuth({ clientId: 'bench', clientSecret: 'bench-secret', tokenUrl: emu.tokenUrl, kv: new MemoryKV() });
+const ours = new AutopayAuth({ clientId: 'bench', clientSecret: 'bench-secret', tokenUrl: emu.tokenUrl, kv: new MemoryKV(), logger: null });
 await ours.getToken();
 
 // The baseline a careful engineer writes by hand: a Map and a shared promise.
@@ -76,11 +76,50 @@ async function simpleOauth2() {
   return soToken.token.access_token;
 }
 
+// auth0 7: TokenProvider (what its ManagementClient uses) caches the token and single-flights.
+const { TokenProvider } = await import('auth0');
+const auth0 = new TokenProvider({
+  domain: 'tenant.bench',
+  clientId: 'bench',
+  clientSecret: 'bench-secret',
+  audience: 'https://api.autopay.io',
+  fetch: (u, i) => fetch(String(u).replace('https://tenant.bench', emu.origin), i), // the emulator speaks http
+});
+await auth0.getAccessToken();
+
+// openid-client and oauth4webapi have no token cache: each call as documented is a token request.
+const openid = await import('openid-client');
+const oidConfig = new openid.Configuration({ issuer: emu.origin, token_endpoint: emu.tokenUrl }, 'bench', 'bench-secret');
+openid.allowInsecureRequests(oidConfig);
+const oauth = await import('oauth4webapi');
+const as = { issuer: emu.origin, token_endpoint: emu.tokenUrl };
+const o4wClient = { client_id: 'bench' };
+const audience = () => new URLSearchParams({ audience: 'https://api.autopay.io' });
+
+/** Per-call ns over `n` calls timed one by one (for clients whose every call is a request). */
+async function measureRequests(fn, n = 200) {
+  for (let i = 0; i < 20; i++) await fn();
+  const samples = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = process.hrtime.bigint();
+    await fn();
+    samples.push(Number(process.hrtime.bigint() - t0));
+  }
+  return summary(samples);
+}
+
 const rows = [
   ['autopay-auth getToken()', await measure(() => ours.getToken())],
   ['hand-written Map + single-flight', await measure(handWritten)],
   ['@badgateway/oauth2-client OAuth2Fetch.getToken()', await measure(() => badgateway.getToken())],
   ['simple-oauth2 AccessToken + expired()', await measure(simpleOauth2)],
+  ['auth0 TokenProvider.getAccessToken()', await measure(() => auth0.getAccessToken())],
+  ['openid-client clientCredentialsGrant() (no cache: a token request)', await measureRequests(() => openid.clientCredentialsGrant(oidConfig, { audience: 'https://api.autopay.io' }))],
+  [
+    'oauth4webapi clientCredentialsGrantRequest() (no cache: a token request)',
+    await measureRequests(async () =>
+      oauth.processClientCredentialsResponse(as, o4wClient, await oauth.clientCredentialsGrantRequest(as, o4wClient, oauth.ClientSecretPost('bench-secret'), audience(), { [oauth.allowInsecureRequests]: true }))),
+  ],
 ];
 await emu.close();
 if (ours.stats().mints !== 1) throw new Error('benchmark invalid: autopay-auth minted more than once');
