@@ -17,30 +17,21 @@ mod settings;
 use std::rc::Rc;
 
 use serde::Serialize;
-use worker::{
-    Context, Env, Request, Response, Result, RouteContext, Router, ScheduleContext, ScheduledEvent, event,
-};
+use worker::{Context, Env, Method, Request, Response, Result, ScheduleContext, ScheduledEvent, event};
 
 use isolate::Isolate;
 use minter::phase_name;
-use settings::Problem;
-
-type Data = Rc<(std::result::Result<Rc<Isolate>, Vec<Problem>>, Context)>;
-type Ready<'a> = std::result::Result<(&'a Isolate, &'a Context), Result<Response>>;
 
 /// This isolate's state, or the 500 that names what is misconfigured.
-fn ready(rc: &RouteContext<Data>) -> Ready<'_> {
-    match &rc.data.0 {
-        Ok(iso) => Ok((iso, &rc.data.1)),
-        Err(problems) => Err(reply::misconfigured(problems)),
-    }
+fn ready(env: &Env) -> std::result::Result<Rc<Isolate>, Result<Response>> {
+    isolate::current(env).map_err(|problems| reply::misconfigured(&problems))
 }
 
 /// [`ready`], and only for a caller with a key.
-fn admitted<'a>(req: &Request, rc: &'a RouteContext<Data>) -> Ready<'a> {
-    let (iso, ctx) = ready(rc)?;
+fn admitted(req: &Request, env: &Env) -> std::result::Result<Rc<Isolate>, Result<Response>> {
+    let iso = ready(env)?;
     match req.headers().get("authorization") {
-        Ok(h) if iso.settings.caller_keys.admits(h.as_deref()) => Ok((iso, ctx)),
+        Ok(h) if iso.settings.caller_keys.admits(h.as_deref()) => Ok(iso),
         _ => Err(reply::unauthorized()),
     }
 }
@@ -54,8 +45,8 @@ struct TokenBody<'a> {
     expires_in: u64,
 }
 
-async fn token(req: Request, rc: RouteContext<Data>) -> Result<Response> {
-    let (iso, ctx) = match admitted(&req, &rc) {
+async fn token(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
+    let iso = match admitted(&req, env) {
         Ok(found) => found,
         Err(answer) => return answer,
     };
@@ -79,16 +70,16 @@ async fn token(req: Request, rc: RouteContext<Data>) -> Result<Response> {
     }
 }
 
-async fn proxied(req: Request, rc: RouteContext<Data>) -> Result<Response> {
-    match admitted(&req, &rc) {
-        Ok((iso, ctx)) => proxy::proxy(req, iso, ctx).await,
+async fn proxied(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
+    match admitted(&req, env) {
+        Ok(iso) => proxy::proxy(req, &iso, ctx).await,
         Err(answer) => answer,
     }
 }
 
-async fn healthz(req: Request, rc: RouteContext<Data>) -> Result<Response> {
-    let iso = match ready(&rc) {
-        Ok((iso, _)) => iso,
+async fn healthz(req: Request, env: &Env) -> Result<Response> {
+    let iso = match ready(env) {
+        Ok(iso) => iso,
         Err(answer) => return answer,
     };
     // without a caller key: ok or not, nothing more
@@ -122,14 +113,15 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         r.headers_mut().set("allow", &proxy::ALLOWED_METHODS.join(", "))?;
         return Ok(r);
     }
-    Router::with_data(Rc::new((isolate::current(&env), ctx)))
-        .get("/livez", |_, _| Response::ok("ok"))
-        .get_async("/healthz", healthz)
-        .get_async("/token", token)
-        .or_else_any_method_async("/", proxied)
-        .or_else_any_method_async("/*path", proxied)
-        .run(req, env)
-        .await
+    // a plain match, not a router rebuilt for every request; the settings are read only by the
+    // routes that need them (not by the liveness probe)
+    let get = req.method() == Method::Get;
+    match (get, req.path().as_str()) {
+        (true, "/livez") => Response::ok("ok"),
+        (true, "/healthz") => healthz(req, &env).await,
+        (true, "/token") => token(req, &env, &ctx).await,
+        _ => proxied(req, &env, &ctx).await,
+    }
 }
 
 #[event(scheduled)]
