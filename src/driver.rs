@@ -132,6 +132,21 @@ where
         self.inner.machine.borrow().current(self.inner.clock.now_ms())
     }
 
+    /// The mint budget's window, to keep across restarts (see [`Machine::budget_window`]).
+    pub fn budget_window(&self) -> crate::BudgetWindow {
+        self.inner.machine.borrow().budget_window()
+    }
+
+    /// Takes back a window kept from before a restart.
+    pub fn restore_budget_window(&self, kept: &crate::BudgetWindow) {
+        self.inner.machine.borrow_mut().restore_budget_window(kept);
+    }
+
+    /// Token requests in the budget's window, and the budget.
+    pub fn budget_use(&self) -> (u64, u64) {
+        self.inner.machine.borrow().budget_use(self.inner.clock.now_ms())
+    }
+
     /// When the machine's answers next change by themselves (see [`Machine::next_deadline`]).
     pub fn next_deadline(&self) -> Option<u64> {
         self.inner

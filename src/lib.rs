@@ -60,8 +60,8 @@ pub use lifecycle::{
     refresh_backoff_ms,
 };
 pub use machine::{
-    Action, Call, MINT_LOCK_GRACE_MS, MINT_POLL_MAX_MS, MINT_POLL_MIN_MS, Machine, Refusal, Served, Source,
-    Want,
+    Action, BudgetWindow, Call, MINT_LOCK_GRACE_MS, MINT_POLL_MAX_MS, MINT_POLL_MIN_MS, Machine, Refusal,
+    Served, Source, Want,
 };
 pub use record::{MIN_STORE_TTL_SECS, TokenRecord};
 pub use seal::{

@@ -71,6 +71,16 @@ pub struct Served {
     pub source: Source,
 }
 
+/// The mint budget's window as plain data, for a host that keeps it across restarts (the
+/// Worker's Durable Object stores it, so a restart storm cannot reset the budget).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BudgetWindow {
+    /// When each token request in the window was sent (ms since the epoch), oldest first.
+    pub sent: Vec<u64>,
+    /// The lifetime of the last token granted, which sizes the budget.
+    pub lifetime_ms: Option<u64>,
+}
+
 /// What [`Machine::refused`] did with a refused token.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Refusal {
@@ -407,6 +417,35 @@ impl Machine {
         self.refusal_hold_until = 0;
         self.refusal_holds = 0;
         self.fresh_refused = false;
+    }
+
+    /// The mint budget's window now, to keep across restarts.
+    pub fn budget_window(&self) -> BudgetWindow {
+        BudgetWindow {
+            sent: self.sent.iter().copied().collect(),
+            lifetime_ms: self.lifetime,
+        }
+    }
+
+    /// Takes back a window kept from before a restart: its requests count against the budget as
+    /// if this instance had made them (later and duplicate entries are kept in order).
+    pub fn restore_budget_window(&mut self, kept: &BudgetWindow) {
+        let mut sent: Vec<u64> = kept
+            .sent
+            .iter()
+            .copied()
+            .chain(self.sent.iter().copied())
+            .collect();
+        sent.sort_unstable();
+        self.sent = sent.into();
+        self.lifetime = self.lifetime.or(kept.lifetime_ms);
+    }
+
+    /// Token requests in the window and the budget, at `now`.
+    pub fn budget_use(&self, now: u64) -> (u64, u64) {
+        let window = self.policy.budget_window_ms;
+        let used = self.sent.iter().filter(|t| now < **t + window).count() as u64;
+        (used, self.policy.mint_budget(self.lifetime))
     }
 
     /// Counts a stored value that did not open (forged, tampered, foreign): a miss.

@@ -666,3 +666,28 @@ fn normal_rotation_never_touches_the_budget() {
         );
     }
 }
+
+#[test]
+fn the_budget_window_survives_a_restart_when_the_host_keeps_it() {
+    // a bug mints 11 day-long tokens, then the process restarts
+    let mut before = machine(false);
+    for i in 0..11 {
+        let mut c = Call::new(Want::Usable);
+        assert!(show(&before.want(i * 1_000, &mut c)).starts_with("Mint("));
+        let rec = TokenRecord {
+            expires_at_ms: i * 1_000 + 86_400_000,
+            ..token(&format!("t{i}"), i * 1_000)
+        };
+        before.minted(i * 1_000, &mut c, Ok(rec));
+        before.invalidate(i * 1_000);
+    }
+    let kept = before.budget_window();
+    assert_eq!((kept.sent.len(), kept.lifetime_ms), (11, Some(86_400_000)));
+    // a fresh machine that is handed the window refuses the twelfth request
+    let mut after = machine(false);
+    after.restore_budget_window(&kept);
+    assert_eq!(after.budget_use(11_000), (11, 11));
+    assert_eq!(want(&mut after, 11_000), "Fail(mint_budget_exhausted)");
+    // one that is not would have minted
+    assert_eq!(want(&mut machine(false), 11_000), "Mint(-)");
+}

@@ -23,8 +23,8 @@ use crate::js::kv::{JsKv, KvStore};
 use crate::js::webcrypto::WebSealer;
 use crate::js::{DateClock, jitter};
 use crate::{
-    Endpoint, Error, ErrorReport, Event, EventKind, Ledger, Lookup, Phase, Policy, TokenManager, TokenRecord,
-    TokenSource,
+    BudgetWindow, Endpoint, Error, ErrorReport, Event, EventKind, Ledger, Lookup, Phase, Policy,
+    TokenManager, TokenRecord, TokenSource,
 };
 
 /// How the object answers when it could not get a token: the error's report as JSON.
@@ -60,6 +60,8 @@ pub struct TokenMinter {
 
 /// Key of the ledger in the object's storage.
 const LEDGER_KEY: &str = "ledger";
+/// Key of the mint budget's window: kept so that no restart of the object resets the budget.
+const BUDGET_KEY: &str = "budget";
 
 /// One JSON log line per event that an operator counts or alerts on (Workers Logs reads JSON).
 pub fn log_event(event: &Event) {
@@ -108,24 +110,34 @@ impl TokenMinter {
         Ok(m)
     }
 
-    /// Reads the ledger from storage the first time (a stored ledger is JSON; a bad one starts
-    /// afresh).
-    async fn load_ledger(&self) {
+    /// Reads the ledger and the mint budget's window from storage the first time (they are
+    /// JSON; a bad one starts afresh), and hands the window back to the manager.
+    async fn load_ledger(&self, m: &Manager) {
         if self.ledger_loaded.replace(true) {
             return;
         }
-        if let Ok(Some(json)) = self.state.storage().get::<String>(LEDGER_KEY).await {
+        let storage = self.state.storage();
+        if let Ok(Some(json)) = storage.get::<String>(LEDGER_KEY).await {
             if let Ok(stored) = serde_json::from_str::<Ledger>(&json) {
                 *self.ledger.borrow_mut() = stored;
             }
         }
+        if let Ok(Some(json)) = storage.get::<String>(BUDGET_KEY).await {
+            if let Ok(kept) = serde_json::from_str::<BudgetWindow>(&json) {
+                m.restore_budget_window(&kept);
+            }
+        }
     }
 
-    /// Stores the ledger when it changed.
-    async fn store_ledger(&self) {
+    /// Stores the ledger and the budget's window when a token request was made.
+    async fn store_ledger(&self, m: &Manager) {
         if self.ledger_dirty.replace(false) {
-            let json = serde_json::to_string(&*self.ledger.borrow()).unwrap_or_default();
-            if self.state.storage().put(LEDGER_KEY, json).await.is_err() {
+            let storage = self.state.storage();
+            let ledger = serde_json::to_string(&*self.ledger.borrow()).unwrap_or_default();
+            let budget = serde_json::to_string(&m.budget_window()).unwrap_or_default();
+            if storage.put(LEDGER_KEY, ledger).await.is_err()
+                || storage.put(BUDGET_KEY, budget).await.is_err()
+            {
                 worker::console_warn!("autopay-auth: could not store the mint ledger");
             }
         }
@@ -164,14 +176,14 @@ impl DurableObject for TokenMinter {
             Err(problems) => return reply::misconfigured(&problems),
         };
         let m = self.manager(&settings)?;
-        self.load_ledger().await;
+        self.load_ledger(&m).await;
         let ask: Ask = if req.method() == Method::Post {
             req.json().await.unwrap_or_default()
         } else {
             Ask::default()
         };
         let answer = self.route(&req.path(), &m, ask).await;
-        self.store_ledger().await;
+        self.store_ledger(&m).await;
         answer
     }
 }
@@ -217,10 +229,17 @@ impl TokenMinter {
                     Err(e) => reply::json(FAILED, &e.report()),
                 }
             }
-            "/ledger" => reply::json(
-                200,
-                &serde_json::json!({ "ledger": &*self.ledger.borrow(), "stats": m.stats() }),
-            ),
+            "/ledger" => {
+                let (used, allowed) = m.budget_use();
+                reply::json(
+                    200,
+                    &serde_json::json!({
+                        "ledger": &*self.ledger.borrow(),
+                        "stats": m.stats(),
+                        "budget": { "used": used, "allowed": allowed },
+                    }),
+                )
+            }
             _ => reply::error(404, "not_found", "unknown minter route"),
         }
     }

@@ -112,7 +112,7 @@ test('the minting authority logs a JSON line per mint and keeps a mint ledger, s
   assert.ok(!JSON.stringify(ctx.w.logs).includes(CLIENT_SECRET));
 });
 
-test('the mint ledger is kept in the Durable Object\'s storage: it survives a restart', async () => {
+test('the mint ledger and the mint budget are kept in the Durable Object\'s storage: a restart resets neither', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'autopay-auth-do-'));
   const first = await startWorker(ctx.emu, {}, { durableObjectsPersist: dir });
   try {
@@ -126,6 +126,7 @@ test('the mint ledger is kept in the Durable Object\'s storage: it survives a re
     assert.equal(minter.stats.mints, 0, 'the restarted object minted nothing');
     assert.equal(minter.ledger.mints_per_hour[0][1], 1, 'yet it knows of the mint before the restart');
     assert.ok(minter.ledger.last_mint > Date.now() - 60_000);
+    assert.deepEqual(minter.budget, { used: 1, allowed: 11 }, 'and counts it against the budget');
   } finally {
     await again.close();
   }
