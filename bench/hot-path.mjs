@@ -7,6 +7,7 @@ import { gzipSync } from 'node:zlib';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startEmulator } from '../tests/emulator/server.mjs';
+import { clients } from './clients.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const pkg = join(root, 'pkg');
@@ -76,25 +77,13 @@ async function simpleOauth2() {
   return soToken.token.access_token;
 }
 
-// auth0 7: TokenProvider (what its ManagementClient uses) caches the token and single-flights.
-const { TokenProvider } = await import('auth0');
-const auth0 = new TokenProvider({
-  domain: 'tenant.bench',
-  clientId: 'bench',
-  clientSecret: 'bench-secret',
-  audience: 'https://api.autopay.io',
-  fetch: (u, i) => fetch(String(u).replace('https://tenant.bench', emu.origin), i), // the emulator speaks http
-});
-await auth0.getAccessToken();
-
-// openid-client and oauth4webapi have no token cache: each call as documented is a token request.
-const openid = await import('openid-client');
-const oidConfig = new openid.Configuration({ issuer: emu.origin, token_endpoint: emu.tokenUrl }, 'bench', 'bench-secret');
-openid.allowInsecureRequests(oidConfig);
-const oauth = await import('oauth4webapi');
-const as = { issuer: emu.origin, token_endpoint: emu.tokenUrl };
-const o4wClient = { client_id: 'bench' };
-const audience = () => new URLSearchParams({ audience: 'https://api.autopay.io' });
+// auth0 7's TokenProvider caches and single-flights; openid-client and oauth4webapi have no
+// token cache, so each documented call is a token request (bench/clients.mjs has how each is used).
+const peer = async (name) => (await clients[name].load())(emu.tokenUrl);
+const auth0 = await peer('auth0');
+const openidCall = await peer('openid-client');
+const oauth4webapiCall = await peer('oauth4webapi');
+await auth0();
 
 /** Per-call ns over `n` calls timed one by one (for clients whose every call is a request). */
 async function measureRequests(fn, n = 200) {
@@ -113,13 +102,9 @@ const rows = [
   ['hand-written Map + single-flight', await measure(handWritten)],
   ['@badgateway/oauth2-client OAuth2Fetch.getToken()', await measure(() => badgateway.getToken())],
   ['simple-oauth2 AccessToken + expired()', await measure(simpleOauth2)],
-  ['auth0 TokenProvider.getAccessToken()', await measure(() => auth0.getAccessToken())],
-  ['openid-client clientCredentialsGrant() (no cache: a token request)', await measureRequests(() => openid.clientCredentialsGrant(oidConfig, { audience: 'https://api.autopay.io' }))],
-  [
-    'oauth4webapi clientCredentialsGrantRequest() (no cache: a token request)',
-    await measureRequests(async () =>
-      oauth.processClientCredentialsResponse(as, o4wClient, await oauth.clientCredentialsGrantRequest(as, o4wClient, oauth.ClientSecretPost('bench-secret'), audience(), { [oauth.allowInsecureRequests]: true }))),
-  ],
+  ['auth0 TokenProvider.getAccessToken()', await measure(auth0)],
+  ['openid-client clientCredentialsGrant() (no cache: a token request)', await measureRequests(openidCall)],
+  ['oauth4webapi clientCredentialsGrantRequest() (no cache: a token request)', await measureRequests(oauth4webapiCall)],
 ];
 await emu.close();
 if (ours.stats().mints !== 1) throw new Error('benchmark invalid: autopay-auth minted more than once');

@@ -20,87 +20,16 @@ import { fileURLToPath } from 'node:url';
 
 const execFile = promisify(execFileCb);
 import { startEmulator } from '../tests/emulator/server.mjs';
+import { clients, ID, SECRET } from './clients.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const ID = 'bench';
-const SECRET = 'bench-secret';
-const AUDIENCE = 'https://api.autopay.io';
 const STORM = Number(process.env.BENCH_STORM ?? 1_000);
 const STEADY_CALLS = Number(process.env.BENCH_STEADY_CALLS ?? 5_000);
 const STEADY_MS = Number(process.env.BENCH_STEADY_MS ?? 10_000);
 
 const emu = await startEmulator({ clientId: ID, clientSecret: SECRET, compat: true });
 const version = (name) => JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8')).version;
-
-const { AutopayAuth } = await import(join(root, 'pkg', 'node.mjs'));
-const { OAuth2Client, OAuth2Fetch } = await import('@badgateway/oauth2-client');
-const { ClientCredentials } = await import('simple-oauth2');
-const openid = await import('openid-client');
-const oauth = await import('oauth4webapi');
-const { TokenProvider } = await import('auth0');
-
-/** Each peer: its name for bench/cold-start.mjs and npm, a factory making a fresh client that
- * returns `() => Promise<access token>`. */
-const peers = [
-  ['autopay-auth', 'local build', () => {
-    const auth = new AutopayAuth({ clientId: ID, clientSecret: SECRET, tokenUrl: emu.tokenUrl, logger: null });
-    return () => auth.getToken();
-  }],
-  ['hand-written: Map + shared promise', '—', () => {
-    let hit = null;
-    let inflight = null;
-    return async () => {
-      if (hit && hit.expiresAt - 1_000 > Date.now()) return hit.token;
-      inflight ??= fetch(emu.tokenUrl, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ client_id: ID, client_secret: SECRET, audience: AUDIENCE, grant_type: 'client_credentials' }),
-      })
-        .then((r) => r.json())
-        .then((b) => ((hit = { token: b.access_token, expiresAt: Date.now() + b.expires_in * 1000 }), (inflight = null), b.access_token));
-      return inflight;
-    };
-  }],
-  ['@badgateway/oauth2-client (OAuth2Fetch)', version('@badgateway/oauth2-client'), () => {
-    const client = new OAuth2Client({ clientId: ID, clientSecret: SECRET, tokenEndpoint: emu.tokenUrl });
-    const f = new OAuth2Fetch({ client, getNewToken: () => client.clientCredentials({ extraParams: { audience: AUDIENCE } }), scheduleRefresh: false });
-    return async () => (await f.getToken()).accessToken;
-  }],
-  ['simple-oauth2 (getToken, expired() check)', version('simple-oauth2'), () => {
-    const so = new ClientCredentials({ client: { id: ID, secret: SECRET }, auth: { tokenHost: emu.origin, tokenPath: '/oauth/token' } });
-    let token = null;
-    return async () => {
-      if (!token || token.expired(1)) token = await so.getToken({ audience: AUDIENCE });
-      return token.token.access_token;
-    };
-  }],
-  ['openid-client (clientCredentialsGrant)', version('openid-client'), () => {
-    const config = new openid.Configuration({ issuer: emu.origin, token_endpoint: emu.tokenUrl }, ID, SECRET);
-    openid.allowInsecureRequests(config);
-    return async () => (await openid.clientCredentialsGrant(config, { audience: AUDIENCE })).access_token;
-  }],
-  ['oauth4webapi (clientCredentialsGrantRequest)', version('oauth4webapi'), () => {
-    const as = { issuer: emu.origin, token_endpoint: emu.tokenUrl };
-    const client = { client_id: ID };
-    return async () => {
-      const response = await oauth.clientCredentialsGrantRequest(as, client, oauth.ClientSecretPost(SECRET), new URLSearchParams({ audience: AUDIENCE }), {
-        [oauth.allowInsecureRequests]: true,
-      });
-      return (await oauth.processClientCredentialsResponse(as, client, response)).access_token;
-    };
-  }],
-  ['auth0 (TokenProvider)', version('auth0'), () => {
-    const tenant = 'https://tenant.bench';
-    const provider = new TokenProvider({
-      domain: 'tenant.bench',
-      clientId: ID,
-      clientSecret: SECRET,
-      audience: AUDIENCE,
-      fetch: (url, init) => fetch(String(url).replace(tenant, emu.origin), init), // the emulator speaks http
-    });
-    return () => provider.getAccessToken();
-  }],
-];
+const pkgDir = join(root, 'pkg');
 
 async function storm(make) {
   await emu.post('/__emulator/reset');
@@ -133,22 +62,11 @@ async function steady(make) {
   };
 }
 
-/** The cold-start name of each client (bench/cold-start.mjs) and its npm package. */
-const coldName = {
-  'autopay-auth': ['autopay-auth', null],
-  'hand-written: Map + shared promise': ['hand-written', null],
-  '@badgateway/oauth2-client (OAuth2Fetch)': ['@badgateway/oauth2-client', '@badgateway/oauth2-client'],
-  'simple-oauth2 (getToken, expired() check)': ['simple-oauth2', 'simple-oauth2'],
-  'openid-client (clientCredentialsGrant)': ['openid-client', 'openid-client'],
-  'oauth4webapi (clientCredentialsGrantRequest)': ['oauth4webapi', 'oauth4webapi'],
-  'auth0 (TokenProvider)': ['auth0', 'auth0'],
-};
-
 async function coldStart(name) {
   const runs = [];
   for (let i = 0; i < 3; i++) {
     await emu.post('/__emulator/reset');
-    const { stdout } = await execFile(process.execPath, [join(root, 'bench', 'cold-start.mjs'), name, emu.tokenUrl, join(root, 'pkg')], { cwd: root });
+    const { stdout } = await execFile(process.execPath, [join(root, 'bench', 'cold-start.mjs'), name, emu.tokenUrl, pkgDir], { cwd: root });
     runs.push(JSON.parse(stdout.trim().split('\n').pop()));
   }
   return runs.sort((a, b) => a.total - b.total)[1];
@@ -168,7 +86,9 @@ function dirSize(dir) {
 function installSize(pkgName, v) {
   const dir = mkdtempSync(join(tmpdir(), 'bench-install-'));
   writeFileSync(join(dir, 'package.json'), '{"private":true}');
-  const spec = pkgName === null ? join(root, 'dist', readdirSync(join(root, 'dist')).find((f) => f.endsWith('.tgz'))) : `${pkgName}@${v}`;
+  // autopay-auth: the tarball `npm pack` makes of pkg/
+  const tarball = () => join(dir, execFileSync('npm', ['pack', pkgDir, '--pack-destination', dir, '--silent'], { encoding: 'utf8' }).trim());
+  const spec = pkgName === null ? tarball() : `${pkgName}@${v}`;
   execFileSync('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--silent', spec], { cwd: dir, stdio: 'ignore' });
   return dirSize(join(dir, 'node_modules'));
 }
@@ -181,15 +101,6 @@ function browserPayload(code) {
   return gzipSync(readFileSync(join(dir, 'out.js')), { level: 9 }).length;
 }
 
-const bundles = {
-  'autopay-auth': null, // measured from pkg/: browser.mjs + api.js + glue + memory-kv + .wasm
-  '@badgateway/oauth2-client': "export { OAuth2Client, OAuth2Fetch } from '@badgateway/oauth2-client';",
-  'simple-oauth2': null, // Node-only (uses node: modules)
-  'openid-client': "export * from 'openid-client';",
-  oauth4webapi: "export * from 'oauth4webapi';",
-  auth0: null, // Node-only SDK
-};
-
 function ourPayload() {
   const pkg = join(root, 'pkg');
   const files = ['browser.mjs', 'api.js', 'autopay_auth.js', 'memory-kv.js', 'autopay_auth_bg.wasm'];
@@ -200,14 +111,16 @@ console.log(`Token clients against the Autopay emulator; Node ${process.version}
 console.log(`storm: ${STORM} concurrent cold calls; steady: ${STEADY_CALLS} calls over ${STEADY_MS / 1000} s with 4-second tokens\n`);
 console.log('| client | version | storm: mints | steady: mints | steady: handed out expired | steady: < 100 ms left | steady: failed | cold start: import + construct + first token (ms) | install size | browser payload (gzip) |');
 console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|');
-for (const [name, v, make] of peers) {
-  const s = await storm(make);
-  const d = await steady(make);
-  const [cold, npmName] = coldName[name];
-  const c = await coldStart(cold);
+for (const [name, client] of Object.entries(clients)) {
+  const make = await client.load(pkgDir);
+  const fresh = () => make(emu.tokenUrl);
+  const v = client.npm ? version(client.npm) : name === 'autopay-auth' ? 'local build' : '—';
+  const s = await storm(fresh);
+  const d = await steady(fresh);
+  const c = await coldStart(name);
   const coldText = `${c.total.toFixed(1)} (${c.import.toFixed(1)} + ${c.construct.toFixed(1)} + ${c.first.toFixed(1)})`;
-  const install = cold === 'hand-written' ? '—' : kib(installSize(npmName, v));
-  const payload = cold === 'autopay-auth' ? kib(ourPayload()) : bundles[cold] ? kib(browserPayload(bundles[cold])) : cold === 'hand-written' ? '—' : 'Node only';
-  console.log(`| ${name} | ${v} | ${s.mints} | ${d.mints} | ${d.expired} | ${d.under100} | ${d.failed} | ${coldText} | ${install} | ${payload} |`);
+  const install = name === 'hand-written' ? '—' : kib(installSize(client.npm, v));
+  const payload = name === 'autopay-auth' ? kib(ourPayload()) : client.browser ? kib(browserPayload(client.browser)) : name === 'hand-written' ? '—' : 'Node only';
+  console.log(`| ${client.label} | ${v} | ${s.mints} | ${d.mints} | ${d.expired} | ${d.under100} | ${d.failed} | ${coldText} | ${install} | ${payload} |`);
 }
 await emu.close();
