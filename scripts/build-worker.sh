@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 out=build/index_bg.wasm
-if [ -f "$out" ] && [ -z "$(find src Cargo.toml Cargo.lock scripts/build-worker.sh -newer "$out" -print -quit)" ]; then
+if [ -f "$out" ] && [ -z "$(find src Cargo.toml Cargo.lock scripts/build-worker.sh -newer "$out" ! -name "*.js" -print -quit)" ]; then
   echo "build-worker: build/ is up to date"
   exit 0
 fi

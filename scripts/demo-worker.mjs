@@ -37,7 +37,7 @@ const emu = await startEmulator({ port: EMULATOR_PORT, clientId: 'demo-client', 
 const demoDir = join(root, '.wrangler', 'demo');
 mkdirSync(demoDir, { recursive: true });
 const config = readFileSync(join(root, 'wrangler.toml'), 'utf8')
-  .replace(/^main = .*$/m, `main = ${JSON.stringify(join(root, 'build', 'index.js'))}`)
+  .replace(/^main = .*$/m, `main = ${JSON.stringify(join(root, 'src', 'cloudflare', 'front.js'))}`)
   .replace(/^\[build\][^[]*/m, '');
 writeFileSync(join(demoDir, 'wrangler.toml'), config);
 writeFileSync(

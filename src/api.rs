@@ -111,36 +111,42 @@ pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 5;
 
 /// Request headers a proxy must not pass on to the API: the caller's credentials (replaced by
 /// the bearer token), and hop-by-hop or platform headers that describe the caller's connection.
+pub const UNFORWARDED_HEADERS: &[&str] = &[
+    "authorization",
+    "cookie",
+    "cookie2",
+    "expect",
+    "forwarded",
+    "true-client-ip",
+    "x-original-url",
+    "x-rewrite-url",
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+    "host",
+    "connection",
+    "keep-alive",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "content-length",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-real-ip",
+];
+
+/// Prefixes of request header names a proxy must not pass on (platform and forwarding headers).
+pub const UNFORWARDED_PREFIXES: &[&str] = &["cf-", "x-forwarded-"];
+
+/// Whether a proxy may pass this request header on (see [`UNFORWARDED_HEADERS`]).
 pub fn is_forwardable_request_header(name: &str) -> bool {
-    const DROP: &[&str] = &[
-        "authorization",
-        "cookie",
-        "cookie2",
-        "expect",
-        "forwarded",
-        "true-client-ip",
-        "x-original-url",
-        "x-rewrite-url",
-        "x-http-method-override",
-        "x-http-method",
-        "x-method-override",
-        "host",
-        "connection",
-        "keep-alive",
-        "proxy-authorization",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "content-length",
-        "x-forwarded-for",
-        "x-forwarded-host",
-        "x-forwarded-proto",
-        "x-real-ip",
-    ];
     let name = name.to_ascii_lowercase();
-    !(DROP.contains(&name.as_str()) || name.starts_with("cf-") || name.starts_with("x-forwarded-"))
+    !(UNFORWARDED_HEADERS.contains(&name.as_str())
+        || UNFORWARDED_PREFIXES.iter().any(|p| name.starts_with(p)))
 }
 
 #[cfg(test)]

@@ -44,8 +44,9 @@ pub use npm::WasmClient;
 mod cloudflare;
 
 pub use api::{
-    API_UNAUTHORIZED, ApiCall, DEFAULT_GATEWAY_RETRY_AFTER_SECS, call_api, check_within_base, gateway_status,
-    is_forwardable_request_header, join_api_path, should_retry_api_call,
+    API_UNAUTHORIZED, ApiCall, DEFAULT_GATEWAY_RETRY_AFTER_SECS, UNFORWARDED_HEADERS, UNFORWARDED_PREFIXES,
+    call_api, check_within_base, gateway_status, is_forwardable_request_header, join_api_path,
+    should_retry_api_call,
 };
 pub use config::{
     CACHE_SCHEMA, Config, DEFAULT_API_BASE_URL, DEFAULT_AUDIENCE, DEFAULT_TOKEN_URL, check_url, url_host,

@@ -22,6 +22,11 @@ impl CallerKeys {
         (!keys.is_empty()).then_some(Self(keys))
     }
 
+    /// The SHA-256 digests of the keys.
+    pub fn digests(&self) -> &[[u8; 32]] {
+        &self.0
+    }
+
     /// Whether the `Authorization` header carries one of the keys.
     pub fn admits(&self, authorization: Option<&str>) -> bool {
         let Some(presented) = authorization.and_then(|h| h.strip_prefix("Bearer ")) else {

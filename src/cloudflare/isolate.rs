@@ -5,7 +5,7 @@
 //! Object (the machine lets one flight run); the others wait with [`Ticks`], each resuming from
 //! a timer of its own, since requests in one isolate have separate I/O contexts.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use js_sys::Reflect;
@@ -17,16 +17,51 @@ use super::settings::{Problem, Settings, TOKEN_MINTER, TOKENS_KV, fingerprint};
 use crate::js::kv::{JsKv, KvStore};
 use crate::js::webcrypto::WebSealer;
 use crate::js::{DateClock, Ticks, jitter};
-use crate::{EventKind, Policy, ReadOnlyStore, TokenManager};
+use crate::{EventKind, Policy, Refusal, Store, StoreError, TokenManager};
 
 /// The per-isolate token cache.
-pub type Tokens = TokenManager<MinterClient, ReadOnlyStore<KvStore>, DateClock, Ticks, WebSealer>;
+pub type Tokens = TokenManager<MinterClient, IsolateKv, DateClock, Ticks, WebSealer>;
+
+/// The isolate's view of `AUTOPAY_TOKENS`: read only (the minter writes it), reads counted.
+pub struct IsolateKv {
+    kv: KvStore,
+    reads: Rc<Cell<u64>>,
+}
+
+impl Store for IsolateKv {
+    async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.reads.set(self.reads.get() + 1);
+        self.kv.get(key).await
+    }
+    async fn put(&self, _key: &str, _value: &str, _ttl_secs: u64) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn delete(&self, _key: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
 
 /// Settings and token cache of this isolate.
 pub struct Isolate {
     pub settings: Settings,
     pub tokens: Tokens,
     pub minter: MinterClient,
+    /// KV reads of this isolate's token cache.
+    pub kv_reads: Rc<Cell<u64>>,
+}
+
+impl Isolate {
+    /// The API refused `token`: drops it here and at the minter, unless the machine keeps it
+    /// (see [`Refusal`]). Whether the call may be retried with another token.
+    pub async fn refused(&self, token: &str) -> bool {
+        if self.tokens.invalidate_token(token).await == Refusal::Kept {
+            return false;
+        }
+        if self.minter.invalidate(token).await.is_err() {
+            worker::console_warn!("autopay-auth: could not drop a refused token at the minter");
+        }
+        true
+    }
 }
 
 type Fingerprint = [Option<String>; 6];
@@ -58,12 +93,16 @@ pub fn current(env: &Env) -> Result<Rc<Isolate>, Vec<Problem>> {
     let kv: JsKv = Reflect::get(env, &TOKENS_KV.into())
         .map_err(|_| vec![])?
         .unchecked_into();
+    let kv_reads = Rc::default();
     let tokens = TokenManager::new(
         &settings.config,
         Policy::default(),
         jitter(),
         minter.clone(),
-        Some(ReadOnlyStore(KvStore(kv))),
+        Some(IsolateKv {
+            kv: KvStore(kv),
+            reads: Rc::clone(&kv_reads),
+        }),
         DateClock,
     )
     .map_err(|e| {
@@ -85,6 +124,7 @@ pub fn current(env: &Env) -> Result<Rc<Isolate>, Vec<Problem>> {
         settings,
         tokens,
         minter,
+        kv_reads,
     });
     CURRENT.with(|c| *c.borrow_mut() = Some((fp, Rc::clone(&isolate))));
     Ok(isolate)

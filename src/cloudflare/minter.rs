@@ -259,6 +259,8 @@ pub fn phase_name(p: Phase) -> &'static str {
 pub struct MinterClient {
     namespace: Rc<ObjectNamespace>,
     name: String,
+    /// Calls made to the object.
+    calls: Rc<Cell<u64>>,
 }
 
 impl MinterClient {
@@ -267,10 +269,17 @@ impl MinterClient {
         Ok(Self {
             namespace: Rc::new(env.durable_object(TOKEN_MINTER)?),
             name: cache_key.to_owned(),
+            calls: Rc::default(),
         })
     }
 
+    /// Calls made to the object through this client (and its clones).
+    pub fn calls(&self) -> u64 {
+        self.calls.get()
+    }
+
     async fn call(&self, path: &str, replacing: Option<&str>) -> Result<Response> {
+        self.calls.set(self.calls.get() + 1);
         let stub = self.namespace.id_from_name(&self.name)?.get_stub()?;
         let body = serde_json::to_string(&Ask {
             replacing: replacing.map(str::to_owned),

@@ -8,6 +8,7 @@
 //! token endpoint. A cron refreshes ahead.
 
 mod caller;
+mod front;
 mod isolate;
 mod minter;
 mod proxy;
@@ -88,6 +89,13 @@ async fn healthz(req: Request, env: &Env) -> Result<Response> {
         return reply::json(200, &serde_json::json!({ "ok": true }));
     }
     let peek = iso.tokens.peek().await;
+    // the JS front's answers from its lease count as this isolate's memory hits
+    let mut stats = iso.tokens.stats();
+    let (hits, joined) = front::front_counts();
+    stats.memory_hits += hits;
+    stats.coalesced += joined;
+    // this isolate's I/O for its token cache, before asking the minter for its ledger
+    let io = serde_json::json!({ "kv_reads": iso.kv_reads.get(), "minter_calls": iso.minter.calls() });
     // the minting authority's view: mints per hour for 48 hours, last mint, last failure
     let minter = iso.minter.ledger().await.ok();
     reply::json(
@@ -99,7 +107,8 @@ async fn healthz(req: Request, env: &Env) -> Result<Response> {
                 "state": peek.as_ref().map_or("none", |(p, _)| phase_name(*p)),
                 "expires_at": peek.as_ref().map(|(_, r)| r.expires_at_ms),
             },
-            "stats": iso.tokens.stats(),
+            "stats": stats,
+            "isolate": io,
             "minter": minter,
         }),
     )

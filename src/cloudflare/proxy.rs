@@ -14,7 +14,7 @@ use super::isolate::Isolate;
 use super::reply;
 use crate::js::fetch::{FetchResponse, call_fetch, read_stream_capped};
 use crate::js::{resolve_api_url, set};
-use crate::{ApiCall, Refusal, call_api, is_forwardable_request_header};
+use crate::{ApiCall, call_api, is_forwardable_request_header};
 
 /// Bodies up to this size are kept so a 401 can be retried; larger ones stream through once.
 pub const MAX_REPLAY_BYTES: u64 = 1024 * 1024;
@@ -153,14 +153,7 @@ impl ApiCall for Proxied<'_> {
     }
 
     async fn refused(&mut self, token: &str) -> bool {
-        let refusal = self.iso.tokens.invalidate_token(token).await;
-        if refusal == Refusal::Kept {
-            return false;
-        }
-        if self.iso.minter.invalidate(token).await.is_err() {
-            worker::console_warn!("autopay-auth: could not drop a refused token at the minter");
-        }
-        true
+        self.iso.refused(token).await
     }
 
     async fn replayable(&mut self) -> bool {
@@ -199,11 +192,7 @@ pub async fn proxy(mut req: Request, iso: &Isolate, ctx: &Context) -> Result<Res
     match outcome {
         Ok(resp) => Ok(Response::from(resp.unchecked_into::<web_sys::Response>())),
         Err(Failed::Token(e)) => reply::token_failure(&e),
-        Err(Failed::Unreachable) => reply::error(
-            502,
-            "upstream_unreachable",
-            "the Autopay API could not be reached",
-        ),
+        Err(Failed::Unreachable) => reply::error(502, reply::UNREACHABLE.0, reply::UNREACHABLE.1),
         Err(Failed::Worker(e)) => Err(e),
     }
 }

@@ -51,32 +51,56 @@ pub fn misconfigured(problems: &[Problem]) -> Result<Response> {
     )
 }
 
+/// `error` and `error_description` of the 401 for a missing or wrong caller key.
+pub const UNAUTHORIZED: (&str, &str) = (
+    "unauthorized",
+    "a valid caller key is required (Authorization: Bearer <key>)",
+);
+
+/// `error` and `error_description` of the 502 when the Autopay API could not be reached.
+pub const UNREACHABLE: (&str, &str) = ("upstream_unreachable", "the Autopay API could not be reached");
+
 /// 401 for a missing or wrong caller key.
 pub fn unauthorized() -> Result<Response> {
-    let mut r = error(
-        401,
-        "unauthorized",
-        "a valid caller key is required (Authorization: Bearer <key>)",
-    )?;
+    let (code, description) = UNAUTHORIZED;
+    let mut r = error(401, code, description)?;
     r.headers_mut().set("www-authenticate", "Bearer")?;
     Ok(r)
 }
 
-/// 502 / 503 (+ `Retry-After`) when no token could be had, from the error's report: Autopay's
+/// The answer when no token could be had: status, JSON body and `Retry-After` seconds. Autopay's
 /// `error` and `error_description` pass through with its status, its raw body never does.
-pub fn token_failure(err: &Error) -> Result<Response> {
+pub fn token_failure_parts(err: &Error) -> (u16, String, Option<u64>) {
     let (status, retry_after) = gateway_status(err);
     let report = err.clone().renamed(setting_name).report();
-    let mut r = json(
-        status,
-        &ErrorBody {
-            error: report.error.as_deref().unwrap_or(&report.code),
-            error_description: report.description.as_deref().unwrap_or(&report.message),
-            status: report.status,
-        },
-    )?;
+    let body = serde_json::to_string(&ErrorBody {
+        error: report.error.as_deref().unwrap_or(&report.code),
+        error_description: report.description.as_deref().unwrap_or(&report.message),
+        status: report.status,
+    })
+    .unwrap_or_default();
+    (status, body, retry_after)
+}
+
+/// 502 / 503 (+ `Retry-After`) when no token could be had (see [`token_failure_parts`]).
+pub fn token_failure(err: &Error) -> Result<Response> {
+    let (status, body, retry_after) = token_failure_parts(err);
+    let mut r = Response::ok(body)?.with_status(status);
+    let headers = r.headers_mut();
+    headers.set("content-type", "application/json")?;
+    headers.set("cache-control", "no-store")?;
     if let Some(secs) = retry_after {
-        r.headers_mut().set("retry-after", &secs.to_string())?;
+        headers.set("retry-after", &secs.to_string())?;
     }
     Ok(r)
+}
+
+/// The JSON body of [`error`], for answers built outside Rust.
+pub fn error_body(error: &str, description: &str) -> String {
+    serde_json::to_string(&ErrorBody {
+        error,
+        error_description: description,
+        status: None,
+    })
+    .unwrap_or_default()
 }

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,5 +21,6 @@ test('npm run deploy -- --dry-run builds and validates the Worker offline', () =
     assert.ok(out.includes(binding), `${binding} in:\n${out}`);
   }
   assert.match(out, /--dry-run: exiting now/);
-  assert.ok(existsSync(join(outdir, 'index.js')), 'the bundle was written');
+  assert.ok(existsSync(join(outdir, 'front.js')), 'the bundle (the JS front and the Rust Worker) was written');
+  assert.ok(readdirSync(outdir).some((f) => f.endsWith('index_bg.wasm')), 'the wasm was bundled');
 });

@@ -43,7 +43,8 @@ export async function startWorker(emu, bindings = {}, options = {}) {
         });
       }
     },
-    scriptPath: join(root, 'build', 'index.js'),
+    scriptPath: join(root, 'src', 'cloudflare', 'front.js'),
+    modulesRoot: root,
     ...WORKERD_MODULES,
     kvNamespaces: ['AUTOPAY_TOKENS'],
     durableObjects: { TOKEN_MINTER: 'TokenMinter' },

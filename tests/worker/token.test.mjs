@@ -9,8 +9,8 @@ import { storedRecord, auth, OTHER_KEY, useWorker, startWorker, CLIENT_SECRET } 
 
 const ctx = useWorker();
 
-test('200 concurrent cold /token requests mint exactly one token', async () => {
-  const answers = await Promise.all(Array.from({ length: 200 }, () => ctx.w.call('/token', { headers: auth() })));
+test('500 concurrent cold /token requests of one isolate: one mint, one KV read, one Durable Object call', async () => {
+  const answers = await Promise.all(Array.from({ length: 500 }, () => ctx.w.call('/token', { headers: auth() })));
   const bodies = await Promise.all(answers.map((r) => r.json()));
   assert.ok(answers.every((r) => r.status === 200));
   assert.equal(new Set(bodies.map((b) => b.access_token)).size, 1);
@@ -20,6 +20,15 @@ test('200 concurrent cold /token requests mint exactly one token', async () => {
   assert.equal(b.token_type, 'Bearer');
   assert.equal(b.scope, 'customer_club');
   assert.ok(b.expires_in > 86_390 && b.expires_in <= 86_400, String(b.expires_in));
+  // the burst waited on one promise of the JS front: one call into the Rust cache
+  const { isolate, stats } = await (await ctx.w.call('/healthz', { headers: auth() })).json();
+  assert.deepEqual(isolate, { kv_reads: 1, minter_calls: 1 });
+  assert.equal(stats.coalesced + stats.memoryHits, 499, JSON.stringify(stats));
+  // warm: answered from the front's lease, no further I/O
+  await Promise.all(Array.from({ length: 50 }, () => ctx.w.call('/token', { headers: auth() })));
+  const warm = await (await ctx.w.call('/healthz', { headers: auth() })).json();
+  assert.deepEqual(warm.isolate, { kv_reads: 1, minter_calls: 2 }, 'only the first /healthz asked the minter since');
+  assert.equal(warm.stats.memoryHits - stats.memoryHits, 50);
 });
 
 test('expires_in is the remaining lifetime', async () => {

@@ -1,0 +1,137 @@
+// The Worker's entry module: a thin JS front over the Rust Worker (build/index.js, made by
+// scripts/build-worker.sh). Crossing into wasm through workers-rs costs tens of microseconds a
+// request (request/response conversion, task scheduling, string copies), more than the token
+// logic itself, so the two hot paths are answered here, from a lease the Rust side publishes:
+//
+// - GET /token, and bodiless (GET/HEAD) proxy calls: after a constant-time caller-key check
+//   (SHA-256 digests compared with crypto.subtle.timingSafeEqual, against every key), the token
+//   comes from `lease` until its end — the refresh point the Rust core chose. Past it, the
+//   isolate's requests wait on one promise: one call into Rust (`frontLease`), so one KV read
+//   and at most one Durable Object call per isolate, however many requests are cold. The
+//   upstream Response is returned as it is.
+// - A 401 from the API goes to the core (`frontRefused`), which decides whether the token is
+//   dropped and the call retried once.
+//
+// Everything else — /livez, /healthz, other methods, calls with a body, misconfiguration, the
+// cron — is the Rust `fetch` / `scheduled`. No token policy lives here: what may be served and
+// until when, refreshes, refusals and error answers all come from the Rust core.
+import RustWorker, { TokenMinter } from '../../build/index.js';
+
+export { TokenMinter };
+
+// The generated entry's methods, called without building an entrypoint instance per request.
+const rust = RustWorker.prototype;
+const encoder = new TextEncoder();
+
+let settings; // from Rust, once per isolate: keys, apiBase, unforwarded headers, error bodies
+let lease = null; // { token, tokenType, scope, expiresAt, until, head }
+let pending = null; // this isolate's one call into Rust for a token
+let hits = 0; // answers from the lease, reported to /healthz
+let joined = 0; // requests that waited on `pending` instead of calling Rust
+
+function settingsOf(env) {
+  if (settings === undefined) {
+    const s = rust.frontSettings(env);
+    settings = s === null ? null : { ...s, unforwarded: new Set(s.unforwarded) };
+  }
+  return settings;
+}
+
+async function admitted(request, s) {
+  const header = request.headers.get('authorization');
+  if (header === null || !header.startsWith('Bearer ')) return false;
+  const digest = await crypto.subtle.digest('SHA-256', encoder.encode(header.slice(7).trim()));
+  let ok = false;
+  for (const key of s.keys) ok = crypto.subtle.timingSafeEqual(digest, key) || ok; // every key, always
+  return ok;
+}
+
+const json = (status, body, extra) =>
+  new Response(body, { status, headers: { 'content-type': 'application/json', 'cache-control': 'no-store', ...extra } });
+
+/** The lease, or (past its end) the one shared call into Rust: a lease, a failure, or null. */
+function token(env, ctx) {
+  if (lease !== null && Date.now() < lease.until) {
+    hits++;
+    return lease;
+  }
+  if (pending !== null) {
+    joined++;
+    return pending;
+  }
+  pending = rust
+    .frontLease(env, ctx)
+    .then((got) => {
+      if (got !== null && got.token !== undefined) {
+        const head = `{"access_token":${JSON.stringify(got.token)},"token_type":${JSON.stringify(got.tokenType)},"scope":${JSON.stringify(got.scope)},"expires_in":`;
+        got.head = head;
+        if (got.until > Date.now()) lease = got;
+      }
+      return got;
+    })
+    .catch(() => null)
+    .finally(() => {
+      pending = null;
+    });
+  return pending;
+}
+
+function failure(got) {
+  return json(got.status, got.body, got.retryAfter === null ? undefined : { 'retry-after': String(got.retryAfter) });
+}
+
+async function tokenRoute(request, env, ctx) {
+  const got = await token(env, ctx);
+  if (got === null) return rust.fetch.call({ env, ctx }, request);
+  if (got.token === undefined) return failure(got);
+  const left = Math.max(0, Math.floor((got.expiresAt - Date.now()) / 1000));
+  return json(200, `${got.head}${left}}`);
+}
+
+async function proxy(request, env, ctx, s) {
+  const url = new URL(request.url); // WHATWG-parsed: no dot segments remain in the path
+  const target = s.apiBase + url.pathname + url.search;
+  const headers = new Headers();
+  for (const [name, value] of request.headers) {
+    if (!s.unforwarded.has(name) && !s.unforwardedPrefixes.some((p) => name.startsWith(p))) headers.append(name, value);
+  }
+  const init = { method: request.method, headers, redirect: 'manual' };
+  for (let attempt = 0; ; attempt++) {
+    const got = await token(env, ctx);
+    if (got === null) return rust.fetch.call({ env, ctx }, request);
+    if (got.token === undefined) return failure(got);
+    headers.set('authorization', `Bearer ${got.token}`);
+    let response;
+    try {
+      response = await fetch(target, init);
+    } catch {
+      return json(502, s.unreachable);
+    }
+    if (response.status !== 401 || attempt > 0) return response;
+    await response.body?.cancel();
+    if (lease?.token === got.token) lease = null;
+    if (!(await rust.frontRefused(env, got.token))) return response;
+  }
+}
+
+export default {
+  async fetch(request, env, ctx) {
+    const s = settingsOf(env);
+    const method = request.method;
+    if (s === null || (method !== 'GET' && method !== 'HEAD')) return rust.fetch.call({ env, ctx }, request);
+    const href = request.url;
+    const path = href.slice(href.indexOf('/', href.indexOf('//') + 2)).split(/[?#]/, 1)[0];
+    if (path === '/livez' || path === '/healthz') {
+      rust.frontCount(hits, joined);
+      hits = joined = 0;
+      return rust.fetch.call({ env, ctx }, request);
+    }
+    if (!(await admitted(request, s))) return json(401, s.unauthorized, { 'www-authenticate': 'Bearer' });
+    if (method === 'GET' && path === '/token') return tokenRoute(request, env, ctx);
+    return proxy(request, env, ctx, s);
+  },
+
+  scheduled(event, env, ctx) {
+    return rust.scheduled.call({ env, ctx }, event);
+  },
+};
