@@ -1,77 +1,203 @@
-// Benchmark (not a test): the Worker in workerd (Miniflare), one load generator (autocannon,
-// 16 connections), one run, interleaved rounds: (a) a trivial route, (b) /token on a warm cache,
-// (c) the proxy route — beside a strong hand-written JS Worker doing the same job
-// (bench/baseline-worker.js: memory + single-flight + KV + timing-safe key check + proxy with
-// one retry): (d) its proxy route, (e) its /token.
+// Benchmark (not a test): the autopay-auth Worker beside a strong hand-written JS Worker doing
+// the same job (bench/baseline-worker.js: memory + single-flight + KV + timing-safe key check +
+// proxy with one retry), both in ONE workerd, each on its own socket (Miniflare
+// `unsafeDirectSockets`, so no entry worker sits in front of either), against the emulator.
+// - steady routes, interleaved rounds of autocannon (16 connections): the trivial route, /token
+//   on a warm cache, a proxied GET; req/s, latency, and workerd CPU per request from
+//   /proc/<workerd>/task/*/schedstat (nanoseconds on CPU, every thread) — the steadier figure on
+//   a shared machine;
+// - cold start: a fresh workerd holding one of the two, the first /token (a mint) after ready;
+// - cold burst: 500 concurrent /token on a fresh workerd: p50/p99, mints, and (ours) the KV
+//   reads and Durable Object calls of the isolate, from its keyed /healthz.
+// Prints tables; writes bench/results/worker.json for bench/report.mjs.
 //   node bench/worker.mjs        (after scripts/build-worker.sh)
 import autocannon from 'autocannon';
 import { Miniflare } from 'miniflare';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startEmulator } from '../tests/emulator/server.mjs';
 import { WORKERD_MODULES } from '../tests/worker/helpers.mjs';
+import { loadAverage, median, quantile, saveResult } from './common.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const COLD_RUNS = Number(process.env.BENCH_COLD_RUNS ?? 5);
+const BURST = Number(process.env.BENCH_BURST ?? 500);
+const BURST_RUNS = Number(process.env.BENCH_BURST_RUNS ?? 3);
 const KEY = 'bench-caller-key-0123456789abcdef';
-const emu = await startEmulator({ clientId: 'bench', clientSecret: 'bench-secret' });
-const common = { ...WORKERD_MODULES, host: '127.0.0.1', port: 0, cf: false, kvNamespaces: ['AUTOPAY_TOKENS'] };
-
-const ours = new Miniflare({
-  ...common,
-  scriptPath: join(root, 'build', 'index.js'),
-  durableObjects: { TOKEN_MINTER: 'TokenMinter' },
-  bindings: { AUTOPAY_CLIENT_ID: 'bench', AUTOPAY_CLIENT_SECRET: 'bench-secret', PROXY_API_KEYS: KEY, AUTOPAY_TOKEN_URL: emu.tokenUrl, AUTOPAY_API_BASE: emu.origin },
-});
-const oursUrl = await ours.ready;
 const headers = { authorization: `Bearer ${KEY}` };
-await (await fetch(new URL('/token', oursUrl), { headers })).text(); // warm: one mint
+const emu = await startEmulator({ clientId: 'bench', clientSecret: 'bench-secret' });
+const loadBefore = loadAverage();
 
-const baseline = new Miniflare({
-  ...common,
-  scriptPath: join(root, 'bench', 'baseline-worker.js'),
-  bindings: { CALLER_KEY: KEY, CLIENT_ID: 'bench', CLIENT_SECRET: 'bench-secret', TOKEN_URL: emu.tokenUrl, API_BASE: emu.origin },
-});
-const baseUrl = await baseline.ready;
-await (await fetch(new URL('/token', baseUrl), { headers })).text(); // warm: its own one mint
+const workers = {
+  ours: {
+    name: 'autopay-auth',
+    ...WORKERD_MODULES,
+    modulesRoot: root,
+    scriptPath: join(root, 'src', 'cloudflare', 'front.js'),
+    durableObjects: { TOKEN_MINTER: 'TokenMinter' },
+    kvNamespaces: { AUTOPAY_TOKENS: 'ours-tokens' },
+    bindings: { AUTOPAY_CLIENT_ID: 'bench', AUTOPAY_CLIENT_SECRET: 'bench-secret', PROXY_API_KEYS: KEY, AUTOPAY_TOKEN_URL: emu.tokenUrl, AUTOPAY_API_BASE: emu.origin },
+    unsafeDirectSockets: [{ host: '127.0.0.1', port: 0 }],
+  },
+  js: {
+    name: 'baseline',
+    ...WORKERD_MODULES,
+    scriptPath: join(root, 'bench', 'baseline-worker.js'),
+    kvNamespaces: { AUTOPAY_TOKENS: 'baseline-tokens' },
+    bindings: { CALLER_KEY: KEY, CLIENT_ID: 'bench', CLIENT_SECRET: 'bench-secret', TOKEN_URL: emu.tokenUrl, API_BASE: emu.origin },
+    unsafeDirectSockets: [{ host: '127.0.0.1', port: 0 }],
+  },
+};
+
+/** A fresh workerd holding `list` (of `workers`), with the direct URL of each. */
+async function start(list) {
+  // the Workers' own logs (a JSON line per mint) and workerd's notes on closed connections are not
+  // the benchmark's output
+  const mf = new Miniflare({ host: '127.0.0.1', port: 0, cf: false, handleRuntimeStdio() {}, workers: list });
+  await mf.ready;
+  const urls = await Promise.all(list.map((w) => mf.unsafeGetDirectURL(w.name)));
+  return { mf, urls };
+}
+
+/** The workerd process Miniflare started (a child of this process). */
+function workerdPid() {
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === process.pid && readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'workerd') return pid;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  throw new Error('workerd process not found');
+}
+
+/** Nanoseconds the process has run on a CPU, all threads. */
+function cpuNs(pid) {
+  let ns = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // thread ended
+    }
+  }
+  return ns;
+}
+
+// ---- steady routes: one workerd with both Workers, interleaved rounds ----
+const both = await start([workers.ours, workers.js]);
+const [oursUrl, jsUrl] = both.urls;
+const pid = workerdPid();
+const minted0 = emu.stats().minted;
+await (await fetch(new URL('/token', oursUrl), { headers })).text(); // warm: one mint each
+await (await fetch(new URL('/token', jsUrl), { headers })).text();
 
 async function load(url, extra) {
+  const cpu0 = cpuNs(pid);
   const r = await autocannon({ url, connections: 16, duration: SECONDS, ...extra });
+  const cpu = cpuNs(pid) - cpu0;
   const bad = r.non2xx + r.errors + r.timeouts;
   if (bad > 0) throw new Error(`${url}: ${bad} failed requests`);
-  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99 };
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, cpuUs: cpu / 1000 / r.requests.total };
 }
 
-const scenarios = [
-  ['platform floor: trivial route of a JS Worker', new URL('/trivial', baseUrl).href, {}],
-  ['(a) trivial route (autopay-auth GET /livez)', new URL('/livez', oursUrl).href, {}],
-  ['(b) /token, warm cache (autopay-auth)', new URL('/token', oursUrl).href, { headers }],
-  ['(c) proxy route (autopay-auth)', new URL('/customer_club/members?limit=1', oursUrl).href, { headers }],
-  ['(d) proxy route (hand-written JS)', new URL('/customer_club/members?limit=1', baseUrl).href, { headers }],
-  ['(e) /token, warm cache (hand-written JS)', new URL('/token', baseUrl).href, { headers }],
+const PROXY_PATH = '/customer_club/members?limit=1';
+const routes = [
+  { route: 'trivial route', ours: ['/livez', {}], js: ['/trivial', {}] },
+  { route: '/token, warm', ours: ['/token', { headers }], js: ['/token', { headers }] },
+  { route: 'proxy GET', ours: [PROXY_PATH, { headers }], js: [PROXY_PATH, { headers }] },
 ];
-for (const [, url, extra] of scenarios) await autocannon({ url, connections: 16, duration: 1, ...extra }); // warm up
-// Interleaved rounds, so drift on a busy 2-core machine hits every scenario alike; medians reported.
+const scenarios = routes.flatMap((r) => [
+  { route: r.route, who: 'ours', url: new URL(r.ours[0], oursUrl).href, extra: r.ours[1] },
+  { route: r.route, who: 'js', url: new URL(r.js[0], jsUrl).href, extra: r.js[1] },
+]);
+for (const s of scenarios) await autocannon({ url: s.url, connections: 16, duration: 1, ...s.extra }); // warm up
 const samples = scenarios.map(() => []);
 for (let round = 0; round < ROUNDS; round++) {
-  for (const [i, [, url, extra]] of scenarios.entries()) samples[i].push(await load(url, extra));
+  for (const [i, s] of scenarios.entries()) samples[i].push(await load(s.url, s.extra));
 }
-const median = (xs) => [...xs].sort((p, q) => p.rps - q.rps)[Math.floor(xs.length / 2)];
-const rows = scenarios.map(([name], i) => [name, median(samples[i])]);
-const minted = emu.stats().minted;
-await ours.dispose();
-await baseline.dispose();
-await emu.close();
-if (minted !== 2) throw new Error(`benchmark invalid: ${minted} mints (one per Worker expected)`);
+const steadyMints = emu.stats().minted - minted0;
+await both.mf.dispose();
+if (steadyMints !== 2) throw new Error(`benchmark invalid: ${steadyMints} mints (one per Worker expected)`);
+const pick = (xs, key) => median(xs.map((x) => x[key]));
+const steady = routes.map((r) => {
+  const row = { route: r.route };
+  for (const who of ['ours', 'js']) {
+    const xs = samples[scenarios.findIndex((s) => s.route === r.route && s.who === who)];
+    row[who] = { rps: pick(xs, 'rps'), p50: pick(xs, 'p50'), p99: pick(xs, 'p99'), cpuUs: pick(xs, 'cpuUs') };
+  }
+  return row;
+});
 
-const [floor, a, b, c, d, e] = rows.map(([, r]) => r);
-console.log(`\nWorker in workerd (Miniflare ${JSON.parse(readFileSync(join(root, 'node_modules/miniflare/package.json'))).version}), autocannon 16 connections, ${ROUNDS} interleaved rounds x ${SECONDS} s, median round; Node ${process.version}`);
-console.log('| route | req/s | p50 ms | p99 ms |\n|---|---:|---:|---:|');
-for (const [name, r] of rows) console.log(`| ${name} | ${r.rps.toFixed(0)} | ${r.p50} | ${r.p99} |`);
-const pct = (x, y) => `${((100 * x.rps) / y.rps).toFixed(0)} %`;
-console.log(`\n(b)/(e) /token = ${pct(b, e)}; (c)/(d) proxy = ${pct(c, d)}; (a)/floor trivial = ${pct(a, floor)}; tokens minted during the run: ${minted} (one per Worker)`);
+// ---- cold start and cold burst: a fresh workerd per sample, the two alternating ----
+async function firstToken(who) {
+  const { mf, urls } = await start([workers[who]]);
+  const t0 = performance.now();
+  const r = await fetch(new URL('/token', urls[0]), { headers });
+  await r.text();
+  const ms = performance.now() - t0;
+  await mf.dispose();
+  if (r.status !== 200) throw new Error(`${who}: first /token answered ${r.status}`);
+  return ms;
+}
+const cold = { ours: [], js: [] };
+for (let i = 0; i < COLD_RUNS; i++) for (const who of ['ours', 'js']) cold[who].push(await firstToken(who));
+
+async function burst(who) {
+  const { mf, urls } = await start([workers[who]]);
+  const before = emu.stats().minted;
+  const times = await Promise.all(
+    Array.from({ length: BURST }, async () => {
+      const t0 = performance.now();
+      const r = await fetch(new URL('/token', urls[0]), { headers });
+      await r.text();
+      if (r.status !== 200) throw new Error(`${who}: /token answered ${r.status} in the burst`);
+      return performance.now() - t0;
+    }),
+  );
+  const out = { p50: quantile(times, 0.5), p99: quantile(times, 0.99), mints: emu.stats().minted - before };
+  if (who === 'ours') {
+    const h = await (await fetch(new URL('/healthz', urls[0]), { headers })).json();
+    out.kvReads = h.isolate.kv_reads;
+    out.minterCalls = h.isolate.minter_calls;
+  }
+  await mf.dispose();
+  return out;
+}
+// alternating, a fresh workerd each; the median run (by p50) of each is reported
+const burstRuns = { ours: [], js: [] };
+for (let i = 0; i < BURST_RUNS; i++) for (const who of ['ours', 'js']) burstRuns[who].push(await burst(who));
+const medianRun = (runs) => [...runs].sort((a, b) => a.p50 - b.p50)[Math.floor(runs.length / 2)];
+const bursts = { ours: medianRun(burstRuns.ours), js: medianRun(burstRuns.js) };
+await emu.close();
+
 const wasm = readFileSync(join(root, 'build', 'index_bg.wasm'));
-console.log(`Worker wasm: ${(wasm.length / 1024).toFixed(1)} KiB raw, ${(gzipSync(wasm, { level: 9 }).length / 1024).toFixed(1)} KiB gzip (goal ≤ 200 KB)`);
+const result = {
+  date: new Date().toISOString(),
+  node: process.version,
+  miniflare: JSON.parse(readFileSync(join(root, 'node_modules/miniflare/package.json'))).version,
+  connections: 16,
+  rounds: ROUNDS,
+  seconds: SECONDS,
+  load: { before: loadBefore, after: loadAverage() },
+  steady,
+  cold: { ours: median(cold.ours), js: median(cold.js), runs: COLD_RUNS },
+  burst: { size: BURST, runs: BURST_RUNS, ...bursts },
+  wasm: { raw: wasm.length, gzip: gzipSync(wasm, { level: 9 }).length },
+};
+saveResult('worker', result);
+
+console.log(`\nWorker vs hand-written JS Worker, one workerd (Miniflare ${result.miniflare}), each on its own socket; autocannon 16 connections, ${ROUNDS} interleaved rounds x ${SECONDS} s, medians; Node ${process.version}; load ${result.load.before} → ${result.load.after}`);
+console.log('| route | ours req/s | JS req/s | ours ÷ JS | ours CPU µs/req | JS CPU µs/req | ours p50/p99 ms | JS p50/p99 ms |\n|---|---:|---:|---:|---:|---:|---:|---:|');
+for (const r of steady) {
+  console.log(`| ${r.route} | ${r.ours.rps.toFixed(0)} | ${r.js.rps.toFixed(0)} | ${((100 * r.ours.rps) / r.js.rps).toFixed(0)} % | ${r.ours.cpuUs.toFixed(0)} | ${r.js.cpuUs.toFixed(0)} | ${r.ours.p50}/${r.ours.p99} | ${r.js.p50}/${r.js.p99} |`);
+}
+console.log(`\ncold start, first /token (median of ${COLD_RUNS} fresh workerd): ours ${result.cold.ours.toFixed(1)} ms, JS ${result.cold.js.toFixed(1)} ms (${(result.cold.ours / result.cold.js).toFixed(2)}x)`);
+console.log(`${BURST} concurrent cold /token (median of ${BURST_RUNS} fresh workerd): ours p50 ${bursts.ours.p50.toFixed(0)} ms p99 ${bursts.ours.p99.toFixed(0)} ms, ${bursts.ours.mints} mint, ${bursts.ours.kvReads} KV read, ${bursts.ours.minterCalls} Durable Object call; JS p50 ${bursts.js.p50.toFixed(0)} ms p99 ${bursts.js.p99.toFixed(0)} ms, ${bursts.js.mints} mint (p50 ${(bursts.ours.p50 / bursts.js.p50).toFixed(2)}x)`);
+console.log(`Worker wasm: ${(wasm.length / 1024).toFixed(1)} KiB raw, ${(result.wasm.gzip / 1024).toFixed(1)} KiB gzip`);

@@ -283,7 +283,7 @@ where
                 }
                 Action::Save { record, unlock } => {
                     let mut results = Vec::new();
-                    if let Some(store) = &inner.store {
+                    if let Some(store) = inner.store.as_ref().filter(|s| s.writes()) {
                         if let Some((rec, ttl_secs)) = record {
                             // a platform that cannot seal stores nothing: never a plain record
                             if let Some(value) = inner.sealer.seal(&rec).await {

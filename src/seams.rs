@@ -84,6 +84,11 @@ pub trait Store {
     fn put(&self, key: &str, value: &str, ttl_secs: u64) -> impl Future<Output = Result<(), StoreError>>;
     /// Removes `key`.
     fn delete(&self, key: &str) -> impl Future<Output = Result<(), StoreError>>;
+    /// Whether `put` and `delete` write anything (`false` for a [`ReadOnlyStore`]: then no
+    /// record is even sealed for it).
+    fn writes(&self) -> bool {
+        true
+    }
     /// Stores `value` under `key` for `ttl_ms` **only if the key is absent**, atomically:
     /// `Some(true)` if stored, `Some(false)` if the key was there, `None` if this store cannot
     /// (the default). A store that can lets processes sharing it mint once between them.
@@ -111,6 +116,9 @@ impl<S: Store> Store for ReadOnlyStore<S> {
     }
     async fn delete(&self, _key: &str) -> Result<(), StoreError> {
         Ok(())
+    }
+    fn writes(&self) -> bool {
+        false
     }
 }
 

@@ -12,7 +12,7 @@
 // - A 401 from the API goes to the core (`frontRefused`), which decides whether the token is
 //   dropped and the call retried once.
 //
-// Everything else — /livez, /healthz, other methods, calls with a body, misconfiguration, the
+// GET /livez answers "ok" here. Everything else — /healthz, other methods, calls with a body, misconfiguration, the
 // cron — is the Rust `fetch` / `scheduled`. No token policy lives here: what may be served and
 // until when, refreshes, refusals and error answers all come from the Rust core.
 import RustWorker, { TokenMinter } from '../../build/index.js';
@@ -46,8 +46,9 @@ async function admitted(request, s) {
   return ok;
 }
 
-const json = (status, body, extra) =>
-  new Response(body, { status, headers: { 'content-type': 'application/json', 'cache-control': 'no-store', ...extra } });
+const JSON_HEADERS = { 'content-type': 'application/json', 'cache-control': 'no-store' };
+const OK = { headers: JSON_HEADERS };
+const json = (status, body, extra) => new Response(body, { status, headers: { ...JSON_HEADERS, ...extra } });
 
 /** The lease, or (past its end) the one shared call into Rust: a lease, a failure, or null. */
 function token(env, ctx) {
@@ -85,7 +86,7 @@ async function tokenRoute(request, env, ctx) {
   if (got === null) return rust.fetch.call({ env, ctx }, request);
   if (got.token === undefined) return failure(got);
   const left = Math.max(0, Math.floor((got.expiresAt - Date.now()) / 1000));
-  return json(200, `${got.head}${left}}`);
+  return new Response(`${got.head}${left}}`, OK);
 }
 
 async function proxy(request, env, ctx, s) {
@@ -116,12 +117,15 @@ async function proxy(request, env, ctx, s) {
 
 export default {
   async fetch(request, env, ctx) {
-    const s = settingsOf(env);
     const method = request.method;
-    if (s === null || (method !== 'GET' && method !== 'HEAD')) return rust.fetch.call({ env, ctx }, request);
+    if (method !== 'GET' && method !== 'HEAD') return rust.fetch.call({ env, ctx }, request);
     const href = request.url;
-    const path = href.slice(href.indexOf('/', href.indexOf('//') + 2)).split(/[?#]/, 1)[0];
-    if (path === '/livez' || path === '/healthz') {
+    const start = href.indexOf('/', href.indexOf('//') + 2);
+    const end = href.search(/[?#]/);
+    const path = href.slice(start, end < 0 ? undefined : end);
+    if (path === '/livez') return new Response('ok'); // liveness: no settings, no key
+    const s = settingsOf(env);
+    if (s === null || path === '/healthz') {
       rust.frontCount(hits, joined);
       hits = joined = 0;
       return rust.fetch.call({ env, ctx }, request);

@@ -17,27 +17,27 @@ use super::settings::{Problem, Settings, TOKEN_MINTER, TOKENS_KV, fingerprint};
 use crate::js::kv::{JsKv, KvStore};
 use crate::js::webcrypto::WebSealer;
 use crate::js::{DateClock, Ticks, jitter};
-use crate::{EventKind, Policy, Refusal, Store, StoreError, TokenManager};
+use crate::{EventKind, Policy, ReadOnlyStore, Refusal, Store, StoreError, TokenManager};
 
 /// The per-isolate token cache.
-pub type Tokens = TokenManager<MinterClient, IsolateKv, DateClock, Ticks, WebSealer>;
+pub type Tokens = TokenManager<MinterClient, ReadOnlyStore<CountedKv>, DateClock, Ticks, WebSealer>;
 
-/// The isolate's view of `AUTOPAY_TOKENS`: read only (the minter writes it), reads counted.
-pub struct IsolateKv {
+/// `AUTOPAY_TOKENS` with its reads counted (the isolate reads it; the minter writes it).
+pub struct CountedKv {
     kv: KvStore,
     reads: Rc<Cell<u64>>,
 }
 
-impl Store for IsolateKv {
+impl Store for CountedKv {
     async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
         self.reads.set(self.reads.get() + 1);
         self.kv.get(key).await
     }
-    async fn put(&self, _key: &str, _value: &str, _ttl_secs: u64) -> Result<(), StoreError> {
-        Ok(())
+    fn put(&self, key: &str, value: &str, ttl_secs: u64) -> impl Future<Output = Result<(), StoreError>> {
+        self.kv.put(key, value, ttl_secs)
     }
-    async fn delete(&self, _key: &str) -> Result<(), StoreError> {
-        Ok(())
+    fn delete(&self, key: &str) -> impl Future<Output = Result<(), StoreError>> {
+        self.kv.delete(key)
     }
 }
 
@@ -99,10 +99,10 @@ pub fn current(env: &Env) -> Result<Rc<Isolate>, Vec<Problem>> {
         Policy::default(),
         jitter(),
         minter.clone(),
-        Some(IsolateKv {
+        Some(ReadOnlyStore(CountedKv {
             kv: KvStore(kv),
             reads: Rc::clone(&kv_reads),
-        }),
+        })),
         DateClock,
     )
     .map_err(|e| {

@@ -1,9 +1,11 @@
 //! `TokenMinter`, the Durable Object that is the **only** code calling the token endpoint, and
 //! the isolates' client for it (a [`TokenSource`]). Both sides of its small wire live here.
 //!
-//! One object per cache key. Its manager runs memory → KV → token endpoint with single-flight:
-//! a Durable Object has one I/O context for all its requests, so every waiter shares one
-//! request. It writes KV; isolates only read it.
+//! One object per cache key. Its manager runs memory → the object's own storage → token
+//! endpoint with single-flight: a Durable Object has one I/O context for all its requests, so
+//! every waiter shares one request. The record lives in the object's storage (strongly
+//! consistent, beside the ledger) and is copied to KV for the isolates, which only read KV; the
+//! copy is written after the answer, so no caller waits for it.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -11,8 +13,9 @@ use std::rc::Rc;
 use js_sys::{Function, Reflect};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::spawn_local;
 use worker::{
-    DurableObject, Env, Method, ObjectNamespace, Request, RequestInit, Response, Result, State,
+    DurableObject, Env, Method, ObjectNamespace, Request, RequestInit, Response, Result, State, Storage,
     durable_object,
 };
 
@@ -23,8 +26,8 @@ use crate::js::kv::{JsKv, KvStore};
 use crate::js::webcrypto::WebSealer;
 use crate::js::{DateClock, jitter};
 use crate::{
-    BudgetWindow, Endpoint, Error, ErrorReport, Event, EventKind, Ledger, Lookup, Phase, Policy,
-    TokenManager, TokenRecord, TokenSource,
+    BudgetWindow, Endpoint, Error, ErrorReport, Event, EventKind, Ledger, Lookup, Phase, Policy, Store,
+    StoreError, TokenManager, TokenRecord, TokenSource,
 };
 
 /// How the object answers when it could not get a token: the error's report as JSON.
@@ -42,7 +45,77 @@ struct Ask {
 }
 
 type Manager =
-    TokenManager<Endpoint<FetchTransport, DateClock>, KvStore, DateClock, crate::Wakers, WebSealer>;
+    TokenManager<Endpoint<FetchTransport, DateClock>, MinterStore, DateClock, crate::Wakers, WebSealer>;
+
+/// The minter's store: the sealed record in the object's storage, copied to KV for isolates.
+pub struct MinterStore {
+    storage: Storage,
+    kv: Rc<KvStore>,
+}
+
+/// A record as the object keeps it: the sealed value and when KV should let it expire.
+#[derive(Serialize, Deserialize)]
+struct Kept {
+    value: String,
+    expires_at_ms: u64,
+}
+
+fn store_error(op: &str, e: &worker::Error) -> StoreError {
+    StoreError(format!("Durable Object storage {op} failed: {e}"))
+}
+
+impl MinterStore {
+    /// Copies `value` to KV after the answer: no caller waits for it, and a failed copy is
+    /// logged (isolates then ask the object, which has the record).
+    fn copy_to_kv(&self, key: &str, value: &str, ttl_secs: u64) {
+        let (kv, key, value) = (Rc::clone(&self.kv), key.to_owned(), value.to_owned());
+        spawn_local(async move {
+            if let Err(e) = kv.put(&key, &value, ttl_secs).await {
+                worker::console_warn!("autopay-auth: could not copy the token record to KV: {}", e.0);
+            }
+        });
+    }
+}
+
+impl Store for MinterStore {
+    /// Read when the object starts without the token in memory: the record is copied to KV
+    /// again, in case the last copy was lost.
+    async fn get(&self, key: &str) -> std::result::Result<Option<String>, StoreError> {
+        let kept = self
+            .storage
+            .get::<Kept>(key)
+            .await
+            .map_err(|e| store_error("get", &e))?;
+        Ok(kept.map(|k| {
+            let ttl_secs = k.expires_at_ms.saturating_sub(js_sys::Date::now() as u64) / 1000;
+            if ttl_secs >= crate::MIN_STORE_TTL_SECS {
+                self.copy_to_kv(key, &k.value, ttl_secs);
+            }
+            k.value
+        }))
+    }
+
+    async fn put(&self, key: &str, value: &str, ttl_secs: u64) -> std::result::Result<(), StoreError> {
+        let kept = Kept {
+            value: value.to_owned(),
+            expires_at_ms: js_sys::Date::now() as u64 + ttl_secs * 1000,
+        };
+        self.storage
+            .put(key, kept)
+            .await
+            .map_err(|e| store_error("put", &e))?;
+        self.copy_to_kv(key, value, ttl_secs);
+        Ok(())
+    }
+
+    /// Removes the record here and from KV, before answering (a dropped token must not be
+    /// read back by an isolate).
+    async fn delete(&self, key: &str) -> std::result::Result<(), StoreError> {
+        let (here, kv) = futures_util::join!(self.storage.delete(key), self.kv.delete(key));
+        here.map_err(|e| store_error("delete", &e))?;
+        kv
+    }
+}
 
 /// The minting authority.
 #[durable_object(fetch)]
@@ -89,13 +162,17 @@ impl TokenMinter {
         }
         let fetch: Function = Reflect::get(&js_sys::global(), &"fetch".into())?.dyn_into()?;
         let kv: JsKv = Reflect::get(&self.env, &TOKENS_KV.into())?.unchecked_into();
+        let store = MinterStore {
+            storage: self.state.storage(),
+            kv: Rc::new(KvStore(kv)),
+        };
         let source = Endpoint::new(settings.config.clone(), FetchTransport::new(fetch), DateClock);
         let m = TokenManager::new(
             &settings.config,
             Policy::default(),
             jitter(),
             source,
-            Some(KvStore(kv)),
+            Some(store),
             DateClock,
         )
         .map_err(|e| worker::Error::RustError(e.to_string()))?;

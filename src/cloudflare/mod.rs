@@ -1,7 +1,7 @@
 //! The Cloudflare Worker edge: a token service and Autopay proxy in front of Autopay, so that
 //! callers never hold Autopay credentials and never mint tokens.
 //!
-//! Routes: `GET /livez` (liveness, no key), `GET /healthz` (readiness: ok or not without a key,
+//! Routes: `GET /livez` (liveness, no key; answered by the JS front, `front.js`), `GET /healthz` (readiness: ok or not without a key,
 //! the token state and counters with one),
 //! `GET /token` (caller key), anything else proxied (caller key). Hot path: this isolate's
 //! memory → `AUTOPAY_TOKENS` KV → the `TokenMinter` Durable Object, the only code that calls the
@@ -122,11 +122,9 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         r.headers_mut().set("allow", &proxy::ALLOWED_METHODS.join(", "))?;
         return Ok(r);
     }
-    // a plain match, not a router rebuilt for every request; the settings are read only by the
-    // routes that need them (not by the liveness probe)
+    // a plain match, not a router rebuilt for every request
     let get = req.method() == Method::Get;
     match (get, req.path().as_str()) {
-        (true, "/livez") => Response::ok("ok"),
         (true, "/healthz") => healthz(req, &env).await,
         (true, "/token") => token(req, &env, &ctx).await,
         _ => proxied(req, &env, &ctx).await,

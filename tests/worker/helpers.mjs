@@ -68,8 +68,16 @@ export async function startWorker(emu, bindings = {}, options = {}) {
   return { mf, call, logs, close: () => mf.dispose() };
 }
 
-/** The token record in KV, with its key and expiration. */
+/** The token record in KV, with its key and expiration, once the minter's copy has landed (it
+ * is written after the answer): polls for up to 2 s, then `null`. */
 export async function storedRecord(mf) {
+  for (const until = Date.now() + 2_000; ; await sleep(20)) {
+    const rec = await kvRecord(mf);
+    if (rec !== null || Date.now() > until) return rec;
+  }
+}
+
+async function kvRecord(mf) {
   const kv = await mf.getKVNamespace('AUTOPAY_TOKENS');
   const { keys } = await kv.list();
   if (keys.length === 0) return null;

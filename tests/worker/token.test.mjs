@@ -140,3 +140,24 @@ test('the mint ledger and the mint budget are kept in the Durable Object\'s stor
     await again.close();
   }
 });
+
+test('the token record is kept in the Durable Object\'s storage: after a restart with an empty KV, no mint', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'autopay-auth-do-'));
+  const first = await startWorker(ctx.emu, {}, { durableObjectsPersist: dir });
+  let token;
+  try {
+    ({ access_token: token } = await (await first.call('/token', { headers: auth() })).json());
+  } finally {
+    await first.close();
+  }
+  // a new workerd: new isolate, new (empty) KV, the object's storage kept
+  const again = await startWorker(ctx.emu, {}, { durableObjectsPersist: dir });
+  try {
+    const b = await (await again.call('/token', { headers: auth() })).json();
+    assert.equal(b.access_token, token, 'the object served its stored token');
+    assert.equal(ctx.emu.stats().minted, 1);
+    assert.ok(await storedRecord(again.mf), 'and copied it to KV again');
+  } finally {
+    await again.close();
+  }
+});
