@@ -1,13 +1,14 @@
 // Benchmark (not a test): cache-hit cost of getToken() in Node, side by side with the JS
-// clients users would otherwise pick; import+initialise time; package size.
+// clients users would otherwise pick; package size. (Cold start, import included, is in
+// bench/peers.mjs.) Prints tables; writes bench/results/hot-path.json for bench/report.mjs.
 //   node bench/hot-path.mjs            (after `npm run build`)
-import { execFileSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startEmulator } from '../tests/emulator/server.mjs';
 import { clients } from './clients.mjs';
+import { loadAverage, saveResult } from './common.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const pkg = join(root, 'pkg');
@@ -32,6 +33,7 @@ async function measure(fn) {
   return summary(samples);
 }
 
+const loadBefore = loadAverage();
 const emu = await startEmulator({ clientId: 'bench', clientSecret: 'bench-secret', compat: true });
 const { AutopayAuth, MemoryKV } = await import(join(pkg, 'node.mjs'));
 const ours = new AutopayAuth({ clientId: 'bench', clientSecret: 'bench-secret', tokenUrl: emu.tokenUrl, kv: new MemoryKV(), logger: null });
@@ -98,48 +100,36 @@ async function measureRequests(fn, n = 200) {
 }
 
 const rows = [
-  ['autopay-auth getToken()', await measure(() => ours.getToken())],
-  ['hand-written Map + single-flight', await measure(handWritten)],
-  ['@badgateway/oauth2-client OAuth2Fetch.getToken()', await measure(() => badgateway.getToken())],
-  ['simple-oauth2 AccessToken + expired()', await measure(simpleOauth2)],
-  ['auth0 TokenProvider.getAccessToken()', await measure(auth0)],
-  ['openid-client clientCredentialsGrant() (no cache: a token request)', await measureRequests(openidCall)],
-  ['oauth4webapi clientCredentialsGrantRequest() (no cache: a token request)', await measureRequests(oauth4webapiCall)],
+  ['autopay-auth getToken()', await measure(() => ours.getToken()), 'lease'],
+  ['hand-written Map + single-flight', await measure(handWritten), 'floor'],
+  ['@badgateway/oauth2-client OAuth2Fetch.getToken()', await measure(() => badgateway.getToken()), 'cache'],
+  ['simple-oauth2 AccessToken + expired()', await measure(simpleOauth2), 'cache'],
+  ['auth0 TokenProvider.getAccessToken()', await measure(auth0), 'cache'],
+  ['openid-client clientCredentialsGrant() (no cache: a token request)', await measureRequests(openidCall), 'request'],
+  ['oauth4webapi clientCredentialsGrantRequest() (no cache: a token request)', await measureRequests(oauth4webapiCall), 'request'],
 ];
 await emu.close();
 if (ours.stats().mints !== 1) throw new Error('benchmark invalid: autopay-auth minted more than once');
 
-// Import + initialise, in fresh processes.
-function importTime(code) {
-  const samples = [];
-  for (let i = 0; i < 10; i++) {
-    const out = execFileSync(process.execPath, ['--input-type=module', '-e', code], { cwd: root, encoding: 'utf8' });
-    samples.push(Number(out.trim()));
-  }
-  return summary(samples).median;
-}
-const tImport = importTime(
-  `const t = performance.now(); const m = await import(${JSON.stringify(join(pkg, 'node.mjs'))}); ` +
-    `new m.AutopayAuth({ clientId: 'a', clientSecret: 'b' }); console.log(performance.now() - t);`,
-);
-const tBadgateway = importTime(`const t = performance.now(); await import('@badgateway/oauth2-client'); console.log(performance.now() - t);`);
-const tSimple = importTime(`const t = performance.now(); await import('simple-oauth2'); console.log(performance.now() - t);`);
-
 const wasm = readFileSync(join(pkg, 'autopay_auth_bg.wasm'));
 const glue = ['autopay_auth.js', 'api.js', 'memory-kv.js', 'browser.mjs'].map((f) => readFileSync(join(pkg, f)));
 const kib = (n) => `${(n / 1024).toFixed(1)} KiB`;
+const glueAll = Buffer.concat(glue);
+saveResult('hot-path', {
+  date: new Date().toISOString(),
+  node: process.version,
+  rounds: ROUNDS,
+  batch: BATCH,
+  load: { before: loadBefore, after: loadAverage() },
+  rows: rows.map(([label, r, kind]) => ({ label, kind, median: r.median, p99: r.p99 })),
+  size: { wasmRaw: wasm.length, wasmGzip: gzipSync(wasm, { level: 9 }).length, jsRaw: glueAll.length, jsGzip: gzipSync(glueAll, { level: 9 }).length },
+});
 
 console.log(`\nCache-hit getToken() in Node ${process.version} (${ROUNDS} rounds x ${BATCH} awaited calls)`);
 console.log('| client | median ns/call | p99 ns/call |');
 console.log('|---|---:|---:|');
 for (const [name, r] of rows) console.log(`| ${name} | ${r.median.toFixed(0)} | ${r.p99.toFixed(0)} |`);
-console.log(`\nImport + initialise (median of 10 fresh processes)`);
-console.log(`| package | ms |\n|---|---:|`);
-console.log(`| autopay-auth (import, compile wasm, construct) | ${tImport.toFixed(1)} |`);
-console.log(`| @badgateway/oauth2-client (import) | ${tBadgateway.toFixed(1)} |`);
-console.log(`| simple-oauth2 (import) | ${tSimple.toFixed(1)} |`);
 console.log(`\nSize`);
 console.log(`| artefact | raw | gzip -9 |\n|---|---:|---:|`);
 console.log(`| autopay_auth_bg.wasm | ${kib(wasm.length)} | ${kib(gzipSync(wasm, { level: 9 }).length)} |`);
-const glueAll = Buffer.concat(glue);
 console.log(`| browser JS (glue + wrapper + MemoryKV) | ${kib(glueAll.length)} | ${kib(gzipSync(glueAll, { level: 9 }).length)} |`);

@@ -5,10 +5,12 @@
 // - steady: 5,000 calls spread over 10 s with 4-second tokens → tokens minted, tokens handed out
 //   already expired, and with under 100 ms left (the emulator knows each token's expiry);
 // - cold start: import, construct and first token in a fresh process (bench/cold-start.mjs),
-//   median of 3;
+//   median of 11, the clients taking turns so that drift hits each alike (each run's totals are
+//   kept, so a client can be compared with the floor run by run);
 // - install size: the package and its dependencies as npm installs them;
 // - browser payload: an esbuild browser bundle of the client, minified, gzip (autopay-auth: its
 //   browser entry, glue and .wasm).
+// Prints a table; writes bench/results/peers.json for bench/report.mjs.
 //   node bench/peers.mjs            (after `npm run build`)
 import { join, dirname } from 'node:path';
 import { mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
@@ -21,11 +23,13 @@ import { fileURLToPath } from 'node:url';
 const execFile = promisify(execFileCb);
 import { startEmulator } from '../tests/emulator/server.mjs';
 import { clients, ID, SECRET } from './clients.mjs';
+import { loadAverage, median, saveResult } from './common.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const STORM = Number(process.env.BENCH_STORM ?? 1_000);
 const STEADY_CALLS = Number(process.env.BENCH_STEADY_CALLS ?? 5_000);
 const STEADY_MS = Number(process.env.BENCH_STEADY_MS ?? 10_000);
+const COLD_RUNS = Number(process.env.BENCH_COLD_RUNS ?? 11);
 
 const emu = await startEmulator({ clientId: ID, clientSecret: SECRET, compat: true });
 const version = (name) => JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8')).version;
@@ -62,14 +66,12 @@ async function steady(make) {
   };
 }
 
+/** One cold start of `name` in a fresh process: { import, construct, first, total } ms. */
 async function coldStart(name) {
-  const runs = [];
-  for (let i = 0; i < 3; i++) {
-    await emu.post('/__emulator/reset');
-    const { stdout } = await execFile(process.execPath, [join(root, 'bench', 'cold-start.mjs'), name, emu.tokenUrl, pkgDir], { cwd: root });
-    runs.push(JSON.parse(stdout.trim().split('\n').pop()));
-  }
-  return runs.sort((a, b) => a.total - b.total)[1];
+  await emu.post('/__emulator/reset');
+  await new Promise((r) => setTimeout(r, 250)); // let the last run's process (auth0's takes 0.3 s) settle
+  const { stdout } = await execFile(process.execPath, [join(root, 'bench', 'cold-start.mjs'), name, emu.tokenUrl, pkgDir], { cwd: root });
+  return JSON.parse(stdout.trim().split('\n').pop());
 }
 
 const kib = (bytes) => `${(bytes / 1024).toFixed(1)} KiB`;
@@ -107,20 +109,39 @@ function ourPayload() {
   return files.reduce((n, f) => n + gzipSync(readFileSync(join(pkg, f)), { level: 9 }).length, 0);
 }
 
-console.log(`Token clients against the Autopay emulator; Node ${process.version}, ${new Date().toISOString().slice(0, 10)}`);
-console.log(`storm: ${STORM} concurrent cold calls; steady: ${STEADY_CALLS} calls over ${STEADY_MS / 1000} s with 4-second tokens\n`);
-console.log('| client | version | storm: mints | steady: mints | steady: handed out expired | steady: < 100 ms left | steady: failed | cold start: import + construct + first token (ms) | install size | browser payload (gzip) |');
-console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+const loadBefore = loadAverage();
+const rows = [];
 for (const [name, client] of Object.entries(clients)) {
   const make = await client.load(pkgDir);
   const fresh = () => make(emu.tokenUrl);
-  const v = client.npm ? version(client.npm) : name === 'autopay-auth' ? 'local build' : '—';
-  const s = await storm(fresh);
-  const d = await steady(fresh);
-  const c = await coldStart(name);
-  const coldText = `${c.total.toFixed(1)} (${c.import.toFixed(1)} + ${c.construct.toFixed(1)} + ${c.first.toFixed(1)})`;
-  const install = name === 'hand-written' ? '—' : kib(installSize(client.npm, v));
-  const payload = name === 'autopay-auth' ? kib(ourPayload()) : client.browser ? kib(browserPayload(client.browser)) : name === 'hand-written' ? '—' : 'Node only';
-  console.log(`| ${client.label} | ${v} | ${s.mints} | ${d.mints} | ${d.expired} | ${d.under100} | ${d.failed} | ${coldText} | ${install} | ${payload} |`);
+  rows.push({
+    name,
+    label: client.label,
+    version: client.npm ? version(client.npm) : name === 'autopay-auth' ? 'local build' : null,
+    storm: await storm(fresh),
+    steady: await steady(fresh),
+    install: name === 'hand-written' ? null : installSize(client.npm, client.npm && version(client.npm)),
+    browser: name === 'autopay-auth' ? ourPayload() : client.browser ? browserPayload(client.browser) : null,
+  });
+}
+// cold starts last, the clients taking turns
+const coldRuns = Object.fromEntries(rows.map((r) => [r.name, []]));
+for (let i = 0; i < COLD_RUNS; i++) for (const r of rows) coldRuns[r.name].push(await coldStart(r.name));
+for (const r of rows) {
+  const runs = coldRuns[r.name];
+  r.cold = Object.fromEntries(['import', 'construct', 'first', 'total'].map((k) => [k, median(runs.map((x) => x[k]))]));
+  r.cold.runs = runs.map((x) => x.total);
 }
 await emu.close();
+const result = { date: new Date().toISOString(), node: process.version, storm: STORM, steadyCalls: STEADY_CALLS, steadyMs: STEADY_MS, coldRuns: COLD_RUNS, load: { before: loadBefore, after: loadAverage() }, clients: rows };
+saveResult('peers', result);
+
+console.log(`Token clients against the Autopay emulator; Node ${process.version}, ${result.date.slice(0, 10)}; load ${result.load.before} → ${result.load.after}`);
+console.log(`storm: ${STORM} concurrent cold calls; steady: ${STEADY_CALLS} calls over ${STEADY_MS / 1000} s with 4-second tokens; cold start: median of ${COLD_RUNS}\n`);
+console.log('| client | version | storm: mints | steady: mints | steady: handed out expired | steady: < 100 ms left | steady: failed | cold start ms (import + construct + first token) | install size | browser payload (gzip) |');
+console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+for (const r of rows) {
+  const c = r.cold;
+  const payload = r.browser !== null ? kib(r.browser) : clients[r.name].browser === null && r.name === 'hand-written' ? '—' : 'Node only';
+  console.log(`| ${r.label} | ${r.version ?? '—'} | ${r.storm.mints} | ${r.steady.mints} | ${r.steady.expired} | ${r.steady.under100} | ${r.steady.failed} | ${c.total.toFixed(1)} (${c.import.toFixed(1)} + ${c.construct.toFixed(1)} + ${c.first.toFixed(1)}) | ${r.install === null ? '—' : kib(r.install)} | ${payload} |`);
+}

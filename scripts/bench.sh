@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Benchmarks (figures, not tests): builds what is needed, then prints them.
+# Benchmarks (figures, not tests): builds what is needed, runs each benchmark (they print their
+# tables and write bench/results/*.json), then writes BENCHMARKS.md and bench/charts/*.svg.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -9,3 +10,4 @@ bash scripts/build-worker.sh
 node bench/hot-path.mjs
 node bench/peers.mjs
 node bench/worker.mjs
+node bench/report.mjs

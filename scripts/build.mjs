@@ -51,6 +51,9 @@ for (const f of ['redis', 'deno-kv']) {
   run(bin('esbuild'), [join('js', 'adapters', `${f}.js`), '--format=cjs', '--log-level=warning', `--outfile=${join(pkg, `${f}.cjs`)}`]);
   writeFileSync(join(pkg, `${f}.d.cts`), types.replace("'./index.js'", "'./index.cjs'"));
 }
+// Node's ESM entry as one module (glue, wrapper and MemoryKV inside): one file for the loader to
+// resolve and read instead of four, about 1.5 ms of a cold start
+run(bin('esbuild'), [join(pkg, 'node.mjs'), '--bundle', '--format=esm', '--platform=node', '--log-level=warning', '--allow-overwrite', `--outfile=${join(pkg, 'node.mjs')}`]);
 for (const f of ['LICENSE-MIT', 'LICENSE-APACHE', 'CHANGELOG.md']) copyFileSync(join(root, f), join(pkg, f));
 copyFileSync(join(root, 'js', 'index.d.ts'), join(pkg, 'index.d.ts'));
 copyFileSync(join(root, 'js', 'index.d.ts'), join(pkg, 'index.d.cts'));

@@ -45,6 +45,9 @@ export async function startEmulator({
     tokens: new Map(), // token -> expiresAt (ms)
     faults: [],
     stats: { minted: 0, tokenRequests: 0, apiRequests: 0, apiUnauthorized: 0 },
+    // performance.now() when the last minted token's request arrived and was answered (for
+    // benchmarks that split a first token into before / at / after Autopay)
+    lastMint: null,
   };
 
   const cors = {
@@ -76,6 +79,7 @@ export async function startEmulator({
   }
 
   async function token(req, res) {
+    const arrived = performance.now();
     state.stats.tokenRequests++;
     const fault = state.faults.shift();
     if (fault?.delayMs) await new Promise((r) => setTimeout(r, fault.delayMs));
@@ -122,6 +126,7 @@ export async function startEmulator({
     state.tokens.set(accessToken, Date.now() + state.expiresIn * 1000);
     state.stats.minted++;
     if (log) console.log(`[emulator] minted token #${state.stats.minted} (expires_in ${state.expiresIn})`);
+    state.lastMint = { arrived, answered: performance.now() };
     return send(res, 200, { access_token: accessToken, scope, expires_in: state.expiresIn, token_type: 'Bearer' });
   }
 

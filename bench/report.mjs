@@ -1,0 +1,302 @@
+// Writes BENCHMARKS.md and bench/charts/*.svg from bench/results/*.json (the last run of
+// bench/hot-path.mjs, bench/peers.mjs and bench/worker.mjs). `npm run bench` runs it last.
+//   node bench/report.mjs
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { barChart } from './charts.mjs';
+import { median, resultsDir, root, versionOf } from './common.mjs';
+
+const read = (name) => JSON.parse(readFileSync(join(resultsDir, `${name}.json`), 'utf8'));
+const hot = read('hot-path');
+const peers = read('peers');
+const worker = read('worker');
+const chartsDir = join(root, 'bench', 'charts');
+mkdirSync(chartsDir, { recursive: true });
+
+const kib = (n) => `${(n / 1024).toFixed(1)} KiB`;
+const pct = (x) => `${(100 * x).toFixed(0)} %`;
+const ms = (x) => `${x.toFixed(1)} ms`;
+const row = (cells) => `| ${cells.join(' | ')} |`;
+const m = worker.machine;
+
+// ---- the goals of issue 10, judged on this run ----
+const route = (name) => worker.steady.find((r) => r.route === name);
+const tokenW = route('/token, warm');
+const proxyW = route('proxy GET');
+const trivialW = route('trivial route');
+const ours = peers.clients.find((c) => c.name === 'autopay-auth');
+const floor = peers.clients.find((c) => c.name === 'hand-written');
+const hotOurs = hot.rows.find((r) => r.kind === 'lease');
+const hotFloor = hot.rows.find((r) => r.kind === 'floor');
+const b = worker.burst;
+// the cold start against the floor run by run (the two took turns), so drift cancels out
+const coldExtra = median(ours.cold.runs.map((t, i) => t - floor.cold.runs[i]));
+const goals = [
+  ['Worker `/token` warm, req/s', '≥ 100 % of the strong JS Worker', pct(tokenW.ours.rps / tokenW.js.rps), tokenW.ours.rps >= tokenW.js.rps],
+  ['Worker `/token` warm, workerd CPU per request', '≤ the strong JS Worker', `${tokenW.ours.cpuUs.toFixed(0)} vs ${tokenW.js.cpuUs.toFixed(0)} µs`, tokenW.ours.cpuUs <= tokenW.js.cpuUs],
+  ['Worker proxy GET, req/s', '≥ 100 % of the strong JS Worker', pct(proxyW.ours.rps / proxyW.js.rps), proxyW.ours.rps >= proxyW.js.rps],
+  ['Worker proxy GET, workerd CPU per request', '≤ the strong JS Worker', `${proxyW.ours.cpuUs.toFixed(0)} vs ${proxyW.js.cpuUs.toFixed(0)} µs`, proxyW.ours.cpuUs <= proxyW.js.cpuUs],
+  [`${b.size} concurrent cold \`/token\`: I/O`, '1 mint, ≤ 1 Durable Object call and ≤ 1 KV read per isolate', `${b.ours.mints} mint, ${b.ours.minterCalls} DO call, ${b.ours.kvReads} KV read`, b.ours.mints === 1 && b.ours.minterCalls <= 1 && b.ours.kvReads <= 1],
+  [`${b.size} concurrent cold \`/token\`: p50`, '≤ 1.2× the strong JS Worker', `${(b.ours.p50 / b.js.p50).toFixed(2)}× (${b.ours.p50.toFixed(0)} vs ${b.js.p50.toFixed(0)} ms)`, b.ours.p50 <= 1.2 * b.js.p50],
+  ['Worker cold start, first `/token`', '≤ 1.3× the strong JS Worker', `${(worker.cold.ours.total / worker.cold.js.total).toFixed(2)}× (${ms(worker.cold.ours.total)} vs ${ms(worker.cold.js.total)})`, worker.cold.ours.total <= 1.3 * worker.cold.js.total],
+  ['Worker wasm', '≤ 150 KiB gzip', kib(worker.wasm.gzip), worker.wasm.gzip <= 150 * 1024],
+  ['npm storm (1,000 concurrent cold calls)', '1 mint', String(ours.storm.mints), ours.storm.mints === 1],
+  ['npm steady (5,000 calls, 4-second tokens)', '0 handed out expired', String(ours.steady.expired), ours.steady.expired === 0],
+  ['npm hot path, median', '≤ 1.1× the hand-written floor', `${(hotOurs.median / hotFloor.median).toFixed(2)}× (${hotOurs.median.toFixed(0)} vs ${hotFloor.median.toFixed(0)} ns)`, hotOurs.median <= 1.1 * hotFloor.median],
+  ['npm cold start (import + construct + first token)', '≤ the floor + 10 ms', `+${coldExtra.toFixed(1)} ms (median of the run-by-run differences; medians ${ms(ours.cold.total)} vs ${ms(floor.cold.total)})`, coldExtra <= 10],
+];
+const missed = new Set(goals.filter((g) => !g[3]).map((g) => g[0]));
+
+// ---- charts ----
+writeFileSync(
+  join(chartsDir, 'worker-throughput.svg'),
+  barChart({
+    title: 'Worker throughput: autopay-auth vs a strong hand-written JS Worker',
+    subtitle: `req/s, one workerd, autocannon 16 connections, median of ${worker.rounds} interleaved rounds (higher is better)`,
+    series: ['autopay-auth (JS front + Rust)', 'hand-written JS Worker'],
+    rows: worker.steady.map((r) => ({ label: r.route, values: [r.ours.rps, r.js.rps] })),
+    format: (v) => v.toFixed(0),
+  }),
+);
+writeFileSync(
+  join(chartsDir, 'worker-cold.svg'),
+  barChart({
+    title: 'Worker cold paths: autopay-auth vs a strong hand-written JS Worker',
+    subtitle: 'milliseconds on a fresh workerd (lower is better); autopay-auth mints through its Durable Object',
+    series: ['autopay-auth', 'hand-written JS Worker'],
+    rows: [
+      { label: 'first /token (a mint)', values: [worker.cold.ours.total, worker.cold.js.total] },
+      { label: `${b.size} concurrent cold /token, p50`, values: [b.ours.p50, b.js.p50] },
+      { label: `${b.size} concurrent cold /token, p99`, values: [b.ours.p99, b.js.p99] },
+    ],
+    format: (v) => `${v.toFixed(1)} ms`,
+  }),
+);
+const cached = hot.rows.filter((r) => r.kind !== 'request');
+writeFileSync(
+  join(chartsDir, 'npm-hot-path.svg'),
+  barChart({
+    title: 'Cache-hit token call in Node',
+    subtitle: `median ns per awaited call, ${hot.rounds} rounds × ${hot.batch} calls (lower is better); clients without a cache: see the table`,
+    series: ['ns/call'],
+    rows: cached.map((r) => ({ label: r.label.replace(/ \(.*\)$/, ''), values: [r.median], ours: r.kind === 'lease' })),
+    format: (v) => `${v.toFixed(0)} ns`,
+  }),
+);
+writeFileSync(
+  join(chartsDir, 'npm-storm.svg'),
+  barChart({
+    title: `Tokens minted by ${peers.storm.toLocaleString('en')} concurrent calls on a cold client`,
+    subtitle: 'log scale (lower is better): every mint counts against the vendor\u2019s limits',
+    series: ['tokens minted'],
+    rows: peers.clients.map((c) => ({ label: c.label, values: [c.storm.mints], ours: c.name === 'autopay-auth' })),
+    format: String,
+    log: true,
+  }),
+);
+writeFileSync(
+  join(chartsDir, 'npm-cold-start.svg'),
+  barChart({
+    title: 'Cold start in a fresh Node process: import + construct + first token',
+    subtitle: `median of ${peers.coldRuns} runs, the clients taking turns (lower is better)`,
+    series: ['ms'],
+    rows: peers.clients.map((c) => ({ label: c.label, values: [c.cold.total], ours: c.name === 'autopay-auth' })),
+    format: (v) => `${v.toFixed(1)} ms`,
+  }),
+);
+
+// ---- the document ----
+const lines = [];
+const p = (...xs) => lines.push(...xs);
+p(
+  '# Benchmarks',
+  '',
+  `Generated by \`npm run bench\` (\`bench/report.mjs\`) from one run of each benchmark script, ${worker.date.slice(0, 10)}.`,
+  `Machine: ${m.cpu}, ${m.cores} cores, ${m.memGiB} GiB, ${m.os}. Node ${worker.node}; Miniflare ${worker.miniflare}`,
+  `(workerd), wrangler ${versionOf('wrangler')}; autocannon ${versionOf('autocannon')}.`,
+  `Load average (1 min, before → after): Worker benchmark ${worker.load.before} → ${worker.load.after};`,
+  `clients ${peers.load.before} → ${peers.load.after}; hot path ${hot.load.before} → ${hot.load.after}.`,
+  '',
+  'Benchmarks are scripts that print figures, never timed tests. The load generator, workerd and',
+  'the Autopay emulator share this machine\u2019s cores, and its speed drifts from minute to minute, so',
+  'absolute figures are low and noisy; the ratios, taken within one run with the peers interleaved,',
+  'are what the runs are for. Each script prints its tables and writes `bench/results/<name>.json`;',
+  'this page and the charts are made from those files.',
+  '',
+  '## Goals (issue 10), judged on this run',
+  '',
+  row(['goal', 'target', 'this run', '']),
+  row(['---', '---', '---:', '---']),
+  ...goals.map(([name, target, got, ok]) => row([name, target, got, ok ? 'met' : '**missed**'])),
+  '',
+);
+if (missed.size > 0) {
+  p('Why the missed ones are missed:', '');
+  const cold = worker.cold;
+  if (missed.has('Worker cold start, first `/token`') || [...missed].some((g) => g.includes('p50'))) {
+    p(
+      `- **The Worker\u2019s cold paths** carry a hop the JS Worker does not have: the first token of a`,
+      '  fresh Worker is minted by the `TokenMinter` Durable Object, the one minting authority of',
+      '  every isolate, while the JS Worker mints from whichever isolate asks (so a fleet of N cold',
+      '  isolates mints N tokens — the storm this project exists to prevent). Split by the emulator\u2019s',
+      `  clock (median of ${cold.runs}): until the token request reaches Autopay ${ms(cold.ours.before)} vs`,
+      `  ${ms(cold.js.before)}; at Autopay ${ms(cold.ours.autopay)} vs ${ms(cold.js.autopay)}; from its answer to the`,
+      `  caller ${ms(cold.ours.after)} vs ${ms(cold.js.after)}. A timeline from workerd (temporary \`Date.now()\``,
+      '  log lines, 2026-11-28) shows where the difference goes: the isolate\u2019s KV read (≈ 6 ms on a',
+      '  fresh KV, which the JS Worker pays too), reaching the object for the first time (≈ 5 ms:',
+      '  the object is created and its storage opened), the object\u2019s own set-up (≈ 2 ms), and the',
+      '  answer\u2019s way back to the isolate (≈ 5 ms). Two of the object\u2019s costs are already off this',
+      '  path: it keeps the token in its own storage instead of reading KV, and copies it to KV after',
+      '  answering. The rest is the price of one authority for the whole Worker; the 500-request',
+      '  burst pays it once, then all its requests are answered from the one promise they wait on.',
+    );
+  }
+  if (missed.has('Worker wasm')) {
+    p(
+      `- **Worker wasm ${kib(worker.wasm.gzip)}**: the Worker carries the whole core (lifecycle machine, fault`,
+      '  policy, ledger, sealing glue) plus workers-rs and its Durable Object glue; the npm build of',
+      `  the same core is ${kib(hot.size.wasmGzip)}. The JS front moved the hot paths out of wasm but not the`,
+      '  code. Cutting 40 KiB means dropping workers-rs for raw web-sys bindings — not done here.',
+    );
+  }
+  if (missed.has('npm cold start (import + construct + first token)')) {
+    p(
+      `- **npm cold start**: the wasm is compiled lazily by V8, function by function, on first call;`,
+      `  import (${ms(ours.cold.import)}), construct (${ms(ours.cold.construct)}) and the first token pay for the code they`,
+      '  touch. With eager compilation the whole module costs more than that (measured: about 10 ms',
+      '  for compile alone). The first `fetch` of the process (undici loading) dominates every client.',
+    );
+  }
+  if (missed.has('Worker `/token` warm, req/s') || missed.has('Worker proxy GET, req/s') || missed.has('Worker `/token` warm, workerd CPU per request') || missed.has('Worker proxy GET, workerd CPU per request')) {
+    p(
+      '- **Warm routes**: both Workers do the same work per request here (a SHA-256 of the caller key',
+      '  compared in constant time, a memory lease, a JSON body or an upstream `fetch`); the',
+      '  difference is within the run-to-run noise of this machine (rerun `npm run bench` to see it',
+      '  move by ±5 %). The CPU per request is the steadier figure.',
+    );
+  }
+  p('');
+}
+
+p(
+  '## Cloudflare Worker — `node bench/worker.mjs`',
+  '',
+  '![Worker throughput](bench/charts/worker-throughput.svg)',
+  '',
+  '![Worker cold paths](bench/charts/worker-cold.svg)',
+  '',
+  'Both Workers run in one workerd, each on its own socket (Miniflare `unsafeDirectSockets`, so no',
+  'entry worker sits in front of either), against the emulator. The peer is `bench/baseline-worker.js`:',
+  'a hand-written JS Worker doing the same job as a skilled Cloudflare engineer would write it —',
+  'token in isolate memory with expiry and single-flight, a KV record with absolute expiry, a',
+  'timing-safe caller-key check, a proxy with header rewrite and one retry after a 401 — tested for',
+  'correctness in `tests/worker/baseline.test.mjs`. Rounds of autocannon (16 connections) take',
+  'turns between the six route/Worker pairs; the median round is reported. workerd CPU per request',
+  'is the process\u2019s CPU time (every thread, `/proc/<pid>/task/*/schedstat`) over the round\u2019s',
+  'requests.',
+  '',
+  row(['route', 'autopay-auth req/s', 'JS req/s', 'autopay-auth ÷ JS', 'autopay-auth CPU µs/req', 'JS CPU µs/req', 'autopay-auth p50 / p99 ms', 'JS p50 / p99 ms']),
+  row(['---', '---:', '---:', '---:', '---:', '---:', '---:', '---:']),
+  ...worker.steady.map((r) =>
+    row([r.route, r.ours.rps.toFixed(0), r.js.rps.toFixed(0), pct(r.ours.rps / r.js.rps), r.ours.cpuUs.toFixed(0), r.js.cpuUs.toFixed(0), `${r.ours.p50} / ${r.ours.p99}`, `${r.js.p50} / ${r.js.p99}`]),
+  ),
+  '',
+  row(['cold path (fresh workerd)', 'autopay-auth', 'JS', 'ratio']),
+  row(['---', '---:', '---:', '---:']),
+  row([`first \`/token\` (median of ${worker.cold.runs})`, ms(worker.cold.ours.total), ms(worker.cold.js.total), `${(worker.cold.ours.total / worker.cold.js.total).toFixed(2)}×`]),
+  row([`${b.size} concurrent cold \`/token\`, p50 (median of ${b.runs} bursts)`, ms(b.ours.p50), ms(b.js.p50), `${(b.ours.p50 / b.js.p50).toFixed(2)}×`]),
+  row([`${b.size} concurrent cold \`/token\`, p99`, ms(b.ours.p99), ms(b.js.p99), `${(b.ours.p99 / b.js.p99).toFixed(2)}×`]),
+  row(['tokens minted by the burst', String(b.ours.mints), String(b.js.mints), '']),
+  row(['KV reads / Durable Object calls of the isolate in the burst', `${b.ours.kvReads} / ${b.ours.minterCalls}`, 'not instrumented / none', '']),
+  '',
+  `Worker wasm: ${kib(worker.wasm.raw)} raw, ${kib(worker.wasm.gzip)} gzip.`,
+  '',
+  'How the Worker gets there: `src/cloudflare/front.js` is the module workerd runs. It answers',
+  '`GET /token` and bodiless proxy calls from a *lease* the Rust core publishes (the token and the',
+  'instant until which it may be served without asking the core), after a constant-time caller-key',
+  'check; cold requests of an isolate wait on one promise; the upstream `Response` is returned',
+  'as it is. Everything else — the token policy, refreshes, refusals, error answers, `/healthz`,',
+  'bodies — is the Rust Worker. Before the front, entering the Rust `fetch` at all cost about',
+  '40 µs a request (workers-rs request/response conversion, task scheduling, string copies), and',
+  'the Worker reached 60–80 % of this JS Worker.',
+  '',
+);
+
+p(
+  '## npm package: the cache-hit path — `node bench/hot-path.mjs`',
+  '',
+  '![Cache-hit token call in Node](bench/charts/npm-hot-path.svg)',
+  '',
+  `Each figure is the time of one awaited call, from batches of ${hot.batch} calls (so the timer\u2019s own`,
+  'cost is amortised); p99 is over the batch means, so it shows GC pauses and scheduler noise. The',
+  'clients with a cache have it warmed, and only their cache-hit path is timed; openid-client and',
+  'oauth4webapi have none, so each documented call is a token request, timed one by one over 200',
+  `calls (the emulator runs in compat mode for the form-encoded clients). Node ${hot.node}.`,
+  '',
+  row(['client', 'median ns/call', 'p99 ns/call']),
+  row(['---', '---:', '---:']),
+  ...hot.rows.map((r) => row([r.label, r.median.toFixed(0), r.p99.toFixed(0)])),
+  '',
+  'Why the hot path is this fast: the Rust core hands the JS wrapper a *lease* — the token and the',
+  'instant (its refresh point) until which it may be served without asking the core again. Inside',
+  'the lease `getToken()` is a `Date.now()` comparison and a resolved promise; past it, the call',
+  'crosses into wasm, where all of the policy lives.',
+  '',
+);
+
+const payload = (c) => (c.browser !== null ? kib(c.browser) : c.name === 'hand-written' ? '—' : 'Node only');
+p(
+  '## Token clients side by side — `node bench/peers.mjs`',
+  '',
+  '![Tokens minted by a cold storm](bench/charts/npm-storm.svg)',
+  '',
+  '![Cold start in a fresh Node process](bench/charts/npm-cold-start.svg)',
+  '',
+  'Each client at its pinned version, used the way its documentation recommends for client',
+  'credentials (`bench/clients.mjs`), against the emulator in compat mode (form bodies and',
+  `\`client_secret_basic\` accepted). *Storm*: ${peers.storm.toLocaleString('en')} concurrent calls on a cold client. *Steady*:`,
+  `${peers.steadyCalls.toLocaleString('en')} calls spread over ${peers.steadyMs / 1000} s with 4-second tokens; the emulator knows each token\u2019s expiry, so a`,
+  'token handed out already expired, or with under 100 ms left, is counted. *Cold start*: import,',
+  `construct and first token in a fresh process, median of ${peers.coldRuns}, the clients taking turns. *Install size*:`,
+  'what `npm install` puts in `node_modules`. *Browser payload*: a minified esbuild browser bundle,',
+  `gzip (autopay-auth: its browser entry, glue and \`.wasm\`). Node ${peers.node}.`,
+  '',
+  row(['client', 'version', 'storm: mints', 'steady: mints', 'steady: handed out expired', 'steady: < 100 ms left', 'steady: failed', 'cold start ms (import + construct + first token)', 'install size', 'browser payload (gzip)']),
+  row(['---', '---', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:']),
+  ...peers.clients.map((c) =>
+    row([c.label, c.version ?? '—', c.storm.mints, c.steady.mints, c.steady.expired, c.steady.under100, c.steady.failed, `${c.cold.total.toFixed(1)} (${c.cold.import.toFixed(1)} + ${c.cold.construct.toFixed(1)} + ${c.cold.first.toFixed(1)})`, c.install === null ? '—' : kib(c.install), payload(c)]),
+  ),
+  '',
+  'Reading it:',
+  '- openid-client and oauth4webapi have no cache: every call mints.',
+  '- simple-oauth2 has no single-flight: a cold burst mints once per caller.',
+  '- auth0\u2019s `TokenProvider` refreshes 10 s before expiry, longer than a 4-second token lives, so it',
+  '  mints on almost every call.',
+  '- @badgateway/oauth2-client hands out tokens in their last 100 ms.',
+  '- autopay-auth mints once per refresh point and never hands out a token in its last 10 % of life.',
+  '- Cold start is mostly the process\u2019s first `fetch` (undici loads lazily). autopay-auth adds its',
+  '  wasm: compiled lazily, function by function, as import, construction and the first token reach',
+  '  it; Node\u2019s entry is one bundled module, so the loader reads one file instead of four.',
+  '- autopay-auth\u2019s browser payload (mostly the `.wasm`) is the largest of the browser-able clients;',
+  '  it carries the whole lifecycle, sealing and fault policy that the others leave to their users.',
+  '',
+  '## Size',
+  '',
+  row(['artefact', 'raw', 'gzip -9']),
+  row(['---', '---:', '---:']),
+  row(['npm `autopay_auth_bg.wasm`', kib(hot.size.wasmRaw), kib(hot.size.wasmGzip)]),
+  row(['npm browser JS (glue + wrapper + MemoryKV + entry)', kib(hot.size.jsRaw), kib(hot.size.jsGzip)]),
+  row(['Worker `index_bg.wasm`', kib(worker.wasm.raw), kib(worker.wasm.gzip)]),
+  '',
+  'npm wasm history: 76.3 KiB gzip for the first working build; 78.9 KiB once the shared-store lock',
+  'and browser checks were in; 58.8 KiB after decoding the stored record and error bodies from a',
+  'JSON value instead of typed serde deserialisation (its float formatter was about 15 KB raw);',
+  '61.4 KiB with the lifecycle machine; 73.4 KiB with the fault handling of RELIABILITY.md and',
+  'sealed records (limit 75 KiB); 71.6 KiB once `Retry-After` dates are read by the platform\u2019s',
+  '`Date.parse` in the JS hosts. Sealing with RustCrypto inside the wasm cost 13 KiB, so the JS hosts',
+  'seal with WebCrypto instead (same format).',
+  '',
+  'To regenerate: `npm run bench` (builds what is needed, runs the three scripts, then this report).',
+);
+writeFileSync(join(root, 'BENCHMARKS.md'), `${lines.join('\n')}\n`);
+console.log(`BENCHMARKS.md and bench/charts/*.svg written; goals met: ${goals.length - missed.size} of ${goals.length}`);
