@@ -24,7 +24,7 @@ const rust = RustWorker.prototype;
 const encoder = new TextEncoder();
 
 let settings; // from Rust, once per isolate: keys, apiBase, unforwarded headers, error bodies
-let lease = null; // { token, tokenType, scope, expiresAt, until, head }
+let lease = null; // { accessToken, tokenType, scope, expiresAt, until, head }
 let pending = null; // this isolate's one call into Rust for a token
 let hits = 0; // answers from the lease, reported to /healthz
 let joined = 0; // requests that waited on `pending` instead of calling Rust
@@ -63,8 +63,8 @@ function token(env, ctx) {
   pending = rust
     .frontLease(env, ctx)
     .then((got) => {
-      if (got !== null && got.token !== undefined) {
-        const head = `{"access_token":${JSON.stringify(got.token)},"token_type":${JSON.stringify(got.tokenType)},"scope":${JSON.stringify(got.scope)},"expires_in":`;
+      if (got !== null && got.accessToken !== undefined) {
+        const head = `{"access_token":${JSON.stringify(got.accessToken)},"token_type":${JSON.stringify(got.tokenType)},"scope":${JSON.stringify(got.scope)},"expires_in":`;
         got.head = head;
         if (got.until > Date.now()) lease = got;
       }
@@ -84,7 +84,7 @@ function failure(got) {
 async function tokenRoute(request, env, ctx) {
   const got = await token(env, ctx);
   if (got === null) return rust.fetch.call({ env, ctx }, request);
-  if (got.token === undefined) return failure(got);
+  if (got.accessToken === undefined) return failure(got);
   const left = Math.max(0, Math.floor((got.expiresAt - Date.now()) / 1000));
   return new Response(`${got.head}${left}}`, OK);
 }
@@ -100,8 +100,8 @@ async function proxy(request, env, ctx, s) {
   for (let attempt = 0; ; attempt++) {
     const got = await token(env, ctx);
     if (got === null) return rust.fetch.call({ env, ctx }, request);
-    if (got.token === undefined) return failure(got);
-    headers.set('authorization', `Bearer ${got.token}`);
+    if (got.accessToken === undefined) return failure(got);
+    headers.set('authorization', `Bearer ${got.accessToken}`);
     let response;
     try {
       response = await fetch(target, init);
@@ -110,8 +110,8 @@ async function proxy(request, env, ctx, s) {
     }
     if (response.status !== 401 || attempt > 0) return response;
     await response.body?.cancel();
-    if (lease?.token === got.token) lease = null;
-    if (!(await rust.frontRefused(env, got.token))) return response;
+    if (lease?.accessToken === got.accessToken) lease = null;
+    if (!(await rust.frontRefused(env, got.accessToken))) return response;
   }
 }
 

@@ -16,7 +16,7 @@ use wasm_bindgen_futures::future_to_promise;
 use worker::{Context, Env};
 
 use super::{isolate, reply};
-use crate::js::set;
+use crate::js::{set, token_object};
 use crate::{UNFORWARDED_HEADERS, UNFORWARDED_PREFIXES};
 
 thread_local! {
@@ -62,7 +62,7 @@ pub fn front_settings(env: Env) -> JsValue {
     out.into()
 }
 
-/// A token for the front: `{ token, tokenType, scope, expiresAt, until }` (serve it until
+/// A token for the front: `{ accessToken, tokenType, scope, expiresAt, until }` (serve it until
 /// `until`, 0 when it may be served only to the calls waiting now), or `{ status, body,
 /// retryAfter }` when none could be had, or `null` when the settings are not usable. A refresh
 /// the lookup started runs under `ctx.waitUntil`.
@@ -73,7 +73,6 @@ pub fn front_lease(env: Env, ctx: worker::worker_sys::Context) -> Promise {
         let Ok(iso) = iso else {
             return Ok(JsValue::NULL);
         };
-        let out = Object::new();
         match iso.tokens.get().await {
             Ok(lookup) => {
                 if let Some(refresh) = lookup.refresh {
@@ -84,28 +83,20 @@ pub fn front_lease(env: Env, ctx: worker::worker_sys::Context) -> Promise {
                     .tokens
                     .lease()
                     .filter(|l| l.record.access_token == r.access_token);
-                set(&out, "token", &r.access_token.as_str().into());
-                set(&out, "tokenType", &r.token_type.as_str().into());
-                set(
-                    &out,
-                    "scope",
-                    &r.scope.as_deref().map_or(JsValue::NULL, JsValue::from_str),
-                );
-                set(&out, "expiresAt", &(r.expires_at_ms as f64).into());
-                set(&out, "until", &until.map_or(0.0, |l| l.until_ms as f64).into());
+                let lease = token_object(r);
+                set(&lease, "until", &until.map_or(0.0, |l| l.until_ms as f64).into());
+                Ok(lease.into())
             }
             Err(e) => {
+                let out = Object::new();
                 let (status, body, retry_after) = reply::token_failure_parts(&e);
                 set(&out, "status", &status.into());
                 set(&out, "body", &body.into());
-                set(
-                    &out,
-                    "retryAfter",
-                    &retry_after.map_or(JsValue::NULL, |s| (s as f64).into()),
-                );
+                let retry_after = retry_after.map_or(JsValue::NULL, |s| (s as f64).into());
+                set(&out, "retryAfter", &retry_after);
+                Ok(out.into())
             }
         }
-        Ok(out.into())
     })
 }
 

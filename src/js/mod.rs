@@ -34,6 +34,17 @@ pub(crate) fn set(obj: &Object, key: &str, value: &JsValue) {
     let _ = Reflect::set(obj, &JsValue::from_str(key), value);
 }
 
+/// `{ accessToken, tokenType, scope, expiresAt }` of a record, as both JS edges hand it out.
+pub(crate) fn token_object(r: &crate::TokenRecord) -> Object {
+    let obj = Object::new();
+    set(&obj, "accessToken", &r.access_token.as_str().into());
+    set(&obj, "tokenType", &r.token_type.as_str().into());
+    let scope = r.scope.as_deref().map_or(JsValue::NULL, JsValue::from_str);
+    set(&obj, "scope", &scope);
+    set(&obj, "expiresAt", &JsValue::from(r.expires_at_ms as f64));
+    obj
+}
+
 /// This instance's shift of the refresh point, in [-1, 1], picked at random once per instance
 /// so that many instances do not refresh in the same second.
 pub(crate) fn jitter() -> f64 {

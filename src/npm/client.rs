@@ -14,6 +14,7 @@ use super::options::Options;
 use crate::js::errors::error_name;
 use crate::js::fetch::{FetchResponse, FetchTransport, LastCause, call_fetch, header};
 use crate::js::kv::KvStore;
+use crate::js::token_object;
 use crate::js::webcrypto::WebSealer;
 use crate::js::{DateClock, Ticks, jitter, resolve_api_url, set};
 use crate::{
@@ -51,15 +52,7 @@ struct Shared {
 }
 
 fn info(r: &TokenRecord, source: &str) -> Object {
-    let obj = Object::new();
-    set(&obj, "accessToken", &r.access_token.as_str().into());
-    set(&obj, "tokenType", &r.token_type.as_str().into());
-    set(
-        &obj,
-        "scope",
-        &r.scope.as_deref().map_or(JsValue::NULL, JsValue::from_str),
-    );
-    set(&obj, "expiresAt", &JsValue::from(r.expires_at_ms as f64));
+    let obj = token_object(r);
     set(&obj, "source", &source.into());
     obj
 }
