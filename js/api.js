@@ -70,25 +70,31 @@ export function makeApi(WasmClient) {
       return this.getTokenInfo(options).then((i) => i.accessToken);
     }
 
-    /** `{ accessToken, tokenType, scope, expiresAt, source }`, a new object for each caller. */
+    /**
+     * `{ accessToken, tokenType, scope, expiresAt, source }`, a new object for each caller.
+     * `options.waitUntil` is given a background refresh this call starts (the platform's
+     * `waitUntil`, e.g. `ctx.waitUntil.bind(ctx)`), instead of the client's `waitUntil` option.
+     */
     getTokenInfo(options) {
       try {
         const signal = options?.signal;
-        if (Date.now() < this.#lease.until && !signal?.aborted) {
+        const waitUntil = options?.waitUntil;
+        // (a waitUntil that is not a function goes to the wasm side, which rejects it)
+        if (Date.now() < this.#lease.until && !signal?.aborted && (waitUntil === undefined || typeof waitUntil === 'function')) {
           this.#leaseHits++;
           return Promise.resolve(copy(this.#lease.info));
         }
-        return this.#info(signal).then(copy);
+        return this.#info(signal, waitUntil).then(copy);
       } catch (e) {
         return Promise.reject(e); // a getter of `options` threw: a rejection, never a throw
       }
     }
 
-    #info(signal) {
+    #info(signal, waitUntil) {
       let pending = this.#pending;
       if (pending === null) {
         pending = this.#client
-          .tokenInfo()
+          .tokenInfo(waitUntil)
           .catch(rethrow)
           .finally(() => {
             if (this.#pending === pending) this.#pending = null;

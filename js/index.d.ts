@@ -74,6 +74,13 @@ export interface AutopayAuthOptions {
   /** Called with every event (mint, refresh, store_error, token_error, cooldown, budget_exhausted), to count and alert on. */
   onEvent?: (event: AutopayAuthEvent) => void;
   /**
+   * Given the promise of each background refresh, so a platform that ends a request's work with
+   * its answer keeps the refresh alive: `waitUntil` from `cloudflare:workers`, from
+   * `@vercel/functions`, or Next.js's `after`. Per request (`ctx.waitUntil`, Netlify's
+   * `context.waitUntil`), pass it to `getToken` / `getTokenInfo` instead.
+   */
+  waitUntil?: (promise: Promise<unknown>) => void;
+  /**
    * In a browser (a page or a browser worker) a `clientSecret` is refused, because anyone who
    * opens the page can read it. Set `true` only if you accept that. Node, Deno, Bun and
    * Workers are not browsers.
@@ -145,6 +152,11 @@ export interface CallOptions {
    * request other callers share goes on, and its token is cached as usual.
    */
   signal?: AbortSignal;
+  /**
+   * Given a background refresh this call starts (this request's `ctx.waitUntil.bind(ctx)`,
+   * Netlify's `context.waitUntil`), instead of the client's `waitUntil` option.
+   */
+  waitUntil?: (promise: Promise<unknown>) => void;
 }
 
 export class AutopayAuth {

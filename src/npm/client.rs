@@ -6,11 +6,11 @@ use std::rc::Rc;
 use futures_util::future::{Either, select};
 use js_sys::{Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::{JsFuture, future_to_promise, spawn_local};
+use wasm_bindgen_futures::{JsFuture, future_to_promise};
 
 use super::errors::to_js;
 use super::observe::observe;
-use super::options::Options;
+use super::options::{Options, optional_function};
 use crate::js::errors::error_name;
 use crate::js::fetch::{FetchResponse, FetchTransport, LastCause, call_fetch, header};
 use crate::js::kv::KvStore;
@@ -46,6 +46,8 @@ struct Shared {
     fetch: Function,
     /// The platform error behind the last failed token request.
     cause: LastCause,
+    /// The `waitUntil` option.
+    wait_until: Option<Function>,
     /// `{ until, info }`, read by the JS wrapper: while `Date.now() < until` it may answer
     /// with `info` without calling in here. Only this edge writes it.
     lease: Object,
@@ -76,14 +78,22 @@ impl Shared {
         to_js(e, self.cause.borrow().clone())
     }
 
-    async fn token(self: &Rc<Self>) -> Result<Served, JsValue> {
+    /// A token; a refresh it starts runs in the background, handed to `wait_until` (this call's)
+    /// or else the client's `waitUntil` option, so that a platform that ends a request's work
+    /// with its answer keeps it alive.
+    async fn token(self: &Rc<Self>, wait_until: Option<&Function>) -> Result<Served, JsValue> {
         let lookup = self.manager.get().await.map_err(|e| self.error(&e))?;
         if let Some(refresh) = lookup.refresh {
             let me = Rc::clone(self);
-            spawn_local(async move {
+            let refreshing = future_to_promise(async move {
                 refresh.await;
                 me.publish();
+                Ok(JsValue::UNDEFINED)
             });
+            if let Some(hand_over) = wait_until.or(self.wait_until.as_ref()) {
+                // the platform's business; a waitUntil that throws changes nothing here
+                let _ = hand_over.call1(&JsValue::UNDEFINED, &refreshing);
+            }
         }
         self.publish();
         Ok(lookup.served)
@@ -121,13 +131,15 @@ impl ApiCall for NpmCall {
 
     async fn token(&mut self) -> Result<String, JsValue> {
         let Some(abort) = &self.abort else {
-            return Ok(self.shared.token().await?.record.access_token.clone());
+            return Ok(self.shared.token(None).await?.record.access_token.clone());
         };
         // Run the wait on its own, so that a caller who gives up never cancels the token
         // request other callers share: it goes on, and its token is cached as usual.
         let shared = Rc::clone(&self.shared);
         let token =
-            future_to_promise(async move { Ok(shared.token().await?.record.access_token.as_str().into()) });
+            future_to_promise(
+                async move { Ok(shared.token(None).await?.record.access_token.as_str().into()) },
+            );
         match select(JsFuture::from(token), JsFuture::from(abort.clone())).await {
             Either::Left((token, _)) => Ok(token?.as_string().unwrap_or_default()),
             Either::Right((aborted, _)) => Err(aborted.err().unwrap_or(JsValue::UNDEFINED)),
@@ -225,25 +237,28 @@ impl WasmClient {
             DateClock,
         )
         .map_err(|e| to_js(&e, None))?;
-        let (logger, on_event) = (o.logger, o.on_event);
+        let (logger, on_event, wait_until) = (o.logger, o.on_event, o.wait_until);
         manager.set_observer(move |event| observe(event, logger.as_ref(), on_event.as_ref()));
         let shared = Rc::new(Shared {
             manager,
             api_base_url: o.api_base_url,
             fetch: o.fetch,
             cause,
+            wait_until,
             lease,
         });
         shared.publish();
         Ok(WasmClient { shared })
     }
 
-    /// `{ accessToken, tokenType, scope, expiresAt, source }`, a new object for each call.
+    /// `{ accessToken, tokenType, scope, expiresAt, source }`, a new object for each call;
+    /// `wait_until` (a function, or `undefined`) is given a refresh this call starts.
     #[wasm_bindgen(js_name = tokenInfo)]
-    pub fn token_info(&self) -> Promise {
+    pub fn token_info(&self, wait_until: JsValue) -> Promise {
         let shared = Rc::clone(&self.shared);
+        let wait_until = optional_function(wait_until, "waitUntil").map_err(|e| to_js(&e, None));
         future_to_promise(async move {
-            let served = shared.token().await?;
+            let served = shared.token(wait_until?.as_ref()).await?;
             Ok(info(&served.record, served.source.as_str()).into())
         })
     }

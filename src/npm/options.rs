@@ -27,6 +27,7 @@ const KNOWN: &[&str] = &[
     "storeTimeoutMs",
     "logger",
     "onEvent",
+    "waitUntil",
     "dangerouslyAllowBrowser",
 ];
 
@@ -50,6 +51,20 @@ pub(crate) struct Options {
     pub(crate) logger: Option<JsValue>,
     /// Called with every event, when given.
     pub(crate) on_event: Option<Function>,
+    /// Given each background refresh's promise, when given (the platform's `waitUntil`).
+    pub(crate) wait_until: Option<Function>,
+}
+
+/// An optional function: absent (`undefined` or `null`) is `None`; anything else but a function
+/// is an error naming `name`.
+pub(crate) fn optional_function(value: JsValue, name: &str) -> Result<Option<Function>, Error> {
+    if absent(&value) {
+        return Ok(None);
+    }
+    value
+        .dyn_into::<Function>()
+        .map(Some)
+        .map_err(|_| Error::config(name, "must be a function"))
 }
 
 #[wasm_bindgen]
@@ -231,16 +246,8 @@ impl Options {
                 "must have debug, info, warn and error methods (console, pino and winston do), or be null",
             ));
         };
-        let on_event = own(options, "onEvent")?;
-        let on_event = if absent(&on_event) {
-            None
-        } else {
-            Some(
-                on_event
-                    .dyn_into::<Function>()
-                    .map_err(|_| Error::config("onEvent", "must be a function"))?,
-            )
-        };
+        let on_event = optional_function(own(options, "onEvent")?, "onEvent")?;
+        let wait_until = optional_function(own(options, "waitUntil")?, "waitUntil")?;
 
         Ok(Self {
             config,
@@ -250,6 +257,7 @@ impl Options {
             kv,
             logger,
             on_event,
+            wait_until,
         })
     }
 }

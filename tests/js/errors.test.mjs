@@ -121,6 +121,7 @@ test('invalid_config: each bad option is named, its value never shown', () => {
     [{ ...good, refreshRatio: 0 }, 'refreshRatio'],
     [{ ...good, expiryMarginSec: -1 }, 'expiryMarginSec'],
     [{ ...good, timeoutMs: Infinity }, 'timeoutMs'],
+    [{ ...good, waitUntil: 'later' }, 'waitUntil'],
     [{ ...good, clientsecret: 'typo' }, 'clientsecret'],
   ];
   for (const [options, option] of cases) {

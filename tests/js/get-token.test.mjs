@@ -122,6 +122,29 @@ test('a stale token is served while one background refresh runs', async () => {
   assert.equal(auth.stats().refreshes, 1);
 });
 
+test('waitUntil: each background refresh is handed over, the call\'s own before the client\'s', async () => {
+  emu.setExpiresIn(2);
+  const handed = { client: [], call: [] };
+  const auth = make({ waitUntil: (p) => handed.client.push(p) });
+  const first = await auth.getToken();
+  await sleep(1_650); // stale, still usable
+  assert.equal(await auth.getToken({ waitUntil: (p) => handed.call.push(p) }), first);
+  assert.deepEqual([handed.call.length, handed.client.length], [1, 0], 'the call\'s waitUntil got the refresh');
+  await handed.call[0]; // settles when the refresh has landed
+  assert.notEqual(await auth.getToken(), first);
+  await assert.rejects(auth.getTokenInfo({ waitUntil: 'x' }), (e) => e.code === 'invalid_config' && e.option === 'waitUntil');
+  // the client's, when a call brings none; a waitUntil that throws changes nothing
+  emu.setExpiresIn(2);
+  await auth.invalidate();
+  const auth2 = make({ waitUntil: (p) => { handed.client.push(p); throw new Error('platform says no'); } });
+  const t = await auth2.getToken();
+  await sleep(1_650);
+  assert.equal(await auth2.getToken(), t);
+  assert.equal(handed.client.length, 1);
+  await handed.client[0];
+  assert.notEqual(await auth2.getToken(), t);
+});
+
 test('KV that throws or returns garbage is counted and survived', async () => {
   const broken = {
     get: async () => { throw new Error('kv unavailable'); },

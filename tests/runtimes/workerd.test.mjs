@@ -55,3 +55,31 @@ test('gets a token, then a memory hit, then a KV hit for a new client', async ()
   assert.equal(keys.length, 1);
   assert.match(keys[0].name, /^autopay-auth:v2:/);
 });
+
+/** Two requests 1.2 s apart (the token is stale by then); the second starts a refresh whose token
+ * request answers 300 ms after that request has answered; then a third request. */
+async function refreshAcrossRequests(query) {
+  emu.setExpiresIn(20);
+  const call = async () => (await mf.dispatchFetch(`http://worker.test/?refresh${query}`)).json();
+  const first = await call();
+  await new Promise((r) => setTimeout(r, 1_200));
+  emu.fault({ delayMs: 300 });
+  const second = await call();
+  await new Promise((r) => setTimeout(r, 900));
+  const third = await call();
+  return { first, second, third, tokenRequests: emu.stats().tokenRequests };
+}
+
+test('waitUntil: a refresh started by one request completes after that request has answered', async () => {
+  const { first, second, third, tokenRequests } = await refreshAcrossRequests('&wait');
+  assert.equal(second.token, first.token, 'the stale token is served while the refresh runs');
+  assert.notEqual(third.token, first.token, 'the refresh landed');
+  assert.equal(third.source, 'memory');
+  assert.equal(tokenRequests, 2);
+});
+
+test('without waitUntil the refresh dies with its request (why the option exists)', async () => {
+  const { first, third, tokenRequests } = await refreshAcrossRequests('');
+  // workerd cancels the request's unfinished work when it answers: the refresh never lands
+  assert.equal(third.token, first.token, `the refresh did not land (${tokenRequests} token requests)`);
+});
