@@ -1,0 +1,100 @@
+// Next.js 16 (Turbopack): the example app in examples/nextjs, with the packed package installed,
+// built by `next build` and served by `next start` against the emulator — a route handler on the
+// Node.js runtime, the same handler on the edge runtime (the `edge-light` entry, its wasm
+// imported as a module at build time), and middleware that fronts the Autopay API.
+import { test, before, after, beforeEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { installedProject } from '../js/helpers.mjs';
+import { root, run, startEmulator } from './helpers.mjs';
+
+// inside the repository, so that Turbopack's project root (the lockfile's folder) holds both the
+// app and the next/react it resolves from the repository's node_modules
+const app = join(root, 'target', 'nextjs-app');
+const next = join(root, 'node_modules', 'next', 'dist', 'bin', 'next');
+let emu, server, base;
+
+const freePort = () =>
+  new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+
+before(async () => {
+  rmSync(app, { recursive: true, force: true });
+  mkdirSync(join(app, 'node_modules'), { recursive: true });
+  cpSync(join(root, 'examples', 'nextjs'), app, { recursive: true });
+  cpSync(join(installedProject(), 'node_modules', 'autopay-auth'), join(app, 'node_modules', 'autopay-auth'), { recursive: true });
+  const env = { ...process.env, NEXT_TELEMETRY_DISABLED: '1' };
+  await run(process.execPath, [next, 'build'], { cwd: app, env, timeout: 300_000 });
+  emu = await startEmulator({ clientId: 'next-client', clientSecret: 'next-secret' });
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  server = spawn(process.execPath, [next, 'start', '-p', String(port), '-H', '127.0.0.1'], {
+    cwd: app,
+    env: { ...env, AUTOPAY_CLIENT_ID: 'next-client', AUTOPAY_CLIENT_SECRET: 'next-secret', AUTOPAY_TOKEN_URL: emu.tokenUrl, AUTOPAY_API_BASE: emu.origin },
+    stdio: 'ignore',
+  });
+  for (const until = Date.now() + 30_000; ; await new Promise((r) => setTimeout(r, 100))) {
+    if (Date.now() > until) throw new Error('next start did not answer within 30 s');
+    if (await fetch(base).then((r) => r.ok, () => false)) break;
+  }
+});
+after(async () => {
+  server?.kill();
+  await emu?.close();
+});
+beforeEach(() => emu.post('/__emulator/reset'));
+
+async function burst(path, n = 40) {
+  const answers = await Promise.all(Array.from({ length: n }, () => fetch(base + path)));
+  return { statuses: answers.map((r) => r.status), bodies: await Promise.all(answers.map((r) => r.json())) };
+}
+
+test('a route handler on the Node.js runtime: a burst of 40 mints once', async () => {
+  const { statuses, bodies } = await burst('/api/token');
+  assert.deepEqual(statuses, Array(40).fill(200));
+  assert.ok(bodies.every((b) => b.runtime === 'nodejs'));
+  assert.equal(new Set(bodies.map((b) => b.expiresAt)).size, 1, 'one token');
+  assert.equal(emu.stats().minted, 1);
+});
+
+test('the same handler on the edge runtime: built as an edge function with its wasm, a burst of 40 mints once', async (t) => {
+  const manifest = JSON.parse(readFileSync(join(app, '.next', 'server', 'middleware-manifest.json'), 'utf8'));
+  const fn = manifest.functions['/api/edge-token/route'];
+  assert.ok(fn, 'an edge function');
+  assert.ok(fn.wasm.length > 0, 'with the wasm as a module binding');
+  const { statuses, bodies } = await burst('/api/edge-token');
+  assert.deepEqual(statuses, Array(40).fill(200));
+  assert.ok(bodies.every((b) => b.runtime === 'edge'));
+  assert.equal(new Set(bodies.map((b) => b.expiresAt)).size, 1, 'one token');
+  assert.equal(emu.stats().minted, 1);
+  // what the platform deploys for this function: its JS chunks and the wasm, gzip
+  // (the manifest may name one wasm under two paths: counted once)
+  const contents = new Map();
+  for (const f of [...fn.files, ...fn.wasm.map((w) => w.filePath)].map((p) => join(app, '.next', p)).filter(existsSync)) {
+    const bytes = readFileSync(f);
+    contents.set(createHash('sha256').update(bytes).digest('hex'), bytes);
+  }
+  const kib = (n) => `${(n / 1024).toFixed(1)} KiB`;
+  const sum = (f) => [...contents.values()].reduce((n, b) => n + f(b), 0);
+  t.diagnostic(`edge function /api/edge-token: ${kib(sum((b) => b.length))} raw, ${kib(sum((b) => gzipSync(b, { level: 9 }).length))} gzip, Next.js's own runtime included`);
+});
+
+test('middleware (edge runtime) fronts the Autopay API with the token', async () => {
+  const answer = await fetch(`${base}/autopay/customer_club/members?limit=1`, { headers: { cookie: 'session=secret' } });
+  assert.equal(answer.status, 200);
+  const echoed = await answer.json();
+  assert.equal(echoed.path, '/customer_club/members');
+  assert.deepEqual(echoed.query, { limit: '1' });
+  assert.equal(echoed.cookie, null, 'the caller\u2019s cookie stays behind');
+  assert.equal(emu.stats().apiUnauthorized, 0);
+  assert.equal(emu.stats().minted, 1);
+});
