@@ -1,0 +1,77 @@
+// Vercel's Edge Runtime (`edge-runtime`, the runtime Vercel Edge Functions and `next dev` use):
+// a Vercel Edge Function using the packed package's `edge-light` entry, bundled the way the
+// platform bundles it — `*.wasm?module` becomes a WebAssembly.Module binding compiled outside
+// the function, because code generation (compiling wasm from bytes included) is disabled inside.
+import { test, before, after, beforeEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { build } from 'esbuild';
+import { EdgeRuntime } from 'edge-runtime';
+import { consumer, startEmulator } from './helpers.mjs';
+
+let emu, code, wasm;
+before(async () => {
+  const dir = consumer();
+  writeFileSync(join(dir, 'vercel-edge-entry.mjs'), "import handler from './vercel-edge.mjs';\naddEventListener('fetch', (event) => event.respondWith(handler(event.request)));\n");
+  const wasmBinding = {
+    name: 'wasm-module-binding',
+    setup(b) {
+      b.onResolve({ filter: /\.wasm\?module$/ }, (args) => ({ path: join(args.resolveDir, args.path.replace(/\?module$/, '')), namespace: 'wasm-binding' }));
+      b.onLoad({ filter: /.*/, namespace: 'wasm-binding' }, (args) => {
+        wasm = readFileSync(args.path);
+        return { contents: 'export default globalThis.__wasm_autopay_auth;', loader: 'js' };
+      });
+    },
+  };
+  const out = await build({
+    entryPoints: [join(dir, 'vercel-edge-entry.mjs')],
+    bundle: true,
+    write: false,
+    format: 'iife',
+    platform: 'neutral',
+    conditions: ['edge-light', 'worker', 'browser'],
+    mainFields: ['module', 'main'],
+    plugins: [wasmBinding],
+    logLevel: 'error',
+  });
+  code = out.outputFiles[0].text;
+  emu = await startEmulator({ clientId: 'edge-client', clientSecret: 'edge-secret' });
+});
+after(() => emu?.close());
+beforeEach(() => emu.post('/__emulator/reset'));
+
+// as on the platform: neither eval nor compiling wasm inside a function
+const NO_CODE_GENERATION = { strings: false, wasm: false };
+
+function edge() {
+  const module = new WebAssembly.Module(wasm); // the platform's binding, compiled outside
+  return new EdgeRuntime({
+    codeGeneration: NO_CODE_GENERATION,
+    initialCode: code,
+    extend(context) {
+      context.__wasm_autopay_auth = module;
+      context.process = { env: { AUTOPAY_CLIENT_ID: 'edge-client', AUTOPAY_CLIENT_SECRET: 'edge-secret', AUTOPAY_TOKEN_URL: emu.tokenUrl } };
+      return context;
+    },
+  });
+}
+
+test('the edge entry needs no wasm compilation: the function has none of it', () => {
+  assert.ok(code.includes('__wasm_autopay_auth'), 'the wasm comes in as a module binding');
+  assert.ok(!/WebAssembly\.(compile|instantiate)\(/.test(code), 'never compiled from bytes in the function');
+  const strict = new EdgeRuntime({ codeGeneration: NO_CODE_GENERATION });
+  assert.throws(() => strict.evaluate('new WebAssembly.Module(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]))'), 'which this runtime forbids, as the platform does');
+});
+
+test('a burst of 20 requests to one edge function mints once, then memory hits (wasm code generation disabled)', async () => {
+  const runtime = edge();
+  const answers = await Promise.all(Array.from({ length: 20 }, () => runtime.dispatchFetch('https://edge.test/')));
+  assert.deepEqual(answers.map((r) => r.status), Array(20).fill(200));
+  const bodies = await Promise.all(answers.map((r) => r.json()));
+  assert.equal(new Set(bodies.map((b) => b.expiresAt)).size, 1);
+  assert.equal(emu.stats().minted, 1);
+  const again = await (await runtime.dispatchFetch('https://edge.test/')).json();
+  assert.equal(again.source, 'memory');
+  assert.equal(emu.stats().tokenRequests, 1);
+});
