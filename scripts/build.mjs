@@ -51,6 +51,14 @@ for (const f of ['redis', 'deno-kv']) {
   run(bin('esbuild'), [join('js', 'adapters', `${f}.js`), '--format=cjs', '--log-level=warning', `--outfile=${join(pkg, `${f}.cjs`)}`]);
   writeFileSync(join(pkg, `${f}.d.cts`), types.replace("'./index.js'", "'./index.cjs'"));
 }
+// the loader-free entry: the wasm inside the JS, as ESM and (bundled) CommonJS
+const standalone = join(pkg, 'standalone.js');
+const wasmBase64 = readFileSync(join(pkg, 'autopay_auth_bg.wasm')).toString('base64');
+writeFileSync(standalone, readFileSync(standalone, 'utf8').replace('__AUTOPAY_AUTH_WASM_BASE64__', wasmBase64));
+run(bin('esbuild'), [standalone, '--bundle', '--format=cjs', '--platform=neutral', '--log-level=warning', `--outfile=${join(pkg, 'standalone.cjs')}`]);
+// (its own declaration files, so that even node10 resolution finds `autopay-auth/standalone`)
+copyFileSync(join(root, 'js', 'index.d.ts'), join(pkg, 'standalone.d.ts'));
+copyFileSync(join(root, 'js', 'index.d.ts'), join(pkg, 'standalone.d.cts'));
 // Node's ESM entry as one module (glue, wrapper and MemoryKV inside): one file for the loader to
 // resolve and read instead of four, about 1.5 ms of a cold start
 run(bin('esbuild'), [join(pkg, 'node.mjs'), '--bundle', '--format=esm', '--platform=node', '--log-level=warning', '--allow-overwrite', `--outfile=${join(pkg, 'node.mjs')}`]);

@@ -8,8 +8,10 @@ interface Env {
 
 let auth: AutopayAuth | undefined; // one client per isolate
 export default {
-  async fetch(request: Request, env: Env): Promise<Response> {
+  async fetch(request: Request, env: Env, ctx: { waitUntil(promise: Promise<unknown>): void }): Promise<Response> {
     auth ??= new AutopayAuth({ clientId: env.AUTOPAY_CLIENT_ID, clientSecret: env.AUTOPAY_CLIENT_SECRET, kv: env.TOKENS });
-    return Response.json(await auth.getTokenInfo()); // "network", then "memory"; a new isolate finds it in KV
+    // a background refresh this request starts outlives it
+    const info = await auth.getTokenInfo({ waitUntil: ctx.waitUntil.bind(ctx) });
+    return Response.json(info); // "network", then "memory"; a new isolate finds it in KV
   },
 };

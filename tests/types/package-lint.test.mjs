@@ -22,7 +22,7 @@ test('attw --pack finds no problem in any entry, for any resolution mode', () =>
   const { problems, analysis } = JSON.parse(out);
   const found = Array.isArray(problems) ? problems : Object.values(problems ?? {}).flat();
   assert.deepEqual(found, []);
-  assert.deepEqual(Object.keys(analysis.entrypoints).sort(), ['.', './deno-kv', './package.json', './redis']);
+  assert.deepEqual(Object.keys(analysis.entrypoints).sort(), ['.', './deno-kv', './package.json', './redis', './standalone']);
 });
 
 test('the tarball carries the licences, the changelog and the README', () => {

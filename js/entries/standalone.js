@@ -1,0 +1,14 @@
+// No loader at all (`autopay-auth/standalone`): the wasm is inside this file, base64, so it
+// works where nothing can load a `.wasm` file next to the module — Netlify Edge Functions
+// (whose bundler vendors npm packages into one file), and server bundles made with esbuild,
+// webpack or rollup without a wasm rule. About a third larger than the `.wasm` it carries.
+import { initSync, WasmClient } from './autopay_auth.js';
+import { makeApi } from './api.js';
+
+const WASM = '__AUTOPAY_AUTH_WASM_BASE64__';
+const bytes = typeof Uint8Array.fromBase64 === 'function' ? Uint8Array.fromBase64(WASM) : Uint8Array.from(atob(WASM), (c) => c.charCodeAt(0));
+initSync({ module: new WebAssembly.Module(bytes) });
+
+export const { AutopayAuth } = makeApi(WasmClient);
+export { AutopayAuthError } from './api.js';
+export { MemoryKV } from './memory-kv.js';
