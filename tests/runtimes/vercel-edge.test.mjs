@@ -6,6 +6,7 @@ import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 import { EdgeRuntime } from 'edge-runtime';
 import { consumer, startEmulator } from './helpers.mjs';
@@ -57,9 +58,11 @@ function edge() {
   });
 }
 
-test('the edge entry needs no wasm compilation: the function has none of it', () => {
+test('the edge entry needs no wasm compilation: the function has none of it', (t) => {
   assert.ok(code.includes('__wasm_autopay_auth'), 'the wasm comes in as a module binding');
   assert.ok(!/WebAssembly\.(compile|instantiate)\(/.test(code), 'never compiled from bytes in the function');
+  const gz = (b) => (gzipSync(b, { level: 9 }).length / 1024).toFixed(1);
+  t.diagnostic(`edge function: ${(code.length / 1024).toFixed(1)} KiB of JS (${gz(Buffer.from(code))} KiB gzip) + the wasm module ${(wasm.length / 1024).toFixed(1)} KiB (${gz(wasm)} KiB gzip)`);
   const strict = new EdgeRuntime({ codeGeneration: NO_CODE_GENERATION });
   assert.throws(() => strict.evaluate('new WebAssembly.Module(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]))'), 'which this runtime forbids, as the platform does');
 });
