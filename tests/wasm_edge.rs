@@ -102,7 +102,7 @@ async fn token_request_follows_the_contract_and_publishes_a_lease() {
     let (f, log) = fake_fetch("[]");
     let (c, lease) = client(options(&f, &[]));
     assert_eq!(get(&lease, "until"), 0);
-    let info = wait(c.token_info()).await.unwrap();
+    let info = wait(c.token_info(JsValue::UNDEFINED)).await.unwrap();
     assert_eq!(get(&info, "accessToken"), "tok-1");
     assert_eq!(get(&info, "source"), "network");
     assert_eq!(get(&info, "scope"), "customer_club");
@@ -125,7 +125,7 @@ async fn token_request_follows_the_contract_and_publishes_a_lease() {
     let offset = until - issued;
     assert!((2_520_000.0..=2_880_000.0).contains(&offset), "{offset}");
     assert_eq!(get(&get(&lease, "info"), "accessToken"), "tok-1");
-    let again = wait(c.token_info()).await.unwrap();
+    let again = wait(c.token_info(JsValue::UNDEFINED)).await.unwrap();
     assert_eq!(get(&again, "source"), "memory");
     assert_eq!(get(&c.stats(), "mints"), 1);
 }
@@ -137,16 +137,16 @@ async fn refusals_keep_status_error_and_description() {
            [429, "{\"error\":\"rate_limited\",\"error_description\":\"slow\"}", {"retry-after": "7"}]]"#,
     );
     let (c, _) = client(options(&f, &[]));
-    let e = wait(c.token_info()).await.unwrap_err();
+    let e = wait(c.token_info(JsValue::UNDEFINED)).await.unwrap_err();
     assert_eq!(get(&e, "code"), "access_denied");
     assert_eq!(get(&e, "status"), 401);
     assert_eq!(get(&e, "error"), "access_denied");
     assert_eq!(get(&e, "description"), "Unauthorized");
     // the refusal is held: the same error again, without a request, until invalidate()
-    let held = wait(c.token_info()).await.unwrap_err();
+    let held = wait(c.token_info(JsValue::UNDEFINED)).await.unwrap_err();
     assert_eq!(get(&held, "code"), "access_denied");
     wait(c.invalidate()).await.unwrap();
-    let e = wait(c.token_info()).await.unwrap_err();
+    let e = wait(c.token_info(JsValue::UNDEFINED)).await.unwrap_err();
     assert_eq!(get(&e, "code"), "rate_limited");
     assert_eq!(get(&e, "retryAfter"), 7);
 }
@@ -160,7 +160,7 @@ async fn a_hanging_endpoint_times_out() {
          init.signal.addEventListener('abort', () => { clearTimeout(alive); reject(init.signal.reason); }); });",
     );
     let (c, _) = client(options(&hang, &[("timeoutMs", JsValue::from(50))]));
-    let e = wait(c.token_info()).await.unwrap_err();
+    let e = wait(c.token_info(JsValue::UNDEFINED)).await.unwrap_err();
     assert_eq!(get(&e, "code"), "timeout");
 }
 
@@ -173,7 +173,7 @@ async fn a_throwing_kv_is_counted_and_survived() {
     .call0(&JsValue::NULL)
     .unwrap();
     let (c, _) = client(options(&f, &[("kv", kv)]));
-    let info = wait(c.token_info()).await.unwrap();
+    let info = wait(c.token_info(JsValue::UNDEFINED)).await.unwrap();
     assert_eq!(get(&info, "accessToken"), "tok-1");
     assert_eq!(get(&c.stats(), "kvErrors"), 2);
 }
