@@ -32,7 +32,9 @@ let joined = 0; // requests that waited on `pending` instead of calling Rust
 function settingsOf(env) {
   if (settings === undefined) {
     const s = rust.frontSettings(env);
-    settings = s === null ? null : { ...s, unforwarded: new Set(s.unforwarded) };
+    if (s === null) return (settings = null);
+    const escaped = s.unforwardedPrefixes.map((p) => p.replace(/[^a-z0-9]/g, '\\$&'));
+    settings = { ...s, unforwarded: new Set(s.unforwarded), prefixes: new RegExp(`^(?:${escaped.join('|')})`) };
   }
   return settings;
 }
@@ -81,20 +83,25 @@ function failure(got) {
   return json(got.status, got.body, got.retryAfter === null ? undefined : { 'retry-after': String(got.retryAfter) });
 }
 
-async function tokenRoute(request, env, ctx) {
-  const got = await token(env, ctx);
+/** The `/token` answer: synchronous on a lease hit, else once the shared call lands. */
+function tokenRoute(request, env, ctx) {
+  const got = token(env, ctx);
+  return got instanceof Promise ? got.then((g) => tokenAnswer(g, request, env, ctx)) : tokenAnswer(got, request, env, ctx);
+}
+
+function tokenAnswer(got, request, env, ctx) {
   if (got === null) return rust.fetch.call({ env, ctx }, request);
   if (got.accessToken === undefined) return failure(got);
   const left = Math.max(0, Math.floor((got.expiresAt - Date.now()) / 1000));
   return new Response(`${got.head}${left}}`, OK);
 }
 
-async function proxy(request, env, ctx, s) {
-  const url = new URL(request.url); // WHATWG-parsed: no dot segments remain in the path
-  const target = s.apiBase + url.pathname + url.search;
+/** `pathAndQuery`: from the runtime's serialised WHATWG URL, so no dot segments remain in it. */
+async function proxy(request, env, ctx, s, pathAndQuery) {
+  const target = s.apiBase + pathAndQuery;
   const headers = new Headers();
   for (const [name, value] of request.headers) {
-    if (!s.unforwarded.has(name) && !s.unforwardedPrefixes.some((p) => name.startsWith(p))) headers.append(name, value);
+    if (!s.unforwarded.has(name) && !s.prefixes.test(name)) headers.append(name, value);
   }
   const init = { method: request.method, headers, redirect: 'manual' };
   for (let attempt = 0; ; attempt++) {
@@ -121,8 +128,10 @@ export default {
     if (method !== 'GET' && method !== 'HEAD') return rust.fetch.call({ env, ctx }, request);
     const href = request.url;
     const start = href.indexOf('/', href.indexOf('//') + 2);
-    const end = href.search(/[?#]/);
-    const path = href.slice(start, end < 0 ? undefined : end);
+    const hash = href.indexOf('#', start); // (never sent; dropped)
+    const pathAndQuery = hash < 0 ? href.slice(start) : href.slice(start, hash);
+    const query = pathAndQuery.indexOf('?');
+    const path = query < 0 ? pathAndQuery : pathAndQuery.slice(0, query);
     if (path === '/livez') return new Response('ok'); // liveness: no settings, no key
     const s = settingsOf(env);
     if (s === null || path === '/healthz') {
@@ -132,7 +141,7 @@ export default {
     }
     if (!(await admitted(request, s))) return json(401, s.unauthorized, { 'www-authenticate': 'Bearer' });
     if (method === 'GET' && path === '/token') return tokenRoute(request, env, ctx);
-    return proxy(request, env, ctx, s);
+    return proxy(request, env, ctx, s, pathAndQuery);
   },
 
   scheduled(event, env, ctx) {
