@@ -51,11 +51,12 @@ for (const f of ['redis', 'deno-kv']) {
   run(bin('esbuild'), [join('js', 'adapters', `${f}.js`), '--format=cjs', '--log-level=warning', `--outfile=${join(pkg, `${f}.cjs`)}`]);
   writeFileSync(join(pkg, `${f}.d.cts`), types.replace("'./index.js'", "'./index.cjs'"));
 }
-// the loader-free entry: the wasm inside the JS, as ESM and (bundled) CommonJS
+// the loader-free entry: the wasm inside the JS (base64, one copy in wasm-base64.cjs), as ESM
+// and as bundled CommonJS that requires the same copy
 const standalone = join(pkg, 'standalone.js');
 const wasmBase64 = readFileSync(join(pkg, 'autopay_auth_bg.wasm')).toString('base64');
-writeFileSync(standalone, readFileSync(standalone, 'utf8').replace('__AUTOPAY_AUTH_WASM_BASE64__', wasmBase64));
-run(bin('esbuild'), [standalone, '--bundle', '--format=cjs', '--platform=neutral', '--log-level=warning', `--outfile=${join(pkg, 'standalone.cjs')}`]);
+writeFileSync(join(pkg, 'wasm-base64.cjs'), `// autopay_auth_bg.wasm, base64 (for autopay-auth/standalone)\nmodule.exports = '${wasmBase64}';\n`);
+run(bin('esbuild'), [standalone, '--bundle', '--format=cjs', '--platform=neutral', '--external:./wasm-base64.cjs', '--log-level=warning', `--outfile=${join(pkg, 'standalone.cjs')}`]);
 // (its own declaration files, so that even node10 resolution finds `autopay-auth/standalone`)
 copyFileSync(join(root, 'js', 'index.d.ts'), join(pkg, 'standalone.d.ts'));
 copyFileSync(join(root, 'js', 'index.d.ts'), join(pkg, 'standalone.d.cts'));

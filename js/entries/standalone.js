@@ -4,8 +4,8 @@
 // webpack or rollup without a wasm rule. About a third larger than the `.wasm` it carries.
 import { initSync, WasmClient } from './autopay_auth.js';
 import { makeApi } from './api.js';
+import WASM from './wasm-base64.cjs'; // (CommonJS, so that the require entry shares the one copy)
 
-const WASM = '__AUTOPAY_AUTH_WASM_BASE64__';
 const bytes = typeof Uint8Array.fromBase64 === 'function' ? Uint8Array.fromBase64(WASM) : Uint8Array.from(atob(WASM), (c) => c.charCodeAt(0));
 initSync({ module: new WebAssembly.Module(bytes) });
 

@@ -208,6 +208,25 @@ test('a caller that aborts stops waiting; the shared token request goes on and i
   await assert.rejects(auth.getTokenInfo({ signal: AbortSignal.abort() }), (e) => e.name === 'AbortError');
 });
 
+test('autopay-auth/standalone (the wasm inside the JS) works from import and from require', async () => {
+  const { installedProject } = await import('./helpers.mjs');
+  const { createRequire } = await import('node:module');
+  const { pathToFileURL } = await import('node:url');
+  const { join } = await import('node:path');
+  const { writeFileSync } = await import('node:fs');
+  const dir = installedProject();
+  writeFileSync(join(dir, 'standalone-reexport.mjs'), "export * from 'autopay-auth/standalone';\n");
+  const esm = await import(pathToFileURL(join(dir, 'standalone-reexport.mjs')).href);
+  const cjs = createRequire(join(dir, 'package.json'))('autopay-auth/standalone');
+  for (const m of [esm, cjs]) {
+    await emu.post('/__emulator/reset');
+    const auth = new m.AutopayAuth({ clientId: 'cid', clientSecret: SECRET, tokenUrl: emu.tokenUrl });
+    assert.equal((await auth.getTokenInfo()).source, 'network');
+    assert.equal((await auth.getTokenInfo()).source, 'memory');
+    assert.equal(emu.stats().minted, 1);
+  }
+});
+
 test('getTokenInfo hands each caller its own object', async () => {
   const auth = make();
   const [a, b] = await Promise.all([auth.getTokenInfo(), auth.getTokenInfo()]);
