@@ -49,7 +49,7 @@ async function admitted(request, s) {
 }
 
 const JSON_HEADERS = { 'content-type': 'application/json', 'cache-control': 'no-store' };
-const OK = { headers: JSON_HEADERS };
+const OK = { headers: new Headers(JSON_HEADERS) };
 const json = (status, body, extra) => new Response(body, { status, headers: { ...JSON_HEADERS, ...extra } });
 
 /** The lease, or (past its end) the one shared call into Rust: a lease, a failure, or null. */
