@@ -12,9 +12,10 @@
 // - A 401 from the API goes to the core (`frontRefused`), which decides whether the token is
 //   dropped and the call retried once.
 //
-// GET /livez answers "ok" here. Everything else — /healthz, other methods, calls with a body, misconfiguration, the
-// cron — is the Rust `fetch` / `scheduled`. No token policy lives here: what may be served and
-// until when, refreshes, refusals and error answers all come from the Rust core.
+// GET /livez answers "ok" here. Everything else — /healthz, other methods, calls with a body,
+// misconfiguration, the cron — is the Rust `fetch` / `scheduled`. No token policy lives here:
+// what may be served and until when, refreshes, refusals and error answers all come from the
+// Rust core.
 import RustWorker, { TokenMinter } from '../../build/index.js';
 
 export { TokenMinter };
@@ -96,8 +97,10 @@ function tokenAnswer(got, request, env, ctx) {
   return new Response(`${got.head}${left}}`, OK);
 }
 
-/** `pathAndQuery`: from the runtime's serialised WHATWG URL, so no dot segments remain in it. */
+/** `pathAndQuery`: from the runtime's serialised WHATWG URL, so no dot segments remain in it;
+ * one starting `//` (a host, to a URL parser) is Rust's to refuse. */
 async function proxy(request, env, ctx, s, pathAndQuery) {
+  if (pathAndQuery.startsWith('//')) return rust.fetch.call({ env, ctx }, request);
   const target = s.apiBase + pathAndQuery;
   const headers = new Headers();
   for (const [name, value] of request.headers) {
@@ -116,9 +119,9 @@ async function proxy(request, env, ctx, s, pathAndQuery) {
       return json(502, s.unreachable);
     }
     if (response.status !== 401 || attempt > 0) return response;
-    await response.body?.cancel();
     if (lease?.accessToken === got.accessToken) lease = null;
-    if (!(await rust.frontRefused(env, got.accessToken))) return response;
+    if (!(await rust.frontRefused(env, got.accessToken))) return response; // the API's own 401
+    await response.body?.cancel(); // retried: this answer is not needed
   }
 }
 

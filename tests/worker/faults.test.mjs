@@ -39,10 +39,12 @@ test('a wrong secret: 20 /token calls make one token request, each answered 502 
   assert.equal(ctx.emu.stats().tokenRequests, 1);
 });
 
-test('an API that refuses every token: 40 proxied calls mint two tokens', async () => {
+test('an API that refuses every token: 40 proxied calls mint two tokens, each answered with the API\'s 401', async () => {
   ctx.emu.refuseAll();
   for (let i = 0; i < 40; i++) {
-    const r = await ctx.w.call('/orders', { method: 'POST', body: 'x', headers: auth() });
+    // bodiless calls go through the JS front, calls with a body through the Rust proxy
+    const init = i % 2 === 0 ? { headers: auth() } : { method: 'POST', body: 'x', headers: auth() };
+    const r = await ctx.w.call('/orders', init);
     assert.equal(r.status, 401);
     assert.equal((await r.json()).error, 'invalid_token');
   }

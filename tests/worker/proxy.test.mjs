@@ -39,6 +39,12 @@ test('streams a large body through once', async () => {
 });
 
 test('requests only ever reach the configured API host', async () => {
+  // `//host/…` is refused (400), whether it comes bodiless (the JS front) or with a body (Rust)
+  for (const init of [{}, { method: 'POST', body: 'x' }]) {
+    const r = await ctx.w.call('//evil.example/x', { ...init, headers: auth() });
+    assert.equal(r.status, 400);
+    assert.equal((await r.json()).error, 'invalid_request');
+  }
   for (const path of ['//evil.example/x', '/..%2f..%2fadmin']) {
     const r = await ctx.w.call(path, { headers: auth() });
     if (r.status === 200) {
