@@ -10,6 +10,7 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
+use futures_util::future::{FutureExt, LocalBoxFuture, Shared};
 use js_sys::{Function, Reflect};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::{JsCast, JsValue};
@@ -51,6 +52,9 @@ type Manager =
 pub struct MinterStore {
     storage: Storage,
     kv: Rc<KvStore>,
+    /// The last of the KV writes under way: each write (copy or delete) starts after the one
+    /// before, so an older record or a dropped token never lands in KV last.
+    kv_writes: RefCell<KvWrite>,
 }
 
 /// A record as the object keeps it: the sealed value and when KV should let it expire.
@@ -64,13 +68,41 @@ fn store_error(op: &str, e: &worker::Error) -> StoreError {
     StoreError(format!("Durable Object storage {op} failed: {e}"))
 }
 
+type KvWrite = Shared<LocalBoxFuture<'static, std::result::Result<(), StoreError>>>;
+
 impl MinterStore {
-    /// Copies `value` to KV after the answer: no caller waits for it, and a failed copy is
-    /// logged (isolates then ask the object, which has the record).
+    fn new(storage: Storage, kv: KvStore) -> Self {
+        Self {
+            storage,
+            kv: Rc::new(kv),
+            kv_writes: RefCell::new(std::future::ready(Ok(())).boxed_local().shared()),
+        }
+    }
+
+    /// Queues `write` behind the KV writes under way; the returned future is its outcome.
+    fn queue_kv_write(
+        &self,
+        write: impl std::future::Future<Output = std::result::Result<(), StoreError>> + 'static,
+    ) -> KvWrite {
+        let before = self.kv_writes.borrow().clone();
+        let next = async move {
+            let _ = before.await;
+            write.await
+        }
+        .boxed_local()
+        .shared();
+        *self.kv_writes.borrow_mut() = next.clone();
+        next
+    }
+
+    /// Copies `value` to KV after the answer, behind the KV writes already under way: no caller
+    /// waits for it, and a failed copy is logged (isolates then ask the object, which has the
+    /// record).
     fn copy_to_kv(&self, key: &str, value: &str, ttl_secs: u64) {
         let (kv, key, value) = (Rc::clone(&self.kv), key.to_owned(), value.to_owned());
+        let copy = self.queue_kv_write(async move { kv.put(&key, &value, ttl_secs).await });
         spawn_local(async move {
-            if let Err(e) = kv.put(&key, &value, ttl_secs).await {
+            if let Err(e) = copy.await {
                 worker::console_warn!("autopay-auth: could not copy the token record to KV: {}", e.0);
             }
         });
@@ -111,7 +143,10 @@ impl Store for MinterStore {
     /// Removes the record here and from KV, before answering (a dropped token must not be
     /// read back by an isolate).
     async fn delete(&self, key: &str) -> std::result::Result<(), StoreError> {
-        let (here, kv) = futures_util::join!(self.storage.delete(key), self.kv.delete(key));
+        let (kv, owned_key) = (Rc::clone(&self.kv), key.to_owned());
+        // behind any copy under way, which lands first, then goes
+        let from_kv = self.queue_kv_write(async move { kv.delete(&owned_key).await });
+        let (here, kv) = futures_util::join!(self.storage.delete(key), from_kv);
         here.map_err(|e| store_error("delete", &e))?;
         kv
     }
@@ -162,10 +197,7 @@ impl TokenMinter {
         }
         let fetch: Function = Reflect::get(&js_sys::global(), &"fetch".into())?.dyn_into()?;
         let kv: JsKv = Reflect::get(&self.env, &TOKENS_KV.into())?.unchecked_into();
-        let store = MinterStore {
-            storage: self.state.storage(),
-            kv: Rc::new(KvStore(kv)),
-        };
+        let store = MinterStore::new(self.state.storage(), KvStore(kv));
         let source = Endpoint::new(settings.config.clone(), FetchTransport::new(fetch), DateClock);
         let m = TokenManager::new(
             &settings.config,

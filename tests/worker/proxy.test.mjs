@@ -2,7 +2,8 @@
 // configured API host only; one re-mint and one retry after an API 401.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { auth, CALLER_KEY, useWorker } from './helpers.mjs';
+import { auth, CALLER_KEY, CLIENT_SECRET, storedRecord, sleep, useWorker } from './helpers.mjs';
+import { openSealed } from '../sealed.mjs';
 
 const ctx = useWorker();
 
@@ -72,6 +73,13 @@ test('an API 401 re-mints once and retries once', async () => {
   // and everyone now gets the new token, from memory
   const again = await ctx.w.call('/orders', { headers: auth() });
   assert.equal(again.status, 200);
+  assert.equal(ctx.emu.stats().minted, 2);
+  // KV ends with the new token: the refused one is never copied back behind its deletion
+  await sleep(300);
+  const rec = await storedRecord(ctx.w.mf);
+  const { access_token: inKv } = openSealed(rec.value, CLIENT_SECRET, rec.key);
+  const { access_token: served } = await (await ctx.w.call('/token', { headers: auth() })).json();
+  assert.equal(inKv, served);
   assert.equal(ctx.emu.stats().minted, 2);
 });
 
