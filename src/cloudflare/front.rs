@@ -115,7 +115,7 @@ pub fn front_refused(env: Env, token: String) -> Promise {
 
 /// The front's answers since it last reported (lease hits, joined callers), for `/healthz`.
 #[wasm_bindgen(js_name = frontCount)]
-pub fn front_count(hits: u32, joined: u32) {
+pub fn front_count(hits: f64, joined: f64) {
     let (h, j) = FRONT_COUNTS.get();
-    FRONT_COUNTS.set((h + u64::from(hits), j + u64::from(joined)));
+    FRONT_COUNTS.set((h + hits as u64, j + joined as u64));
 }
