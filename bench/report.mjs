@@ -162,7 +162,7 @@ if (missed.size > 0) {
   if (missed.has('npm cold start (import + construct + first token)')) {
     p(
       `- **npm cold start** sits at the goal\u2019s edge: the runs of 2026-11-28 with Node\u2019s entry`,
-      '  bundled measured +6.9, +9.9 and +12.2 ms over the floor (median of run-by-run differences).',
+      '  bundled measured between +6.9 and +13.1 ms over the floor (median of run-by-run differences).',
       '  V8 compiles the wasm lazily, function by function, on first call (`--trace-wasm-compilation-times`:',
       '  289 functions, 84 KB of the 134 KB of code, on the way to the first token), so import',
       `  (${ms(ours.cold.import)}: reading, validating and instantiating the module), construction (${ms(ours.cold.construct)}) and the`,
