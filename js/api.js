@@ -121,7 +121,12 @@ export function makeApi(WasmClient) {
       }
     }
 
-    /** Forgets the token in memory and in KV. */
+    /** The API refused `token`: compare-and-delete, here and in the store. */
+    refused(token) {
+      return this.#client.refused(token).catch(rethrow);
+    }
+
+    /** The emergency lever: forgets the token in memory and in KV. */
     invalidate() {
       return this.#client.invalidate().catch(rethrow);
     }

@@ -21,7 +21,7 @@ export interface Logger {
 }
 
 /** What happened; never carries a token, a secret or a store's value. */
-export type AutopayAuthEventType = 'mint' | 'refresh' | 'store_error' | 'token_error' | 'cooldown' | 'budget_exhausted';
+export type AutopayAuthEventType = 'mint' | 'refresh' | 'store_error' | 'token_error' | 'cooldown' | 'budget_exhausted' | 'store_outage';
 
 export interface AutopayAuthEvent {
   type: AutopayAuthEventType;
@@ -37,7 +37,7 @@ export interface AutopayAuthEvent {
   status?: number;
   /** `cooldown`, `budget_exhausted`: seconds until a token request may be made again. */
   retryAfter?: number;
-  /** `store_error`: the failing operation and the error's name (never its text). */
+  /** `store_error`: the failing operation and the error's name (never its text); `store_outage`: `mint` (minted alone) or `fail`. */
   detail?: string;
 }
 
@@ -69,6 +69,15 @@ export interface AutopayAuthOptions {
   timeoutMs?: number;
   /** Bound of one KV call (get, put, delete, lock), in milliseconds; a slower one is a counted store error. Default 3000. */
   storeTimeoutMs?: number;
+  /**
+   * What a caller without a token does when the shared store (`kv`) cannot be reached, so the
+   * fleet cannot agree on who mints. `'mint'` (default): mint alone, at most once per token
+   * lifetime per instance and never past the mint budget. `'fail'`: keep trying the store for
+   * `storeWaitMs`, then fail with `store_unavailable`; never mint without the store.
+   */
+  storeOutage?: 'mint' | 'fail';
+  /** With `storeOutage: 'fail'`: how long to keep trying an unreachable store, in milliseconds. Default 5000. */
+  storeWaitMs?: number;
   /** Where log lines go (mint: info; refresh: debug; store and token errors, cooldowns: warn; budget: error). Default `console`; `null` for silence. */
   logger?: Logger | null;
   /** Called with every event (mint, refresh, store_error, token_error, cooldown, budget_exhausted), to count and alert on. */
@@ -124,7 +133,8 @@ export type AutopayAuthErrorCode =
   | 'invalid_response'
   | 'invalid_config'
   | 'invalid_argument'
-  | 'mint_budget_exhausted';
+  | 'mint_budget_exhausted'
+  | 'store_unavailable';
 
 export class AutopayAuthError extends Error {
   readonly name: 'AutopayAuthError';
@@ -164,6 +174,19 @@ export class AutopayAuth {
   getToken(options?: CallOptions): Promise<string>;
   getTokenInfo(options?: CallOptions): Promise<TokenInfo>;
   fetch(path: string, init?: RequestInit): Promise<Response>;
+  /**
+   * The API refused `token` (your own HTTP client got a 401 with it): drops it here and in the
+   * store only if it is still the token held (compare-and-delete), so the next call mints at
+   * most once for the whole fleet. `'dropped'`: get a new token and retry once; `'not_held'`:
+   * already replaced, retry with the current one; `'kept'`: a refusal hold is on (the API refuses
+   * fresh tokens too), do not retry.
+   */
+  refused(token: string): Promise<'dropped' | 'not_held' | 'kept'>;
+  /**
+   * The emergency lever: forgets the token in memory and deletes the shared record, and clears
+   * this instance's holds, so every instance of the fleet mints anew. Not for a refused token
+   * (use `refused`); the fleet's cooldowns and mint budget stay.
+   */
   invalidate(): Promise<void>;
   stats(): AutopayAuthStats;
 }

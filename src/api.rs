@@ -97,7 +97,9 @@ pub fn gateway_status(err: &Error) -> (u16, Option<u64>) {
             Some(s.retry_after.unwrap_or(DEFAULT_GATEWAY_RETRY_AFTER_SECS)),
         ),
         Error::MintBudgetExhausted { retry_after } => (503, Some(*retry_after)),
-        Error::Network { .. } | Error::Timeout { .. } => (503, Some(UNAVAILABLE_RETRY_AFTER_SECS)),
+        Error::Network { .. } | Error::Timeout { .. } | Error::StoreUnavailable { .. } => {
+            (503, Some(UNAVAILABLE_RETRY_AFTER_SECS))
+        }
         Error::InvalidConfig { .. } => (500, None),
         _ => (502, None),
     }

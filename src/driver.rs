@@ -10,13 +10,14 @@ use std::sync::Arc;
 
 use std::future::Future;
 
-use futures_util::future::{Either, FutureExt, LocalBoxFuture, select};
+use futures_util::future::{Either, FutureExt, LocalBoxFuture, join, select};
 
 use crate::config::{Config, url_host};
 use crate::error::Error;
 use crate::events::Event;
+use crate::fleet::{FLEET_SUFFIX, FleetState};
 use crate::lifecycle::{Phase, Policy};
-use crate::machine::{Action, Call, MINT_LOCK_GRACE_MS, Machine, Refusal, Served, Want};
+use crate::machine::{Action, Call, MINT_LOCK_GRACE_MS, Machine, Refusal, Served, Shared, StoreRead, Want};
 use crate::record::TokenRecord;
 use crate::seal::Sealer;
 use crate::seams::{Clock, Notify, Seal, Store, StoreError, TokenSource, Wakers};
@@ -52,7 +53,10 @@ struct Inner<T, S, C, N, K> {
     /// The token endpoint's host, for errors.
     host: String,
     lock_key: String,
+    fleet_key: String,
     sealer: K,
+    /// Seals the fleet state (its own key as context, so a record never opens as one).
+    fleet_sealer: K,
     machine: RefCell<Machine>,
     observer: RefCell<Option<Observer>>,
     source: T,
@@ -96,14 +100,22 @@ where
         clock: C,
     ) -> Result<Self, Error> {
         let key = config.cache_key().to_owned();
+        let fleet_key = format!("{key}{FLEET_SUFFIX}");
+        let shared = match &store {
+            None => Shared::None,
+            Some(s) if s.writes() => Shared::Writable,
+            Some(_) => Shared::ReadOnly,
+        };
         Ok(Self {
             inner: Rc::new(Inner {
                 host: url_host(config.token_url()).to_owned(),
                 lock_key: format!("{key}{MINT_LOCK_SUFFIX}"),
                 sealer: K::new(config.client_secret(), &key),
+                fleet_sealer: K::new(config.client_secret(), &fleet_key),
+                fleet_key,
                 observer: RefCell::new(None),
                 key,
-                machine: RefCell::new(Machine::new(policy, jitter, store.is_some())?),
+                machine: RefCell::new(Machine::new(policy, jitter, shared)?),
                 source,
                 store,
                 clock,
@@ -255,15 +267,8 @@ where
                     });
                 }
                 Action::Fail(e) => return Err(e),
-                Action::ReadStore => {
-                    let read = match &inner.store {
-                        Some(store) => inner.bounded("get", store.get(&inner.key)).await,
-                        None => Ok(None),
-                    };
-                    let read = match read {
-                        Ok(value) => Ok(inner.open(value).await),
-                        Err(e) => Err(e),
-                    };
+                Action::ReadStore { fleet } => {
+                    let read = inner.read(fleet).await;
                     inner.event(|m, now| m.stored(now, &mut call, read))
                 }
                 Action::ClaimLock { ttl_ms } => {
@@ -281,23 +286,15 @@ where
                     let minted = inner.mint(replacing.as_deref()).await;
                     inner.event(|m, now| m.minted(now, &mut call, minted))
                 }
-                Action::Save { record, unlock } => {
-                    let mut results = Vec::new();
-                    if let Some(store) = inner.store.as_ref().filter(|s| s.writes()) {
-                        if let Some((rec, ttl_secs)) = record {
-                            // a platform that cannot seal stores nothing: never a plain record
-                            if let Some(value) = inner.sealer.seal(&rec).await {
-                                results.push(
-                                    inner
-                                        .bounded("put", store.put(&inner.key, &value, ttl_secs))
-                                        .await,
-                                );
-                            }
-                        }
-                        if unlock {
-                            results.push(inner.bounded("unlock", store.delete(&inner.lock_key)).await);
-                        }
-                    }
+                Action::Save { record, fleet } => {
+                    let results = inner.save(record, fleet).await;
+                    inner.event(|m, now| m.saved(now, &mut call, &results))
+                }
+                Action::Unlock => {
+                    let results = match &inner.store {
+                        Some(store) => vec![inner.bounded("unlock", store.delete(&inner.lock_key)).await],
+                        None => Vec::new(),
+                    };
                     inner.event(|m, now| m.saved(now, &mut call, &results))
                 }
                 Action::WaitUntil(at) => {
@@ -360,6 +357,57 @@ impl<T: TokenSource, S, C: Clock, N: Notify, K> Inner<T, S, C, N, K> {
                 after_ms: timeout_ms,
             }),
         }
+    }
+}
+
+impl<T: TokenSource, S: Store, C: Clock, N: Notify, K: Seal> Inner<T, S, C, N, K> {
+    /// The record (and, with `fleet`, the fleet state, read at the same time) from the store.
+    /// A failing record read is the read's failure; a fleet state that cannot be read or opened
+    /// is only absent.
+    async fn read(&self, fleet: bool) -> Result<StoreRead, StoreError> {
+        let Some(store) = &self.store else {
+            return Ok(StoreRead::default());
+        };
+        let record = self.bounded("get", store.get(&self.key));
+        let state = async {
+            if !fleet {
+                return None;
+            }
+            let value = self.bounded("get", store.get(&self.fleet_key)).await.ok()??;
+            FleetState::decode(&self.fleet_sealer.open_text(&value).await?)
+        };
+        let (record, fleet) = join(record, state).await;
+        Ok(StoreRead {
+            record: self.open(record?).await,
+            fleet,
+        })
+    }
+
+    /// Writes the record and the fleet state (sealed, at the same time): one result per write.
+    /// A platform that cannot seal stores nothing: never a plain value.
+    async fn save(
+        &self,
+        record: Option<(Arc<TokenRecord>, u64)>,
+        fleet: Option<(FleetState, u64)>,
+    ) -> Vec<Result<(), StoreError>> {
+        let Some(store) = self.store.as_ref().filter(|s| s.writes()) else {
+            return Vec::new();
+        };
+        let put_record = async {
+            let (rec, ttl_secs) = record?;
+            let value = self.sealer.seal(&rec).await?;
+            Some(self.bounded("put", store.put(&self.key, &value, ttl_secs)).await)
+        };
+        let put_fleet = async {
+            let (state, ttl_secs) = fleet?;
+            let value = self.fleet_sealer.seal_text(&state.encode()).await?;
+            Some(
+                self.bounded("put", store.put(&self.fleet_key, &value, ttl_secs))
+                    .await,
+            )
+        };
+        let (a, b) = join(put_record, put_fleet).await;
+        a.into_iter().chain(b).collect()
     }
 }
 

@@ -29,6 +29,9 @@ pub mod code {
     pub const INVALID_ARGUMENT: &str = "invalid_argument";
     /// The mint budget is spent: no token request before `retryAfter`.
     pub const MINT_BUDGET_EXHAUSTED: &str = "mint_budget_exhausted";
+    /// The shared store could not be reached, or its minting lock stayed held past its life, so
+    /// the fleet could not agree on who mints (see `storeOutage`): no token request was made.
+    pub const STORE_UNAVAILABLE: &str = "store_unavailable";
     /// Every code, in a stable order.
     pub const ALL: &[&str] = &[
         ACCESS_DENIED,
@@ -41,6 +44,7 @@ pub mod code {
         INVALID_CONFIG,
         INVALID_ARGUMENT,
         MINT_BUDGET_EXHAUSTED,
+        STORE_UNAVAILABLE,
     ];
 }
 
@@ -73,6 +77,10 @@ pub mod field {
     pub const MINT_BUDGET: &str = "mint_budget";
     /// [`crate::Policy::store_timeout_ms`].
     pub const STORE_TIMEOUT: &str = "store_timeout";
+    /// [`crate::Policy::store_outage`].
+    pub const STORE_OUTAGE: &str = "store_outage";
+    /// [`crate::Policy::store_wait_ms`].
+    pub const STORE_WAIT: &str = "store_wait";
 }
 
 /// What the token endpoint said when it refused: RFC 6749 §5.2 fields plus the HTTP status.
@@ -141,6 +149,12 @@ pub enum Error {
         /// Seconds until the budget allows a token request again.
         retry_after: u64,
     },
+    /// The shared store could not be reached (or its minting lock stayed held past its life),
+    /// and this instance may not mint without it: no token request was made.
+    StoreUnavailable {
+        /// What failed (never a stored value).
+        reason: String,
+    },
 }
 
 impl Error {
@@ -157,6 +171,7 @@ impl Error {
             Error::InvalidConfig { .. } => code::INVALID_CONFIG,
             Error::InvalidArgument { .. } => code::INVALID_ARGUMENT,
             Error::MintBudgetExhausted { .. } => code::MINT_BUDGET_EXHAUSTED,
+            Error::StoreUnavailable { .. } => code::STORE_UNAVAILABLE,
         }
     }
 
@@ -229,7 +244,8 @@ impl Error {
             Error::Timeout { host, after_ms } => (Some(host.clone()), None, Some(*after_ms)),
             Error::InvalidResponse { reason, .. }
             | Error::InvalidConfig { reason, .. }
-            | Error::InvalidArgument { reason } => (None, Some(reason.clone()), None),
+            | Error::InvalidArgument { reason }
+            | Error::StoreUnavailable { reason } => (None, Some(reason.clone()), None),
             _ => (None, None, None),
         };
         ErrorReport {
@@ -314,6 +330,7 @@ impl TryFrom<ErrorReport> for Error {
                 .zip(r.reason.clone())
                 .map(|(field, reason)| Error::InvalidConfig { field, reason }),
             code::INVALID_ARGUMENT => r.reason.clone().map(|reason| Error::InvalidArgument { reason }),
+            code::STORE_UNAVAILABLE => r.reason.clone().map(|reason| Error::StoreUnavailable { reason }),
             code::MINT_BUDGET_EXHAUSTED => r
                 .retry_after
                 .map(|retry_after| Error::MintBudgetExhausted { retry_after }),
@@ -352,6 +369,12 @@ impl fmt::Display for Error {
                 f,
                 "mint budget exhausted: no token request for this client before {retry_after} s from now"
             ),
+            Error::StoreUnavailable { reason } => {
+                write!(
+                    f,
+                    "no token: the shared store is unavailable ({reason}), and no token request was made"
+                )
+            }
         }
     }
 }

@@ -19,6 +19,9 @@ pub enum EventKind {
     Cooldown,
     /// The mint budget refused a token request.
     BudgetExhausted,
+    /// The shared store could not be reached by a caller without a token: it minted alone
+    /// (`detail: "mint"`) or failed with `store_unavailable` (`detail: "fail"`).
+    StoreOutage,
 }
 
 /// One event. Serialises as `{ "type", "at", … }` with only the fields its kind uses.
@@ -51,7 +54,8 @@ pub struct Event {
 }
 
 impl EventKind {
-    /// `mint`, `refresh`, `store_error`, `token_error`, `cooldown` or `budget_exhausted`.
+    /// `mint`, `refresh`, `store_error`, `token_error`, `cooldown`, `budget_exhausted` or
+    /// `store_outage`.
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::Mint => "mint",
@@ -60,6 +64,7 @@ impl EventKind {
             EventKind::TokenError => "token_error",
             EventKind::Cooldown => "cooldown",
             EventKind::BudgetExhausted => "budget_exhausted",
+            EventKind::StoreOutage => "store_outage",
         }
     }
 }
@@ -89,6 +94,9 @@ impl Event {
             EventKind::Cooldown => "rate limited: no token request until the cooldown ends (retryAfter)",
             EventKind::BudgetExhausted => {
                 "mint budget exhausted: no token request until retryAfter (a fault or a bug keeps asking for tokens)"
+            }
+            EventKind::StoreOutage => {
+                "the shared store cannot be reached by a caller without a token (detail: mint alone, or fail)"
             }
         }
     }

@@ -24,6 +24,7 @@ mod config;
 mod driver;
 mod error;
 mod events;
+mod fleet;
 #[cfg(any(feature = "npm", feature = "worker"))]
 mod js;
 mod ledger;
@@ -54,15 +55,16 @@ pub use config::{
 pub use driver::{Lease, Lookup, MINT_LOCK_SUFFIX, TokenManager};
 pub use error::{Error, ErrorReport, ServerError, code, field};
 pub use events::{Event, EventKind};
+pub use fleet::{FLEET_SCHEMA, FLEET_SUFFIX, FleetState, Gate, GateKind};
 pub use ledger::{LEDGER_HOURS, Ledger};
 pub use lifecycle::{
     DEFAULT_EXPIRY_MARGIN_MS, DEFAULT_EXPIRY_MARGIN_RATIO, DEFAULT_REFRESH_JITTER_MS, DEFAULT_REFRESH_RATIO,
-    DEFAULT_REQUEST_TIMEOUT_MS, MAX_REFRESH_BACKOFF_MS, MIN_REFRESH_BACKOFF_MS, Phase, Policy, Timeline,
-    refresh_backoff_ms,
+    DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_STORE_WAIT_MS, LOCK_GRACE_MS, MAX_REFRESH_BACKOFF_MS,
+    MIN_REFRESH_BACKOFF_MS, Phase, Policy, StoreOutage, Timeline, refresh_backoff_ms,
 };
 pub use machine::{
     Action, BudgetWindow, Call, MINT_LOCK_GRACE_MS, MINT_POLL_MAX_MS, MINT_POLL_MIN_MS, Machine, Refusal,
-    Served, Source, Want,
+    Served, Shared, Source, StoreRead, Want,
 };
 pub use record::{MIN_STORE_TTL_SECS, TokenRecord};
 pub use seal::{

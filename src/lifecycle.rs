@@ -54,6 +54,29 @@ pub const DEFAULT_BUDGET_WINDOW_MS: u64 = 3_600_000;
 pub const DEFAULT_BUDGET_BURST: u32 = 10;
 /// How long one store call (get, put, delete, lock) may take before it counts as failed.
 pub const DEFAULT_STORE_TIMEOUT_MS: u64 = 3_000;
+/// With [`StoreOutage::Fail`], how long a caller without a token keeps trying an unreachable
+/// store before it fails with `store_unavailable`.
+pub const DEFAULT_STORE_WAIT_MS: u64 = 5_000;
+/// The minting lock outlives the longest mint it guards by this much (clock and I/O slack).
+pub const LOCK_GRACE_MS: u64 = 2_000;
+
+/// What an instance without a usable token does when the shared store cannot be reached (a read
+/// or the minting lock fails), so the fleet cannot agree on who mints.
+///
+/// The default is [`StoreOutage::Mint`]: availability, bounded. An instance mints on its own at
+/// most once per rotation spacing (about one per token lifetime, and never past the mint
+/// budget), so an outage costs at most one token per instance per lifetime — the same as a
+/// fleet with no shared store — and never a token per request. Vendors whose quota cannot
+/// afford even that choose [`StoreOutage::Fail`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StoreOutage {
+    /// Mint alone, at most once per rotation spacing (see above).
+    #[default]
+    Mint,
+    /// Keep trying the store for [`Policy::store_wait_ms`], then fail with `store_unavailable`;
+    /// never mint without the store's agreement.
+    Fail,
+}
 
 /// The lifecycle knobs. Build with [`Policy::default`] and adjust; [`Policy::validate`] checks.
 #[derive(Clone, Debug, PartialEq)]
@@ -92,6 +115,10 @@ pub struct Policy {
     pub budget_burst: u32,
     /// Bound of one store call.
     pub store_timeout_ms: u64,
+    /// What an instance without a token does while the shared store cannot be reached.
+    pub store_outage: StoreOutage,
+    /// With [`StoreOutage::Fail`]: how long to keep trying the store before failing.
+    pub store_wait_ms: u64,
 }
 
 impl Default for Policy {
@@ -114,6 +141,8 @@ impl Default for Policy {
             budget_window_ms: DEFAULT_BUDGET_WINDOW_MS,
             budget_burst: DEFAULT_BUDGET_BURST,
             store_timeout_ms: DEFAULT_STORE_TIMEOUT_MS,
+            store_outage: StoreOutage::Mint,
+            store_wait_ms: DEFAULT_STORE_WAIT_MS,
         }
     }
 }
@@ -189,11 +218,35 @@ impl Policy {
         let Some(lifetime) = lifetime_ms.filter(|l| *l > 0) else {
             return burst;
         };
+        let spacing = self.rotation_spacing_ms(lifetime).max(1) as f64;
+        burst + (2.0 * self.budget_window_ms as f64 / spacing).ceil() as u64
+    }
+
+    /// The shortest span normal rotation leaves between two tokens of `lifetime_ms`: (refresh
+    /// ratio − 5 % jitter) of the lifetime, and never more than it is usable.
+    pub fn rotation_spacing_ms(&self, lifetime_ms: u64) -> u64 {
         let share = (self.refresh_ratio - REFRESH_JITTER_RATIO)
             .min(1.0 - self.expiry_margin_ratio)
             .max(0.05);
-        let spacing = (lifetime as f64 * share).max(1.0);
-        burst + (2.0 * self.budget_window_ms as f64 / spacing).ceil() as u64
+        (lifetime_ms as f64 * share) as u64
+    }
+
+    /// The longest one mint can take, retries and the waits between them included: every
+    /// attempt ends within its timeout plus half the grace (the driver's bound), and the mint's
+    /// deadline caps the whole.
+    pub fn longest_mint_ms(&self) -> u64 {
+        let attempts = u64::from(self.mint_attempts);
+        let per_attempt = self.request_timeout_ms + LOCK_GRACE_MS / 2;
+        let waits: u64 = (1..self.mint_attempts).map(|r| self.retry_wait(r, 1.0)).sum();
+        (attempts * per_attempt + waits)
+            .min(self.mint_deadline_ms.max(self.request_timeout_ms) + LOCK_GRACE_MS / 2)
+    }
+
+    /// How long the minting lock lives: the re-read under the lock, the longest mint, the
+    /// writes after it, and the grace. So a live holder never loses it, and a dead holder's lock
+    /// frees itself within this.
+    pub fn lock_ttl_ms(&self) -> u64 {
+        2 * self.store_timeout_ms + self.longest_mint_ms() + LOCK_GRACE_MS
     }
 
     /// The hold after the `n`th refusal in a row (n ≥ 1): [`Policy::hold_ms`] doubling up to

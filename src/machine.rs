@@ -7,10 +7,10 @@
 //! ```text
 //!  event (with now)                         action
 //!  want(call)            ───────────────▶  Serve | ServeAndRefresh | ReadStore | Mint | WaitUntil | Fail
-//!  stored(call, read)    ───────────────▶  Serve | ClaimLock | Mint | Fail
-//!  claimed(call, claim)  ───────────────▶  Mint | WaitUntil
-//!  minted(call, result)  ───────────────▶  Save | Serve | Fail
-//!  saved(call, result)   ───────────────▶  Serve | Fail
+//!  stored(call, read)    ───────────────▶  Serve | ClaimLock | ReadStore | Mint | Unlock | WaitUntil | Fail
+//!  claimed(call, claim)  ───────────────▶  ReadStore | Mint | WaitUntil | Fail
+//!  minted(call, result)  ───────────────▶  Save | Unlock | Serve | Fail
+//!  saved(call, results)  ───────────────▶  Unlock | Serve | Fail
 //!  refused(token), invalidate(), timeout()  (state only)
 //! ```
 //!
@@ -18,23 +18,77 @@
 //! waits on. At most one flight runs per machine (per cache key), so two mints are never in
 //! flight at once; a flight has a deadline, after which it is forgotten as dead (its I/O was
 //! cancelled) and the next caller starts a new one.
+//!
+//! ## Across a fleet (instances sharing a store)
+//! A flight reads the store (the record, and the [`FleetState`]: the gate and budget every
+//! instance keeps) before it asks for a token. With a store that can lock (`put_if_absent`):
+//! - **double-checked locking**: whoever takes the minting lock reads the store *again* before
+//!   minting — the holder before it may have saved and released in between — and takes a
+//!   record it finds there (a refresh takes one newer than the token it set out to replace);
+//! - **a waiter never mints on a timer**: one that finds the lock taken looks for the holder's
+//!   token, then tries the lock again, until the lock's whole life has passed
+//!   ([`Policy::lock_ttl_ms`], longer than the longest mint); then it fails with
+//!   `store_unavailable`, never mints without the lock;
+//! - **a failed write keeps the lock** until it expires, so the waiters do not come in to mint
+//!   a token that exists but could not be stored;
+//! - **the gate is the fleet's**: the holder writes a cooldown (429, `Retry-After`, the budget),
+//!   a hold (a refusal) or a backoff (5xx) beside the record, and every instance that reads it
+//!   answers with that error instead of asking; the budget's window is merged the same way.
+//!
+//! When the store cannot be reached, [`StoreOutage`] decides: mint alone, at most once per
+//! rotation spacing, or fail after [`Policy::store_wait_ms`].
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
 use crate::error::{Error, ServerError};
 use crate::events::{Event, EventKind};
-use crate::lifecycle::{Phase, Policy, refresh_backoff_ms};
+use crate::fleet::{FleetState, Gate, GateKind, merge_sent};
+use crate::lifecycle::{LOCK_GRACE_MS, Phase, Policy, StoreOutage, refresh_backoff_ms};
+use crate::record::MIN_STORE_TTL_SECS;
 use crate::record::TokenRecord;
 use crate::seams::StoreError;
 use crate::stats::Stats;
 
-/// The minting lock (for stores with `put_if_absent`) outlives a token request by this much.
-pub const MINT_LOCK_GRACE_MS: u64 = 2_000;
+/// Slack added to the bounds of I/O steps (a flight step's deadline, the minting lock's life).
+pub const MINT_LOCK_GRACE_MS: u64 = LOCK_GRACE_MS;
 /// A process that lost the minting lock looks for the winner's token after this long…
 pub const MINT_POLL_MIN_MS: u64 = 50;
 /// …doubling up to this.
 pub const MINT_POLL_MAX_MS: u64 = 500;
+
+/// What the store behind a machine can do, which decides the actions it is sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shared {
+    /// No shared store: memory only.
+    None,
+    /// Read, never written: a cache in front of a minting authority that writes it.
+    ReadOnly,
+    /// Read and written: records and the fleet state are saved; the minting lock is tried.
+    Writable,
+}
+
+impl From<bool> for Shared {
+    /// `true`: a writable store; `false`: none.
+    fn from(has_store: bool) -> Self {
+        if has_store { Shared::Writable } else { Shared::None }
+    }
+}
+
+/// What a store read found: the record, and (for writable stores) the fleet state.
+#[derive(Clone, Debug, Default)]
+pub struct StoreRead {
+    /// The token record, if one opened.
+    pub record: Option<TokenRecord>,
+    /// The fleet's gate and budget window, if stored.
+    pub fleet: Option<FleetState>,
+}
+
+impl From<Option<TokenRecord>> for StoreRead {
+    fn from(record: Option<TokenRecord>) -> Self {
+        Self { record, fleet: None }
+    }
+}
 
 /// How far ahead of this clock another instance's clock may be: a stored record issued later
 /// than that is refused.
@@ -92,6 +146,17 @@ pub enum Refusal {
     Kept,
 }
 
+impl Refusal {
+    /// `dropped`, `not_held` or `kept`, as the JS API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refusal::Dropped => "dropped",
+            Refusal::NotHeld => "not_held",
+            Refusal::Kept => "kept",
+        }
+    }
+}
+
 /// What a caller wants.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Want {
@@ -112,8 +177,20 @@ enum Role {
     Owns(u64),
     /// Waits for flight `id` to end.
     Joined(u64),
-    /// Its flight ended: serve what it left (or its error), never start another.
-    Landed(u64),
+    /// Its flight ended (`None`: it was declared dead before its answer came): serve what it
+    /// left (or its error), never start another.
+    Landed(Option<u64>),
+}
+
+/// Whether a call holds the shared store's minting lock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Lock {
+    /// Not held.
+    No,
+    /// Held: released once the token (or the failure) is written.
+    Held,
+    /// Its release is under way.
+    Releasing,
 }
 
 /// One caller's request, threaded through the events of the machine.
@@ -123,6 +200,7 @@ pub struct Call {
     role: Role,
     /// A `Replacing` call tries one renewal at most.
     renewed: bool,
+    lock: Lock,
 }
 
 impl Call {
@@ -132,6 +210,7 @@ impl Call {
             want,
             role: Role::Free,
             renewed: false,
+            lock: Lock::No,
         }
     }
 }
@@ -144,8 +223,12 @@ pub enum Action {
     /// Hand this token to the caller, and run `refresh` in the background (a new [`Call`] that
     /// owns the refresh flight: drive it with [`Machine::want`]).
     ServeAndRefresh(Served, Call),
-    /// Read the store, then report with [`Machine::stored`].
-    ReadStore,
+    /// Read the store (the record; with `fleet`, the fleet state too, at once), then report
+    /// with [`Machine::stored`].
+    ReadStore {
+        /// Read the fleet state as well.
+        fleet: bool,
+    },
     /// Try to take the minting lock (`put_if_absent`), then report with [`Machine::claimed`].
     ClaimLock {
         /// How long the lock lives.
@@ -156,14 +239,16 @@ pub enum Action {
         /// The token being replaced, if any.
         replacing: Option<String>,
     },
-    /// Write `record` (sealed, with its TTL in seconds) and/or release the minting lock, then
-    /// report with [`Machine::saved`].
+    /// Write `record` (sealed, with its TTL in seconds) and `fleet` (sealed, with its TTL),
+    /// then report with [`Machine::saved`] (one result per write).
     Save {
         /// The record and its TTL, when it is worth storing.
         record: Option<(Arc<TokenRecord>, u64)>,
-        /// Whether to delete the minting lock.
-        unlock: bool,
+        /// The fleet state and its TTL.
+        fleet: Option<(FleetState, u64)>,
     },
+    /// Delete the minting lock, then report with [`Machine::saved`].
+    Unlock,
     /// Nothing to do before `t` (or before the flight this call waits on ends): then call
     /// [`Machine::want`] again with the same call.
     WaitUntil(u64),
@@ -180,23 +265,32 @@ enum Purpose {
     Renew,
 }
 
+/// What a pause leads to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Then {
+    /// Read the store (looking for the lock holder's token, or trying a failing store again).
+    Read,
+    /// Claim the minting lock again (after a failing claim).
+    Claim,
+    /// The next attempt of a failed mint.
+    Mint,
+}
+
 /// Where the flight is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Step {
     /// Not begun: the owner's next `want` begins it.
     Start,
-    /// Waiting for a store read.
+    /// Waiting for a store read made without the lock.
     Reading,
     /// Waiting for a lock claim (`retried` after a failing first claim).
     Claiming { retried: bool },
-    /// Pausing before claiming again.
-    PauseClaim { at: u64 },
-    /// Another process holds the lock: look for its token at `at`, mint after `give_up_at`.
-    Polling { at: u64, wait: u64, give_up_at: u64 },
+    /// Waiting for the read made under the lock (the double check).
+    Rechecking,
     /// Waiting for the token source.
     Minting,
-    /// Pausing before the next attempt of a failed mint.
-    PauseRetry { at: u64 },
+    /// Nothing to do before `at`.
+    Pause { at: u64, then: Then },
 }
 
 #[derive(Clone, Debug)]
@@ -204,12 +298,16 @@ struct Flight {
     id: u64,
     purpose: Purpose,
     step: Step,
-    /// The token this flight replaces (held, expired or refused), for the token source.
+    /// The token this flight replaces (held, expired or refused), for the token source…
     replacing: Option<String>,
+    /// …and when it was issued, if it is the one held (a refresh takes a newer one).
+    replacing_issued: Option<u64>,
     /// Past this, the flight is dead: its I/O will never report.
     deadline: u64,
-    /// This flight holds the shared store's minting lock.
-    locked: bool,
+    /// While the lock is someone else's: the next wait, and when to stop waiting.
+    lock_wait: Option<(u64, u64)>,
+    /// [`StoreOutage::Fail`]: when to stop trying an unreachable store.
+    outage_until: Option<u64>,
     /// Token requests this flight has made, and when the first was sent.
     attempts: u32,
     mint_started: u64,
@@ -220,7 +318,7 @@ struct Flight {
 pub struct Machine {
     policy: Policy,
     jitter: f64,
-    has_store: bool,
+    shared: Shared,
     record: Option<(Arc<TokenRecord>, Source)>,
     /// The last token the API refused: never taken back from a (possibly lagging) store.
     refused: Option<String>,
@@ -251,6 +349,8 @@ pub struct Machine {
     sent: VecDeque<u64>,
     /// The lifetime of the last token granted (sizes the mint budget).
     lifetime: Option<u64>,
+    /// When this instance last minted alone because the store could not be reached.
+    outage_minted_at: Option<u64>,
     /// State of the generator behind retry jitter (deterministic per instance).
     rng: u64,
     /// What happened since the driver last asked ([`Machine::take_events`]).
@@ -267,13 +367,14 @@ const _: () = {
 
 impl Machine {
     /// A machine with `policy`; `jitter` in [-1, 1] shifts this instance's refresh point;
-    /// `has_store` says whether a shared store backs memory. Fails when the policy is invalid.
-    pub fn new(policy: Policy, jitter: f64, has_store: bool) -> Result<Self, Error> {
+    /// `shared` says what store backs memory (`true`: a writable one). Fails when the policy is
+    /// invalid.
+    pub fn new(policy: Policy, jitter: f64, shared: impl Into<Shared>) -> Result<Self, Error> {
         policy.validate()?;
         Ok(Self {
             policy,
             jitter,
-            has_store,
+            shared: shared.into(),
             record: None,
             refused: None,
             flight: None,
@@ -291,6 +392,7 @@ impl Machine {
             refusal_holds: 0,
             sent: VecDeque::new(),
             lifetime: None,
+            outage_minted_at: None,
             rng: (jitter.to_bits() ^ 0x9E37_79B9_7F4A_7C15) | 1,
             events: Vec::new(),
             stats: Stats::default(),
@@ -404,8 +506,8 @@ impl Machine {
         now < self.refusal_hold_until
     }
 
-    /// Forgets the token in memory (it is never taken back from the store), and every hold:
-    /// the user says something changed.
+    /// Forgets the token in memory (it is never taken back from the store), and this instance's
+    /// holds: the user says something changed. The fleet's gate and budget (in the store) stay.
     pub fn invalidate(&mut self, _now: u64) {
         if let Some((rec, _)) = self.record.take() {
             self.refused = Some(rec.access_token.clone());
@@ -417,6 +519,9 @@ impl Machine {
         self.refusal_hold_until = 0;
         self.refusal_holds = 0;
         self.fresh_refused = false;
+        // the user asks for a new token: one more may be minted alone while the store is down
+        // (the mint budget still caps it)
+        self.outage_minted_at = None;
     }
 
     /// The mint budget's window now, to keep across restarts.
@@ -460,92 +565,203 @@ impl Machine {
             Role::Owns(id) => match &self.flight {
                 Some(f) if f.id == id => return self.advance(now, call),
                 // the flight landed (or was declared dead)
-                _ => call.role = Role::Landed(id),
+                _ => call.role = Role::Landed(Some(id)),
             },
             Role::Joined(id) => match &self.flight {
                 Some(f) if f.id == id => return Action::WaitUntil(f.deadline),
-                _ => call.role = Role::Landed(id),
+                _ => call.role = Role::Landed(Some(id)),
             },
             Role::Free | Role::Landed(_) => {}
         }
         self.decide(now, call)
     }
 
-    /// The store read of the owner's flight came back (the record the driver could open).
-    pub fn stored(
+    /// The store read of the owner's flight came back: the record the driver could open, and
+    /// the fleet state (for writable stores).
+    pub fn stored<R: Into<StoreRead>>(
         &mut self,
         now: u64,
         call: &mut Call,
-        read: Result<Option<TokenRecord>, StoreError>,
+        read: Result<R, StoreError>,
     ) -> Action {
         let Some(flight) = self.owned(call, now) else {
             return self.want(now, call);
         };
-        let value = read.unwrap_or_else(|e| {
-            self.store_failed(now, &e);
-            None
-        });
-        let found = value.filter(|rec| {
-            let not_refused = self.refused.as_deref() != Some(rec.access_token.as_str());
-            // a record "issued" in the future claims more life than its `expires_in` allows
-            let not_from_the_future = rec.issued_at_ms <= now + CLOCK_SKEW_MS;
-            let phase = self.phase_of(rec, now);
-            let wanted = match flight.purpose {
-                Purpose::Obtain => phase.usable(),
-                // a renewal takes only a fresh token that another instance already renewed
-                Purpose::Renew => {
-                    phase == Phase::Fresh && flight.replacing.as_deref() != Some(&rec.access_token)
-                }
-            };
-            not_refused && not_from_the_future && wanted
-        });
-        if let Some(rec) = found {
+        let under_lock = flight.step == Step::Rechecking;
+        let read = match read {
+            Ok(read) => read.into(),
+            Err(e) => {
+                self.store_failed(now, &e);
+                return match (under_lock, self.shared) {
+                    // the lock is ours: this instance is the fleet's minter
+                    (true, _) => self.mint(now, call),
+                    // a read-only view fronts a minting authority: ask it
+                    (false, Shared::ReadOnly) => self.mint(now, call),
+                    (false, _) => self.outage(now, call),
+                };
+            }
+        };
+        if let Some(fleet) = &read.fleet {
+            self.adopt_fleet(now, fleet);
+        }
+        if let Some(rec) = read.record.filter(|rec| self.takes(now, &flight, rec)) {
             self.stats.kv_hits += 1;
             self.record = Some((Arc::new(rec), Source::Store));
             self.renewed();
             self.land(None);
-            return self.want(now, call);
+            return self.release_or_serve(now, call);
         }
-        match flight.step {
-            Step::Polling { give_up_at, .. } if now >= give_up_at => self.mint(now, call),
-            Step::Polling { wait, give_up_at, .. } => {
-                let wait = (wait * 2).min(MINT_POLL_MAX_MS);
-                self.set_step(
-                    now,
-                    Step::Polling {
-                        at: now + wait,
-                        wait,
-                        give_up_at,
-                    },
-                );
-                self.advance(now, call)
+        // nothing to take: a gate the fleet keeps (or this instance does) answers for it
+        if let Some(e) = self.blocked(now) {
+            return self.fail_flight(now, call, e, None);
+        }
+        match (under_lock, self.shared) {
+            (true, _) | (false, Shared::ReadOnly) => self.mint(now, call),
+            (false, _) => self.claim(now, false),
+        }
+    }
+
+    /// Whether a flight takes a record read from the store: not refused, not from the future,
+    /// usable; a refresh takes only one other than the token it replaces, and fresh or issued
+    /// after it.
+    fn takes(&self, now: u64, flight: &Flight, rec: &TokenRecord) -> bool {
+        let not_refused = self.refused.as_deref() != Some(rec.access_token.as_str());
+        // a record "issued" in the future claims more life than its `expires_in` allows
+        let not_from_the_future = rec.issued_at_ms <= now + CLOCK_SKEW_MS;
+        let phase = self.phase_of(rec, now);
+        let wanted = match flight.purpose {
+            Purpose::Obtain => phase.usable(),
+            Purpose::Renew => {
+                let other = flight.replacing.as_deref() != Some(rec.access_token.as_str());
+                let newer = flight.replacing_issued.is_some_and(|t| rec.issued_at_ms > t);
+                phase.usable() && other && (phase == Phase::Fresh || newer)
             }
-            _ => self.claim(now, false),
+        };
+        not_refused && not_from_the_future && wanted
+    }
+
+    /// The fleet state read from the store: its budget window is merged into this instance's,
+    /// and a gate still closed is kept here too.
+    fn adopt_fleet(&mut self, now: u64, fleet: &FleetState) {
+        let window = self.policy.budget_window_ms;
+        let live = |t: &u64| now < t + window;
+        let merged = merge_sent(
+            self.sent.iter().copied().filter(live),
+            fleet.sent.iter().copied().filter(live),
+        );
+        self.sent = merged.into();
+        if fleet.lifetime_ms.is_some() {
+            self.lifetime = fleet.lifetime_ms;
         }
+        let Some(g) = fleet.gate.as_ref().filter(|g| g.until_ms > now) else {
+            return;
+        };
+        match g.kind {
+            GateKind::Cooldown => {
+                if self
+                    .cooldown
+                    .as_ref()
+                    .is_none_or(|(until, _)| *until < g.until_ms)
+                {
+                    self.start_cooldown(now, g.until_ms - now, &g.error);
+                }
+            }
+            GateKind::Hold => {
+                if self.hold.as_ref().is_none_or(|(until, _)| *until < g.until_ms) {
+                    self.hold = Some((g.until_ms, g.error.clone()));
+                }
+                self.holds = self.holds.max(g.repeats);
+            }
+            GateKind::Backoff => {
+                if self.retry_at < g.until_ms {
+                    self.retry_at = g.until_ms;
+                    self.last_error = Some(g.error.clone());
+                }
+                self.failures = self.failures.max(g.repeats);
+            }
+        }
+    }
+
+    /// The fleet state to write beside the record: this instance's budget window and its
+    /// closed gate, if any; with the TTL that keeps it while either matters.
+    fn fleet_state(&self, now: u64) -> Option<(FleetState, u64)> {
+        if self.shared != Shared::Writable {
+            return None;
+        }
+        let window = self.policy.budget_window_ms;
+        let sent: Vec<u64> = self.sent.iter().copied().filter(|t| now < t + window).collect();
+        let gate = if let Some((until, e)) = self.cooldown.as_ref().filter(|(u, _)| *u > now) {
+            Some((GateKind::Cooldown, *until, 1, e))
+        } else if let Some((until, e)) = self.hold.as_ref().filter(|(u, _)| *u > now) {
+            Some((GateKind::Hold, *until, self.holds, e))
+        } else {
+            self.last_error
+                .as_ref()
+                .filter(|_| self.retry_at > now)
+                .map(|e| (GateKind::Backoff, self.retry_at, self.failures, e))
+        };
+        let gate = gate.map(|(kind, until_ms, repeats, e)| Gate {
+            kind,
+            until_ms,
+            repeats,
+            error: e.clone(),
+        });
+        let keep_until = sent
+            .last()
+            .map(|t| t + window)
+            .into_iter()
+            .chain(gate.as_ref().map(|g| g.until_ms))
+            .max()?;
+        let ttl = keep_until
+            .saturating_sub(now)
+            .div_ceil(1000)
+            .max(MIN_STORE_TTL_SECS);
+        let state = FleetState {
+            sent,
+            lifetime_ms: self.lifetime,
+            gate,
+        };
+        Some((state, ttl))
     }
 
     /// The owner's claim of the minting lock came back: `Some(true)` taken, `Some(false)` held
     /// by another process, `None` when the store cannot lock.
     pub fn claimed(&mut self, now: u64, call: &mut Call, claim: Result<Option<bool>, StoreError>) -> Action {
         let Some(flight) = self.owned(call, now) else {
+            // a late claim for a flight declared dead: a lock taken is released at once
+            if claim == Ok(Some(true)) {
+                call.lock = Lock::Releasing;
+                return Action::Unlock;
+            }
             return self.want(now, call);
         };
         match claim {
             Ok(Some(true)) => {
-                self.flight_mut().locked = true;
-                self.mint(now, call)
+                call.lock = Lock::Held;
+                // double-checked locking: the holder before may have saved and released since
+                // this flight's read
+                self.set_step(now, Step::Rechecking);
+                Action::ReadStore { fleet: true }
             }
             Ok(Some(false)) => {
-                let give_up_at = now + self.step_bound();
-                let at = now + MINT_POLL_MIN_MS;
-                self.set_step(
-                    now,
-                    Step::Polling {
-                        at,
-                        wait: MINT_POLL_MIN_MS,
-                        give_up_at,
-                    },
-                );
+                let (wait, give_up_at) = flight.lock_wait.unwrap_or((
+                    MINT_POLL_MIN_MS,
+                    now + self.policy.lock_ttl_ms() + MINT_LOCK_GRACE_MS,
+                ));
+                if now >= give_up_at {
+                    let reason = "the minting lock stayed taken for longer than its lifetime";
+                    return self.fail_flight(
+                        now,
+                        call,
+                        Error::StoreUnavailable {
+                            reason: reason.into(),
+                        },
+                        None,
+                    );
+                }
+                self.flight_mut().lock_wait = Some(((wait * 2).min(MINT_POLL_MAX_MS), give_up_at));
+                let at = (now + wait).min(give_up_at);
+                self.set_step(now, Step::Pause { at, then: Then::Read });
                 self.advance(now, call)
             }
             Ok(None) => self.mint(now, call),
@@ -554,18 +770,79 @@ impl Machine {
                 match flight.step {
                     // contention is often transient: one more try after a short pause
                     Step::Claiming { retried: false } => {
+                        let at = now + MINT_POLL_MIN_MS;
                         self.set_step(
                             now,
-                            Step::PauseClaim {
-                                at: now + MINT_POLL_MIN_MS,
+                            Step::Pause {
+                                at,
+                                then: Then::Claim,
                             },
                         );
                         self.advance(now, call)
                     }
-                    _ => self.mint(now, call),
+                    _ => self.outage(now, call),
                 }
             }
         }
+    }
+
+    /// The store cannot be reached, so the fleet cannot agree on who mints: [`StoreOutage`]
+    /// decides what this instance does.
+    fn outage(&mut self, now: u64, call: &mut Call) -> Action {
+        match self.policy.store_outage {
+            StoreOutage::Mint => {
+                let spacing = self.lifetime.map_or(0, |l| self.policy.rotation_spacing_ms(l));
+                if self.outage_minted_at.is_some_and(|t| now < t + spacing) {
+                    let reason = "the store cannot be reached, and this instance already minted \
+                                  without it this token lifetime";
+                    return self.outage_failed(now, call, reason);
+                }
+                self.outage_minted_at = Some(now);
+                let mut e = Event::new(EventKind::StoreOutage, now);
+                e.detail = Some("mint".into());
+                self.events.push(e);
+                self.mint(now, call)
+            }
+            StoreOutage::Fail => {
+                let wait_ms = self.policy.store_wait_ms;
+                let f = self.flight_mut();
+                let until = *f.outage_until.get_or_insert(now + wait_ms);
+                if now >= until || f.purpose == Purpose::Renew {
+                    return self.outage_failed(now, call, "the store did not answer within storeWaitMs");
+                }
+                let at = (now + MINT_POLL_MAX_MS).min(until);
+                self.set_step(now, Step::Pause { at, then: Then::Read });
+                self.advance(now, call)
+            }
+        }
+    }
+
+    fn outage_failed(&mut self, now: u64, call: &mut Call, reason: &str) -> Action {
+        let mut e = Event::new(EventKind::StoreOutage, now);
+        e.detail = Some("fail".into());
+        e.code = Some(crate::code::STORE_UNAVAILABLE);
+        self.events.push(e);
+        let error = Error::StoreUnavailable {
+            reason: reason.into(),
+        };
+        self.fail_flight(now, call, error, None)
+    }
+
+    /// Ends the flight with `error` without a token request: a renewal backs off (the held
+    /// token is still served); a lock held is released after `fleet` (the failure, for the
+    /// fleet) is written.
+    fn fail_flight(
+        &mut self,
+        now: u64,
+        call: &mut Call,
+        error: Error,
+        fleet: Option<(FleetState, u64)>,
+    ) -> Action {
+        if self.flight.as_ref().is_some_and(|f| f.purpose == Purpose::Renew) {
+            self.renew_failed(now, error.retry_after());
+        }
+        self.land(Some(error));
+        self.save_or_serve(now, call, None, fleet)
     }
 
     /// The owner's token request came back.
@@ -583,8 +860,9 @@ impl Machine {
             }
         });
         let Some(flight) = flight else {
-            // a late answer to a flight declared dead: keep a good token, report to its caller
-            call.role = Role::Landed(0);
+            // a late answer to a flight declared dead: keep a good token (and store it, if this
+            // call still holds the lock), report to its caller
+            call.role = Role::Landed(None);
             return match result {
                 Ok(rec) => {
                     let newer = self
@@ -592,10 +870,14 @@ impl Machine {
                         .as_ref()
                         .is_none_or(|(r, _)| r.issued_at_ms < rec.issued_at_ms);
                     self.minted_event(now, &rec);
-                    if newer {
-                        self.record = Some((Arc::new(rec), Source::Network));
+                    if !newer {
+                        return self.release_or_serve(now, call);
                     }
-                    self.want(now, call)
+                    let rec = Arc::new(rec);
+                    let store = self.storable(now, &rec);
+                    self.keep_lock_unless_stored(call, &store);
+                    self.record = Some((rec, Source::Network));
+                    self.save_or_serve(now, call, store, self.fleet_state(now))
                 }
                 Err(e) => {
                     self.stats.failures += 1;
@@ -616,25 +898,23 @@ impl Machine {
                 self.lifetime = Some(rec.lifetime_ms());
                 self.minted_event(now, &rec);
                 let rec = Arc::new(rec);
-                let store = if self.has_store {
-                    rec.store_ttl_secs(now).map(|ttl| (Arc::clone(&rec), ttl))
-                } else {
-                    None
-                };
+                let store = self.storable(now, &rec);
+                self.keep_lock_unless_stored(call, &store);
                 self.record = Some((rec, Source::Network));
                 self.land(None);
-                self.save_or_serve(now, call, store, flight.locked)
+                self.save_or_serve(now, call, store, self.fleet_state(now))
             }
             Err(e) => {
                 self.stats.failures += 1;
                 self.token_error_event(now, &e);
                 if let Some(at) = self.retry_at_for(now, &flight, &e) {
-                    self.set_step(now, Step::PauseRetry { at });
+                    self.set_step(now, Step::Pause { at, then: Then::Mint });
                     return self.advance(now, call);
                 }
                 self.remember_failure(now, &flight, &e);
                 self.land(Some(e));
-                self.save_or_serve(now, call, None, flight.locked)
+                // the failure is the fleet's: written beside the record before the lock is freed
+                self.save_or_serve(now, call, None, self.fleet_state(now))
             }
         }
     }
@@ -763,23 +1043,64 @@ impl Machine {
         (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
     }
 
-    /// The owner's [`Action::Save`] came back (one result per write or delete it made).
+    /// The owner's [`Action::Save`] or [`Action::Unlock`] came back (one result per write or
+    /// delete it made). The minting lock is released only after every write succeeded: a token
+    /// (or a failure) the fleet cannot read must not invite the waiters in; the lock then
+    /// expires by itself.
     pub fn saved(&mut self, now: u64, call: &mut Call, results: &[Result<(), StoreError>]) -> Action {
+        let mut written = true;
         for e in results.iter().filter_map(|r| r.as_ref().err()) {
+            written = false;
             self.store_failed(now, e);
+        }
+        match call.lock {
+            Lock::Held if written => {
+                call.lock = Lock::Releasing;
+                return Action::Unlock;
+            }
+            Lock::Held | Lock::Releasing => call.lock = Lock::No,
+            Lock::No => {}
         }
         self.want(now, call)
     }
 
+    /// The record to write for `rec`, with its TTL: only to a writable store, and only when
+    /// its remaining life fits the store's shortest TTL.
+    fn storable(&self, now: u64, rec: &Arc<TokenRecord>) -> Option<(Arc<TokenRecord>, u64)> {
+        if self.shared != Shared::Writable {
+            return None;
+        }
+        rec.store_ttl_secs(now).map(|ttl| (Arc::clone(rec), ttl))
+    }
+
+    /// After a flight landed: write what is worth writing, then free the lock (if held) — or
+    /// serve at once.
     fn save_or_serve(
         &mut self,
         now: u64,
         call: &mut Call,
         record: Option<(Arc<TokenRecord>, u64)>,
-        unlock: bool,
+        fleet: Option<(FleetState, u64)>,
     ) -> Action {
-        if record.is_some() || unlock {
-            return Action::Save { record, unlock };
+        if record.is_some() || fleet.is_some() {
+            return Action::Save { record, fleet };
+        }
+        self.release_or_serve(now, call)
+    }
+
+    /// A token minted under the lock that the store cannot take (too short-lived for its
+    /// shortest TTL): the lock is kept until it expires, so the waiters do not mint another.
+    fn keep_lock_unless_stored(&self, call: &mut Call, store: &Option<(Arc<TokenRecord>, u64)>) {
+        if store.is_none() && call.lock == Lock::Held {
+            call.lock = Lock::No;
+        }
+    }
+
+    /// Frees the lock this call holds (nothing was written), or serves.
+    fn release_or_serve(&mut self, now: u64, call: &mut Call) -> Action {
+        if call.lock == Lock::Held {
+            call.lock = Lock::Releasing;
+            return Action::Unlock;
         }
         self.want(now, call)
     }
@@ -790,13 +1111,14 @@ impl Machine {
             Role::Landed(id) => Some(id),
             _ => None,
         };
+        let landed_id = landed.flatten();
         let usable = self
             .record
             .clone()
             .filter(|(rec, _)| self.phase_of(rec, now).usable());
         let Some((rec, source)) = usable else {
             // no usable token: the flight this call waited on failed, or start/join one
-            if let Some(id) = landed {
+            if let Some(id) = landed_id {
                 if let Some((_, Some(e))) = self.landed.as_ref().filter(|(l, _)| *l == id) {
                     return Action::Fail(e.clone());
                 }
@@ -846,14 +1168,21 @@ impl Machine {
     }
 
     fn open(&mut self, now: u64, purpose: Purpose, replacing: Option<String>) -> u64 {
+        let replacing_issued = self
+            .record
+            .as_ref()
+            .filter(|(r, _)| replacing.as_deref() == Some(r.access_token.as_str()))
+            .map(|(r, _)| r.issued_at_ms);
         self.flights += 1;
         self.flight = Some(Flight {
             id: self.flights,
             purpose,
             step: Step::Start,
             replacing,
+            replacing_issued,
             deadline: now + self.step_bound(),
-            locked: false,
+            lock_wait: None,
+            outage_until: None,
             attempts: 0,
             mint_started: now,
         });
@@ -864,42 +1193,45 @@ impl Machine {
     fn advance(&mut self, now: u64, call: &mut Call) -> Action {
         let step = self.flight_mut().step;
         match step {
-            Step::Start if self.has_store => {
-                self.set_step(now, Step::Reading);
-                Action::ReadStore
-            }
+            Step::Start if self.shared != Shared::None => self.read(now),
             Step::Start => self.mint(now, call),
-            Step::PauseClaim { at } if now >= at => self.claim(now, true),
-            Step::PauseRetry { at } if now >= at => self.mint(now, call),
-            Step::Polling { at, wait, give_up_at } if now >= at => {
-                self.set_step(now, Step::Polling { at, wait, give_up_at });
-                Action::ReadStore
-            }
-            Step::PauseClaim { at } | Step::Polling { at, .. } | Step::PauseRetry { at } => {
-                Action::WaitUntil(at)
-            }
+            Step::Pause { at, then } if now >= at => match then {
+                Then::Read => self.read(now),
+                Then::Claim => self.claim(now, true),
+                Then::Mint => self.mint(now, call),
+            },
+            Step::Pause { at, .. } => Action::WaitUntil(at),
             // an owner that re-asks while its I/O is under way (it should not): wait it out
-            Step::Reading | Step::Claiming { .. } | Step::Minting => {
+            Step::Reading | Step::Claiming { .. } | Step::Rechecking | Step::Minting => {
                 Action::WaitUntil(self.flight_mut().deadline)
             }
+        }
+    }
+
+    fn read(&mut self, now: u64) -> Action {
+        self.set_step(now, Step::Reading);
+        Action::ReadStore {
+            fleet: self.shared == Shared::Writable,
         }
     }
 
     fn claim(&mut self, now: u64, retried: bool) -> Action {
         self.set_step(now, Step::Claiming { retried });
         Action::ClaimLock {
-            ttl_ms: self.step_bound(),
+            ttl_ms: self.policy.lock_ttl_ms(),
         }
     }
 
     /// The one place a token request is asked for: not during a cooldown, a hold or a backoff,
-    /// and never past the mint budget. Refused, the flight ends with that error (freeing the
-    /// minting lock if it holds it).
+    /// and never past the mint budget. Refused, the flight ends with that error (a budget
+    /// refusal under the lock is written for the fleet before the lock is freed).
     fn mint(&mut self, now: u64, call: &mut Call) -> Action {
-        if let Some(e) = self.blocked(now).or_else(|| self.spend_budget(now)) {
-            let locked = self.flight_mut().locked;
-            self.land(Some(e));
-            return self.save_or_serve(now, call, None, locked);
+        if let Some(e) = self.blocked(now) {
+            return self.fail_flight(now, call, e, None);
+        }
+        if let Some(e) = self.spend_budget(now) {
+            let fleet = self.fleet_state(now);
+            return self.fail_flight(now, call, e, fleet);
         }
         self.set_step(now, Step::Minting);
         let f = self.flight_mut();
@@ -915,9 +1247,7 @@ impl Machine {
     /// Moves the flight to `step`, with the deadline that step allows.
     fn set_step(&mut self, now: u64, step: Step) {
         let wait = match step {
-            Step::PauseClaim { at } | Step::Polling { at, .. } | Step::PauseRetry { at } => {
-                at.saturating_sub(now)
-            }
+            Step::Pause { at, .. } => at.saturating_sub(now),
             _ => 0,
         };
         let bound = self.step_bound();
@@ -926,8 +1256,7 @@ impl Machine {
         f.deadline = now + wait + bound;
     }
 
-    /// How long one step's I/O may take before the flight counts as dead — also how long the
-    /// minting lock lives, and how long a lock loser polls before it mints after all.
+    /// How long one step's I/O may take before the flight counts as dead.
     fn step_bound(&self) -> u64 {
         self.policy.request_timeout_ms + MINT_LOCK_GRACE_MS
     }

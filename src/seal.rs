@@ -56,7 +56,16 @@ impl Sealer {
 
     /// The stored form of `record`, sealed with `nonce` (fresh and random for every write).
     pub fn seal(&self, record: &TokenRecord, nonce: [u8; NONCE_LEN]) -> String {
-        let plain = record.encode();
+        self.seal_plain(&record.encode(), nonce)
+    }
+
+    /// The record in a stored value, if it opens with this key and context and is well formed.
+    pub fn open(&self, value: &str) -> Option<TokenRecord> {
+        TokenRecord::decode(&self.open_plain(value)?)
+    }
+
+    /// The stored form of any text (the fleet state, say), sealed with `nonce`.
+    pub fn seal_plain(&self, plain: &str, nonce: [u8; NONCE_LEN]) -> String {
         let payload = Payload {
             msg: plain.as_bytes(),
             aad: &self.context,
@@ -69,29 +78,29 @@ impl Sealer {
         encode_sealed(&nonce, &sealed)
     }
 
-    /// The record in a stored value, if it opens with this key and context and is well formed.
-    pub fn open(&self, value: &str) -> Option<TokenRecord> {
+    /// The text in a stored value, if it opens with this key and context.
+    pub fn open_plain(&self, value: &str) -> Option<String> {
         let (nonce, sealed) = split_sealed(value)?;
         let payload = Payload {
             msg: &sealed,
             aad: &self.context,
         };
         let plain = self.cipher.decrypt(Nonce::from_slice(&nonce), payload).ok()?;
-        TokenRecord::decode(std::str::from_utf8(&plain).ok()?)
+        String::from_utf8(plain).ok()
     }
 }
 
 impl Seal for Sealer {
-    fn new(secret: &ClientSecret, cache_key: &str) -> Self {
-        Sealer::new(secret, cache_key)
+    fn new(secret: &ClientSecret, context: &str) -> Self {
+        Sealer::new(secret, context)
     }
 
-    async fn seal(&self, record: &TokenRecord) -> Option<String> {
-        Some(Sealer::seal(self, record, fresh_nonce()?))
+    async fn seal_text(&self, plain: &str) -> Option<String> {
+        Some(self.seal_plain(plain, fresh_nonce()?))
     }
 
-    async fn open(&self, value: &str) -> Option<TokenRecord> {
-        Sealer::open(self, value)
+    async fn open_text(&self, value: &str) -> Option<String> {
+        self.open_plain(value)
     }
 }
 

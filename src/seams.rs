@@ -122,18 +122,27 @@ impl<S: Store> Store for ReadOnlyStore<S> {
     }
 }
 
-/// Seals records for a shared store and opens them again — the format of [`crate::Sealer`]
-/// (AES-256-GCM, key by HKDF-SHA256 from the secret, the cache key as context). [`crate::Sealer`]
-/// implements it with RustCrypto; the JS hosts with the platform's WebCrypto, which keeps the
-/// cipher out of their wasm.
+/// Seals values for a shared store and opens them again — the format of [`crate::Sealer`]
+/// (AES-256-GCM, key by HKDF-SHA256 from the secret, the key the value is stored under as
+/// context). [`crate::Sealer`] implements it with RustCrypto; the JS hosts with the platform's
+/// WebCrypto, which keeps the cipher out of their wasm.
 pub trait Seal {
-    /// The sealer of `cache_key`'s records, keyed from `secret`.
-    fn new(secret: &ClientSecret, cache_key: &str) -> Self;
-    /// The stored form of `record` with a fresh random nonce; `None` when the platform cannot
+    /// The sealer of the values stored under `context` (a cache key, or its fleet-state key),
+    /// keyed from `secret`.
+    fn new(secret: &ClientSecret, context: &str) -> Self;
+    /// The stored form of `plain` with a fresh random nonce; `None` when the platform cannot
     /// seal (no randomness or no crypto) — then nothing is stored.
-    fn seal(&self, record: &TokenRecord) -> impl Future<Output = Option<String>>;
+    fn seal_text(&self, plain: &str) -> impl Future<Output = Option<String>>;
+    /// The plain text in a stored value, if it opens; anything else is `None`.
+    fn open_text(&self, value: &str) -> impl Future<Output = Option<String>>;
+    /// The stored form of `record`.
+    fn seal(&self, record: &TokenRecord) -> impl Future<Output = Option<String>> {
+        async move { self.seal_text(&record.encode()).await }
+    }
     /// The record in a stored value, if it opens and is well formed; anything else is `None`.
-    fn open(&self, value: &str) -> impl Future<Output = Option<TokenRecord>>;
+    fn open(&self, value: &str) -> impl Future<Output = Option<TokenRecord>> {
+        async move { TokenRecord::decode(&self.open_text(value).await?) }
+    }
 }
 
 /// How callers of one host wait for the flight under way to end (the waiting half of

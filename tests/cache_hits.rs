@@ -48,8 +48,23 @@ fn stored_record_has_absolute_expiry_remaining_ttl_and_no_secret() {
     let m = w.manager(true);
     get(&m).unwrap();
     let puts = w.store.puts.borrow();
-    assert_eq!(puts.len(), 1);
-    let (key, value, ttl) = &puts[0];
+    let (records, fleet): (Vec<_>, Vec<_>) = puts.iter().partition(|(k, ..)| k == m.cache_key());
+    assert_eq!(records.len(), 1);
+    // beside it, the fleet state (the budget window): sealed too, naming neither secret nor token
+    assert_eq!(fleet.len(), 1);
+    let (fleet_key, fleet_value, fleet_ttl) = fleet[0];
+    assert_eq!(*fleet_key, format!("{}{FLEET_SUFFIX}", m.cache_key()));
+    assert!(
+        fleet_value.starts_with(SEALED_PREFIX)
+            && !fleet_value.contains(SECRET)
+            && !fleet_value.contains("tok-1")
+    );
+    assert_eq!(
+        *fleet_ttl,
+        3_600 - 2,
+        "kept while the budget window counts the request"
+    );
+    let (key, value, ttl) = records[0];
     assert_eq!(key, m.cache_key());
     assert!(!key.contains(SECRET) && !value.contains(SECRET));
     // expiry from the send time; TTL is what is left when written (2 s later)
@@ -70,7 +85,7 @@ fn short_token_is_kept_in_memory_only() {
     let m = w.manager(true);
     get(&m).unwrap();
     assert!(
-        w.store.puts.borrow().is_empty(),
+        w.store.puts.borrow().iter().all(|(k, ..)| k != m.cache_key()),
         "never clamp a short token into a longer TTL"
     );
     assert_eq!(get(&m).unwrap().source, Source::Memory);

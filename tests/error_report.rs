@@ -35,6 +35,9 @@ fn every_variant() -> Vec<Error> {
         Error::config(field::TOKEN_URL, "must use https"),
         Error::argument("path must be a string"),
         Error::MintBudgetExhausted { retry_after: 1_800 },
+        Error::StoreUnavailable {
+            reason: "the store did not answer within storeWaitMs".into(),
+        },
     ]
 }
 

@@ -108,7 +108,7 @@ impl World {
         let (mut call, action, sent) = self.pending.remove(n % self.pending.len());
         let now = self.now;
         let next = match action {
-            Action::ReadStore => {
+            Action::ReadStore { .. } => {
                 let read = match k % 4 {
                     0 => Err(StoreError("down".into())),
                     1 => Ok(None), // a value that did not open
@@ -165,6 +165,7 @@ impl World {
                     self.m.saved(now, &mut call, &[Ok(())])
                 }
             }
+            Action::Unlock => self.m.saved(now, &mut call, &[Ok(())]),
             Action::WaitUntil(_) => self.m.want(now, &mut call),
             other => unreachable!("{other:?} is never pending"),
         };

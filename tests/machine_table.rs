@@ -30,12 +30,20 @@ fn show(a: &Action) -> String {
     match a {
         Action::Serve(s) => format!("Serve({}, {})", s.record.access_token, s.source.as_str()),
         Action::ServeAndRefresh(s, _) => format!("ServeAndRefresh({})", s.record.access_token),
-        Action::ReadStore => "ReadStore".into(),
+        Action::ReadStore { fleet } => format!("ReadStore(fleet={fleet})"),
+        Action::Unlock => "Unlock".into(),
         Action::ClaimLock { ttl_ms } => format!("ClaimLock({ttl_ms})"),
         Action::Mint { replacing } => format!("Mint({})", replacing.as_deref().unwrap_or("-")),
-        Action::Save { record, unlock } => format!(
-            "Save({}, unlock={unlock})",
-            record.as_ref().map_or(0, |(_, ttl)| *ttl)
+        Action::Save { record, fleet } => format!(
+            "Save({}, fleet={})",
+            record.as_ref().map_or(0, |(_, ttl)| *ttl),
+            match fleet {
+                None => "-".to_string(),
+                Some((f, _)) => f
+                    .gate
+                    .as_ref()
+                    .map_or("window".into(), |g| format!("{:?}", g.kind)),
+            }
         ),
         Action::WaitUntil(t) => format!("WaitUntil({t})"),
         Action::Fail(e) => format!("Fail({})", e.code()),
@@ -104,16 +112,33 @@ fn a_held_token_through_its_life() {
     }
 }
 
+/// The minting lock's life with the default policy: two store calls (3 s each), the longest
+/// mint (capped by the mint deadline, 30 s, plus half the grace), and the grace (2 s).
+const LOCK_TTL: u64 = 39_000;
+
+#[test]
+fn the_lock_lives_longer_than_the_longest_mint_it_guards() {
+    let p = Policy::default();
+    assert_eq!(p.longest_mint_ms(), 31_000);
+    assert_eq!(p.lock_ttl_ms(), LOCK_TTL);
+    // short timeouts make a short lock: three attempts of 1 s (+1 s bound), two capped waits
+    let quick = Policy {
+        request_timeout_ms: 1_000,
+        store_timeout_ms: 500,
+        ..Policy::default()
+    };
+    assert_eq!(quick.longest_mint_ms(), 3 * 2_000 + 250 + 500);
+    assert_eq!(quick.lock_ttl_ms(), 1_000 + 6_750 + 2_000);
+}
+
 #[test]
 fn with_a_store_a_caller_without_a_usable_token_reads_it_first() {
-    assert_eq!(want(&mut machine(true), 0), "ReadStore");
-    let mut m = machine(true);
-    let mut c = Call::new(Want::Usable);
-    m.want(0, &mut c);
+    assert_eq!(want(&mut machine(true), 0), "ReadStore(fleet=true)");
     let table: [(Result<Option<TokenRecord>, StoreError>, &str); 3] = [
         (Ok(Some(token("s1", 0))), "Serve(s1, kv)"),
-        (Ok(None), "ClaimLock(12000)"),
-        (Err(StoreError("down".into())), "ClaimLock(12000)"),
+        (Ok(None), "ClaimLock(39000)"),
+        // the store cannot be reached: by default this instance mints alone (once per lifetime)
+        (Err(StoreError("down".into())), "Mint(-)"),
     ];
     for (read, expected) in table {
         let mut m = machine(true);
@@ -128,8 +153,8 @@ fn a_stored_record_is_taken_only_while_usable_and_never_if_refused() {
     let table = [
         (REFRESH_AT - 1, false, "Serve(s1, kv)"),
         (USABLE_UNTIL - 1, false, "ServeAndRefresh(s1)"),
-        (USABLE_UNTIL, false, "ClaimLock(12000)"),
-        (0, true, "ClaimLock(12000)"),
+        (USABLE_UNTIL, false, "ClaimLock(39000)"),
+        (0, true, "ClaimLock(39000)"),
     ];
     for (now, refused, expected) in table {
         let mut m = machine(true);
@@ -137,7 +162,7 @@ fn a_stored_record_is_taken_only_while_usable_and_never_if_refused() {
             m.refused(now, "s1");
         }
         let mut c = Call::new(Want::Usable);
-        assert_eq!(show(&m.want(now, &mut c)), "ReadStore");
+        assert_eq!(show(&m.want(now, &mut c)), "ReadStore(fleet=true)");
         assert_eq!(
             show(&m.stored(now, &mut c, Ok(Some(token("s1", 0))))),
             expected,
@@ -147,9 +172,11 @@ fn a_stored_record_is_taken_only_while_usable_and_never_if_refused() {
 }
 
 #[test]
-fn the_minting_lock_decides_who_mints_and_who_polls() {
+fn the_minting_lock_decides_who_rereads_who_mints_and_who_polls() {
     let table: [(Result<Option<bool>, StoreError>, &str); 4] = [
-        (Ok(Some(true)), "Mint(-)"),
+        // the winner reads the store again before minting (double-checked locking)
+        (Ok(Some(true)), "ReadStore(fleet=true)"),
+        // a store that cannot lock: mint
         (Ok(None), "Mint(-)"),
         (Ok(Some(false)), "WaitUntil(50)"),
         (Err(StoreError("busy".into())), "WaitUntil(50)"),
@@ -161,60 +188,79 @@ fn the_minting_lock_decides_who_mints_and_who_polls() {
 }
 
 #[test]
-fn a_lock_loser_polls_the_store_doubling_then_mints_at_the_lock_ttl() {
+fn a_lock_loser_polls_and_claims_again_doubling_and_never_mints_without_the_lock() {
     let (mut m, mut c) = store_missed();
     assert_eq!(show(&m.claimed(0, &mut c, Ok(Some(false)))), "WaitUntil(50)");
     assert_eq!(show(&m.want(49, &mut c)), "WaitUntil(50)", "woken early: wait on");
     let mut now = 50;
     let mut waits = vec![];
-    loop {
-        assert_eq!(show(&m.want(now, &mut c)), "ReadStore");
-        match m.stored(now, &mut c, Ok(None)) {
+    let last = loop {
+        assert_eq!(show(&m.want(now, &mut c)), "ReadStore(fleet=true)");
+        assert_eq!(
+            show(&m.stored(now, &mut c, Ok(None))),
+            "ClaimLock(39000)",
+            "at {now}"
+        );
+        match m.claimed(now, &mut c, Ok(Some(false))) {
             Action::WaitUntil(t) => {
                 waits.push(t - now);
                 now = t;
             }
-            other => {
-                assert_eq!(show(&other), "Mint(-)");
-                break;
-            }
+            other => break show(&other),
         }
-    }
+    };
     assert_eq!(&waits[..4], [100, 200, 400, 500]);
-    assert!(waits[4..].iter().all(|w| *w == 500));
-    assert!((BOUND..BOUND + 500).contains(&now), "gave up at {now}");
+    assert!(waits[4..].iter().all(|w| *w <= 500));
+    // the lock outlived its whole life (a foreign or broken lock): a typed error, not a mint
+    assert_eq!(last, "Fail(store_unavailable)");
+    let give_up = LOCK_TTL + MINT_LOCK_GRACE_MS;
+    assert!((give_up..give_up + 500).contains(&now), "gave up at {now}");
+    assert_eq!(m.stats().mints, 0);
 }
 
 #[test]
-fn a_failing_claim_is_tried_once_more_after_a_pause() {
+fn a_failing_claim_is_tried_once_more_after_a_pause_then_the_outage_rule_decides() {
     let (mut m, mut c) = store_missed();
     let down = || Err(StoreError("down".into()));
     assert_eq!(show(&m.claimed(0, &mut c, down())), "WaitUntil(50)");
-    assert_eq!(show(&m.want(50, &mut c)), "ClaimLock(12000)");
+    assert_eq!(show(&m.want(50, &mut c)), "ClaimLock(39000)");
     assert_eq!(show(&m.claimed(50, &mut c, down())), "Mint(-)");
     assert_eq!(m.stats().kv_errors, 2);
 }
 
 #[test]
-fn a_minted_token_is_saved_with_its_remaining_life_then_served() {
+fn a_minted_token_is_saved_with_its_remaining_life_then_the_lock_freed_then_served() {
     let (mut m, mut c) = store_missed();
-    m.claimed(0, &mut c, Ok(Some(true)));
+    assert_eq!(
+        show(&m.claimed(0, &mut c, Ok(Some(true)))),
+        "ReadStore(fleet=true)"
+    );
+    assert_eq!(show(&m.stored(0, &mut c, Ok(None))), "Mint(-)");
     assert_eq!(
         show(&m.minted(2_000, &mut c, Ok(token("t1", 0)))),
-        "Save(98, unlock=true)"
+        "Save(98, fleet=window)"
     );
+    assert_eq!(show(&m.saved(2_000, &mut c, &[Ok(()), Ok(())])), "Unlock");
+    assert_eq!(show(&m.saved(2_000, &mut c, &[Ok(())])), "Serve(t1, network)");
+    // a write that failed keeps the lock (it expires by itself): the waiters do not come in
+    let (mut m, mut c) = store_missed();
+    m.claimed(0, &mut c, Ok(Some(true)));
+    m.stored(0, &mut c, Ok(None));
+    m.minted(2_000, &mut c, Ok(token("t1", 0)));
     assert_eq!(
         show(&m.saved(2_000, &mut c, &[Ok(()), Err(StoreError("x".into()))])),
         "Serve(t1, network)"
     );
     assert_eq!(m.stats().kv_errors, 1);
-    // a token too short to store (under 60 s left) is kept in memory only
+    // a token too short to store (under 60 s left) is kept in memory only; the budget window
+    // is still written for the fleet
     let (mut m, mut c) = store_missed();
     m.claimed(0, &mut c, Ok(None));
     assert_eq!(
         show(&m.minted(41_000, &mut c, Ok(token("t1", 0)))),
-        "Serve(t1, network)"
+        "Save(0, fleet=window)"
     );
+    assert_eq!(show(&m.saved(41_000, &mut c, &[Ok(())])), "Serve(t1, network)");
 }
 
 #[test]

@@ -48,8 +48,11 @@ fn processes_sharing_an_atomic_store_mint_once() {
     );
 }
 
+/// The minting lock's life under the default policy (see `Policy::lock_ttl_ms`).
+const LOCK_TTL: u64 = 39_000;
+
 #[test]
-fn a_lock_left_by_a_dead_process_only_delays_the_next_mint() {
+fn a_lock_left_by_a_dead_process_delays_the_next_mint_until_it_expires_then_one_mints() {
     let w = World::new();
     w.store.atomic.set(true);
     let m = w.manager(true);
@@ -57,7 +60,7 @@ fn a_lock_left_by_a_dead_process_only_delays_the_next_mint() {
     w.store
         .map
         .borrow_mut()
-        .insert(lock, ("minting".into(), START_MS + 60_000));
+        .insert(lock, ("minting".into(), START_MS + LOCK_TTL));
     let s = get(&m).unwrap();
     assert_eq!(
         (s.record.access_token.as_str(), s.source),
@@ -65,8 +68,30 @@ fn a_lock_left_by_a_dead_process_only_delays_the_next_mint() {
     );
     let waited = w.clock.now() - START_MS;
     assert!(
-        (12_000..13_000).contains(&waited),
-        "waited {waited} ms: the request timeout plus grace"
+        (LOCK_TTL..LOCK_TTL + 600).contains(&waited),
+        "waited {waited} ms: until the dead holder's lock expired, never minting under it"
+    );
+    assert_eq!(w.transport.calls(), 1);
+}
+
+#[test]
+fn a_lock_held_longer_than_any_holder_may_is_a_typed_error_not_a_mint() {
+    let w = World::new();
+    w.store.atomic.set(true);
+    let m = w.manager(true);
+    let lock = format!("{}{MINT_LOCK_SUFFIX}", m.cache_key());
+    // a lock no instance of this policy would set: held for ten minutes
+    w.store
+        .map
+        .borrow_mut()
+        .insert(lock, ("minting".into(), START_MS + 600_000));
+    let e = get(&m).unwrap_err();
+    assert_eq!(e.code(), "store_unavailable");
+    assert_eq!(w.transport.calls(), 0);
+    let waited = w.clock.now() - START_MS;
+    assert!(
+        (LOCK_TTL..LOCK_TTL + 3_000).contains(&waited),
+        "gave up after {waited} ms"
     );
 }
 
@@ -94,8 +119,10 @@ fn a_store_that_fails_to_lock_still_gets_a_token() {
         (s.record.access_token.as_str(), s.source),
         ("tok-1", Source::Network)
     );
-    // the read, two claims (one retried after 50 ms) and the write failed, and were survived
-    assert_eq!(m.stats().kv_errors, 4);
+    // the read and both writes (the record, the fleet state) failed, and were survived: the
+    // store being unreachable, this instance minted alone (the default `StoreOutage::Mint`)
+    assert_eq!(m.stats().kv_errors, 3);
+    assert_eq!(w.transport.calls(), 1);
     assert!(
         w.clock.now() - START_MS < 1_000,
         "a broken store costs a short pause, not the lock timeout"

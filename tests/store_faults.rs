@@ -79,8 +79,8 @@ fn a_store_that_never_answers_costs_its_bound_not_a_hang() {
         (s.record.access_token.as_str(), s.source),
         ("tok-1", Source::Network)
     );
-    // the read timed out after 3 s, and so did the write
-    assert_eq!(m.stats().kv_errors, 2);
+    // the read timed out after 3 s, and so did the two writes (record and fleet state, at once)
+    assert_eq!(m.stats().kv_errors, 3);
     assert!(
         w.clock.now() - START_MS < 7_000,
         "took {} ms",
@@ -94,10 +94,10 @@ fn failing_store_is_counted_and_survived() {
     w.store.fail.set(true);
     let m = w.manager(true);
     assert_eq!(get(&m).unwrap().record.access_token, "tok-1");
-    assert_eq!(m.stats().kv_errors, 2); // the get and the put
+    assert_eq!(m.stats().kv_errors, 3); // the get and the two puts (record, fleet state)
     assert_eq!(get(&m).unwrap().source, Source::Memory);
     block_on(m.invalidate());
-    assert_eq!(m.stats().kv_errors, 3);
+    assert_eq!(m.stats().kv_errors, 4);
 }
 
 #[test]
@@ -108,10 +108,37 @@ fn invalidate_token_is_compare_and_delete() {
     // a token that is no longer cached: nothing happens
     assert_eq!(block_on(m.invalidate_token("tok-0")), Refusal::NotHeld);
     assert_eq!(get(&m).unwrap().source, Source::Memory);
+    assert_eq!(
+        open(&w.store.value(m.cache_key()).unwrap()).access_token,
+        "tok-1",
+        "the store keeps the other token"
+    );
     // the cached token: dropped from memory and store; the next call mints once
     assert_eq!(block_on(m.invalidate_token("tok-1")), Refusal::Dropped);
     assert!(w.store.value(m.cache_key()).is_none());
     assert_eq!(get(&m).unwrap().record.access_token, "tok-2");
+    assert_eq!(w.transport.calls(), 2);
+}
+
+#[test]
+fn a_refusal_never_deletes_the_token_another_instance_stored_since() {
+    let w = World::new();
+    let a = w.manager(true);
+    get(&a).unwrap();
+    // another instance replaced the stored token (tok-2) while `a` still holds tok-1
+    let b = w.manager(true);
+    assert_eq!(block_on(b.invalidate_token("tok-1")), Refusal::NotHeld);
+    w.store.map.borrow_mut().remove(a.cache_key());
+    assert_eq!(get(&b).unwrap().record.access_token, "tok-2");
+    // the API refuses tok-1 at `a`: dropped there, and the store keeps tok-2
+    assert_eq!(block_on(a.invalidate_token("tok-1")), Refusal::Dropped);
+    let kept = open(&w.store.value(a.cache_key()).expect("still stored"));
+    assert_eq!(kept.access_token, "tok-2");
+    assert_eq!(
+        get(&a).unwrap().record.access_token,
+        "tok-2",
+        "taken from the store, no mint"
+    );
     assert_eq!(w.transport.calls(), 2);
 }
 

@@ -120,7 +120,8 @@ impl Store for MinterStore {
             .map_err(|e| store_error("get", &e))?;
         Ok(kept.map(|k| {
             let ttl_secs = k.expires_at_ms.saturating_sub(js_sys::Date::now() as u64) / 1000;
-            if ttl_secs >= crate::MIN_STORE_TTL_SECS {
+            // the fleet state stays in the object's storage: isolates never read it
+            if ttl_secs >= crate::MIN_STORE_TTL_SECS && !key.ends_with(crate::FLEET_SUFFIX) {
                 self.copy_to_kv(key, &k.value, ttl_secs);
             }
             k.value
@@ -136,7 +137,9 @@ impl Store for MinterStore {
             .put(key, kept)
             .await
             .map_err(|e| store_error("put", &e))?;
-        self.copy_to_kv(key, value, ttl_secs);
+        if !key.ends_with(crate::FLEET_SUFFIX) {
+            self.copy_to_kv(key, value, ttl_secs);
+        }
         Ok(())
     }
 
@@ -176,7 +179,9 @@ pub fn log_event(event: &Event) {
     let level = match event.kind {
         EventKind::Refresh => return,
         EventKind::Mint => "info",
-        EventKind::StoreError | EventKind::TokenError | EventKind::Cooldown => "warn",
+        EventKind::StoreError | EventKind::TokenError | EventKind::Cooldown | EventKind::StoreOutage => {
+            "warn"
+        }
         EventKind::BudgetExhausted => "error",
     };
     let line = serde_json::json!({

@@ -13,7 +13,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
 use super::set;
-use crate::{ClientSecret, NONCE_LEN, SEAL_SALT, Seal, TokenRecord, encode_sealed, split_sealed};
+use crate::{ClientSecret, NONCE_LEN, SEAL_SALT, Seal, encode_sealed, split_sealed};
 
 /// Seals records with WebCrypto.
 pub(crate) struct WebSealer {
@@ -89,15 +89,15 @@ impl WebSealer {
 }
 
 impl Seal for WebSealer {
-    fn new(secret: &ClientSecret, cache_key: &str) -> Self {
+    fn new(secret: &ClientSecret, context: &str) -> Self {
         Self {
             secret: secret.clone(),
-            context: cache_key.as_bytes().to_vec(),
+            context: context.as_bytes().to_vec(),
             key: RefCell::new(None),
         }
     }
 
-    async fn seal(&self, record: &TokenRecord) -> Option<String> {
+    async fn seal_text(&self, plain: &str) -> Option<String> {
         let key = self.key().await?;
         let nonce = Uint8Array::new_with_length(NONCE_LEN as u32);
         let random: Function = Reflect::get(&crypto()?, &"getRandomValues".into())
@@ -105,16 +105,16 @@ impl Seal for WebSealer {
             .dyn_into()
             .ok()?;
         random.call1(&crypto()?, &nonce).ok()?;
-        let args = Array::of3(&self.params(&nonce), &key, &bytes(record.encode().as_bytes()));
+        let args = Array::of3(&self.params(&nonce), &key, &bytes(plain.as_bytes()));
         let sealed = call(&subtle()?, "encrypt", &args).await?;
         Some(encode_sealed(&nonce.to_vec(), &Uint8Array::new(&sealed).to_vec()))
     }
 
-    async fn open(&self, value: &str) -> Option<TokenRecord> {
+    async fn open_text(&self, value: &str) -> Option<String> {
         let (nonce, sealed) = split_sealed(value)?;
         let key = self.key().await?;
         let args = Array::of3(&self.params(&bytes(&nonce)), &key, &bytes(&sealed));
         let plain = call(&subtle()?, "decrypt", &args).await?;
-        TokenRecord::decode(std::str::from_utf8(&Uint8Array::new(&plain).to_vec()).ok()?)
+        String::from_utf8(Uint8Array::new(&plain).to_vec()).ok()
     }
 }

@@ -263,6 +263,22 @@ impl WasmClient {
         })
     }
 
+    /// The API refused `token`: compare-and-delete (dropped here and in the store only if it is
+    /// still the token held), unless a refusal hold keeps it. Resolves to `dropped`,
+    /// `not_held` or `kept`.
+    pub fn refused(&self, token: JsValue) -> Promise {
+        let shared = Rc::clone(&self.shared);
+        future_to_promise(async move {
+            let token = token
+                .as_string()
+                .filter(|t| !t.is_empty())
+                .ok_or_else(|| shared.error(&Error::argument("token must be a non-empty string")))?;
+            let refusal = shared.manager.invalidate_token(&token).await;
+            shared.publish();
+            Ok(refusal.as_str().into())
+        })
+    }
+
     /// Forgets the token in memory and in the KV store.
     pub fn invalidate(&self) -> Promise {
         let shared = Rc::clone(&self.shared);

@@ -21,6 +21,8 @@ pub(crate) fn option_name(core: &str) -> Option<&'static str> {
         field::REFRESH_JITTER => "refreshJitterSec",
         field::REQUEST_TIMEOUT => "timeoutMs",
         field::STORE_TIMEOUT => "storeTimeoutMs",
+        field::STORE_OUTAGE => "storeOutage",
+        field::STORE_WAIT => "storeWaitMs",
         _ => return None,
     })
 }

@@ -15,7 +15,9 @@ fn level(kind: EventKind) -> &'static str {
     match kind {
         EventKind::Refresh => "debug",
         EventKind::Mint => "info",
-        EventKind::StoreError | EventKind::TokenError | EventKind::Cooldown => "warn",
+        EventKind::StoreError | EventKind::TokenError | EventKind::Cooldown | EventKind::StoreOutage => {
+            "warn"
+        }
         EventKind::BudgetExhausted => "error",
     }
 }

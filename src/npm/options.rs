@@ -8,7 +8,8 @@ use wasm_bindgen::{JsCast, JsValue};
 use crate::js::kv::JsKv;
 use crate::js::normalize_url;
 use crate::{
-    ClientSecret, Config, DEFAULT_API_BASE_URL, DEFAULT_AUDIENCE, DEFAULT_TOKEN_URL, Error, Policy, check_url,
+    ClientSecret, Config, DEFAULT_API_BASE_URL, DEFAULT_AUDIENCE, DEFAULT_TOKEN_URL, Error, Policy,
+    StoreOutage, check_url,
 };
 
 const KNOWN: &[&str] = &[
@@ -25,6 +26,8 @@ const KNOWN: &[&str] = &[
     "refreshJitterSec",
     "timeoutMs",
     "storeTimeoutMs",
+    "storeOutage",
+    "storeWaitMs",
     "logger",
     "onEvent",
     "waitUntil",
@@ -204,6 +207,17 @@ impl Options {
                 "storeTimeoutMs",
                 d.store_timeout_ms as f64,
                 (1.0, 60_000.0, "1 to 60000"),
+            )? as u64,
+            store_outage: match string(options, "storeOutage", Some("mint"))?.as_str() {
+                "mint" => StoreOutage::Mint,
+                "fail" => StoreOutage::Fail,
+                _ => return Err(Error::config("storeOutage", "must be 'mint' or 'fail'")),
+            },
+            store_wait_ms: number(
+                options,
+                "storeWaitMs",
+                d.store_wait_ms as f64,
+                (0.0, 600_000.0, "0 to 600000"),
             )? as u64,
             ..d
         };

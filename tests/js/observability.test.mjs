@@ -15,7 +15,8 @@ usePackage(SECRET, (s) => ({ emu, AutopayAuth, MemoryKV } = s));
 function recorder() {
   const events = [];
   const lines = [];
-  const at = (level) => (message, fields) => lines.push({ level, message, type: fields?.type });
+  // every argument is kept, so the scan below reads the fields a logger gets, not only messages
+  const at = (level) => (message, fields, ...more) => lines.push({ level, message, type: fields?.type, fields, more });
   return { events, lines, onEvent: (e) => events.push(e), logger: { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') } };
 }
 
@@ -25,12 +26,14 @@ test('onEvent and the logger see mints, store errors, token errors and cooldowns
   const auth = make({ kv: failing, onEvent: r.onEvent, logger: r.logger });
   const token = await auth.getToken();
   await auth.getToken(); // a memory hit: no event
-  assert.deepEqual(r.events.map((e) => e.type), ['store_error', 'mint']);
-  const mint = r.events[1];
+  // the store failing, this instance mints alone (storeOutage 'mint'), and says so
+  assert.deepEqual(r.events.map((e) => e.type), ['store_error', 'store_outage', 'mint']);
+  assert.equal(r.events[1].detail, 'mint');
+  const mint = r.events[2];
   assert.equal(mint.mints, 1);
   assert.equal(mint.lifetimeSecs, 86_400);
   assert.ok(Math.abs(mint.at - Date.now()) < 5_000);
-  assert.deepEqual(r.lines.map((l) => [l.level, l.type]), [['warn', 'store_error'], ['info', 'mint']]);
+  assert.deepEqual(r.lines.map((l) => [l.level, l.type]), [['warn', 'store_error'], ['warn', 'store_outage'], ['info', 'mint']]);
   emu.fault({ status: 429, headers: { 'retry-after': '9' }, body: { error: 'slow_down' } });
   await auth.invalidate();
   await rejection(auth.getToken());
@@ -38,7 +41,14 @@ test('onEvent and the logger see mints, store errors, token errors and cooldowns
   assert.deepEqual([failed.type, failed.code, failed.status], ['token_error', 'rate_limited', 429]);
   assert.deepEqual([cooldown.type, cooldown.retryAfter], ['cooldown', 9]);
   const text = JSON.stringify([r.events, r.lines]);
+  assert.ok(r.lines.every((l) => l.fields && typeof l.fields === 'object' && l.more.length === 0), 'a fields object per line');
+  assert.ok(r.lines.some((l) => l.fields.retryAfter === 9), 'the fields carry the numbers');
   assert.ok(!text.includes(token) && !text.includes(SECRET), text);
+  for (const l of r.lines) {
+    for (const [k, v] of Object.entries(l.fields)) {
+      assert.ok(!String(v).includes(token) && !String(v).includes(SECRET) && !String(v).includes('v2.'), `${k}: ${v}`);
+    }
+  }
 });
 
 test('logger: null is silence; a logger or onEvent that throws is ignored', async () => {

@@ -14,7 +14,7 @@ export const bin = (name) => join(root, 'node_modules', '.bin', name);
 /** The consumer project, with the fixtures copied in (so `autopay-auth` resolves from it). */
 export function consumer() {
   const dir = installedProject();
-  for (const f of ['get-token.mjs', 'browser-app.mjs', 'worker.mjs', 'vercel-edge.mjs', 'redis-process.mjs', 'deno-kv-process.mjs']) {
+  for (const f of ['get-token.mjs', 'browser-app.mjs', 'worker.mjs', 'vercel-edge.mjs', 'redis-process.mjs', 'deno-kv-process.mjs', 'fleet-instance.mjs']) {
     copyFileSync(join(root, 'examples', 'runtimes', f), join(dir, f));
   }
   return dir;

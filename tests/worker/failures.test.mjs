@@ -80,3 +80,30 @@ test('missing or malformed settings → 500 naming each setting, never its value
   }
   assert.equal(emu.stats().tokenRequests, 0);
 });
+
+// The minting authority itself failing, in workerd: the object's class comes from another
+// Worker whose object throws on every call, or never answers.
+const BROKEN = {
+  throwing: `export class TokenMinter { constructor() {} async fetch() { throw new Error('minter down'); } }
+export default { fetch() { return new Response('minter worker'); } }`,
+  slow: `export class TokenMinter { constructor() {} fetch() { return new Promise(() => {}); } }
+export default { fetch() { return new Response('minter worker'); } }`,
+};
+
+for (const [kind, minterScript] of Object.entries(BROKEN)) {
+  test(`a Durable Object that is ${kind === 'slow' ? 'slow (never answers)' : 'throwing'}: 503 with Retry-After, and the isolate never mints by itself`, { timeout: 120_000 }, async () => {
+    const w = await startWorker(emu, {}, { minterScript });
+    try {
+      const answers = await Promise.all(Array.from({ length: 5 }, () => w.call('/token', { headers: auth() })));
+      for (const r of answers) {
+        assert.equal(r.status, 503, await r.clone().text());
+        assert.ok(Number(r.headers.get('retry-after')) > 0);
+        const body = await r.json();
+        assert.ok(!JSON.stringify(body).includes('minter down'), 'the object\'s error is not forwarded');
+      }
+      assert.equal(emu.stats().tokenRequests, 0, 'no isolate minted on its own');
+    } finally {
+      await w.close();
+    }
+  });
+}

@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { connect } from 'node:net';
 import { auth, CLIENT_ID, CLIENT_SECRET, useWorker, startWorker } from './helpers.mjs';
 
 const ctx = useWorker();
@@ -83,6 +84,30 @@ test('a method the runtime cannot represent is refused, never turned into a GET'
     assert.match(r.headers.get('allow'), /GET/);
   }
   assert.equal(ctx.emu.stats().apiRequests, 0);
+});
+
+/** What workerd answers a raw HTTP/1.1 request with (for methods fetch will not send). */
+function raw(url, request) {
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(url.port), url.hostname, () => socket.end(request));
+    let text = '';
+    socket.on('data', (d) => (text += d));
+    socket.on('end', () => resolve(text));
+    socket.on('error', reject);
+    socket.setTimeout(10_000, () => socket.destroy(new Error('no answer')));
+  });
+}
+
+test('TRACE sent on a raw socket (fetch will not send it) is refused with 405 and Allow, and reaches nobody', async () => {
+  const before = ctx.emu.stats().apiRequests;
+  const key = auth().authorization;
+  const answer = await raw(ctx.w.url, `TRACE /x HTTP/1.1\r\nHost: worker.test\r\nAuthorization: ${key}\r\nConnection: close\r\n\r\n`);
+  assert.match(answer.split('\r\n')[0], /^HTTP\/1\.1 405 /, answer);
+  assert.match(answer, /\r\nallow: [^\r]*GET/i, answer);
+  // CONNECT never reaches the Worker: workerd answers it itself (an error), and forwards nothing
+  const connectAnswer = await raw(ctx.w.url, `CONNECT worker.test:443 HTTP/1.1\r\nHost: worker.test:443\r\nAuthorization: ${key}\r\n\r\n`);
+  assert.doesNotMatch(connectAnswer.split('\r\n')[0], /^HTTP\/1\.1 2/, connectAnswer);
+  assert.equal(ctx.emu.stats().apiRequests, before, 'nothing was forwarded');
 });
 
 test('routing and override headers are not forwarded', async () => {

@@ -34,20 +34,14 @@ export const WORKERD_MODULES = {
  * collects what the Worker writes to stdout and stderr. */
 export async function startWorker(emu, bindings = {}, options = {}) {
   const logs = [];
-  const mf = new Miniflare({
-    handleRuntimeStdio(stdout, stderr) {
-      for (const stream of [stdout, stderr]) {
-        stream.on('data', (chunk) => {
-          logs.push(...String(chunk).split('\n').filter(Boolean));
-          if (process.env.WORKER_LOG) process.stdout.write(chunk);
-        });
-      }
-    },
+  const { minterScript, ...rest } = options;
+  const main = {
     scriptPath: join(root, 'src', 'cloudflare', 'front.js'),
     modulesRoot: root,
     ...WORKERD_MODULES,
     kvNamespaces: ['AUTOPAY_TOKENS'],
-    durableObjects: { TOKEN_MINTER: 'TokenMinter' },
+    // `minterScript`: the Durable Object's class from another Worker (one that fails, say)
+    durableObjects: { TOKEN_MINTER: minterScript ? { className: 'TokenMinter', scriptName: 'minter' } : 'TokenMinter' },
     bindings: Object.fromEntries(
       Object.entries({
         AUTOPAY_CLIENT_ID: CLIENT_ID,
@@ -58,14 +52,28 @@ export async function startWorker(emu, bindings = {}, options = {}) {
         ...bindings,
       }).filter(([, v]) => v !== null),
     ),
+    ...rest,
+  };
+  const workers = minterScript
+    ? { workers: [{ name: 'main', ...main }, { name: 'minter', modules: true, script: minterScript, compatibilityDate: WORKERD_MODULES.compatibilityDate }] }
+    : main;
+  const mf = new Miniflare({
+    handleRuntimeStdio(stdout, stderr) {
+      for (const stream of [stdout, stderr]) {
+        stream.on('data', (chunk) => {
+          logs.push(...String(chunk).split('\n').filter(Boolean));
+          if (process.env.WORKER_LOG) process.stdout.write(chunk);
+        });
+      }
+    },
     cf: false,
     // WORKER_LOG=1 shows the Worker's console output.
     ...(process.env.WORKER_LOG ? { log: new Log(LogLevel.DEBUG) } : {}),
-    ...options,
+    ...workers,
   });
-  await mf.ready;
+  const url = await mf.ready;
   const call = (path, init = {}) => mf.dispatchFetch(`http://worker.test${path}`, init);
-  return { mf, call, logs, close: () => mf.dispose() };
+  return { mf, url, call, logs, close: () => mf.dispose() };
 }
 
 /** The token record in KV, with its key and expiration, once the minter's copy has landed (it

@@ -1,0 +1,253 @@
+//! What a fleet shares beside the token record, so that a `Retry-After` or a refusal seen by
+//! one instance is kept by every instance on the same store: the *gate* (a cooldown, a hold or
+//! a backoff, with the error that started it) and the mint budget's window. Stored sealed, like
+//! the record, under `{cache key}:fleet`, by whoever made the last token request (the holder of
+//! the minting lock, where the store has one); read with the record by every flight.
+//!
+//! Plain data, read field by field (no typed deserialisation: see [`crate::TokenRecord::decode`]).
+
+use serde_json::{Map, Value, json};
+
+use crate::error::{Error, ErrorReport};
+
+/// Appended to the cache key for the fleet state.
+pub const FLEET_SUFFIX: &str = ":fleet";
+/// The fleet state's schema version.
+pub const FLEET_SCHEMA: u64 = 1;
+
+/// Why no token request may be made for a while.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GateKind {
+    /// Rate limited (429 or `Retry-After`), or the mint budget is spent.
+    Cooldown,
+    /// The credentials or the request were refused (4xx, an invalid answer); grows on repeats.
+    Hold,
+    /// A token request failed in a way that may pass (5xx, network, timeout).
+    Backoff,
+}
+
+impl GateKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            GateKind::Cooldown => "cooldown",
+            GateKind::Hold => "hold",
+            GateKind::Backoff => "backoff",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "cooldown" => GateKind::Cooldown,
+            "hold" => GateKind::Hold,
+            "backoff" => GateKind::Backoff,
+            _ => return None,
+        })
+    }
+}
+
+/// A gate closed until `until_ms`: every instance answers `error` instead of asking.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Gate {
+    /// What kind of wait.
+    pub kind: GateKind,
+    /// No token request before this instant (ms since the epoch).
+    pub until_ms: u64,
+    /// How many in a row (holds and backoffs grow with it).
+    pub repeats: u32,
+    /// The error that closed it (its report, without the message: no secret, no body).
+    pub error: Error,
+}
+
+/// The fleet state under one cache key.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FleetState {
+    /// When each token request in the budget window was sent, oldest first.
+    pub sent: Vec<u64>,
+    /// The lifetime of the last token granted (sizes the budget).
+    pub lifetime_ms: Option<u64>,
+    /// A closed gate, if any.
+    pub gate: Option<Gate>,
+}
+
+/// The most timestamps kept: more than any budget allows in one window.
+const MAX_SENT: usize = 4_096;
+
+impl FleetState {
+    /// The stored (plain) form; sealed before it is written.
+    pub fn encode(&self) -> String {
+        let mut o = Map::new();
+        o.insert("v".into(), json!(FLEET_SCHEMA));
+        o.insert("sent".into(), json!(self.sent));
+        if let Some(l) = self.lifetime_ms {
+            o.insert("lifetime_ms".into(), json!(l));
+        }
+        if let Some(g) = &self.gate {
+            let r = g.error.report();
+            let mut e = Map::new();
+            e.insert("code".into(), json!(r.code));
+            let fields = [
+                ("status", r.status.map(|s| json!(s))),
+                ("error", r.error.map(|s| json!(s))),
+                ("description", r.description.map(|s| json!(s))),
+                ("retry_after", r.retry_after.map(|s| json!(s))),
+                ("host", r.host.map(|s| json!(s))),
+                ("reason", r.reason.map(|s| json!(s))),
+                ("timeout_ms", r.timeout_ms.map(|s| json!(s))),
+            ];
+            for (k, v) in fields {
+                if let Some(v) = v {
+                    e.insert(k.into(), v);
+                }
+            }
+            o.insert(
+                "gate".into(),
+                json!({ "kind": g.kind.as_str(), "until_ms": g.until_ms, "repeats": g.repeats, "error": e }),
+            );
+        }
+        Value::Object(o).to_string()
+    }
+
+    /// Reads a stored value; anything malformed or of another schema is `None` (ignored).
+    pub fn decode(value: &str) -> Option<Self> {
+        let json: Value = serde_json::from_str(value).ok()?;
+        let o = json.as_object()?;
+        if o.get("v")?.as_u64()? != FLEET_SCHEMA {
+            return None;
+        }
+        let mut sent = o
+            .get("sent")?
+            .as_array()?
+            .iter()
+            .map(Value::as_u64)
+            .collect::<Option<Vec<u64>>>()?;
+        sent.sort_unstable();
+        sent.truncate(MAX_SENT);
+        let lifetime_ms = match o.get("lifetime_ms") {
+            None => None,
+            Some(v) => Some(v.as_u64()?),
+        };
+        let gate = match o.get("gate") {
+            None => None,
+            Some(g) => Some(decode_gate(g.as_object()?)?),
+        };
+        Some(Self {
+            sent,
+            lifetime_ms,
+            gate,
+        })
+    }
+}
+
+fn decode_gate(g: &Map<String, Value>) -> Option<Gate> {
+    let e = g.get("error")?.as_object()?;
+    let text = |k: &str| e.get(k).and_then(Value::as_str).map(str::to_owned);
+    let num = |k: &str| e.get(k).and_then(Value::as_u64);
+    let report = ErrorReport {
+        code: text("code")?,
+        message: String::new(),
+        status: num("status").and_then(|s| u16::try_from(s).ok()),
+        error: text("error"),
+        description: text("description"),
+        retry_after: num("retry_after"),
+        field: None,
+        host: text("host"),
+        reason: text("reason"),
+        timeout_ms: num("timeout_ms"),
+    };
+    Some(Gate {
+        kind: GateKind::parse(g.get("kind")?.as_str()?)?,
+        until_ms: g.get("until_ms")?.as_u64()?,
+        repeats: u32::try_from(g.get("repeats")?.as_u64()?).ok()?,
+        error: Error::try_from(report).ok()?,
+    })
+}
+
+/// The union of two budget windows (each sorted), without duplicates: the same request seen
+/// in memory and in the store counts once.
+pub fn merge_sent(a: impl IntoIterator<Item = u64>, b: impl IntoIterator<Item = u64>) -> Vec<u64> {
+    let mut all: Vec<u64> = a.into_iter().chain(b).collect();
+    all.sort_unstable();
+    all.dedup();
+    all
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ServerError;
+
+    fn rate_limited() -> Error {
+        Error::RateLimited(ServerError {
+            status: 429,
+            error: Some("slow_down".into()),
+            description: Some("Too many".into()),
+            retry_after: Some(30),
+        })
+    }
+
+    #[test]
+    fn round_trips_every_kind_of_gate() {
+        let errors = [
+            (GateKind::Cooldown, rate_limited()),
+            (GateKind::Cooldown, Error::MintBudgetExhausted { retry_after: 12 }),
+            (
+                GateKind::Hold,
+                Error::AccessDenied(ServerError {
+                    status: 401,
+                    error: Some("access_denied".into()),
+                    description: Some("Unauthorized".into()),
+                    retry_after: None,
+                }),
+            ),
+            (
+                GateKind::Backoff,
+                Error::Timeout {
+                    host: "h".into(),
+                    after_ms: 10,
+                },
+            ),
+            (
+                GateKind::Hold,
+                Error::InvalidResponse {
+                    status: 200,
+                    reason: "r".into(),
+                },
+            ),
+        ];
+        for (kind, error) in errors {
+            let s = FleetState {
+                sent: vec![1, 5, 9],
+                lifetime_ms: Some(86_400_000),
+                gate: Some(Gate {
+                    kind,
+                    until_ms: 77,
+                    repeats: 2,
+                    error,
+                }),
+            };
+            assert_eq!(FleetState::decode(&s.encode()), Some(s.clone()), "{s:?}");
+        }
+        let empty = FleetState::default();
+        assert_eq!(FleetState::decode(&empty.encode()), Some(empty));
+    }
+
+    #[test]
+    fn malformed_or_foreign_states_are_ignored() {
+        for v in [
+            "",
+            "{}",
+            r#"{"v":2,"sent":[]}"#,
+            r#"{"v":1}"#,
+            r#"{"v":1,"sent":["x"]}"#,
+            r#"{"v":1,"sent":[],"gate":{"kind":"nap","until_ms":1,"repeats":1,"error":{"code":"timeout","host":"h","timeout_ms":1}}}"#,
+            r#"{"v":1,"sent":[],"gate":{"kind":"hold","until_ms":1,"repeats":1,"error":{"code":"no_such_code"}}}"#,
+        ] {
+            assert_eq!(FleetState::decode(v), None, "{v}");
+        }
+    }
+
+    #[test]
+    fn windows_merge_without_counting_a_request_twice() {
+        assert_eq!(merge_sent([1, 3, 5], [3, 4]), vec![1, 3, 4, 5]);
+    }
+}

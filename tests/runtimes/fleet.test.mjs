@@ -1,0 +1,220 @@
+// Real fleets: separate processes, each with its own client and no shared memory, on one store
+// that is milliseconds away — a real redis-server behind a proxy that delays every call by a
+// random 0–80 ms, and Deno KV whose every call is delayed the same way. The burst comes at one
+// instant (every process is told `go` at once) or spread over 1.5 s, repeated. Then the faults:
+// the lock holder killed mid-mint, a 429 seen by one process, the store down.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { createRequire } from 'node:module';
+import { createInterface } from 'node:readline';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { consumer, run, bin, startEmulator, root } from './helpers.mjs';
+import { latencyProxy } from './latency-proxy.mjs';
+
+const PROCESSES = 20;
+let emu, dir, redis, redisPort, proxy, scratch;
+const redisModule = pathToFileURL(createRequire(join(root, 'package.json')).resolve('redis')).href;
+
+async function freePort() {
+  const s = createServer();
+  await new Promise((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address();
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+const redisCli = (...args) => run('redis-cli', ['-p', String(redisPort), ...args]);
+
+before(async () => {
+  dir = consumer();
+  scratch = mkdtempSync(join(tmpdir(), 'autopay-auth-fleet-'));
+  emu = await startEmulator({ clientId: 'runtime-client', clientSecret: 'runtime-secret' });
+  redisPort = await freePort();
+  redis = spawn('redis-server', ['--bind', '127.0.0.1', '--port', String(redisPort), '--save', '', '--appendonly', 'no', '--dir', scratch], { stdio: 'ignore' });
+  for (let i = 0; i < 50; i++) {
+    try {
+      await redisCli('ping');
+      break;
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  proxy = await latencyProxy({ host: '127.0.0.1', port: redisPort }, { maxDelayMs: 80 });
+});
+
+after(async () => {
+  await proxy?.close();
+  redis?.kill('SIGTERM');
+  await emu?.close();
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+/** One fleet instance: a separate process; `ready` once connected, `done` with its report. */
+function instance(cfg, runtime = 'node') {
+  const args =
+    runtime === 'deno'
+      ? ['run', '--no-prompt', '--unstable-kv', `--allow-net=${new URL(emu.origin).host}`,
+         `--allow-read=${join(dir, 'node_modules', 'autopay-auth')},${scratch}`, `--allow-write=${scratch}`,
+         'fleet-instance.mjs', JSON.stringify(cfg)]
+      : ['fleet-instance.mjs', JSON.stringify(cfg)];
+  const cmd = runtime === 'deno' ? bin('deno') : process.execPath;
+  const child = spawn(cmd, args, { cwd: dir, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, DENO_NO_UPDATE_CHECK: '1', NO_COLOR: '1' } });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const lines = createInterface({ input: child.stdout });
+  let report;
+  const ready = new Promise((resolve, reject) => {
+    lines.on('line', (l) => {
+      if (l === 'ready') resolve();
+      else if (l.startsWith('{')) report = JSON.parse(l);
+    });
+    child.on('exit', (code) => reject(new Error(`exited ${code} before ready: ${stderr}`)));
+  });
+  const done = new Promise((resolve, reject) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (report) resolve(report);
+      else reject(new Error(`no report (exit ${code ?? signal}): ${stderr}`));
+    });
+  });
+  ready.catch(() => {});
+  done.catch(() => {});
+  return { child, ready, done, go: () => child.stdin.write('go\n') };
+}
+
+/** A fleet of `n` instances: started, all connected, then told `go` at one instant. */
+async function fleet(n, cfg, runtime) {
+  const all = Array.from({ length: n }, () => instance(cfg, runtime));
+  await Promise.all(all.map((i) => i.ready));
+  for (const i of all) i.go();
+  return Promise.all(all.map((i) => i.done));
+}
+
+const redisCfg = (extra = {}) => ({ tokenUrl: emu.tokenUrl, redisUrl: proxy.url, redisModule, calls: 10, ...extra });
+
+async function fresh() {
+  await emu.post('/__emulator/reset');
+  await redisCli('flushall');
+}
+
+const summary = (reports) => ({
+  tokens: new Set(reports.flatMap((r) => r.tokens)).size,
+  served: reports.reduce((n, r) => n + r.served, 0),
+  errors: reports.flatMap((r) => r.errors),
+  mints: reports.reduce((n, r) => n + r.stats.mints, 0),
+});
+
+test(`Redis behind 0–80 ms: ${PROCESSES} processes, bursts at one instant and spread over 1.5 s, mint once every run`, { timeout: 240_000 }, async () => {
+  const outcomes = [];
+  for (const spreadMs of [0, 0, 0, 0, 1_500, 1_500]) {
+    await fresh();
+    const s = summary(await fleet(PROCESSES, redisCfg({ spreadMs })));
+    outcomes.push({ spreadMs, ...s, tokenRequests: emu.stats().tokenRequests });
+  }
+  console.log('# redis fleet runs:', JSON.stringify(outcomes));
+  for (const o of outcomes) {
+    assert.deepEqual(
+      { tokens: o.tokens, tokenRequests: o.tokenRequests, errors: o.errors.length, served: o.served },
+      { tokens: 1, tokenRequests: 1, errors: 0, served: PROCESSES * 10 },
+      JSON.stringify(o),
+    );
+  }
+});
+
+test(`Deno KV with 0–80 ms calls: ${PROCESSES} Deno processes, bursts and spread, mint once every run`, { timeout: 240_000 }, async () => {
+  const outcomes = [];
+  for (const [i, spreadMs] of [0, 0, 1_500].entries()) {
+    await emu.post('/__emulator/reset');
+    const db = join(scratch, `fleet-${i}.sqlite`);
+    const cfg = { tokenUrl: emu.tokenUrl, denoKv: db, delayMs: 80, calls: 10, spreadMs };
+    const s = summary(await fleet(PROCESSES, cfg, 'deno'));
+    outcomes.push({ spreadMs, ...s, tokenRequests: emu.stats().tokenRequests });
+  }
+  console.log('# deno kv fleet runs:', JSON.stringify(outcomes));
+  for (const o of outcomes) {
+    assert.deepEqual(
+      { tokens: o.tokens, tokenRequests: o.tokenRequests, errors: o.errors.length },
+      { tokens: 1, tokenRequests: 1, errors: 0 },
+      JSON.stringify(o),
+    );
+  }
+});
+
+// Short timeouts make a short minting lock: 2 × 500 ms store calls + 3 attempts of 3 s (+1 s
+// bound each) with their waits (750 ms) + 2 s grace = 15.75 s.
+const quick = { timeoutMs: 3_000, storeTimeoutMs: 500 };
+
+test('the lock holder killed mid-mint (SIGKILL): the waiters wait for its lock, then one mints — not each', { timeout: 120_000 }, async () => {
+  await fresh();
+  emu.fault({ delayMs: 2_000 }); // the holder's token request is slow: it dies waiting for it
+  const holder = instance(redisCfg({ calls: 1, options: quick }));
+  const waiters = Array.from({ length: PROCESSES - 1 }, () => instance(redisCfg({ calls: 5, options: quick })));
+  await Promise.all([holder, ...waiters].map((i) => i.ready));
+  holder.go();
+  for (let i = 0; i < 100 && emu.stats().tokenRequests === 0; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(emu.stats().tokenRequests, 1, 'the holder asked');
+  for (const w of waiters) w.go();
+  await new Promise((r) => setTimeout(r, 300)); // the waiters find the lock taken
+  holder.child.kill('SIGKILL');
+  const started = Date.now();
+  const s = summary(await Promise.all(waiters.map((w) => w.done)));
+  const waited = Date.now() - started;
+  console.log('# holder killed:', JSON.stringify({ ...s, waitedMs: waited, tokenRequests: emu.stats().tokenRequests }));
+  assert.equal(emu.stats().tokenRequests, 2, "the dead holder's request and one more");
+  assert.deepEqual({ tokens: s.tokens, errors: s.errors.length }, { tokens: 1, errors: 0 });
+  assert.ok(waited < 20_000, `waited ${waited} ms: about the lock's life`);
+});
+
+test('a 429 seen by one process keeps the whole fleet from asking until Retry-After ends', { timeout: 120_000 }, async () => {
+  await fresh();
+  emu.fault({ status: 429, body: { error: 'too_many_requests', error_description: 'Slow down' }, headers: { 'retry-after': '30' } });
+  const first = summary(await fleet(PROCESSES, redisCfg({ calls: 3 })));
+  assert.equal(emu.stats().tokenRequests, 1, 'one request for the whole fleet');
+  assert.equal(first.errors.length, PROCESSES * 3);
+  assert.ok(first.errors.every((c) => c === 'rate_limited'), first.errors.join());
+  // a fleet started afterwards (new processes, cold memory) inside the cooldown asks nobody
+  const later = summary(await fleet(PROCESSES, redisCfg({ calls: 3 })));
+  console.log('# 429:', JSON.stringify({ first: first.errors.length, later: later.errors.length, tokenRequests: emu.stats().tokenRequests }));
+  assert.equal(emu.stats().tokenRequests, 1, 'nobody asked during the cooldown');
+  assert.ok(later.errors.length === PROCESSES * 3 && later.errors.every((c) => c === 'rate_limited'));
+});
+
+test("the store down, storeOutage 'fail': no token request at all, a typed error", { timeout: 120_000 }, async () => {
+  await fresh();
+  const all = Array.from({ length: 10 }, () => instance(redisCfg({ calls: 3, options: { storeOutage: 'fail', storeWaitMs: 1_000, storeTimeoutMs: 300 } })));
+  await Promise.all(all.map((i) => i.ready));
+  proxy.down(true);
+  try {
+    for (const i of all) i.go();
+    const s = summary(await Promise.all(all.map((i) => i.done)));
+    console.log('# store down, fail:', JSON.stringify({ errors: s.errors.length, tokenRequests: emu.stats().tokenRequests }));
+    assert.equal(emu.stats().tokenRequests, 0);
+    assert.equal(s.errors.length, 30);
+    assert.ok(s.errors.every((c) => c === 'store_unavailable'), s.errors.join());
+  } finally {
+    proxy.down(false);
+  }
+});
+
+test('the store down, by default: each instance mints alone at most once, however often it is asked', { timeout: 120_000 }, async () => {
+  await fresh();
+  const all = Array.from({ length: 10 }, () => instance(redisCfg({ calls: 5, rounds: 4, roundGapMs: 200, options: { storeTimeoutMs: 300 } })));
+  await Promise.all(all.map((i) => i.ready));
+  proxy.down(true);
+  try {
+    for (const i of all) i.go();
+    const reports = await Promise.all(all.map((i) => i.done));
+    const s = summary(reports);
+    console.log('# store down, mint:', JSON.stringify({ ...s, errors: s.errors.length, tokenRequests: emu.stats().tokenRequests }));
+    assert.equal(emu.stats().tokenRequests, 10, 'one per instance, not one per call');
+    assert.ok(reports.every((r) => r.stats.mints === 1 && r.served === 20), JSON.stringify(reports.map((r) => r.stats)));
+  } finally {
+    proxy.down(false);
+  }
+});

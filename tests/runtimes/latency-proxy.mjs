@@ -1,0 +1,41 @@
+// A TCP proxy on 127.0.0.1 in front of a store (redis-server) that makes it milliseconds away:
+// each chunk waits a random 0–(maxDelayMs/2) ms in each direction, in order. `down(true)` cuts
+// every connection and refuses new ones (the store unreachable); `down(false)` lets them back.
+import { createServer, connect } from 'node:net';
+
+export async function latencyProxy(target, { maxDelayMs = 80 } = {}) {
+  const sockets = new Set();
+  let isDown = false;
+  const delayed = (from, to) => {
+    let last = 0;
+    from.on('data', (chunk) => {
+      const at = Math.max(last, Date.now() + Math.random() * (maxDelayMs / 2));
+      last = at;
+      setTimeout(() => to.writable && to.write(chunk), at - Date.now());
+    });
+  };
+  const server = createServer((client) => {
+    if (isDown) return client.destroy();
+    const upstream = connect(target.port, target.host);
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', () => {});
+      s.on('close', () => {
+        sockets.delete(s);
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    delayed(client, upstream);
+    delayed(upstream, client);
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `redis://127.0.0.1:${server.address().port}`,
+    down(on) {
+      isDown = on;
+      if (on) for (const s of sockets) s.destroy();
+    },
+    close: () => new Promise((r) => { for (const s of sockets) s.destroy(); server.close(() => r()); }),
+  };
+}
