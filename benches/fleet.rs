@@ -23,6 +23,11 @@ fn stores() -> [StoreKind; 3] {
 }
 
 fn main() {
+    // `cargo test --all-targets` runs this too, unoptimised: the run is for `cargo bench` only
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("fleet: run with `cargo bench --bench fleet` (the short run is tests/fleet_simulation.rs)");
+        return;
+    }
     let quick = std::env::args().any(|a| a == "--quick");
     let days = if quick { 3 } else { 30 };
     let mut table = Vec::new();

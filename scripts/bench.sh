@@ -10,4 +10,5 @@ bash scripts/build-worker.sh
 node bench/hot-path.mjs
 node bench/peers.mjs
 node bench/worker.mjs
+cargo bench --bench fleet
 node bench/report.mjs

@@ -10,7 +10,8 @@ const token = await auth.getToken(); // from memory, KV, or one token request sh
 const info = await auth.getTokenInfo(); // { accessToken, tokenType, scope, expiresAt, source }
 const res = await auth.fetch('/customer_club/members?limit=10'); // the API's Response, with the token
 console.log(token.length, info.source, res.status, auth.stats()); // stats: { mints, memoryHits, … }
-await auth.invalidate(); // forget the token in memory and KV
+// your own HTTP client got a 401 with `token`: drop it (compare-and-delete, fleet-wide), retry once
+if ((await auth.refused(token)) === 'dropped') await auth.getToken();
 
 try {
   await auth.getToken({ signal: AbortSignal.timeout(5_000) });
