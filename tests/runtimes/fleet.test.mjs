@@ -168,7 +168,7 @@ test('the lock holder killed mid-mint (SIGKILL): the waiters wait for its lock, 
   console.log('# holder killed:', JSON.stringify({ ...s, waitedMs: waited, tokenRequests: emu.stats().tokenRequests }));
   assert.equal(emu.stats().tokenRequests, 2, "the dead holder's request and one more");
   assert.deepEqual({ tokens: s.tokens, errors: s.errors.length }, { tokens: 1, errors: 0 });
-  assert.ok(waited < 20_000, `waited ${waited} ms: about the lock's life`);
+  assert.ok(waited < 30_000, `waited ${waited} ms: about the lock's life (15.75 s), not the waiters' own timers`);
 });
 
 test('a 429 seen by one process keeps the whole fleet from asking until Retry-After ends', { timeout: 120_000 }, async () => {
