@@ -102,7 +102,9 @@ test('invalid_response: malformed or contract-breaking answers are not cached', 
     assert.equal(e.code, 'invalid_response', JSON.stringify(fault));
     assert.equal(e.status, 200);
   }
-  assert.equal((await kv.list()).keys.length, 0);
+  // no record; only the fleet state, holding the refusal for every instance on this store
+  const names = (await kv.list()).keys.map((k) => k.name);
+  assert.deepEqual(names.map((n) => n.endsWith(':fleet')), [true], names.join());
 });
 
 test('invalid_config: each bad option is named, its value never shown', () => {

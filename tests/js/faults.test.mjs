@@ -195,6 +195,9 @@ test("logs carry no values: a store's error text is not copied, only the operati
   const warnings = lines.filter(([level]) => level === 'warn').map(([, message, fields]) => [message, fields.detail]);
   assert.deepEqual(warnings, [
     ['autopay-auth: a store call failed (the token is still served)', 'KV get failed: RangeError'],
+    ['autopay-auth: the shared store cannot be reached by a caller without a token (detail: mint alone, or fail)', 'mint'],
+    // the record's and the fleet state's writes
+    ['autopay-auth: a store call failed (the token is still served)', 'KV put failed: Error'],
     ['autopay-auth: a store call failed (the token is still served)', 'KV put failed: Error'],
   ]);
   assert.ok(lines.every((l) => !JSON.stringify(l).includes(quoted)));

@@ -47,7 +47,9 @@ test('KV holds a versioned record with absolute expiry and remaining TTL, never 
   const spy = { get: (k) => kv.get(k), delete: (k) => kv.delete(k), put: (k, v, o) => (puts.push([k, v, o]), kv.put(k, v, o)) };
   const auth = make({ kv: spy });
   const info = await auth.getTokenInfo();
-  assert.equal(puts.length, 1);
+  // the record, and beside it the fleet state (sealed too)
+  assert.deepEqual(puts.map(([k]) => k.endsWith(':fleet')), [false, true]);
+  assert.ok(!puts[1][1].includes(SECRET) && !puts[1][1].includes(info.accessToken));
   const [key, value, opts] = puts[0];
   assert.ok(!key.includes(SECRET) && !value.includes(SECRET));
   assert.match(key, /^autopay-auth:v2:[0-9a-f]{64}$/);
@@ -104,7 +106,8 @@ test('short-lived tokens are used for most of their life, re-minted after expiry
   // one token per ~1.5 s of a 4 s run: 3 or 4 (one more if a refresh is under way at the end)
   assert.ok(minted >= 3 && minted <= 4, `minted ${minted}`);
   assert.equal(seen.size, minted);
-  assert.equal((await kv.list()).keys.length, 0, 'a 2-second token is never written to KV (TTL < 60)');
+  const records = (await kv.list()).keys.filter((k) => !k.name.endsWith(':fleet'));
+  assert.equal(records.length, 0, 'a 2-second token is never written to KV (TTL < 60)');
 });
 
 test('a stale token is served while one background refresh runs', async () => {
@@ -177,7 +180,8 @@ test('invalidate forgets the token in memory and KV', async () => {
   const auth = make({ kv });
   const t1 = await auth.getToken();
   await auth.invalidate();
-  assert.equal((await kv.list()).keys.length, 0);
+  // the record is gone; the fleet state (the budget window) stays
+  assert.deepEqual((await kv.list()).keys.map((k) => k.name.endsWith(':fleet')), [true]);
   const info = await auth.getTokenInfo();
   assert.equal(info.source, 'network');
   assert.notEqual(info.accessToken, t1);

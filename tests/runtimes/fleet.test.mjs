@@ -77,7 +77,8 @@ function instance(cfg, runtime = 'node') {
   });
   const done = new Promise((resolve, reject) => {
     const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
-    child.on('exit', (code, signal) => {
+    // 'close', not 'exit': the last line of stdout may still be unread when the process exits
+    child.on('close', (code, signal) => {
       clearTimeout(timer);
       if (report) resolve(report);
       else reject(new Error(`no report (exit ${code ?? signal}): ${stderr}`));

@@ -52,8 +52,10 @@ test('gets a token, then a memory hit, then a KV hit for a new client', async ()
   assert.ok(first.token === second.token && second.token === fresh.token);
   assert.equal(emu.stats().minted, 1);
   const { keys } = await (await mf.getKVNamespace('TOKENS')).list();
-  assert.equal(keys.length, 1);
-  assert.match(keys[0].name, /^autopay-auth:v2:/);
+  // the record, and beside it the fleet state
+  assert.equal(keys.length, 2);
+  assert.match(keys[0].name, /^autopay-auth:v2:[0-9a-f]{64}$/);
+  assert.equal(keys[1].name, `${keys[0].name}:fleet`);
 });
 
 /** Two requests 1.2 s apart (the token is stale by then); the second starts a refresh whose token
