@@ -588,17 +588,17 @@ impl Machine {
             return self.want(now, call);
         };
         let under_lock = flight.step == Step::Rechecking;
+        // the next step after a miss: under the lock, or for a read-only view in front of a
+        // minting authority, mint (`mint` checks the gate); else claim the lock
+        let mints = under_lock || self.shared == Shared::ReadOnly;
         let read = match read {
             Ok(read) => read.into(),
             Err(e) => {
                 self.store_failed(now, &e);
-                return match (under_lock, self.shared) {
-                    // the lock is ours: this instance is the fleet's minter
-                    (true, _) => self.mint(now, call),
-                    // a read-only view fronts a minting authority: ask it
-                    (false, Shared::ReadOnly) => self.mint(now, call),
-                    (false, _) => self.outage(now, call),
-                };
+                if !mints {
+                    return self.outage(now, call);
+                }
+                StoreRead::default()
             }
         };
         if let Some(fleet) = &read.fleet {
@@ -611,14 +611,14 @@ impl Machine {
             self.land(None);
             return self.release_or_serve(now, call);
         }
+        if mints {
+            return self.mint(now, call);
+        }
         // nothing to take: a gate the fleet keeps (or this instance does) answers for it
         if let Some(e) = self.blocked(now) {
             return self.fail_flight(now, call, e, None);
         }
-        match (under_lock, self.shared) {
-            (true, _) | (false, Shared::ReadOnly) => self.mint(now, call),
-            (false, _) => self.claim(now, false),
-        }
+        self.claim(now, false)
     }
 
     /// Whether a flight takes a record read from the store: not refused, not from the future,
@@ -875,7 +875,7 @@ impl Machine {
                     }
                     let rec = Arc::new(rec);
                     let store = self.storable(now, &rec);
-                    self.keep_lock_unless_stored(call, &store);
+                    Self::keep_lock_unless_stored(call, &store);
                     self.record = Some((rec, Source::Network));
                     self.save_or_serve(now, call, store, self.fleet_state(now))
                 }
@@ -899,7 +899,7 @@ impl Machine {
                 self.minted_event(now, &rec);
                 let rec = Arc::new(rec);
                 let store = self.storable(now, &rec);
-                self.keep_lock_unless_stored(call, &store);
+                Self::keep_lock_unless_stored(call, &store);
                 self.record = Some((rec, Source::Network));
                 self.land(None);
                 self.save_or_serve(now, call, store, self.fleet_state(now))
@@ -1090,7 +1090,7 @@ impl Machine {
 
     /// A token minted under the lock that the store cannot take (too short-lived for its
     /// shortest TTL): the lock is kept until it expires, so the waiters do not mint another.
-    fn keep_lock_unless_stored(&self, call: &mut Call, store: &Option<(Arc<TokenRecord>, u64)>) {
+    fn keep_lock_unless_stored(call: &mut Call, store: &Option<(Arc<TokenRecord>, u64)>) {
         if store.is_none() && call.lock == Lock::Held {
             call.lock = Lock::No;
         }

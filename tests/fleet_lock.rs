@@ -2,18 +2,14 @@
 //! (Redis `SET NX PX`, Deno KV `check`), the store's answers given by hand. Each row is a race
 //! that minted twice (or minted on a timer, or let a 429 reach the endpoint again) before the
 //! protocol was double-checked.
+mod support;
 use autopay_auth::*;
+use support::record;
 
 const LIFE_S: u64 = 100;
 
 fn token(name: &str, issued: u64) -> TokenRecord {
-    TokenRecord {
-        access_token: name.into(),
-        token_type: "Bearer".into(),
-        scope: None,
-        issued_at_ms: issued,
-        expires_at_ms: issued + LIFE_S * 1000,
-    }
+    record(name, issued, LIFE_S)
 }
 
 fn machine(policy: Policy) -> Machine {
@@ -65,6 +61,15 @@ fn fleet(gate: Option<Gate>, sent: Vec<u64>) -> StoreRead {
             gate,
         }),
     }
+}
+
+fn access_denied() -> Error {
+    Error::AccessDenied(ServerError {
+        status: 401,
+        error: Some("access_denied".into()),
+        description: Some("Unauthorized".into()),
+        retry_after: None,
+    })
 }
 
 fn rate_limited(retry_after: u64) -> Error {
@@ -163,16 +168,7 @@ fn a_holder_whose_write_failed_keeps_the_lock_so_nobody_else_mints() {
 fn a_failure_under_the_lock_is_written_for_the_fleet_before_the_lock_is_freed() {
     let table: [(Error, &str, &str); 3] = [
         (rate_limited(30), "Save(-, Cooldown)", "Fail(rate_limited)"),
-        (
-            Error::AccessDenied(ServerError {
-                status: 401,
-                error: Some("access_denied".into()),
-                description: Some("Unauthorized".into()),
-                retry_after: None,
-            }),
-            "Save(-, Hold)",
-            "Fail(access_denied)",
-        ),
+        (access_denied(), "Save(-, Hold)", "Fail(access_denied)"),
         (
             Error::InvalidResponse {
                 status: 200,
@@ -212,17 +208,7 @@ fn a_gate_read_from_the_store_answers_every_instance_without_a_token_request() {
             "Fail(server_error)",
             None,
         ),
-        (
-            GateKind::Hold,
-            Error::AccessDenied(ServerError {
-                status: 401,
-                error: Some("access_denied".into()),
-                description: Some("Unauthorized".into()),
-                retry_after: None,
-            }),
-            "Fail(access_denied)",
-            None,
-        ),
+        (GateKind::Hold, access_denied(), "Fail(access_denied)", None),
     ];
     for (kind, error, expected, retry_after) in gates {
         let mut m = machine(Policy::default());

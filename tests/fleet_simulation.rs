@@ -8,6 +8,33 @@ use fleet_sim::*;
 
 const DAY: u64 = 86_400_000;
 
+/// 300 instances for 6 hours, 5 min tokens, and the endpoint answering 429 (`Retry-After: 60`)
+/// from the first hour for 30 minutes.
+fn storm(store: StoreKind, seed: u64) -> Scenario {
+    Scenario {
+        instances: 300,
+        duration_ms: 6 * 3_600_000,
+        token_life_s: 300,
+        request_gap_ms: 60_000,
+        storms: vec![(3_600_000, 1_800_000, 60)],
+        store,
+        ..Scenario::new(seed)
+    }
+}
+
+/// 200 instances for a day, 1 h tokens, the store down for an hour from the sixth.
+fn outage(policy: Policy) -> Scenario {
+    Scenario {
+        instances: 200,
+        duration_ms: DAY,
+        token_life_s: 3_600,
+        request_gap_ms: 120_000,
+        outage: Some((6 * 3_600_000, 3_600_000)),
+        policy,
+        ..Scenario::new(7)
+    }
+}
+
 fn run(s: Scenario) -> Report {
     let label = format!(
         "{} instances, {} s tokens, {}, seed {}",
@@ -68,14 +95,7 @@ fn a_lock_holder_that_dies_mid_mint_costs_the_lost_token_and_nothing_more() {
 #[test]
 fn a_429_storm_costs_one_token_request_per_cooldown_for_the_whole_fleet() {
     for seed in 1..=3 {
-        let r = run(Scenario {
-            instances: 300,
-            duration_ms: 6 * 3_600_000,
-            token_life_s: 300,
-            request_gap_ms: 60_000,
-            storms: vec![(3_600_000, 1_800_000, 60)],
-            ..Scenario::new(seed)
-        });
+        let r = run(storm(StoreKind::Atomic, seed));
         assert_eq!(r.requests_during_cooldown, 0, "{r:?}");
         assert!(
             (25..=31).contains(&r.rate_limited),
@@ -84,44 +104,21 @@ fn a_429_storm_costs_one_token_request_per_cooldown_for_the_whole_fleet() {
         assert_eq!(r.expired_served, 0);
     }
     // without a shared store, each instance asks on its own
-    let alone = run(Scenario {
-        instances: 300,
-        duration_ms: 6 * 3_600_000,
-        token_life_s: 300,
-        request_gap_ms: 60_000,
-        storms: vec![(3_600_000, 1_800_000, 60)],
-        store: StoreKind::None,
-        ..Scenario::new(1)
-    });
+    let alone = run(storm(StoreKind::None, 1));
     assert!(alone.rate_limited > 1_000, "{alone:?}");
 }
 
 #[test]
 fn an_hour_long_store_outage_costs_at_most_one_mint_per_instance_and_lifetime() {
-    let r = run(Scenario {
-        instances: 200,
-        duration_ms: DAY,
-        token_life_s: 3_600,
-        request_gap_ms: 120_000,
-        outage: Some((6 * 3_600_000, 3_600_000)),
-        ..Scenario::new(7)
-    });
+    let r = run(outage(Policy::default()));
     assert!(r.mints_during_outage > 0 && r.mints_during_outage <= 200, "{r:?}");
     assert_eq!(r.worst_interval, 1, "outside the outage: {r:?}");
     assert_eq!(r.expired_served, 0);
     // failing instead of minting alone: not one token request while the store is down
-    let strict = run(Scenario {
-        instances: 200,
-        duration_ms: DAY,
-        token_life_s: 3_600,
-        request_gap_ms: 120_000,
-        outage: Some((6 * 3_600_000, 3_600_000)),
-        policy: Policy {
-            store_outage: StoreOutage::Fail,
-            ..Policy::default()
-        },
-        ..Scenario::new(7)
-    });
+    let strict = run(outage(Policy {
+        store_outage: StoreOutage::Fail,
+        ..Policy::default()
+    }));
     assert_eq!(strict.mints_during_outage, 0, "{strict:?}");
     assert!(
         strict.errors.get("store_unavailable").copied().unwrap_or(0) > 0,

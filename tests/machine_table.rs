@@ -1,7 +1,9 @@
 //! The lifecycle machine alone, as tables: (state, event, now) → action, at every edge time —
 //! refresh point, hard margin, expiry, backoff end, flight deadline, lock polling. No async, no
 //! clock: each row is plain data in, plain data out.
+mod support;
 use autopay_auth::*;
+use support::record;
 
 const LIFE_S: u64 = 100;
 /// With the default policy and no jitter, a 100 s token issued at 0 is stale from 75 s and
@@ -12,13 +14,7 @@ const USABLE_UNTIL: u64 = 90_000;
 const BOUND: u64 = 12_000;
 
 fn token(name: &str, issued: u64) -> TokenRecord {
-    TokenRecord {
-        access_token: name.into(),
-        token_type: "Bearer".into(),
-        scope: None,
-        issued_at_ms: issued,
-        expires_at_ms: issued + LIFE_S * 1000,
-    }
+    record(name, issued, LIFE_S)
 }
 
 fn machine(store: bool) -> Machine {

@@ -88,14 +88,7 @@ fn cold_burst_on_many_isolates_mints_once() {
     assert_eq!(auth.calls.get(), 5, "one authority call per isolate");
     // the token was written to the store once, by the authority (beside it, its fleet state)
     let key = isolates[0].cache_key().to_owned();
-    let puts = w
-        .store
-        .puts
-        .borrow()
-        .iter()
-        .map(|(k, ..)| k.clone())
-        .collect::<Vec<_>>();
-    assert_eq!(puts, [key.clone(), format!("{key}{FLEET_SUFFIX}")]);
+    assert_eq!(w.store.put_keys(), [key.clone(), format!("{key}{FLEET_SUFFIX}")]);
     // a new isolate starts from the store without asking the authority
     let late = isolate(&w, &auth, 0.0);
     assert_eq!(get(&late).unwrap().source, Source::Store);

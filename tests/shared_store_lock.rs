@@ -51,16 +51,19 @@ fn processes_sharing_an_atomic_store_mint_once() {
 /// The minting lock's life under the default policy (see `Policy::lock_ttl_ms`).
 const LOCK_TTL: u64 = 39_000;
 
-#[test]
-fn a_lock_left_by_a_dead_process_delays_the_next_mint_until_it_expires_then_one_mints() {
+/// A process on an atomic store whose minting lock another (dead) process holds until `until`.
+fn locked_until(until: u64) -> (World, Manager) {
     let w = World::new();
     w.store.atomic.set(true);
     let m = w.manager(true);
     let lock = format!("{}{MINT_LOCK_SUFFIX}", m.cache_key());
-    w.store
-        .map
-        .borrow_mut()
-        .insert(lock, ("minting".into(), START_MS + LOCK_TTL));
+    w.store.map.borrow_mut().insert(lock, ("minting".into(), until));
+    (w, m)
+}
+
+#[test]
+fn a_lock_left_by_a_dead_process_delays_the_next_mint_until_it_expires_then_one_mints() {
+    let (w, m) = locked_until(START_MS + LOCK_TTL);
     let s = get(&m).unwrap();
     assert_eq!(
         (s.record.access_token.as_str(), s.source),
@@ -76,15 +79,8 @@ fn a_lock_left_by_a_dead_process_delays_the_next_mint_until_it_expires_then_one_
 
 #[test]
 fn a_lock_held_longer_than_any_holder_may_is_a_typed_error_not_a_mint() {
-    let w = World::new();
-    w.store.atomic.set(true);
-    let m = w.manager(true);
-    let lock = format!("{}{MINT_LOCK_SUFFIX}", m.cache_key());
     // a lock no instance of this policy would set: held for ten minutes
-    w.store
-        .map
-        .borrow_mut()
-        .insert(lock, ("minting".into(), START_MS + 600_000));
+    let (w, m) = locked_until(START_MS + 600_000);
     let e = get(&m).unwrap_err();
     assert_eq!(e.code(), "store_unavailable");
     assert_eq!(w.transport.calls(), 0);

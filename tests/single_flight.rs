@@ -90,14 +90,7 @@ fn invalid_answers_cache_nothing_and_are_held() {
     let m = w.manager(true);
     assert_eq!(get(&m).unwrap_err().code(), "invalid_response");
     // no record is stored; only the fleet state, holding the failure for every instance
-    let puts = w
-        .store
-        .puts
-        .borrow()
-        .iter()
-        .map(|(k, ..)| k.clone())
-        .collect::<Vec<_>>();
-    assert_eq!(puts, [format!("{}{FLEET_SUFFIX}", m.cache_key())]);
+    assert_eq!(w.store.put_keys(), [format!("{}{FLEET_SUFFIX}", m.cache_key())]);
     assert!(m.phase().is_none());
     // the same answer would come again: held for 30 s, without a request
     assert_eq!(get(&m).unwrap_err().code(), "invalid_response");

@@ -16,7 +16,6 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
-use std::sync::Arc;
 
 use autopay_auth::*;
 
@@ -507,7 +506,7 @@ impl Sim {
                     fleet.map(|(f, ttl)| (Key::Fleet, Value::Fleet(f), ttl)),
                 ];
                 for (key, value, ttl) in writes.into_iter().flatten() {
-                    if self.store_down() || self.s.store == StoreKind::None {
+                    if self.store_down() {
                         results.push(Err(StoreError("down".into())));
                     } else {
                         self.at(now + half, Ev::StoreWrite(key, Some(value), ttl * 1000));
@@ -607,6 +606,3 @@ fn new_machine(s: &Scenario, rng: &mut Rng) -> Machine {
     };
     Machine::new(s.policy.clone(), jitter, shared).expect("a valid policy")
 }
-
-/// Keeps `Arc` in use for records handed around (the machine's own type).
-pub type Record = Arc<TokenRecord>;

@@ -7,49 +7,29 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { createRequire } from 'node:module';
 import { createInterface } from 'node:readline';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { consumer, run, bin, startEmulator, root } from './helpers.mjs';
+import { consumer, bin, startEmulator, startRedis, root } from './helpers.mjs';
 import { latencyProxy } from './latency-proxy.mjs';
 
 const PROCESSES = 20;
-let emu, dir, redis, redisPort, proxy, scratch;
+let emu, dir, redis, proxy, scratch;
 const redisModule = pathToFileURL(createRequire(join(root, 'package.json')).resolve('redis')).href;
-
-async function freePort() {
-  const s = createServer();
-  await new Promise((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address();
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
-const redisCli = (...args) => run('redis-cli', ['-p', String(redisPort), ...args]);
 
 before(async () => {
   dir = consumer();
   scratch = mkdtempSync(join(tmpdir(), 'autopay-auth-fleet-'));
   emu = await startEmulator({ clientId: 'runtime-client', clientSecret: 'runtime-secret' });
-  redisPort = await freePort();
-  redis = spawn('redis-server', ['--bind', '127.0.0.1', '--port', String(redisPort), '--save', '', '--appendonly', 'no', '--dir', scratch], { stdio: 'ignore' });
-  for (let i = 0; i < 50; i++) {
-    try {
-      await redisCli('ping');
-      break;
-    } catch {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  proxy = await latencyProxy({ host: '127.0.0.1', port: redisPort }, { maxDelayMs: 80 });
+  redis = await startRedis(scratch);
+  proxy = await latencyProxy({ host: '127.0.0.1', port: redis.port }, { maxDelayMs: 80 });
 });
 
 after(async () => {
   await proxy?.close();
-  redis?.kill('SIGTERM');
+  redis?.stop();
   await emu?.close();
   rmSync(scratch, { recursive: true, force: true });
 });
@@ -101,7 +81,7 @@ const redisCfg = (extra = {}) => ({ tokenUrl: emu.tokenUrl, redisUrl: proxy.url,
 
 async function fresh() {
   await emu.post('/__emulator/reset');
-  await redisCli('flushall');
+  await redis.cli('flushall');
 }
 
 const summary = (reports) => ({

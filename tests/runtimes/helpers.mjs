@@ -1,8 +1,9 @@
 // The runtime matrix: the packed package installed into a consumer project, then imported by
 // each runtime the way its users would.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { copyFileSync, readFileSync, existsSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { createServer as createTcpServer } from 'node:net';
 import { join, dirname, extname, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { installedProject } from '../js/helpers.mjs';
@@ -57,3 +58,29 @@ export async function serve(mounts, pages = {}) {
   return { origin: `http://127.0.0.1:${server.address().port}`, close: () => new Promise((r) => server.close(r)) };
 }
 
+
+/** A free TCP port on 127.0.0.1. */
+export async function freePort() {
+  const s = createTcpServer();
+  await new Promise((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address();
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+/** Debian's redis-server on 127.0.0.1, nothing persisted, its files in `dir`; ready when it
+ * answers PING. */
+export async function startRedis(dir) {
+  const port = await freePort();
+  const server = spawn('redis-server', ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
+  const cli = (...args) => run('redis-cli', ['-p', String(port), ...args]);
+  for (let i = 0; i < 50; i++) {
+    try {
+      await cli('ping');
+      break;
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  return { port, url: `redis://127.0.0.1:${port}`, cli, stop: () => server.kill('SIGTERM') };
+}

@@ -3,44 +3,25 @@
 // so the processes mint once between them.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { consumer, run, bin, lastJson, startEmulator, root } from './helpers.mjs';
+import { consumer, run, bin, lastJson, startEmulator, startRedis, root } from './helpers.mjs';
 
 let emu, dir, redis, redisUrl, scratch;
-
-async function freePort() {
-  const s = createServer();
-  await new Promise((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address();
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 before(async () => {
   dir = consumer();
   scratch = mkdtempSync(join(tmpdir(), 'autopay-auth-kv-'));
   emu = await startEmulator({ clientId: 'runtime-client', clientSecret: 'runtime-secret' });
-  const port = await freePort();
-  redis = spawn('redis-server', ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no', '--dir', scratch], { stdio: 'ignore' });
-  redisUrl = `redis://127.0.0.1:${port}`;
-  for (let i = 0; i < 50; i++) {
-    try {
-      await run('redis-cli', ['-u', redisUrl, 'ping']);
-      break;
-    } catch {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  redis = await startRedis(scratch);
+  redisUrl = redis.url;
 });
 
 after(async () => {
-  redis?.kill('SIGTERM');
+  redis?.stop();
   await emu?.close();
   rmSync(scratch, { recursive: true, force: true });
 });

@@ -289,6 +289,10 @@ impl FakeStore {
     pub fn raw_put(&self, key: &str, value: &str) {
         self.map.borrow_mut().insert(key.into(), (value.into(), u64::MAX));
     }
+    /// The keys written so far, in order (the record's, the fleet state's, …).
+    pub fn put_keys(&self) -> Vec<String> {
+        self.puts.borrow().iter().map(|(k, ..)| k.clone()).collect()
+    }
     pub fn value(&self, key: &str) -> Option<String> {
         self.map.borrow().get(key).map(|(v, _)| v.clone())
     }
@@ -379,6 +383,18 @@ pub fn config() -> Config {
 }
 
 /// The sealer of [`config`]'s records, to read (or forge) what the store holds.
+/// A bearer record named `name`, issued at `issued_ms`, living `life_s` seconds: the machine
+/// tables' tokens.
+pub fn record(name: &str, issued_ms: u64, life_s: u64) -> TokenRecord {
+    TokenRecord {
+        access_token: name.into(),
+        token_type: "Bearer".into(),
+        scope: None,
+        issued_at_ms: issued_ms,
+        expires_at_ms: issued_ms + life_s * 1000,
+    }
+}
+
 pub fn sealer() -> Sealer {
     let c = config();
     Sealer::new(c.client_secret(), c.cache_key())
