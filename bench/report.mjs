@@ -113,7 +113,7 @@ writeFileSync(
   barChart({
     title: 'Mints per refresh interval as the fleet grows',
     subtitle: 'simulated: 1 h tokens, 2 days, crashes, store 0–200 ms away (log scale; goal 1)',
-    series: [...new Set(fleet.growth.map((g) => g.store))],
+    series: [...new Set(fleet.growth.map((g) => g.store))].map((n) => n.replace(/ \(Redis.*\)$/, ' store').replace(' (Workers KV, no lock)', ': Workers KV').replace('eventually consistent', 'eventual')),
     rows: [...new Set(fleet.growth.map((g) => g.instances))].map((n) => ({
       label: `${n.toLocaleString('en')} instances`,
       values: fleet.growth.filter((g) => g.instances === n).map((g) => g.mintsPerInterval),
