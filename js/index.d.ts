@@ -10,6 +10,13 @@ export interface KVNamespaceLike {
    * stored. A store with this lets processes sharing it mint once between them.
    */
   putIfAbsent?(key: string, value: string, options: { ttlMs: number }): Promise<boolean>;
+  /**
+   * Optional: the shortest `expirationTtl` (whole seconds, 1–86400) that `put` accepts.
+   * Without it the store is taken for Workers KV (60 s), and a token with less than a minute
+   * left stays in each instance's memory. The Redis, Upstash, Deno KV and DynamoDB adapters
+   * say 1, so short-lived tokens are shared through them too.
+   */
+  readonly minExpirationTtl?: number;
 }
 
 /** Where the package logs, one line per event: `console`, pino and winston fit. */

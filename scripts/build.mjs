@@ -44,7 +44,7 @@ for (const f of ['api.js', 'memory-kv.js']) {
   run(bin('esbuild'), [join('js', f), '--format=cjs', '--log-level=warning', `--outfile=${join(pkg, f.replace(/\.js$/, '.cjs'))}`]);
 }
 // each adapter as ESM and CommonJS, with types for both
-for (const f of ['redis', 'deno-kv']) {
+for (const f of ['redis', 'deno-kv', 'upstash', 'dynamodb']) {
   const types = readFileSync(join(root, 'js', 'adapters', `${f}.d.ts`), 'utf8');
   copyFileSync(join(root, 'js', 'adapters', `${f}.js`), join(pkg, `${f}.js`));
   writeFileSync(join(pkg, `${f}.d.ts`), types);

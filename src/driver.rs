@@ -18,7 +18,7 @@ use crate::events::Event;
 use crate::fleet::{FLEET_SUFFIX, FleetState};
 use crate::lifecycle::{Phase, Policy};
 use crate::machine::{Action, Call, MINT_LOCK_GRACE_MS, Machine, Refusal, Served, Shared, StoreRead, Want};
-use crate::record::TokenRecord;
+use crate::record::{MIN_STORE_TTL_SECS, TokenRecord};
 use crate::seal::Sealer;
 use crate::seams::{Clock, Notify, Seal, Store, StoreError, TokenSource, Wakers};
 use crate::stats::Stats;
@@ -106,6 +106,7 @@ where
             Some(s) if s.writes() => Shared::Writable,
             Some(_) => Shared::ReadOnly,
         };
+        let min_ttl = store.as_ref().map_or(MIN_STORE_TTL_SECS, Store::min_ttl_secs);
         Ok(Self {
             inner: Rc::new(Inner {
                 host: url_host(config.token_url()).to_owned(),
@@ -115,7 +116,7 @@ where
                 fleet_key,
                 observer: RefCell::new(None),
                 key,
-                machine: RefCell::new(Machine::new(policy, jitter, shared)?),
+                machine: RefCell::new(Machine::new(policy, jitter, shared)?.with_min_ttl(min_ttl)),
                 source,
                 store,
                 clock,

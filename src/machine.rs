@@ -319,6 +319,8 @@ pub struct Machine {
     policy: Policy,
     jitter: f64,
     shared: Shared,
+    /// The store's shortest TTL, in seconds.
+    min_ttl_secs: u64,
     record: Option<(Arc<TokenRecord>, Source)>,
     /// The last token the API refused: never taken back from a (possibly lagging) store.
     refused: Option<String>,
@@ -375,6 +377,7 @@ impl Machine {
             policy,
             jitter,
             shared: shared.into(),
+            min_ttl_secs: MIN_STORE_TTL_SECS,
             record: None,
             refused: None,
             flight: None,
@@ -397,6 +400,14 @@ impl Machine {
             events: Vec::new(),
             stats: Stats::default(),
         })
+    }
+
+    /// The same machine over a store whose shortest TTL is `secs` (60 s, Workers KV's, unless
+    /// told): a token with less life left is kept in memory only.
+    #[must_use]
+    pub fn with_min_ttl(mut self, secs: u64) -> Self {
+        self.min_ttl_secs = secs.max(1);
+        self
     }
 
     /// The lifecycle policy.
@@ -715,7 +726,7 @@ impl Machine {
         let ttl = keep_until
             .saturating_sub(now)
             .div_ceil(1000)
-            .max(MIN_STORE_TTL_SECS);
+            .max(self.min_ttl_secs);
         let state = FleetState {
             sent,
             lifetime_ms: self.lifetime,
@@ -1070,7 +1081,8 @@ impl Machine {
         if self.shared != Shared::Writable {
             return None;
         }
-        rec.store_ttl_secs(now).map(|ttl| (Arc::clone(rec), ttl))
+        rec.store_ttl_secs(now, self.min_ttl_secs)
+            .map(|ttl| (Arc::clone(rec), ttl))
     }
 
     /// After a flight landed: write what is worth writing, then free the lock (if held) — or

@@ -9,7 +9,8 @@ use serde_json::Value;
 use crate::config::CACHE_SCHEMA;
 use crate::wire::{MAX_LIFETIME_SECS, is_bearer_token};
 
-/// Workers KV refuses an `expirationTtl` below this many seconds.
+/// Workers KV refuses an `expirationTtl` below this many seconds: the shortest TTL a store is
+/// assumed to take unless it says otherwise ([`crate::Store::min_ttl_secs`]).
 pub const MIN_STORE_TTL_SECS: u64 = 60;
 
 /// A token as cached. Times are milliseconds since the Unix epoch; `issued_at_ms` is when the
@@ -101,11 +102,11 @@ impl TokenRecord {
     }
 
     /// The TTL to store this record with: the whole seconds left until absolute expiry, or
-    /// `None` when that is below [`MIN_STORE_TTL_SECS`] — such a token stays in memory only,
-    /// and is never clamped into a longer TTL.
-    pub fn store_ttl_secs(&self, now_ms: u64) -> Option<u64> {
+    /// `None` when that is below the store's shortest TTL `min_secs` (and never 0) — such a
+    /// token stays in memory only, and is never clamped into a longer TTL.
+    pub fn store_ttl_secs(&self, now_ms: u64, min_secs: u64) -> Option<u64> {
         let ttl = self.remaining_secs(now_ms);
-        (ttl >= MIN_STORE_TTL_SECS).then_some(ttl)
+        (ttl >= min_secs.max(1)).then_some(ttl)
     }
 }
 
@@ -152,9 +153,14 @@ mod tests {
     #[test]
     fn ttl_is_remaining_life_and_never_below_sixty() {
         let r = rec();
-        assert_eq!(r.store_ttl_secs(1_000), Some(120));
-        assert_eq!(r.store_ttl_secs(61_000), Some(60));
-        assert_eq!(r.store_ttl_secs(61_001), None);
-        assert_eq!(r.store_ttl_secs(500_000), None);
+        assert_eq!(r.store_ttl_secs(1_000, MIN_STORE_TTL_SECS), Some(120));
+        assert_eq!(r.store_ttl_secs(61_000, MIN_STORE_TTL_SECS), Some(60));
+        assert_eq!(r.store_ttl_secs(61_001, MIN_STORE_TTL_SECS), None);
+        assert_eq!(r.store_ttl_secs(500_000, MIN_STORE_TTL_SECS), None);
+        // a store that takes a 1 s TTL keeps the last whole second, and never a 0 s TTL
+        assert_eq!(r.store_ttl_secs(61_001, 1), Some(59));
+        assert_eq!(r.store_ttl_secs(120_000, 1), Some(1));
+        assert_eq!(r.store_ttl_secs(120_001, 1), None);
+        assert_eq!(r.store_ttl_secs(120_001, 0), None);
     }
 }

@@ -8,7 +8,7 @@ use std::task::{Poll, Waker};
 
 use crate::config::Config;
 use crate::error::Error;
-use crate::record::TokenRecord;
+use crate::record::{MIN_STORE_TTL_SECS, TokenRecord};
 use crate::secret::ClientSecret;
 use crate::wire::{TokenRequest, TokenResponse, build_token_request, process_token_response};
 
@@ -80,7 +80,7 @@ pub struct StoreError(pub String);
 pub trait Store {
     /// The value under `key`, if any.
     fn get(&self, key: &str) -> impl Future<Output = Result<Option<String>, StoreError>>;
-    /// Stores `value` under `key` for `ttl_secs` seconds (never below 60).
+    /// Stores `value` under `key` for `ttl_secs` seconds (never below [`Store::min_ttl_secs`]).
     fn put(&self, key: &str, value: &str, ttl_secs: u64) -> impl Future<Output = Result<(), StoreError>>;
     /// Removes `key`.
     fn delete(&self, key: &str) -> impl Future<Output = Result<(), StoreError>>;
@@ -88,6 +88,12 @@ pub trait Store {
     /// record is even sealed for it).
     fn writes(&self) -> bool {
         true
+    }
+    /// The shortest TTL, in seconds, that `put` accepts. A token with less life left than this
+    /// stays in this instance's memory only. The default is Workers KV's 60 s; Redis, Upstash,
+    /// Deno KV and DynamoDB take 1 s, so short-lived tokens are shared through them.
+    fn min_ttl_secs(&self) -> u64 {
+        MIN_STORE_TTL_SECS
     }
     /// Stores `value` under `key` for `ttl_ms` **only if the key is absent**, atomically:
     /// `Some(true)` if stored, `Some(false)` if the key was there, `None` if this store cannot

@@ -90,3 +90,30 @@ fn short_token_is_kept_in_memory_only() {
     );
     assert_eq!(get(&m).unwrap().source, Source::Memory);
 }
+
+#[test]
+fn short_token_is_shared_where_the_store_takes_short_ttls() {
+    let w = World::new();
+    w.store.min_ttl.set(1);
+    w.transport.expires_in.set(59);
+    let m = w.manager(true);
+    get(&m).unwrap();
+    let ttls: Vec<u64> = w
+        .store
+        .puts
+        .borrow()
+        .iter()
+        .filter(|(k, ..)| k == m.cache_key())
+        .map(|p| p.2)
+        .collect();
+    assert_eq!(
+        ttls,
+        [58],
+        "stored for what is left of it when written (1 s on), no longer"
+    );
+    // another instance on the same store is served it, without a token request
+    let other = w.manager(true);
+    let served = get(&other).unwrap();
+    assert_eq!(served.source, Source::Store);
+    assert_eq!(w.transport.calls.get(), 1);
+}

@@ -1,8 +1,19 @@
 // A Vercel Edge Function: the package's `edge-light` entry, whose wasm the platform's bundler
 // imports as a module at build time. One client per isolate, made on first use.
+// Fleet-wide: with Upstash Redis connected (Vercel's storage integration sets KV_REST_API_URL
+// and KV_REST_API_TOKEN; Upstash's own names work too), every isolate shares one token and one
+// minting lock. Without it each isolate mints its own token, once per token lifetime.
 import { AutopayAuth } from 'autopay-auth';
+import { upstashKV } from 'autopay-auth/upstash';
+import { Redis } from '@upstash/redis';
 
 export const config = { runtime: 'edge' };
+
+function sharedStore(env) {
+  const url = env.UPSTASH_REDIS_REST_URL ?? env.KV_REST_API_URL;
+  const token = env.UPSTASH_REDIS_REST_TOKEN ?? env.KV_REST_API_TOKEN;
+  return url && token ? upstashKV(new Redis({ url, token })) : undefined;
+}
 
 let auth;
 export default async function handler() {
@@ -10,6 +21,7 @@ export default async function handler() {
     clientId: process.env.AUTOPAY_CLIENT_ID,
     clientSecret: process.env.AUTOPAY_CLIENT_SECRET,
     tokenUrl: process.env.AUTOPAY_TOKEN_URL,
+    kv: sharedStore(process.env),
   });
   const { source, expiresAt } = await auth.getTokenInfo();
   return Response.json({ source, expiresAt });

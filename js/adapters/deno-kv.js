@@ -24,6 +24,7 @@ export function denoKV(kv, { prefix = ['autopay-auth'] } = {}) {
   }
   const k = (key) => [...prefix, key];
   return {
+    minExpirationTtl: 1,
     async get(key) {
       const entry = await whenFree(() => kv.get(k(key)));
       return typeof entry.value === 'string' ? entry.value : null;

@@ -13,6 +13,7 @@ export function redisKV(client, { prefix = '' } = {}) {
         : null;
   if (cmd === null) throw new TypeError('redisKV: expected a node-redis or ioredis client');
   return {
+    minExpirationTtl: 1,
     async get(key) {
       const value = await cmd('GET', prefix + key);
       return typeof value === 'string' ? value : null;

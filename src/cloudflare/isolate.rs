@@ -100,7 +100,7 @@ pub fn current(env: &Env) -> Result<Rc<Isolate>, Vec<Problem>> {
         jitter(),
         minter.clone(),
         Some(ReadOnlyStore(CountedKv {
-            kv: KvStore(kv),
+            kv: KvStore::workers(kv),
             reads: Rc::clone(&kv_reads),
         })),
         DateClock,

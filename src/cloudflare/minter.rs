@@ -137,10 +137,15 @@ impl Store for MinterStore {
             .put(key, kept)
             .await
             .map_err(|e| store_error("put", &e))?;
-        if !key.ends_with(crate::FLEET_SUFFIX) {
+        if ttl_secs >= crate::MIN_STORE_TTL_SECS && !key.ends_with(crate::FLEET_SUFFIX) {
             self.copy_to_kv(key, value, ttl_secs);
         }
         Ok(())
+    }
+
+    /// The object's storage takes any TTL; only what lives 60 s or more is copied to KV.
+    fn min_ttl_secs(&self) -> u64 {
+        1
     }
 
     /// Removes the record here and from KV, before answering (a dropped token must not be
@@ -202,7 +207,7 @@ impl TokenMinter {
         }
         let fetch: Function = Reflect::get(&js_sys::global(), &"fetch".into())?.dyn_into()?;
         let kv: JsKv = Reflect::get(&self.env, &TOKENS_KV.into())?.unchecked_into();
-        let store = MinterStore::new(self.state.storage(), KvStore(kv));
+        let store = MinterStore::new(self.state.storage(), KvStore::workers(kv));
         let source = Endpoint::new(settings.config.clone(), FetchTransport::new(fetch), DateClock);
         let m = TokenManager::new(
             &settings.config,

@@ -24,8 +24,38 @@ extern "C" {
 
 }
 
-/// The user's KV object.
-pub(crate) struct KvStore(pub(crate) JsKv);
+/// The user's KV object, and the shortest TTL it takes.
+pub(crate) struct KvStore {
+    kv: JsKv,
+    min_ttl_secs: u64,
+}
+
+impl KvStore {
+    /// Workers KV, which takes no TTL under 60 s.
+    #[cfg_attr(not(feature = "worker"), allow(dead_code))]
+    pub(crate) fn workers(kv: JsKv) -> Self {
+        Self {
+            kv,
+            min_ttl_secs: crate::MIN_STORE_TTL_SECS,
+        }
+    }
+
+    /// The user's store: its `minExpirationTtl` (whole seconds, 1 to 86400) says the shortest
+    /// TTL it takes; without one it is taken for Workers KV (60 s). `Err` names what is wrong.
+    #[cfg_attr(not(feature = "npm"), allow(dead_code))]
+    pub(crate) fn user(kv: JsKv) -> Result<Self, &'static str> {
+        let declared = Reflect::get(&kv, &"minExpirationTtl".into()).unwrap_or(JsValue::UNDEFINED);
+        let min_ttl_secs = if declared.is_undefined() {
+            crate::MIN_STORE_TTL_SECS
+        } else {
+            match declared.as_f64() {
+                Some(n) if n.fract() == 0.0 && (1.0..=86_400.0).contains(&n) => n as u64,
+                _ => return Err("must be a whole number of seconds from 1 to 86400"),
+            }
+        };
+        Ok(Self { kv, min_ttl_secs })
+    }
+}
 
 async fn settle(op: &str, r: Result<JsValue, JsValue>) -> Result<JsValue, StoreError> {
     let out = match r {
@@ -40,29 +70,33 @@ async fn settle(op: &str, r: Result<JsValue, JsValue>) -> Result<JsValue, StoreE
 impl Store for KvStore {
     async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
         // A value that is not a string (another library's data) is a miss.
-        Ok(settle("get", self.0.kv_get(key)).await?.as_string())
+        Ok(settle("get", self.kv.kv_get(key)).await?.as_string())
     }
 
     async fn put(&self, key: &str, value: &str, ttl_secs: u64) -> Result<(), StoreError> {
         let opts = Object::new();
         set(&opts, "expirationTtl", &JsValue::from(ttl_secs as f64));
-        settle("put", self.0.kv_put(key, value, &opts)).await.map(drop)
+        settle("put", self.kv.kv_put(key, value, &opts)).await.map(drop)
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        settle("delete", self.0.kv_delete(key)).await.map(drop)
+        settle("delete", self.kv.kv_delete(key)).await.map(drop)
+    }
+
+    fn min_ttl_secs(&self) -> u64 {
+        self.min_ttl_secs
     }
 
     /// Uses the object's optional `putIfAbsent(key, value, { ttlMs }) → Promise<boolean>`
     /// (the Redis and Deno KV adapters have one; Workers KV has not).
     async fn put_if_absent(&self, key: &str, value: &str, ttl_ms: u64) -> Result<Option<bool>, StoreError> {
-        let supported = Reflect::get(&self.0, &"putIfAbsent".into()).is_ok_and(|f| f.is_function());
+        let supported = Reflect::get(&self.kv, &"putIfAbsent".into()).is_ok_and(|f| f.is_function());
         if !supported {
             return Ok(None);
         }
         let opts = Object::new();
         set(&opts, "ttlMs", &JsValue::from(ttl_ms as f64));
-        let stored = settle("putIfAbsent", self.0.kv_put_if_absent(key, value, &opts)).await?;
+        let stored = settle("putIfAbsent", self.kv.kv_put_if_absent(key, value, &opts)).await?;
         Ok(Some(stored.is_truthy()))
     }
 }

@@ -228,15 +228,8 @@ impl WasmClient {
         let transport = FetchTransport::new(o.fetch.clone());
         let cause = Rc::clone(&transport.cause);
         let source = Endpoint::new(o.config.clone(), transport, DateClock);
-        let manager = TokenManager::new(
-            &o.config,
-            o.policy,
-            jitter(),
-            source,
-            o.kv.map(KvStore),
-            DateClock,
-        )
-        .map_err(|e| to_js(&e, None))?;
+        let manager = TokenManager::new(&o.config, o.policy, jitter(), source, o.kv, DateClock)
+            .map_err(|e| to_js(&e, None))?;
         let (logger, on_event, wait_until) = (o.logger, o.on_event, o.wait_until);
         manager.set_observer(move |event| observe(event, logger.as_ref(), on_event.as_ref()));
         let shared = Rc::new(Shared {

@@ -5,7 +5,7 @@ use js_sys::{Function, Reflect};
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 
-use crate::js::kv::JsKv;
+use crate::js::kv::{JsKv, KvStore};
 use crate::js::normalize_url;
 use crate::{
     ClientSecret, Config, DEFAULT_API_BASE_URL, DEFAULT_AUDIENCE, DEFAULT_TOKEN_URL, Error, Policy,
@@ -49,7 +49,7 @@ pub(crate) struct Options {
     pub(crate) policy: Policy,
     pub(crate) api_base_url: String,
     pub(crate) fetch: Function,
-    pub(crate) kv: Option<JsKv>,
+    pub(crate) kv: Option<KvStore>,
     /// Where log lines go (`console` unless given; `None` when the user passed `null`).
     pub(crate) logger: Option<JsValue>,
     /// Called with every event, when given.
@@ -237,7 +237,9 @@ impl Options {
         let kv = if absent(&kv) {
             None
         } else if has_methods(&kv, &["get", "put", "delete"]) {
-            Some(kv.unchecked_into::<JsKv>())
+            let store = KvStore::user(kv.unchecked_into::<JsKv>())
+                .map_err(|why| Error::config("kv.minExpirationTtl", why))?;
+            Some(store)
         } else {
             return Err(Error::config(
                 "kv",

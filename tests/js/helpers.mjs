@@ -1,7 +1,7 @@
 // Shared by the node:test suites: the packed package (installed into a temporary project, as
 // a user would install it) and an emulator per test file.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, existsSync, readdirSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -25,6 +25,12 @@ export function installedProject() {
   const tarball = readdirSync(dir).find((f) => f.endsWith('.tgz'));
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
   execFileSync('npm', ['install', '--no-audit', '--no-fund', '--offline', join(dir, tarball)], { cwd: dir, stdio: 'pipe' });
+  // the stores' clients the adapters wrap: optional peers, which npm leaves to the user — here
+  // the workspace's own copies, linked (they resolve their dependencies from there)
+  for (const peer of ['@upstash/redis', '@aws-sdk/client-dynamodb']) {
+    mkdirSync(dirname(join(dir, 'node_modules', peer)), { recursive: true });
+    symlinkSync(join(root, 'node_modules', peer), join(dir, 'node_modules', peer), 'dir');
+  }
   project = dir;
   return dir;
 }

@@ -3,21 +3,30 @@
 // random 0–80 ms, and Deno KV whose every call is delayed the same way. The burst comes at one
 // instant (every process is told `go` at once) or spread over 1.5 s, repeated. Then the faults:
 // the lock holder killed mid-mint, a 429 seen by one process, the store down.
+// Then the stores fleets have on the platforms: Upstash Redis over HTTP — from Node processes,
+// Deno processes and Vercel Edge Runtime VMs (the vercel-edge example, one VM per process) —
+// and DynamoDB from Node processes, each with 8 s tokens: cold bursts mint once, and a steady
+// phase across two refresh points mints once per refresh, serves nothing expired, and leaves
+// nothing readable in the store. Upstash cannot be reached offline: a stand-in speaking its
+// REST protocol over the same redis-server serves it (upstash-standin.mjs), 0–80 ms away;
+// DynamoDB is dynalite (DynamoDB's API on LevelDB) behind the latency proxy.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createInterface } from 'node:readline';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { consumer, bin, startEmulator, startRedis, root } from './helpers.mjs';
+import { bundleVercelEdge, consumer, bin, startDynamo, startEmulator, startRedis, root } from './helpers.mjs';
 import { latencyProxy } from './latency-proxy.mjs';
+import { upstashStandIn } from './upstash-standin.mjs';
 
 const PROCESSES = 20;
-let emu, dir, redis, proxy, scratch;
-const redisModule = pathToFileURL(createRequire(join(root, 'package.json')).resolve('redis')).href;
+let emu, dir, redis, proxy, scratch, upstash, dynamo, dynamoProxy, edgeCode;
+const resolve = (name) => pathToFileURL(createRequire(join(root, 'package.json')).resolve(name)).href;
+const redisModule = resolve('redis');
 
 before(async () => {
   dir = consumer();
@@ -25,10 +34,20 @@ before(async () => {
   emu = await startEmulator({ clientId: 'runtime-client', clientSecret: 'runtime-secret' });
   redis = await startRedis(scratch);
   proxy = await latencyProxy({ host: '127.0.0.1', port: redis.port }, { maxDelayMs: 80 });
+  upstash = await upstashStandIn({ redisUrl: redis.url, redisModule, token: 'fleet-upstash-token', delayMs: 80 });
+  dynamo = await startDynamo();
+  dynamoProxy = await latencyProxy({ host: '127.0.0.1', port: dynamo.port }, { maxDelayMs: 80 });
+  const { code, wasm } = await bundleVercelEdge(dir);
+  edgeCode = { code: join(scratch, 'vercel-edge.js'), wasm: join(scratch, 'autopay_auth_bg.wasm') };
+  writeFileSync(edgeCode.code, code);
+  writeFileSync(edgeCode.wasm, wasm);
 });
 
 after(async () => {
   await proxy?.close();
+  await upstash?.close();
+  await dynamoProxy?.close();
+  await dynamo?.close();
   redis?.stop();
   await emu?.close();
   rmSync(scratch, { recursive: true, force: true });
@@ -38,8 +57,9 @@ after(async () => {
 function instance(cfg, runtime = 'node') {
   const args =
     runtime === 'deno'
-      ? ['run', '--no-prompt', '--unstable-kv', `--allow-net=${new URL(emu.origin).host}`,
-         `--allow-read=${join(dir, 'node_modules', 'autopay-auth')},${scratch}`, `--allow-write=${scratch}`,
+      ? ['run', '--no-prompt', '--unstable-kv', '--allow-env', // @upstash/redis reads its own settings from the environment
+         `--allow-net=${new URL(emu.origin).host},${new URL(upstash.url).host}`,
+         `--allow-read=${dir},${join(root, 'node_modules')},${scratch}`, `--allow-write=${scratch}`,
          'fleet-instance.mjs', JSON.stringify(cfg)]
       : ['fleet-instance.mjs', JSON.stringify(cfg)];
   const cmd = runtime === 'deno' ? bin('deno') : process.execPath;
@@ -88,7 +108,8 @@ const summary = (reports) => ({
   tokens: new Set(reports.flatMap((r) => r.tokens)).size,
   served: reports.reduce((n, r) => n + r.served, 0),
   errors: reports.flatMap((r) => r.errors),
-  mints: reports.reduce((n, r) => n + r.stats.mints, 0),
+  mints: reports.reduce((n, r) => n + (r.stats?.mints ?? 0), 0),
+  expired: reports.reduce((n, r) => n + r.expired, 0),
 });
 
 test(`Redis behind 0–80 ms: ${PROCESSES} processes, bursts at one instant and spread over 1.5 s, mint once every run`, { timeout: 240_000 }, async () => {
@@ -113,7 +134,7 @@ test(`Deno KV with 0–80 ms calls: ${PROCESSES} Deno processes, bursts and spre
   for (const [i, spreadMs] of [0, 0, 1_500].entries()) {
     await emu.post('/__emulator/reset');
     const db = join(scratch, `fleet-${i}.sqlite`);
-    const cfg = { tokenUrl: emu.tokenUrl, denoKv: db, delayMs: 80, calls: 10, spreadMs };
+    const cfg = { store: 'deno-kv', tokenUrl: emu.tokenUrl, denoKv: db, delayMs: 80, calls: 10, spreadMs };
     const s = summary(await fleet(PROCESSES, cfg, 'deno'));
     outcomes.push({ spreadMs, ...s, tokenRequests: emu.stats().tokenRequests });
   }
@@ -198,4 +219,103 @@ test('the store down, by default: each instance mints alone at most once, howeve
   } finally {
     proxy.down(false);
   }
+});
+
+// ---- the stores of the platforms' fleets: Upstash and DynamoDB, 8 s tokens ----
+
+const LIFETIME_S = 8; // refreshed at 6 s (± 0.2 s of jitter); under a minute, so only a store that takes short TTLs shares it
+const STEADY_MS = 15_000; // after the cold mint: refreshes near 6 s and 12 s, the next near 18 s
+
+const upstashCfg = (extra = {}) => ({ store: 'upstash', tokenUrl: emu.tokenUrl, upstash: { url: upstash.url, token: upstash.token }, calls: 10, ...extra });
+const dynamoCfg = (table) => (extra = {}) => ({
+  store: 'dynamodb',
+  tokenUrl: emu.tokenUrl,
+  dynamodb: { endpoint: `http://127.0.0.1:${dynamoProxy.port}`, table },
+  calls: 10,
+  ...extra,
+});
+const edgeCfg = (extra = {}) => ({
+  edge: {
+    ...edgeCode,
+    module: resolve('edge-runtime'),
+    env: {
+      AUTOPAY_CLIENT_ID: 'runtime-client',
+      AUTOPAY_CLIENT_SECRET: 'runtime-secret',
+      AUTOPAY_TOKEN_URL: emu.tokenUrl,
+      // Vercel's integration's names for Upstash, as the example reads them
+      KV_REST_API_URL: upstash.url,
+      KV_REST_API_TOKEN: upstash.token,
+    },
+  },
+  calls: 10,
+  ...extra,
+});
+
+/** Every value the store holds, for the check that none is readable. */
+async function redisValues() {
+  const keys = (await redis.cli('--scan')).split('\n').filter(Boolean);
+  return Promise.all(keys.map(async (k) => ({ key: k, value: (await redis.cli('get', k)).replace(/\n$/, '') })));
+}
+
+/** Two cold bursts, then a cold burst and a steady phase; every run from an empty store. */
+async function platformFleet(name, n, cfgFor, runtime, { clear, values }) {
+  const runs = [];
+  for (const steadyMs of [0, 0, STEADY_MS]) {
+    await emu.post('/__emulator/reset');
+    await emu.post('/__emulator/config', { expiresIn: LIFETIME_S });
+    await clear();
+    const reports = await fleet(n, cfgFor({ steadyMs, everyMs: 400 }), runtime);
+    const tokens = reports.flatMap((r) => r.tokens);
+    runs.push({ steadyMs, ...summary(reports), tokenRequests: emu.stats().tokenRequests, stored: await values(), seen: tokens });
+  }
+  const shown = runs.map(({ stored, seen, ...r }) => ({ ...r, errors: r.errors.length, storedKeys: stored.length }));
+  console.log(`# ${name}: ${n} instances:`, JSON.stringify(shown));
+  for (const r of runs.slice(0, 2)) {
+    assert.deepEqual(
+      { tokens: r.tokens, tokenRequests: r.tokenRequests, errors: r.errors, expired: r.expired, served: r.served },
+      { tokens: 1, tokenRequests: 1, errors: [], expired: 0, served: n * 10 },
+      `a cold burst mints once: ${JSON.stringify(shown)}`,
+    );
+  }
+  const steady = runs[2];
+  assert.deepEqual(
+    { tokenRequests: steady.tokenRequests, tokens: steady.tokens, errors: steady.errors, expired: steady.expired },
+    { tokenRequests: 3, tokens: 3, errors: [], expired: 0 },
+    `one mint, then one per refresh interval, nothing expired served: ${JSON.stringify(shown)}`,
+  );
+  for (const r of runs) {
+    assert.ok(r.stored.length > 0, 'the fleet shared the record through the store');
+    for (const { key, value } of r.stored) {
+      const leaks = ['runtime-secret', ...r.seen].filter((t) => value.includes(t) || key.includes(t));
+      assert.deepEqual(leaks, [], `nothing readable under ${key}`);
+      assert.ok(value.startsWith('v2.') || value === 'minting', `sealed: ${key} = ${value.slice(0, 12)}…`);
+    }
+  }
+  return runs;
+}
+
+const UPSTASH = { clear: () => redis.cli('flushall'), values: redisValues };
+
+test('Upstash over HTTP, 0–80 ms: 10 Node processes — cold bursts mint once, then once per refresh, nothing expired, nothing readable', { timeout: 180_000 }, async () => {
+  await platformFleet('upstash/node', 10, upstashCfg, 'node', UPSTASH);
+});
+
+test('Upstash over HTTP, 0–80 ms: 10 Deno processes — cold bursts mint once, then once per refresh, nothing expired, nothing readable', { timeout: 180_000 }, async () => {
+  await platformFleet('upstash/deno', 10, upstashCfg, 'deno', UPSTASH);
+});
+
+test('Upstash over HTTP, 0–80 ms: 6 Vercel Edge Runtime VMs running the vercel-edge example — mint once, then once per refresh', { timeout: 180_000 }, async () => {
+  await platformFleet('upstash/vercel-edge', 6, edgeCfg, 'node', UPSTASH);
+});
+
+test('DynamoDB (dynalite), 0–80 ms: 10 Node processes — cold bursts mint once, then once per refresh, nothing expired, nothing readable', { timeout: 180_000 }, async () => {
+  let table = 0;
+  let current;
+  await platformFleet('dynamodb/node', 10, (extra) => dynamoCfg(current)(extra), 'node', {
+    clear: async () => {
+      current = `tokens-${table++}`; // a fresh table for each run
+      await dynamo.createTable(current);
+    },
+    values: () => dynamo.values(current),
+  });
 });

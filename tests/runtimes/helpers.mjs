@@ -1,7 +1,7 @@
 // The runtime matrix: the packed package installed into a consumer project, then imported by
 // each runtime the way its users would.
 import { execFile, spawn } from 'node:child_process';
-import { copyFileSync, readFileSync, existsSync } from 'node:fs';
+import { copyFileSync, readFileSync, existsSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { createServer as createTcpServer } from 'node:net';
 import { join, dirname, extname, normalize } from 'node:path';
@@ -83,4 +83,66 @@ export async function startRedis(dir) {
     }
   }
   return { port, url: `redis://127.0.0.1:${port}`, cli, stop: () => server.kill('SIGTERM') };
+}
+
+/** The Vercel Edge example (vercel-edge.mjs in `dir`) bundled the way the platform bundles it:
+ * `*.wasm?module` becomes a WebAssembly.Module binding (`globalThis.__wasm_autopay_auth`),
+ * compiled outside the function. Resolves to `{ code, wasm }` (the bundle and the wasm bytes). */
+export async function bundleVercelEdge(dir) {
+  const { build } = await import('esbuild');
+  writeFileSync(join(dir, 'vercel-edge-entry.mjs'), "import handler from './vercel-edge.mjs';\naddEventListener('fetch', (event) => event.respondWith(handler(event.request)));\n");
+  let wasm;
+  const wasmBinding = {
+    name: 'wasm-module-binding',
+    setup(b) {
+      b.onResolve({ filter: /\.wasm\?module$/ }, (args) => ({ path: join(args.resolveDir, args.path.replace(/\?module$/, '')), namespace: 'wasm-binding' }));
+      b.onLoad({ filter: /.*/, namespace: 'wasm-binding' }, (args) => {
+        wasm = readFileSync(args.path);
+        return { contents: 'export default globalThis.__wasm_autopay_auth;', loader: 'js' };
+      });
+    },
+  };
+  const out = await build({
+    entryPoints: [join(dir, 'vercel-edge-entry.mjs')],
+    bundle: true,
+    write: false,
+    format: 'iife',
+    platform: 'neutral',
+    conditions: ['edge-light', 'worker', 'browser'],
+    mainFields: ['module', 'main'],
+    plugins: [wasmBinding],
+    logLevel: 'error',
+  });
+  return { code: out.outputFiles[0].text, wasm };
+}
+
+/** dynalite (DynamoDB's API on LevelDB, in memory) on 127.0.0.1, with a client of its own to make
+ * tables (a string `pk` key) and read every item back. dynalite has no TTL deletion — like
+ * DynamoDB, whose deletion comes late, so the adapter's own expiry check is what is tested. */
+export async function startDynamo() {
+  const { default: dynalite } = await import('dynalite');
+  const { DynamoDBClient, CreateTableCommand, ScanCommand } = await import('@aws-sdk/client-dynamodb');
+  const server = dynalite({ createTableMs: 0 });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const endpoint = `http://127.0.0.1:${server.address().port}`;
+  const client = new DynamoDBClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+  return {
+    port: server.address().port,
+    endpoint,
+    client,
+    createTable: (TableName) =>
+      client.send(new CreateTableCommand({
+        TableName,
+        KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+        AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+        BillingMode: 'PAY_PER_REQUEST',
+      })),
+    /** Every item as `{ key, value, expiresAt }`. */
+    values: async (TableName) =>
+      (await client.send(new ScanCommand({ TableName, ConsistentRead: true }))).Items.map((i) => ({ key: i.pk.S, value: i.value?.S ?? '', expiresAt: Number(i.expiresAt?.N) })),
+    close: async () => {
+      client.destroy();
+      await new Promise((r) => server.close(() => r()));
+    },
+  };
 }

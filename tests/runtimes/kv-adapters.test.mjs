@@ -1,16 +1,20 @@
 // The KV adapters against the real stores: Redis (Debian's redis-server on 127.0.0.1) shared by
 // four Node processes, and Deno KV shared by three Deno processes. Each store can set-if-absent,
-// so the processes mint once between them.
+// so the processes mint once between them. Upstash (the @upstash/redis client, against a stand-in
+// of its REST API over the same redis-server) and DynamoDB (the AWS SDK against dynalite) keep
+// values byte for byte, with their TTLs, and lock; what each store takes as its shortest TTL
+// decides whether a short-lived token is shared.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { consumer, run, bin, lastJson, startEmulator, startRedis, root } from './helpers.mjs';
+import { consumer, run, bin, lastJson, startDynamo, startEmulator, startRedis, root } from './helpers.mjs';
+import { upstashStandIn } from './upstash-standin.mjs';
 
-let emu, dir, redis, redisUrl, scratch;
+let emu, dir, redis, redisUrl, scratch, standIn, dynamo;
 
 before(async () => {
   dir = consumer();
@@ -18,15 +22,29 @@ before(async () => {
   emu = await startEmulator({ clientId: 'runtime-client', clientSecret: 'runtime-secret' });
   redis = await startRedis(scratch);
   redisUrl = redis.url;
+  standIn = await upstashStandIn({ redisUrl, redisModule, token: 'upstash-test-token' });
+  dynamo = await startDynamo();
 });
 
 after(async () => {
+  await standIn?.close();
+  await dynamo?.close();
   redis?.stop();
   await emu?.close();
   rmSync(scratch, { recursive: true, force: true });
 });
 
 const redisModule = pathToFileURL(createRequire(join(root, 'package.json')).resolve('redis')).href;
+/** A module of the packed package (or of a peer the consumer installed), imported as from the
+ * consumer project (its ESM entry). */
+function fromConsumer(spec) {
+  const file = join(dir, `reexport-${spec.replace(/\W/g, '_')}.mjs`);
+  writeFileSync(file, `export * from '${spec}';\n`);
+  return import(pathToFileURL(file).href);
+}
+
+// values a client could mistake for something else: JSON, numbers, Redis's `OK`, non-ASCII
+const AWKWARD = ['{"a":1}', '42', '1e3', ' 7', 'OK', 'null', 'true', '"quoted"', 'héllo ✓', 'v2.AbC-_9'];
 
 test('Redis: the adapter keeps the record with its TTL and honours set-if-absent', async () => {
   const { createClient } = await import(redisModule);
@@ -95,4 +113,146 @@ test('Deno KV: three processes bursting on a cold cache mint once between them',
   assert.match(stored[0].key, /^autopay-auth:v2:[0-9a-f]{64}$/);
   assert.equal(stored[1].key, `${stored[0].key}:fleet`);
   assert.ok(stored.every((e) => e.type === 'string'));
+});
+
+test('Upstash: values round-trip byte for byte, whatever the client is set to parse or encode', async () => {
+  const { Redis } = await fromConsumer('@upstash/redis');
+  const { upstashKV } = await fromConsumer('autopay-auth/upstash');
+  const settings = [{}, { automaticDeserialization: false }, { responseEncoding: false }];
+  for (const extra of settings) {
+    const redisClient = new Redis({ url: standIn.url, token: standIn.token, enableTelemetry: false, ...extra });
+    const kv = upstashKV(redisClient, { prefix: 'ups:' });
+    for (const v of AWKWARD) {
+      await kv.put('k', v, { expirationTtl: 60 });
+      assert.equal(await kv.get('k'), v, `${JSON.stringify(extra)}: ${v}`);
+    }
+  }
+  // what the adapter steps around: the client's own get parses '42' into a number
+  const plain = new Redis({ url: standIn.url, token: standIn.token, enableTelemetry: false });
+  await plain.set('ups:n', '42');
+  assert.equal(await plain.get('ups:n'), 42);
+  assert.equal(await upstashKV(plain, { prefix: 'ups:' }).get('n'), '42');
+});
+
+test('Upstash: TTLs, set-if-absent, and one database shared with TCP clients of redisKV', async () => {
+  const { Redis } = await fromConsumer('@upstash/redis');
+  const { upstashKV } = await fromConsumer('autopay-auth/upstash');
+  const { redisKV } = await fromConsumer('autopay-auth/redis');
+  const { createClient } = await import(redisModule);
+  const tcp = await createClient({ url: redisUrl }).connect();
+  try {
+    const kv = upstashKV(new Redis({ url: standIn.url, token: standIn.token, enableTelemetry: false }), { prefix: 'mix:' });
+    assert.equal(kv.minExpirationTtl, 1);
+    assert.equal(await kv.get('absent'), null);
+    await kv.put('short', 'v', { expirationTtl: 5 });
+    const ttl = Number(await tcp.sendCommand(['TTL', 'mix:short']));
+    assert.ok(ttl > 0 && ttl <= 5, String(ttl));
+    assert.equal(await kv.putIfAbsent('lock', 'a', { ttlMs: 5_000 }), true);
+    assert.equal(await kv.putIfAbsent('lock', 'b', { ttlMs: 5_000 }), false);
+    const pttl = Number(await tcp.sendCommand(['PTTL', 'mix:lock']));
+    assert.ok(pttl > 4_000 && pttl <= 5_000, String(pttl));
+    await kv.delete('lock');
+    assert.equal(await kv.putIfAbsent('lock', 'c', { ttlMs: 5_000 }), true);
+    // the same bytes under the same keys as the TCP adapter: either reads what the other wrote
+    const overTcp = redisKV(tcp, { prefix: 'mix:' });
+    for (const v of AWKWARD) {
+      await overTcp.put('shared', v, { expirationTtl: 60 });
+      assert.equal(await kv.get('shared'), v);
+      await kv.put('shared', v, { expirationTtl: 60 });
+      assert.equal(await overTcp.get('shared'), v);
+    }
+    assert.equal(await overTcp.putIfAbsent('lock', 'd', { ttlMs: 5_000 }), false, 'one lock for both');
+  } finally {
+    await tcp.quit();
+  }
+});
+
+test('Upstash: a wrong token is an error from every call; what is not a Redis instance is refused', async () => {
+  const { Redis } = await fromConsumer('@upstash/redis');
+  const { upstashKV } = await fromConsumer('autopay-auth/upstash');
+  const before = standIn.counts.unauthorized;
+  const kv = upstashKV(new Redis({ url: standIn.url, token: 'wrong', enableTelemetry: false, retry: false }));
+  await assert.rejects(kv.get('k'), /Unauthorized/);
+  await assert.rejects(kv.putIfAbsent('k', 'v', { ttlMs: 1_000 }), /Unauthorized/);
+  assert.equal(standIn.counts.unauthorized, before + 2);
+  for (const bad of [null, {}, { get: async () => null }, 'redis://x']) {
+    assert.throws(() => upstashKV(bad), { name: 'TypeError', message: /an @upstash\/redis Redis instance is required/ });
+  }
+});
+
+test('DynamoDB: values round-trip, the TTL attribute is set in seconds, and expired items are misses before DynamoDB deletes them', async () => {
+  const { DynamoDBClient } = await fromConsumer('@aws-sdk/client-dynamodb');
+  const { dynamoKV } = await fromConsumer('autopay-auth/dynamodb');
+  await dynamo.createTable('adapter-test');
+  const client = new DynamoDBClient({ endpoint: dynamo.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' } });
+  try {
+    const kv = dynamoKV(client, { table: 'adapter-test', prefix: 'app:' });
+    assert.equal(kv.minExpirationTtl, 1);
+    assert.equal(await kv.get('k'), null);
+    for (const v of AWKWARD) {
+      await kv.put('k', v, { expirationTtl: 120 });
+      assert.equal(await kv.get('k'), v);
+    }
+    const [item] = await dynamo.values('adapter-test');
+    assert.equal(item.key, 'app:k');
+    const left = item.expiresAt - Date.now() / 1000;
+    assert.ok(left > 115 && left <= 121, `expiresAt is epoch seconds: ${left} s left`);
+    // set-if-absent, and a lock whose time is up is taken again though the item is still there
+    assert.equal(await kv.putIfAbsent('lock', 'minting', { ttlMs: 1_000 }), true);
+    assert.equal(await kv.putIfAbsent('lock', 'minting', { ttlMs: 1_000 }), false);
+    await kv.put('brief', 'x', { expirationTtl: 1 });
+    await new Promise((r) => setTimeout(r, 2_100));
+    const still = (await dynamo.values('adapter-test')).map((i) => i.key).sort();
+    assert.deepEqual(still, ['app:brief', 'app:k', 'app:lock'], 'not deleted yet (DynamoDB deletes late)');
+    assert.equal(await kv.get('brief'), null, 'but expired: a miss');
+    assert.equal(await kv.putIfAbsent('lock', 'minting', { ttlMs: 1_000 }), true, 'an expired lock is free');
+    await kv.delete('lock');
+    assert.equal(await kv.get('lock'), null);
+    // a missing table fails every call, by name
+    await assert.rejects(dynamoKV(client, { table: 'no-such-table' }).get('k'), { name: 'ResourceNotFoundException' });
+    assert.throws(() => dynamoKV(client, {}), { name: 'TypeError', message: /table must be a non-empty string/ });
+    assert.throws(() => dynamoKV({ get: () => {} }, { table: 't' }), { name: 'TypeError', message: /DynamoDBClient/ });
+  } finally {
+    client.destroy();
+  }
+});
+
+test('the shortest TTL is the store\'s: a 30 s token is shared through Upstash and DynamoDB, kept in memory over Workers KV', async (t) => {
+  const { AutopayAuth, MemoryKV } = await fromConsumer('autopay-auth');
+  const { Redis } = await fromConsumer('@upstash/redis');
+  const { upstashKV } = await fromConsumer('autopay-auth/upstash');
+  const { DynamoDBClient } = await fromConsumer('@aws-sdk/client-dynamodb');
+  const { dynamoKV } = await fromConsumer('autopay-auth/dynamodb');
+  await dynamo.createTable('short-tokens');
+  const client = new DynamoDBClient({ endpoint: dynamo.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' } });
+  t.after(() => client.destroy());
+  const stores = {
+    upstash: () => upstashKV(new Redis({ url: standIn.url, token: standIn.token, enableTelemetry: false }), { prefix: 'short:' }),
+    dynamodb: () => dynamoKV(client, { table: 'short-tokens' }),
+  };
+  const make = (kv) => new AutopayAuth({ clientId: 'runtime-client', clientSecret: 'runtime-secret', tokenUrl: emu.tokenUrl, kv, logger: null });
+  for (const [name, store] of Object.entries(stores)) {
+    await emu.post('/__emulator/reset');
+    await emu.post('/__emulator/config', { expiresIn: 30 });
+    const first = await make(store()).getTokenInfo();
+    const second = await make(store()).getTokenInfo(); // another instance: no memory shared
+    assert.deepEqual([first.source, second.source, second.accessToken === first.accessToken], ['network', 'kv', true], name);
+    assert.equal(emu.stats().tokenRequests, 1, name);
+  }
+  // a store that says nothing is taken for Workers KV (no TTL under 60 s): memory only
+  await emu.post('/__emulator/reset');
+  await emu.post('/__emulator/config', { expiresIn: 30 });
+  const kv = new MemoryKV();
+  await make(kv).getTokenInfo();
+  assert.equal((await make(kv).getTokenInfo()).source, 'network');
+  assert.equal(emu.stats().tokenRequests, 2);
+  assert.deepEqual((await kv.list()).keys.filter((k) => !k.name.endsWith(':fleet')), [], 'no record written');
+  // a declared minimum must be whole seconds from 1 to 86400: a typed error naming it
+  for (const minExpirationTtl of [0, 1.5, '1', 86_401]) {
+    assert.throws(
+      () => make({ get: async () => null, put: async () => {}, delete: async () => {}, minExpirationTtl }),
+      (e) => e.code === 'invalid_config' && e.option === 'kv.minExpirationTtl' && /whole number of seconds from 1 to 86400/.test(e.message),
+      String(minExpirationTtl),
+    );
+  }
 });

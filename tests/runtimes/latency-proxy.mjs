@@ -32,6 +32,7 @@ export async function latencyProxy(target, { maxDelayMs = 80 } = {}) {
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   return {
     url: `redis://127.0.0.1:${server.address().port}`,
+    port: server.address().port,
     down(on) {
       isDown = on;
       if (on) for (const s of sockets) s.destroy();

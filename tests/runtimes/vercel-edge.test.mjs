@@ -4,39 +4,13 @@
 // the function, because code generation (compiling wasm from bytes included) is disabled inside.
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { build } from 'esbuild';
 import { EdgeRuntime } from 'edge-runtime';
-import { consumer, startEmulator } from './helpers.mjs';
+import { bundleVercelEdge, consumer, startEmulator } from './helpers.mjs';
 
 let emu, code, wasm;
 before(async () => {
-  const dir = consumer();
-  writeFileSync(join(dir, 'vercel-edge-entry.mjs'), "import handler from './vercel-edge.mjs';\naddEventListener('fetch', (event) => event.respondWith(handler(event.request)));\n");
-  const wasmBinding = {
-    name: 'wasm-module-binding',
-    setup(b) {
-      b.onResolve({ filter: /\.wasm\?module$/ }, (args) => ({ path: join(args.resolveDir, args.path.replace(/\?module$/, '')), namespace: 'wasm-binding' }));
-      b.onLoad({ filter: /.*/, namespace: 'wasm-binding' }, (args) => {
-        wasm = readFileSync(args.path);
-        return { contents: 'export default globalThis.__wasm_autopay_auth;', loader: 'js' };
-      });
-    },
-  };
-  const out = await build({
-    entryPoints: [join(dir, 'vercel-edge-entry.mjs')],
-    bundle: true,
-    write: false,
-    format: 'iife',
-    platform: 'neutral',
-    conditions: ['edge-light', 'worker', 'browser'],
-    mainFields: ['module', 'main'],
-    plugins: [wasmBinding],
-    logLevel: 'error',
-  });
-  code = out.outputFiles[0].text;
+  ({ code, wasm } = await bundleVercelEdge(consumer()));
   emu = await startEmulator({ clientId: 'edge-client', clientSecret: 'edge-secret' });
 });
 after(() => emu?.close());

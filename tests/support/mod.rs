@@ -272,6 +272,8 @@ pub struct FakeStore {
     pub hang: Rc<Cell<bool>>,
     /// Whether `put_if_absent` is supported (as by Redis or Deno KV).
     pub atomic: Rc<Cell<bool>>,
+    /// The shortest TTL it takes: Workers KV's 60 s unless set (Redis and the others take 1 s).
+    pub min_ttl: Rc<Cell<u64>>,
     clock: FakeClock,
 }
 
@@ -283,6 +285,7 @@ impl FakeStore {
             fail: Rc::default(),
             hang: Rc::default(),
             atomic: Rc::default(),
+            min_ttl: Rc::new(Cell::new(60)),
             clock: clock.clone(),
         }
     }
@@ -320,8 +323,14 @@ impl Store for FakeStore {
             r
         }
     }
+    fn min_ttl_secs(&self) -> u64 {
+        self.min_ttl.get()
+    }
     fn put(&self, key: &str, value: &str, ttl_secs: u64) -> impl Future<Output = Result<(), StoreError>> {
-        assert!(ttl_secs >= 60, "KV refuses a TTL below 60");
+        assert!(
+            ttl_secs >= self.min_ttl.get(),
+            "the store refuses a TTL below its shortest"
+        );
         let r = if self.fail.get() {
             Err(StoreError("kv down".into()))
         } else {

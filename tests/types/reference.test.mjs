@@ -28,7 +28,7 @@ const members = (body) => [...body.matchAll(/^\s+(?:readonly )?(\w+)\??[(:]/gm)]
 const union = (name) => [...dts.match(new RegExp(`type ${name} =([^;]+);`))[1].matchAll(/'([^']+)'/g)].map((m) => m[1]);
 
 function names() {
-  const adapters = ['redis.d.ts', 'deno-kv.d.ts'].map((f) => read('js', 'adapters', f));
+  const adapters = ['redis.d.ts', 'deno-kv.d.ts', 'upstash.d.ts', 'dynamodb.d.ts'].map((f) => read('js', 'adapters', f));
   const exported = [dts, ...adapters].flatMap((s) => [...s.matchAll(/^export (?:class|interface|type|function|const) (\w+)/gm)].map((m) => m[1]));
   const settings = [...read('src', 'cloudflare', 'settings.rs').matchAll(/pub const \w+: &str = "(\w+)";/g)].map((m) => m[1]);
   return {
