@@ -1,23 +1,31 @@
 // Next.js 16 (Turbopack): the example app in examples/nextjs, with the packed package installed,
 // built by `next build` and served by `next start` against the emulator — a route handler on the
 // Node.js runtime, the same handler on the edge runtime (the `edge-light` entry, its wasm
-// imported as a module at build time), and middleware that fronts the Autopay API.
+// imported as a module at build time), and middleware that fronts the Autopay API. One server
+// runs without a shared store (each process and isolate mints its own token); two more run with
+// Vercel's Upstash variables set, pointing at a stand-in of Upstash's REST API over a real
+// redis-server, and share one token between them.
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { installedProject } from '../js/helpers.mjs';
-import { root, run, startEmulator } from './helpers.mjs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { pathToFileURL } from 'node:url';
+import { root, run, startEmulator, startRedis } from './helpers.mjs';
+import { upstashStandIn } from './upstash-standin.mjs';
 
 // inside the repository, so that Turbopack's project root (the lockfile's folder) holds both the
 // app and the next/react it resolves from the repository's node_modules
 const app = join(root, 'target', 'nextjs-app');
 const next = join(root, 'node_modules', 'next', 'dist', 'bin', 'next');
-let emu, server, base;
+let emu, base, redis, upstash, alone, fleet;
+const servers = [];
 
 const freePort = () =>
   new Promise((resolve) => {
@@ -35,20 +43,34 @@ before(async () => {
   const env = { ...process.env, NEXT_TELEMETRY_DISABLED: '1' };
   await run(process.execPath, [next, 'build'], { cwd: app, env, timeout: 300_000 });
   emu = await startEmulator({ clientId: 'next-client', clientSecret: 'next-secret' });
+  redis = await startRedis(mkdtempSync(join(tmpdir(), 'autopay-auth-next-redis-')));
+  const redisModule = pathToFileURL(createRequire(join(root, 'package.json')).resolve('redis')).href;
+  upstash = await upstashStandIn({ redisUrl: redis.url, redisModule, token: 'next-upstash-token', delayMs: 40 });
+  const withUpstash = { KV_REST_API_URL: upstash.url, KV_REST_API_TOKEN: upstash.token };
+  [alone, ...fleet] = await Promise.all([startNext(env, {}), startNext(env, withUpstash), startNext(env, withUpstash)]);
+  base = alone.base;
+});
+
+/** `next start` of the built app on a free port, with the emulator's settings and `extra`. */
+async function startNext(env, extra) {
   const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  server = spawn(process.execPath, [next, 'start', '-p', String(port), '-H', '127.0.0.1'], {
+  const url = `http://127.0.0.1:${port}`;
+  const child = spawn(process.execPath, [next, 'start', '-p', String(port), '-H', '127.0.0.1'], {
     cwd: app,
-    env: { ...env, AUTOPAY_CLIENT_ID: 'next-client', AUTOPAY_CLIENT_SECRET: 'next-secret', AUTOPAY_TOKEN_URL: emu.tokenUrl, AUTOPAY_API_BASE: emu.origin },
+    env: { ...env, AUTOPAY_CLIENT_ID: 'next-client', AUTOPAY_CLIENT_SECRET: 'next-secret', AUTOPAY_TOKEN_URL: emu.tokenUrl, AUTOPAY_API_BASE: emu.origin, ...extra },
     stdio: 'ignore',
   });
-  for (const until = Date.now() + 30_000; ; await new Promise((r) => setTimeout(r, 100))) {
-    if (Date.now() > until) throw new Error('next start did not answer within 30 s');
-    if (await fetch(base).then((r) => r.ok, () => false)) break;
+  servers.push(child);
+  for (const until = Date.now() + 60_000; ; await new Promise((r) => setTimeout(r, 100))) {
+    if (Date.now() > until) throw new Error('next start did not answer within 60 s');
+    if (await fetch(url).then((r) => r.ok, () => false)) break;
   }
-});
+  return { base: url, child };
+}
 after(async () => {
-  server?.kill();
+  for (const child of servers) child.kill();
+  await upstash?.close();
+  redis?.stop();
   await emu?.close();
 });
 beforeEach(() => emu.post('/__emulator/reset'));
@@ -98,3 +120,19 @@ test('middleware (edge runtime) fronts the Autopay API with the token', async ()
   assert.equal(emu.stats().apiUnauthorized, 0);
   assert.equal(emu.stats().minted, 1);
 });
+
+test('with Upstash connected: two servers, their Node routes and edge isolates, a burst of 80 at one instant mints once', async () => {
+  await redis.cli('flushall');
+  const paths = fleet.flatMap((f) => ['/api/token', '/api/edge-token'].map((p) => f.base + p));
+  const answers = await Promise.all(Array.from({ length: 80 }, (_, i) => fetch(paths[i % paths.length])));
+  assert.deepEqual(answers.map((r) => r.status), Array(80).fill(200));
+  const bodies = await Promise.all(answers.map((r) => r.json()));
+  assert.deepEqual(new Set(bodies.map((b) => b.runtime)), new Set(['nodejs', 'edge']));
+  assert.equal(new Set(bodies.map((b) => b.expiresAt)).size, 1, 'one token for all four');
+  assert.equal(emu.stats().tokenRequests, 1);
+  // the record (sealed) and the fleet state beside it, in Upstash
+  const keys = (await redis.cli('--scan')).split('\n').filter(Boolean).sort();
+  assert.equal(keys.length, 2, keys.join());
+  assert.ok(upstash.counts.requests > 0);
+});
+

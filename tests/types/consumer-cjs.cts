@@ -2,6 +2,8 @@
 import { AutopayAuth, AutopayAuthError, MemoryKV } from 'autopay-auth';
 import type { TokenInfo } from 'autopay-auth';
 import { redisKV } from 'autopay-auth/redis';
+import { upstashKV } from 'autopay-auth/upstash';
+import { Redis } from '@upstash/redis';
 
 const auth = new AutopayAuth({ clientId: 'id', clientSecret: 'secret', kv: new MemoryKV() });
 export async function use(): Promise<string> {
@@ -10,5 +12,6 @@ export async function use(): Promise<string> {
 }
 export const isError = (e: unknown): boolean => e instanceof AutopayAuthError && e.code === 'timeout';
 export const kv = redisKV({ sendCommand: async () => 'OK' });
+export const upstash = upstashKV(new Redis({ url: 'https://example.upstash.io', token: 't' }));
 // @ts-expect-error getToken takes no argument
 auth.getToken('now');

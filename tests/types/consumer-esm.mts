@@ -3,6 +3,10 @@ import { AutopayAuth, AutopayAuthError, MemoryKV } from 'autopay-auth';
 import type { AutopayAuthErrorCode, AutopayAuthOptions, AutopayAuthStats, KVNamespaceLike, TokenInfo, TokenSource } from 'autopay-auth';
 import { redisKV } from 'autopay-auth/redis';
 import { denoKV } from 'autopay-auth/deno-kv';
+import { upstashKV } from 'autopay-auth/upstash';
+import { dynamoKV } from 'autopay-auth/dynamodb';
+import { Redis } from '@upstash/redis';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 
 const kv: KVNamespaceLike = new MemoryKV();
 const options: AutopayAuthOptions = { clientId: 'id', clientSecret: 'secret', kv, timeoutMs: 5_000, refreshRatio: 0.75 };
@@ -37,6 +41,9 @@ const fromRedisCall = redisKV({ call: async (command: string) => command }, { pr
 export const lock: Promise<boolean> = fromRedisCall.putIfAbsent('k', 'v', { ttlMs: 1_000 });
 declare const denoKvHandle: Parameters<typeof denoKV>[0];
 const fromDeno: KVNamespaceLike = denoKV(denoKvHandle, { prefix: ['my-app'] });
+const fromUpstash: KVNamespaceLike = upstashKV(new Redis({ url: 'https://example.upstash.io', token: 't' }), { prefix: 'app:' });
+const fromDynamo = dynamoKV(new DynamoDBClient({}), { table: 'tokens', ttlAttribute: 'ttl' });
+export const shortest: number = fromDynamo.minExpirationTtl + fromUpstash.minExpirationTtl!;
 void [fromRedis, fromDeno];
 
 // what must not compile
@@ -48,5 +55,9 @@ new AutopayAuth({ clientId: 'id', clientSecret: 's', clientsecret: 'typo' });
 new AutopayAuth({ clientId: 'id', clientSecret: 's', timeoutMs: '5s' });
 // @ts-expect-error the source is one of three strings
 export const wrong: TokenSource = 'disk';
+// @ts-expect-error the DynamoDB adapter needs its table
+dynamoKV(new DynamoDBClient({}), {});
+// @ts-expect-error the Upstash adapter takes an @upstash/redis client, not a URL
+upstashKV('https://example.upstash.io');
 // @ts-expect-error a KV needs get, put and delete
 new AutopayAuth({ clientId: 'id', clientSecret: 's', kv: { get: async () => null } });

@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { publint } from 'publint';
@@ -22,7 +23,7 @@ test('attw --pack finds no problem in any entry, for any resolution mode', () =>
   const { problems, analysis } = JSON.parse(out);
   const found = Array.isArray(problems) ? problems : Object.values(problems ?? {}).flat();
   assert.deepEqual(found, []);
-  assert.deepEqual(Object.keys(analysis.entrypoints).sort(), ['.', './deno-kv', './package.json', './redis', './standalone']);
+  assert.deepEqual(Object.keys(analysis.entrypoints).sort(), ['.', './deno-kv', './dynamodb', './package.json', './redis', './standalone', './upstash']);
 });
 
 test('the tarball carries the licences, the changelog and the README', () => {
@@ -32,4 +33,19 @@ test('the tarball carries the licences, the changelog and the README', () => {
     assert.ok(files.includes(f), `${f} is packed (${files.join(', ')})`);
   }
   assert.equal(packed.name, 'autopay-auth');
+});
+
+test('no dependency of its own: the stores\' clients are optional peers, and the install is one package', (t) => {
+  const manifest = JSON.parse(readFileSync(join(pkg, 'package.json'), 'utf8'));
+  assert.equal(manifest.dependencies, undefined);
+  assert.deepEqual(Object.keys(manifest.peerDependencies).sort(), ['@aws-sdk/client-dynamodb', '@upstash/redis']);
+  assert.ok(Object.values(manifest.peerDependenciesMeta).every((m) => m.optional === true));
+  // an adapter imports its client's package, never bundles it
+  for (const f of ['upstash.js', 'dynamodb.js', 'upstash.cjs', 'dynamodb.cjs']) {
+    const code = readFileSync(join(pkg, f), 'utf8');
+    assert.ok(code.length < 8_000, `${f} is the adapter alone (${code.length} bytes)`);
+  }
+  assert.match(readFileSync(join(pkg, 'dynamodb.js'), 'utf8'), /from '@aws-sdk\/client-dynamodb'/);
+  const [packed] = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', pkg], { encoding: 'utf8' }));
+  t.diagnostic(`npm install autopay-auth: 1 package, ${packed.entryCount} files, ${(packed.unpackedSize / 1024).toFixed(1)} KiB installed (${(packed.size / 1024).toFixed(1)} KiB packed)`);
 });

@@ -12,7 +12,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 
 function project(dir, name, compilerOptions, files) {
   const path = join(dir, `tsconfig.${name}.json`);
-  writeFileSync(path, JSON.stringify({ compilerOptions: { strict: true, noEmit: true, lib: ['esnext', 'dom'], types: [], skipLibCheck: false, ...compilerOptions }, files }));
+  writeFileSync(path, JSON.stringify({ compilerOptions: { strict: true, noEmit: true, lib: ['esnext', 'dom'], types: ['node'], skipLibCheck: false, ...compilerOptions }, files }));
   return path;
 }
 
