@@ -62,7 +62,7 @@ function instance(cfg, runtime = 'node') {
          `--allow-read=${dir},${join(root, 'node_modules')},${scratch}`, `--allow-write=${scratch}`,
          'fleet-instance.mjs', JSON.stringify(cfg)]
       : ['fleet-instance.mjs', JSON.stringify(cfg)];
-  const cmd = runtime === 'deno' ? bin('deno') : process.execPath;
+  const cmd = runtime === 'deno' ? bin('deno') : runtime === 'bun' ? bin('bun') : process.execPath;
   const child = spawn(cmd, args, { cwd: dir, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, DENO_NO_UPDATE_CHECK: '1', NO_COLOR: '1' } });
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
@@ -302,6 +302,10 @@ test('Upstash over HTTP, 0–80 ms: 10 Node processes — cold bursts mint once,
 
 test('Upstash over HTTP, 0–80 ms: 10 Deno processes — cold bursts mint once, then once per refresh, nothing expired, nothing readable', { timeout: 180_000 }, async () => {
   await platformFleet('upstash/deno', 10, upstashCfg, 'deno', UPSTASH);
+});
+
+test('Upstash over HTTP, 0–80 ms: 10 Bun processes — cold bursts mint once, then once per refresh, nothing expired, nothing readable', { timeout: 180_000 }, async () => {
+  await platformFleet('upstash/bun', 10, upstashCfg, 'bun', UPSTASH);
 });
 
 test('Upstash over HTTP, 0–80 ms: 6 Vercel Edge Runtime VMs running the vercel-edge example — mint once, then once per refresh', { timeout: 180_000 }, async () => {
