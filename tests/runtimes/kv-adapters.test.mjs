@@ -256,3 +256,21 @@ test('the shortest TTL is the store\'s: a 30 s token is shared through Upstash a
     );
   }
 });
+
+test('CommonJS: require() gives the same adapters, the peers required from the user\'s project', () => {
+  const require = createRequire(join(dir, 'package.json'));
+  const { upstashKV } = require('autopay-auth/upstash');
+  const { dynamoKV } = require('autopay-auth/dynamodb');
+  const { Redis } = require('@upstash/redis');
+  const { DynamoDBClient } = require('@aws-sdk/client-dynamodb');
+  const client = new DynamoDBClient({ endpoint: dynamo.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' } });
+  try {
+    const kvs = [upstashKV(new Redis({ url: standIn.url, token: standIn.token, enableTelemetry: false })), dynamoKV(client, { table: 'tokens' })];
+    for (const kv of kvs) {
+      assert.deepEqual(Object.keys(kv).sort(), ['delete', 'get', 'minExpirationTtl', 'put', 'putIfAbsent']);
+      assert.equal(kv.minExpirationTtl, 1);
+    }
+  } finally {
+    client.destroy();
+  }
+});
