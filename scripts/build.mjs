@@ -43,12 +43,14 @@ for (const f of ['api.js', 'memory-kv.js']) {
   copyFileSync(join(root, 'js', f), join(pkg, f));
   run(bin('esbuild'), [join('js', f), '--format=cjs', '--log-level=warning', `--outfile=${join(pkg, f.replace(/\.js$/, '.cjs'))}`]);
 }
-// each adapter as ESM and CommonJS, with types for both
+// each adapter as ESM and CommonJS (bundled with what it imports from js/adapters/, never with
+// its store's client), with types for both
+copyFileSync(join(root, 'js', 'adapters', 'redis-commands.js'), join(pkg, 'redis-commands.js'));
 for (const f of ['redis', 'deno-kv', 'upstash', 'dynamodb']) {
   const types = readFileSync(join(root, 'js', 'adapters', `${f}.d.ts`), 'utf8');
   copyFileSync(join(root, 'js', 'adapters', `${f}.js`), join(pkg, `${f}.js`));
   writeFileSync(join(pkg, `${f}.d.ts`), types);
-  run(bin('esbuild'), [join('js', 'adapters', `${f}.js`), '--format=cjs', '--log-level=warning', `--outfile=${join(pkg, `${f}.cjs`)}`]);
+  run(bin('esbuild'), [join('js', 'adapters', `${f}.js`), '--bundle', '--packages=external', '--platform=neutral', '--format=cjs', '--log-level=warning', `--outfile=${join(pkg, `${f}.cjs`)}`]);
   writeFileSync(join(pkg, `${f}.d.cts`), types.replace("'./index.js'", "'./index.cjs'"));
 }
 // the loader-free entry: the wasm inside the JS (base64, one copy in wasm-base64.cjs), as ESM

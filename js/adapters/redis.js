@@ -1,5 +1,6 @@
 // Redis as the shared token store, for `redis` (node-redis) or `ioredis` clients.
 // Guarantee: processes sharing one Redis mint once between them (an atomic SET NX minting lock).
+import { redisCommands } from './redis-commands.js';
 
 /** Wraps a connected node-redis or ioredis client in the KVNamespace shape (+ `putIfAbsent`). */
 export function redisKV(client, { prefix = '' } = {}) {
@@ -12,21 +13,5 @@ export function redisKV(client, { prefix = '' } = {}) {
         ? (...args) => client.sendCommand(args.map(String))
         : null;
   if (cmd === null) throw new TypeError('redisKV: expected a node-redis or ioredis client');
-  return {
-    minExpirationTtl: 1,
-    async get(key) {
-      const value = await cmd('GET', prefix + key);
-      return typeof value === 'string' ? value : null;
-    },
-    async put(key, value, { expirationTtl } = {}) {
-      if (expirationTtl === undefined) await cmd('SET', prefix + key, value);
-      else await cmd('SET', prefix + key, value, 'EX', Math.floor(expirationTtl));
-    },
-    async delete(key) {
-      await cmd('DEL', prefix + key);
-    },
-    async putIfAbsent(key, value, { ttlMs }) {
-      return (await cmd('SET', prefix + key, value, 'PX', Math.ceil(ttlMs), 'NX')) === 'OK';
-    },
-  };
+  return redisCommands(cmd, prefix);
 }

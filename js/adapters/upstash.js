@@ -3,6 +3,7 @@
 // Guarantee: instances sharing one Upstash database mint once between them (an atomic
 // `SET … PX … NX` minting lock). Values are stored exactly as the Redis adapter stores them,
 // so Node servers on `redisKV` and edge functions on `upstashKV` can share one database.
+import { redisCommands } from './redis-commands.js';
 
 /** Wraps an `@upstash/redis` `Redis` in the KVNamespace shape (+ `putIfAbsent`). */
 export function upstashKV(redis, { prefix = '' } = {}) {
@@ -20,21 +21,5 @@ export function upstashKV(redis, { prefix = '' } = {}) {
     if (error) throw new Error(`Upstash ${args[0]} failed: ${error}`);
     return result;
   };
-  return {
-    minExpirationTtl: 1,
-    async get(key) {
-      const value = await cmd('GET', prefix + key);
-      return typeof value === 'string' ? value : null;
-    },
-    async put(key, value, { expirationTtl } = {}) {
-      if (expirationTtl === undefined) await cmd('SET', prefix + key, value);
-      else await cmd('SET', prefix + key, value, 'EX', Math.floor(expirationTtl));
-    },
-    async delete(key) {
-      await cmd('DEL', prefix + key);
-    },
-    async putIfAbsent(key, value, { ttlMs }) {
-      return (await cmd('SET', prefix + key, value, 'PX', Math.ceil(ttlMs), 'NX')) === 'OK';
-    },
-  };
+  return redisCommands(cmd, prefix);
 }

@@ -1,0 +1,24 @@
+// The store shape over raw Redis commands, shared by the Redis (TCP) and Upstash (HTTP)
+// adapters: both send the same commands, so they store the same bytes under the same keys and
+// one database serves both kinds of client.
+
+/** `cmd(...args) → Promise<reply>` sends one Redis command; keys go under `prefix`. */
+export function redisCommands(cmd, prefix) {
+  return {
+    minExpirationTtl: 1,
+    async get(key) {
+      const value = await cmd('GET', prefix + key);
+      return typeof value === 'string' ? value : null;
+    },
+    async put(key, value, { expirationTtl } = {}) {
+      if (expirationTtl === undefined) await cmd('SET', prefix + key, value);
+      else await cmd('SET', prefix + key, value, 'EX', Math.floor(expirationTtl));
+    },
+    async delete(key) {
+      await cmd('DEL', prefix + key);
+    },
+    async putIfAbsent(key, value, { ttlMs }) {
+      return (await cmd('SET', prefix + key, value, 'PX', Math.ceil(ttlMs), 'NX')) === 'OK';
+    },
+  };
+}
