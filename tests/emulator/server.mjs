@@ -39,6 +39,7 @@ export async function startEmulator({
   // benchmarking the generic OAuth libraries. Off by default: the strict contract is the rule.
   compat = false,
 } = {}) {
+  const everIssued = new Set();
   const state = {
     expiresIn,
     refuseAll: false, // the API refuses every token (a misconfigured account)
@@ -124,6 +125,7 @@ export async function startEmulator({
     if (!(idOk && secretOk)) return oauthError(res, 401, 'access_denied', 'Unauthorized');
     const accessToken = randomBytes(32).toString('base64url');
     state.tokens.set(accessToken, Date.now() + state.expiresIn * 1000);
+    everIssued.add(accessToken);
     state.stats.minted++;
     if (log) console.log(`[emulator] minted token #${state.stats.minted} (expires_in ${state.expiresIn})`);
     state.lastMint = { arrived, answered: performance.now() };
@@ -220,6 +222,9 @@ export async function startEmulator({
     clientSecret,
     state,
     stats: () => ({ ...state.stats }),
+    /** Every token this emulator ever issued (resets and revocations included), for checks that
+     * an answer holds none of them. */
+    issued: () => [...everIssued],
     /** Queue faults for the next token requests (in-process, no HTTP needed). */
     fault: (...faults) => state.faults.push(...faults),
     setExpiresIn: (s) => (state.expiresIn = s),

@@ -26,9 +26,10 @@ export function installedProject() {
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
   execFileSync('npm', ['install', '--no-audit', '--no-fund', '--offline', join(dir, tarball)], { cwd: dir, stdio: 'pipe' });
   // the stores' clients the adapters wrap: optional peers, which npm leaves to the user — here
-  // the workspace's own copies, linked (they resolve their dependencies from there); and Node's
-  // types, which a Lambda project has (the AWS SDK's own types need them)
-  for (const peer of ['@upstash/redis', '@aws-sdk/client-dynamodb', '@types/node']) {
+  // the workspace's own copies, linked (they resolve their dependencies from there); Node's
+  // types, which a Lambda project has (the AWS SDK's own types need them); and the Vercel
+  // example's `@vercel/functions`
+  for (const peer of ['@upstash/redis', '@aws-sdk/client-dynamodb', '@types/node', '@vercel/functions']) {
     mkdirSync(dirname(join(dir, 'node_modules', peer)), { recursive: true });
     symlinkSync(join(root, 'node_modules', peer), join(dir, 'node_modules', peer), 'dir');
   }

@@ -19,7 +19,7 @@ beforeEach(() => emu.post('/__emulator/reset'));
 // as on the platform: neither eval nor compiling wasm inside a function
 const NO_CODE_GENERATION = { strings: false, wasm: false };
 
-function edge() {
+function edge(handed) {
   const module = new WebAssembly.Module(wasm); // the platform's binding, compiled outside
   return new EdgeRuntime({
     codeGeneration: NO_CODE_GENERATION,
@@ -27,6 +27,8 @@ function edge() {
     extend(context) {
       context.__wasm_autopay_auth = module;
       context.process = { env: { AUTOPAY_CLIENT_ID: 'edge-client', AUTOPAY_CLIENT_SECRET: 'edge-secret', AUTOPAY_TOKEN_URL: emu.tokenUrl } };
+      // the platform's request context, where @vercel/functions' waitUntil hands its promise
+      if (handed) context[Symbol.for('@vercel/request-context')] = { get: () => ({ waitUntil: (p) => handed.push(p) }) };
       return context;
     },
   });
@@ -51,4 +53,21 @@ test('a burst of 20 requests to one edge function mints once, then memory hits (
   const again = await (await runtime.dispatchFetch('https://edge.test/')).json();
   assert.equal(again.source, 'memory');
   assert.equal(emu.stats().tokenRequests, 1);
+});
+
+test('a background refresh is handed to @vercel/functions\' waitUntil, and lands', async () => {
+  await emu.post('/__emulator/config', { expiresIn: 4 }); // stale after 3 s (± 0.2 s)
+  const handed = [];
+  const runtime = edge(handed);
+  const first = await (await runtime.dispatchFetch('https://edge.test/')).json();
+  assert.equal(first.source, 'network');
+  assert.equal(handed.length, 0, 'a first mint is awaited, not handed off');
+  await new Promise((r) => setTimeout(r, 3_400));
+  const stale = await (await runtime.dispatchFetch('https://edge.test/')).json();
+  assert.deepEqual([stale.source, stale.expiresAt], ['memory', first.expiresAt], 'the stale token is served at once');
+  assert.equal(handed.length, 1, 'its refresh went to the platform\'s waitUntil');
+  await Promise.all(handed);
+  assert.equal(emu.stats().minted, 2);
+  const after = await (await runtime.dispatchFetch('https://edge.test/')).json();
+  assert.ok(after.expiresAt > first.expiresAt, 'the refreshed token is served next');
 });
