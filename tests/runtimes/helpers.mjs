@@ -12,11 +12,16 @@ export { startEmulator } from '../emulator/server.mjs';
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const bin = (name) => join(root, 'node_modules', '.bin', name);
 
-/** The consumer project, with the fixtures copied in (so `autopay-auth` resolves from it). */
+/** The consumer project, with the examples and the fixtures copied in (so `autopay-auth`
+ * resolves from them as from a user's code). */
 export function consumer() {
   const dir = installedProject();
-  for (const f of ['get-token.mjs', 'browser-app.mjs', 'worker.mjs', 'vercel-edge.mjs', 'redis-process.mjs', 'deno-kv-process.mjs', 'fleet-instance.mjs']) {
+  for (const f of ['get-token.mjs', 'browser-app.mjs', 'cloudflare-worker.mjs', 'vercel-edge.mjs']) {
     copyFileSync(join(root, 'examples', 'runtimes', f), join(dir, f));
+  }
+  // what the tests drive, beside the examples
+  for (const f of ['worker.mjs', 'redis-process.mjs', 'deno-kv-process.mjs', 'fleet-instance.mjs']) {
+    copyFileSync(join(root, 'tests', 'runtimes', 'fixtures', f), join(dir, f));
   }
   return dir;
 }

@@ -1,6 +1,7 @@
 // A plain JavaScript Cloudflare Worker that imports the package (`workerd` export condition,
 // the .wasm as a CompiledWasm module, as wrangler bundles it) and uses a real KV binding, in
-// workerd through Miniflare; a fresh Worker (isolate and KV) per test.
+// workerd through Miniflare; a fresh Worker (isolate and KV) per test. Then the README's Worker
+// (examples/runtimes/cloudflare-worker.mjs): no token to a caller without the key.
 import { test, before, after, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -15,6 +16,11 @@ before(async () => {
   await run(
     bin('esbuild'),
     ['worker.mjs', '--bundle', '--format=esm', '--conditions=workerd,worker,browser', '--loader:.wasm=copy', '--outdir=dist-worker', '--log-level=warning'],
+    { cwd: dir },
+  );
+  await run(
+    bin('esbuild'),
+    ['cloudflare-worker.mjs', '--bundle', '--format=esm', '--conditions=workerd,worker,browser', '--loader:.wasm=copy', '--external:cloudflare:workers', '--outdir=dist-readme-worker', '--log-level=warning'],
     { cwd: dir },
   );
 });
@@ -84,4 +90,53 @@ test('without waitUntil the refresh dies with its request (why the option exists
   const { first, third, tokenRequests } = await refreshAcrossRequests('');
   // workerd cancels the request's unfinished work when it answers: the refresh never lands
   assert.equal(third.token, first.token, `the refresh did not land (${tokenRequests} token requests)`);
+});
+
+// ---- the README's Worker ----
+
+const CALLER_KEY = 'readme-worker-caller-key-0123456789';
+
+async function readmeWorker() {
+  const worker = new Miniflare({
+    scriptPath: join(dir, 'dist-readme-worker', 'cloudflare-worker.js'),
+    modulesRoot: join(dir, 'dist-readme-worker'),
+    ...WORKERD_MODULES,
+    kvNamespaces: ['AUTOPAY_TOKENS'],
+    bindings: { AUTOPAY_CLIENT_ID: 'runtime-client', AUTOPAY_CLIENT_SECRET: 'runtime-secret', AUTOPAY_TOKEN_URL: emu.tokenUrl, AUTOPAY_API_BASE: emu.origin, CALLER_KEY },
+    cf: false,
+  });
+  await worker.ready;
+  return worker;
+}
+
+test('the README\'s Worker: a caller without the key gets 401 and no token, and nothing is minted or proxied', async (t) => {
+  const worker = await readmeWorker();
+  t.after(() => worker.dispose());
+  // a keyed call first, so a token exists to leak
+  assert.equal((await worker.dispatchFetch('http://worker.test/customer_club/members', { headers: { authorization: `Bearer ${CALLER_KEY}` } })).status, 200);
+  const before = emu.stats();
+  for (const headers of [{}, { authorization: 'Bearer not-the-key-0123456789abcdef' }, { authorization: CALLER_KEY }, { cookie: `key=${CALLER_KEY}` }]) {
+    const answer = await worker.dispatchFetch('http://worker.test/customer_club/members', { headers });
+    assert.equal(answer.status, 401, JSON.stringify(headers));
+    const text = await answer.text();
+    assert.deepEqual(emu.issued().filter((tok) => text.includes(tok)), [], 'no token in the answer');
+  }
+  assert.deepEqual(emu.stats(), before, 'nothing reached Autopay');
+});
+
+test('the README\'s Worker: a keyed call reaches the API with the token, never handing it back; a 401 re-mints once', async (t) => {
+  const worker = await readmeWorker();
+  t.after(() => worker.dispose());
+  const key = { authorization: `Bearer ${CALLER_KEY}` };
+  const answer = await worker.dispatchFetch('http://worker.test/customer_club/members?limit=2', { headers: { ...key, cookie: 'session=1' } });
+  assert.equal(answer.status, 200);
+  const text = await answer.text();
+  const echoed = JSON.parse(text);
+  assert.deepEqual([echoed.path, echoed.query, echoed.cookie], ['/customer_club/members', { limit: '2' }, null]);
+  assert.deepEqual(emu.issued().filter((tok) => text.includes(tok)), []);
+  assert.equal(emu.stats().minted, 1);
+  // an API 401: the token is dropped, one more mint, one retry
+  emu.revoke();
+  assert.equal((await worker.dispatchFetch('http://worker.test/customer_club/members', { headers: key })).status, 200);
+  assert.equal(emu.stats().minted, 2);
 });
