@@ -75,17 +75,25 @@ export async function freePort() {
 
 /** Debian's redis-server on 127.0.0.1, nothing persisted, its files in `dir`; ready when it
  * answers PING. */
-export async function startRedis(dir) {
+export async function startRedis(dir, { cluster = false } = {}) {
   const port = await freePort();
-  const server = spawn('redis-server', ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
+  // a cluster of one node, which owns every slot: what cluster clients need, on one process
+  const clusterArgs = cluster ? ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-announce-ip', '127.0.0.1'] : [];
+  const server = spawn('redis-server', ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no', '--dir', dir, ...clusterArgs], { stdio: 'ignore' });
   const cli = (...args) => run('redis-cli', ['-p', String(port), ...args]);
-  for (let i = 0; i < 50; i++) {
-    try {
-      await cli('ping');
-      break;
-    } catch {
+  const until = async (check) => {
+    for (let i = 0; i < 50; i++) {
+      try {
+        if (await check()) return;
+      } catch {}
       await new Promise((r) => setTimeout(r, 100));
     }
+    throw new Error(`redis-server on ${port} did not come up`);
+  };
+  await until(() => cli('ping'));
+  if (cluster) {
+    await cli('cluster', 'addslotsrange', '0', '16383');
+    await until(async () => (await cli('cluster', 'info')).includes('cluster_state:ok'));
   }
   return { port, url: `redis://127.0.0.1:${port}`, cli, stop: () => server.kill('SIGTERM') };
 }

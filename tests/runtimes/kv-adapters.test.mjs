@@ -274,3 +274,35 @@ test('CommonJS: require() gives the same adapters, the peers required from the u
     client.destroy();
   }
 });
+
+test('Redis: node-redis and ioredis, single-node clients and cluster clients, all through redisKV', async (t) => {
+  const cluster = await startRedis(scratch, { cluster: true });
+  t.after(() => cluster.stop());
+  const { createClient, createCluster } = await import(redisModule);
+  const { default: IORedis, Cluster } = await import(pathToFileURL(createRequire(join(root, 'package.json')).resolve('ioredis')).href);
+  const { redisKV } = await fromConsumer('autopay-auth/redis');
+  const node = { host: '127.0.0.1', port: cluster.port };
+  const clients = {
+    'node-redis createClient': async () => createClient({ url: cluster.url }).on('error', () => {}).connect(),
+    'node-redis createCluster': async () => createCluster({ rootNodes: [{ url: cluster.url }] }).on('error', () => {}).connect(),
+    'ioredis Redis': async () => new IORedis(node),
+    'ioredis Cluster': async () => new Cluster([node]),
+  };
+  for (const [name, connect] of Object.entries(clients)) {
+    const client = await connect();
+    try {
+      const kv = redisKV(client, { prefix: `${name.replace(/\W/g, '-')}:` });
+      for (const v of AWKWARD) {
+        await kv.put('k', v, { expirationTtl: 60 });
+        assert.equal(await kv.get('k'), v, `${name}: ${v}`);
+      }
+      assert.equal(await kv.putIfAbsent('lock', 'a', { ttlMs: 5_000 }), true, name);
+      assert.equal(await kv.putIfAbsent('lock', 'b', { ttlMs: 5_000 }), false, name);
+      await kv.delete('lock');
+      assert.equal(await kv.get('lock'), null, name);
+    } finally {
+      await (client.quit?.() ?? client.disconnect?.());
+    }
+  }
+  assert.throws(() => redisKV({ get: async () => null }), { name: 'TypeError', message: /node-redis or ioredis/ });
+});
