@@ -19,7 +19,10 @@ export interface KVNamespaceLike {
   readonly minExpirationTtl?: number;
 }
 
-/** Where the package logs, one line per event: `console`, pino and winston fit. */
+/**
+ * Where the package logs, one line per event. `console` and winston take `(message, fields)` as
+ * they are; pino and bunyan take `(fields, message)`: pass `loggerArgs: 'fields-first'` with them.
+ */
 export interface Logger {
   debug(message: string, fields?: AutopayAuthEvent): unknown;
   info(message: string, fields?: AutopayAuthEvent): unknown;
@@ -87,6 +90,12 @@ export interface AutopayAuthOptions {
   storeWaitMs?: number;
   /** Where log lines go (mint: info; refresh: debug; store and token errors, cooldowns: warn; budget: error). Default `console`; `null` for silence. */
   logger?: Logger | null;
+  /**
+   * How the logger takes its arguments: `'message-first'` (default), `(message, fields)` as
+   * console and winston do; `'fields-first'`, `(fields, message)` as pino and bunyan do (pino
+   * drops a second-argument object).
+   */
+  loggerArgs?: 'message-first' | 'fields-first';
   /** Called with every event (mint, refresh, store_error, token_error, cooldown, budget_exhausted), to count and alert on. */
   onEvent?: (event: AutopayAuthEvent) => void;
   /**

@@ -1,6 +1,7 @@
 //! `WasmClient`: the exported class behind `AutopayAuth` (see `js/api.js`). It publishes the
 //! lease the JS wrapper answers from, and makes `fetch` calls through [`call_api`].
 
+use std::cell::Cell;
 use std::rc::Rc;
 
 use futures_util::future::{Either, select};
@@ -9,7 +10,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{JsFuture, future_to_promise};
 
 use super::errors::to_js;
-use super::observe::observe;
+use super::observe::{Logger, observe};
 use super::options::{Options, optional_function};
 use crate::js::errors::error_name;
 use crate::js::fetch::{FetchResponse, FetchTransport, LastCause, call_fetch, header};
@@ -48,6 +49,9 @@ struct Shared {
     cause: LastCause,
     /// The `waitUntil` option.
     wait_until: Option<Function>,
+    /// Where a `waitUntil` that throws is reported (once: `wait_until_threw`).
+    logger: Option<Logger>,
+    wait_until_threw: Cell<bool>,
     /// `{ until, info }`, read by the JS wrapper: while `Date.now() < until` it may answer
     /// with `info` without calling in here. Only this edge writes it.
     lease: Object,
@@ -60,6 +64,22 @@ fn info(r: &TokenRecord, source: &str) -> Object {
 }
 
 impl Shared {
+    /// A `waitUntil` threw: logged at warn the first time, with the error's name (its message
+    /// may say anything), never again for this client.
+    fn wait_until_threw(&self, error: &JsValue) {
+        if self.wait_until_threw.replace(true) {
+            return;
+        }
+        if let Some(logger) = &self.logger {
+            let fields = Object::new();
+            set(&fields, "type", &"wait_until_error".into());
+            set(&fields, "at", &JsValue::from(js_sys::Date::now()));
+            set(&fields, "detail", &error_name(error).into());
+            let message = "waitUntil threw; background refreshes run on without it, and may be cut short when a request ends (logged once)";
+            logger.log("warn", message, &fields);
+        }
+    }
+
     fn publish(&self) {
         match self.manager.lease() {
             Some(l) => {
@@ -91,8 +111,10 @@ impl Shared {
                 Ok(JsValue::UNDEFINED)
             });
             if let Some(hand_over) = wait_until.or(self.wait_until.as_ref()) {
-                // the platform's business; a waitUntil that throws changes nothing here
-                let _ = hand_over.call1(&JsValue::UNDEFINED, &refreshing);
+                // the refresh runs on either way; a waitUntil that throws is said once
+                if let Err(e) = hand_over.call1(&JsValue::UNDEFINED, &refreshing) {
+                    self.wait_until_threw(&e);
+                }
             }
         }
         self.publish();
@@ -231,13 +253,16 @@ impl WasmClient {
         let manager = TokenManager::new(&o.config, o.policy, jitter(), source, o.kv, DateClock)
             .map_err(|e| to_js(&e, None))?;
         let (logger, on_event, wait_until) = (o.logger, o.on_event, o.wait_until);
-        manager.set_observer(move |event| observe(event, logger.as_ref(), on_event.as_ref()));
+        let events_logger = logger.clone();
+        manager.set_observer(move |event| observe(event, events_logger.as_ref(), on_event.as_ref()));
         let shared = Rc::new(Shared {
             manager,
             api_base_url: o.api_base_url,
             fetch: o.fetch,
             cause,
             wait_until,
+            logger,
+            wait_until_threw: Cell::new(false),
             lease,
         });
         shared.publish();

@@ -1,7 +1,8 @@
 //! Where the npm package's events go: the `onEvent` callback (each event as a plain object) and
 //! the `logger` (`console` unless given, `null` for silence), one line per event at a level
-//! that fits it. Neither ever sees a token, a secret or a store's value; a callback or logger
-//! that throws is ignored, never the caller's problem.
+//! that fits it, called `(message, fields)` (console, winston) or `(fields, message)` (pino,
+//! bunyan) as `loggerArgs` says. Neither ever sees a token, a secret or a store's value; a
+//! callback or logger that throws is ignored, never the caller's problem.
 
 use js_sys::Function;
 use wasm_bindgen::{JsCast, JsValue};
@@ -48,19 +49,42 @@ fn fields(event: &Event) -> js_sys::Object {
     o
 }
 
+/// The user's logger, and the order its methods take their arguments in.
+#[derive(Clone)]
+pub(crate) struct Logger {
+    target: JsValue,
+    fields_first: bool,
+}
+
+impl Logger {
+    /// `fields_first`: `(fields, message)`, as pino and bunyan take them.
+    pub(crate) fn new(target: JsValue, fields_first: bool) -> Self {
+        Self { target, fields_first }
+    }
+
+    /// One line at `level` (`debug`, `info`, `warn`, `error`); what the logger throws is ignored.
+    pub(crate) fn log(&self, level: &str, message: &str, fields: &JsValue) {
+        let method = js_sys::Reflect::get(&self.target, &level.into())
+            .ok()
+            .and_then(|m| m.dyn_into::<Function>().ok());
+        if let Some(method) = method {
+            let message = JsValue::from_str(&format!("autopay-auth: {message}"));
+            let _ = if self.fields_first {
+                method.call2(&self.target, fields, &message)
+            } else {
+                method.call2(&self.target, &message, fields)
+            };
+        }
+    }
+}
+
 /// Hands `event` to `on_event` and `logger`.
-pub(crate) fn observe(event: &Event, logger: Option<&JsValue>, on_event: Option<&Function>) {
+pub(crate) fn observe(event: &Event, logger: Option<&Logger>, on_event: Option<&Function>) {
     let fields: JsValue = fields(event).into();
     if let Some(callback) = on_event {
         let _ = callback.call1(&JsValue::UNDEFINED, &fields);
     }
     if let Some(logger) = logger {
-        let method = js_sys::Reflect::get(logger, &level(event.kind).into())
-            .ok()
-            .and_then(|m| m.dyn_into::<Function>().ok());
-        if let Some(method) = method {
-            let message = JsValue::from_str(&format!("autopay-auth: {}", event.message()));
-            let _ = method.call2(logger, &message, &fields);
-        }
+        logger.log(level(event.kind), &event.message(), &fields);
     }
 }

@@ -7,6 +7,7 @@ use wasm_bindgen::{JsCast, JsValue};
 
 use crate::js::kv::{JsKv, KvStore};
 use crate::js::normalize_url;
+use crate::npm::observe::Logger;
 use crate::{
     ClientSecret, Config, DEFAULT_API_BASE_URL, DEFAULT_AUDIENCE, DEFAULT_TOKEN_URL, Error, Policy,
     StoreOutage, check_url,
@@ -29,6 +30,7 @@ const KNOWN: &[&str] = &[
     "storeOutage",
     "storeWaitMs",
     "logger",
+    "loggerArgs",
     "onEvent",
     "waitUntil",
     "dangerouslyAllowBrowser",
@@ -51,7 +53,7 @@ pub(crate) struct Options {
     pub(crate) fetch: Function,
     pub(crate) kv: Option<KvStore>,
     /// Where log lines go (`console` unless given; `None` when the user passed `null`).
-    pub(crate) logger: Option<JsValue>,
+    pub(crate) logger: Option<Logger>,
     /// Called with every event, when given.
     pub(crate) on_event: Option<Function>,
     /// Given each background refresh's promise, when given (the platform's `waitUntil`).
@@ -247,15 +249,26 @@ impl Options {
             ));
         };
 
+        let fields_first = match string(options, "loggerArgs", Some("message-first"))?.as_str() {
+            "message-first" => false,
+            "fields-first" => true,
+            _ => {
+                return Err(Error::config(
+                    "loggerArgs",
+                    "must be 'message-first' (console, winston) or 'fields-first' (pino, bunyan)",
+                ));
+            }
+        };
         let logger = own(options, "logger")?;
         let logger = if logger.is_undefined() {
             Reflect::get(&js_sys::global(), &"console".into())
                 .ok()
                 .filter(JsValue::is_object)
+                .map(|console| Logger::new(console, fields_first))
         } else if logger.is_null() {
             None
         } else if has_methods(&logger, &["debug", "info", "warn", "error"]) {
-            Some(logger)
+            Some(Logger::new(logger, fields_first))
         } else {
             return Err(Error::config(
                 "logger",

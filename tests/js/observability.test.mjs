@@ -86,3 +86,78 @@ test('a logger without the four methods, or an onEvent that is not a function, i
     assert.throws(() => make(options), (e) => e.code === 'invalid_config' && e.option === option);
   }
 });
+
+/** The log lines a real logger writes, parsed: a stream that keeps them. */
+function sink() {
+  const lines = [];
+  return { lines, write: (chunk) => lines.push(...String(chunk).split('\n').filter(Boolean).map((l) => JSON.parse(l))) };
+}
+
+/** A mint, then a 429 cooldown: the two lines whose fields matter most. */
+async function mintThenCooldown(auth) {
+  await auth.getToken();
+  emu.fault({ status: 429, headers: { 'retry-after': '9' }, body: { error: 'slow_down' } });
+  await auth.invalidate();
+  await rejection(auth.getToken());
+}
+
+test('pino, with loggerArgs: fields-first, logs every field; without it pino drops them (why the option exists)', async () => {
+  const { default: pino } = await import('pino');
+  const withArgs = sink();
+  await mintThenCooldown(make({ logger: pino({ level: 'debug' }, withArgs), loggerArgs: 'fields-first' }));
+  const mint = withArgs.lines.find((l) => l.msg === 'autopay-auth: minted a token');
+  assert.deepEqual([mint.level, mint.type, mint.mints, mint.lifetimeSecs], [30, 'mint', 1, 86_400]);
+  const cooldown = withArgs.lines.find((l) => l.type === 'cooldown');
+  assert.deepEqual([cooldown.level, cooldown.code, cooldown.retryAfter], [40, 'rate_limited', 9]);
+  const plain = sink();
+  await mintThenCooldown(make({ logger: pino({ level: 'debug' }, plain) }));
+  const lost = plain.lines.find((l) => l.msg === 'autopay-auth: minted a token');
+  assert.equal(lost.mints, undefined, 'pino takes (fields, message): a second-argument object is lost');
+});
+
+test('winston, as it comes (message first), logs every field', async () => {
+  const { default: winston } = await import('winston');
+  const { Writable } = await import('node:stream');
+  const out = sink();
+  const stream = new Writable({ write: (chunk, _enc, done) => (out.write(chunk), done()) });
+  const logger = winston.createLogger({ level: 'debug', format: winston.format.json(), transports: [new winston.transports.Stream({ stream })] });
+  await mintThenCooldown(make({ logger }));
+  const mint = out.lines.find((l) => l.message === 'autopay-auth: minted a token');
+  assert.deepEqual([mint.level, mint.type, mint.mints, mint.lifetimeSecs], ['info', 'mint', 1, 86_400]);
+  const cooldown = out.lines.find((l) => l.type === 'cooldown');
+  assert.deepEqual([cooldown.level, cooldown.code, cooldown.retryAfter], ['warn', 'rate_limited', 9]);
+});
+
+test('loggerArgs is one of two strings', () => {
+  for (const loggerArgs of ['fields', 'pino', 1]) {
+    assert.throws(() => make({ loggerArgs }), (e) => e.code === 'invalid_config' && e.option === 'loggerArgs', String(loggerArgs));
+  }
+});
+
+test('a waitUntil that throws is logged once, and the refreshes run on without it', async () => {
+  emu.setExpiresIn(20); // stale after 1 s with refreshRatio 0.05
+  const r = recorder();
+  let handed = 0;
+  const waitUntil = () => {
+    handed++;
+    throw new Error('no request context here');
+  };
+  const auth = make({ logger: r.logger, waitUntil, refreshRatio: 0.05, refreshJitterSec: 0 });
+  const first = await auth.getToken();
+  const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
+  await sleep(1_100);
+  await auth.getToken(); // stale: a refresh, handed to the throwing waitUntil
+  await sleep(300);
+  const second = await auth.getToken();
+  assert.notEqual(second, first, 'the refresh landed');
+  await sleep(1_100);
+  await auth.getToken(); // stale again: handed again
+  await sleep(300);
+  assert.equal(handed, 2);
+  const said = r.lines.filter((l) => l.type === 'wait_until_error');
+  assert.equal(said.length, 1, 'once');
+  assert.equal(said[0].level, 'warn');
+  assert.equal(said[0].fields.detail, 'Error', 'the error\u2019s name, not its message');
+  assert.match(said[0].message, /waitUntil threw/);
+  assert.equal(emu.stats().minted, 3);
+});
