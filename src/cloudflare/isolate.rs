@@ -64,7 +64,7 @@ impl Isolate {
     }
 }
 
-type Fingerprint = [Option<String>; 6];
+type Fingerprint = [Option<String>; 7];
 
 thread_local! {
     static CURRENT: RefCell<Option<(Fingerprint, Rc<Isolate>)>> = const { RefCell::new(None) };

@@ -18,6 +18,9 @@ pub const CLIENT_ID: &str = "AUTOPAY_CLIENT_ID";
 pub const CLIENT_SECRET: &str = "AUTOPAY_CLIENT_SECRET";
 /// Secret: comma-separated keys callers must present as `Authorization: Bearer <key>`.
 pub const PROXY_API_KEYS: &str = "PROXY_API_KEYS";
+/// Secret (optional): comma-separated keys that may read `/healthz` in detail and nothing else —
+/// for monitoring, which should not hold a key that also fetches tokens and proxies.
+pub const HEALTH_API_KEYS: &str = "HEALTH_API_KEYS";
 /// Var: the token endpoint.
 pub const TOKEN_URL: &str = "AUTOPAY_TOKEN_URL";
 /// Var: the audience.
@@ -43,6 +46,8 @@ pub struct Settings {
     pub config: Config,
     pub api_base: String,
     pub caller_keys: CallerKeys,
+    /// Keys for the detailed `/healthz` only (empty when not set).
+    pub health_keys: Option<CallerKeys>,
 }
 
 fn raw(env: &Env, name: &str) -> Option<String> {
@@ -54,11 +59,12 @@ fn present(env: &Env, name: &str) -> bool {
 }
 
 /// The raw values that decide the settings, so an isolate can reuse what it built from them.
-pub fn fingerprint(env: &Env) -> [Option<String>; 6] {
+pub fn fingerprint(env: &Env) -> [Option<String>; 7] {
     [
         CLIENT_ID,
         CLIENT_SECRET,
         PROXY_API_KEYS,
+        HEALTH_API_KEYS,
         TOKEN_URL,
         AUDIENCE,
         API_BASE,
@@ -141,6 +147,29 @@ impl Settings {
                 None
             }
         });
+        // optional; when set it must hold a usable key, and none of the callers' keys
+        let health_keys = raw(env, HEALTH_API_KEYS)
+            .filter(|v| !v.trim().is_empty())
+            .and_then(|k| {
+                let parsed = CallerKeys::parse(&k);
+                if parsed.is_none() {
+                    problems.push(Problem {
+                        setting: HEALTH_API_KEYS,
+                        problem: "has no usable key (comma-separated, each at least 16 characters)".into(),
+                    });
+                }
+                parsed
+            });
+        if let (Some(health), Some(callers)) = (&health_keys, &caller_keys)
+            && health.digests().iter().any(|d| callers.digests().contains(d))
+        {
+            problems.push(Problem {
+                setting: HEALTH_API_KEYS,
+                problem: format!(
+                    "shares a key with {PROXY_API_KEYS}: a health key must not also fetch tokens"
+                ),
+            });
+        }
         for binding in [TOKENS_KV, TOKEN_MINTER] {
             if !present(env, binding) {
                 problems.push(Problem {
@@ -164,6 +193,7 @@ impl Settings {
                         config,
                         api_base,
                         caller_keys,
+                        health_keys,
                     });
                 }
                 Ok(_) => {}

@@ -85,6 +85,6 @@ pub(crate) fn observe(event: &Event, logger: Option<&Logger>, on_event: Option<&
         let _ = callback.call1(&JsValue::UNDEFINED, &fields);
     }
     if let Some(logger) = logger {
-        logger.log(level(event.kind), &event.message(), &fields);
+        logger.log(level(event.kind), event.message(), &fields);
     }
 }

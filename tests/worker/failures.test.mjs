@@ -3,7 +3,7 @@
 // setting; never a secret, never Autopay's raw body.
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { startEmulator, startWorker, auth, CLIENT_ID, CLIENT_SECRET } from './helpers.mjs';
+import { startEmulator, startWorker, auth, CLIENT_ID, CLIENT_SECRET, CALLER_KEY } from './helpers.mjs';
 
 let emu;
 before(async () => (emu = await startEmulator({ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET })));
@@ -58,6 +58,9 @@ test('missing or malformed settings → 500 naming each setting, never its value
     [{ AUTOPAY_CLIENT_ID: '', PROXY_API_KEYS: 'short' }, ['AUTOPAY_CLIENT_ID', 'PROXY_API_KEYS']],
     [{ AUTOPAY_TOKEN_URL: 'http://auth.example.com/oauth/token' }, ['AUTOPAY_TOKEN_URL']],
     [{ AUTOPAY_API_BASE: 'not a url' }, ['AUTOPAY_API_BASE']],
+    [{ HEALTH_API_KEYS: 'short' }, ['HEALTH_API_KEYS']],
+    // a health key that is also a caller key would fetch tokens: refused
+    [{ HEALTH_API_KEYS: `monitoring-key-0123456789, ${CALLER_KEY}` }, ['HEALTH_API_KEYS']],
   ];
   for (const [bindings, names] of cases) {
     const w = await startWorker(emu, bindings);

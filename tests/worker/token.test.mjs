@@ -102,6 +102,29 @@ test('/healthz says only ok without a key; with one, the token state, never a to
   assert.ok(!text.includes(access_token) && !text.includes(CLIENT_SECRET));
 });
 
+test('a health key (HEALTH_API_KEYS) reads the detailed /healthz and nothing else: no token, no proxying', async () => {
+  const HEALTH_KEY = 'monitoring-only-key-0123456789';
+  const w = await startWorker(ctx.emu, { HEALTH_API_KEYS: HEALTH_KEY });
+  try {
+    const { access_token } = await (await w.call('/token', { headers: auth() })).json();
+    const r = await w.call('/healthz', { headers: auth(HEALTH_KEY) });
+    const text = await r.text();
+    const h = JSON.parse(text);
+    assert.deepEqual([r.status, h.config, h.token.state], [200, 'complete', 'fresh']);
+    assert.ok(h.stats && h.isolate && h.minter, 'the detail: counters, this isolate\'s I/O, the mint ledger');
+    assert.ok(!text.includes(access_token) && !text.includes(CLIENT_SECRET));
+    const before = ctx.emu.stats();
+    for (const [path, init] of [['/token', {}], ['/customer_club/members', {}], ['/customer_club/members', { method: 'POST', body: '{}' }]]) {
+      const refused = await w.call(path, { ...init, headers: auth(HEALTH_KEY) });
+      assert.equal(refused.status, 401, path);
+      assert.ok(!(await refused.text()).includes(access_token));
+    }
+    assert.deepEqual(ctx.emu.stats(), before, 'nothing minted or proxied for it');
+  } finally {
+    await w.close();
+  }
+});
+
 test('the minting authority logs a JSON line per mint and keeps a mint ledger, shown in the keyed /healthz', async () => {
   await Promise.all(Array.from({ length: 20 }, () => ctx.w.call('/token', { headers: auth() })));
   const h = await (await ctx.w.call('/healthz', { headers: auth() })).json();
