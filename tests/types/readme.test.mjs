@@ -10,19 +10,23 @@ import { fileURLToPath } from 'node:url';
 import { consumer, run, bin } from '../runtimes/helpers.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const readme = readFileSync(join(root, 'README.md'), 'utf8');
-const blocks = [...readme.matchAll(/(?:<!-- example: (\S+)[^\n]*-->\n)?```(\w*)\n([\s\S]*?)\n```/g)].map((m) => ({
-  file: m[1],
-  lang: m[2],
-  code: m[3],
-}));
+// the README and the pages beside it: every block of code in any of them
+const DOCS = ['README.md', 'REFERENCE.md', 'DEPLOY.md', 'CONTRIBUTING.md', 'RELIABILITY.md', 'js/README.md'];
+const blocks = DOCS.flatMap((doc) =>
+  [...readFileSync(join(root, doc), 'utf8').matchAll(/(?:<!-- example: (\S+)[^\n]*-->\n)?```(\w*)\n([\s\S]*?)\n```/g)].map((m) => ({
+    doc,
+    file: m[1],
+    lang: m[2],
+    code: m[3],
+  })),
+);
 
 test('every JavaScript or TypeScript block is a file under examples/readme/, word for word', () => {
   const code = blocks.filter((b) => ['js', 'ts', 'mjs', 'mts'].includes(b.lang));
   assert.ok(code.length >= 6, `found ${code.length} blocks`);
   for (const b of code) {
-    assert.ok(b.file, `a block without its example file:\n${b.code.slice(0, 200)}`);
-    assert.equal(b.code, readFileSync(join(root, b.file), 'utf8').replace(/\n$/, ''), b.file);
+    assert.ok(b.file, `${b.doc}: a block without its example file:\n${b.code.slice(0, 200)}`);
+    assert.equal(b.code, readFileSync(join(root, b.file), 'utf8').replace(/\n$/, ''), `${b.doc}: ${b.file} drifted from its file`);
   }
 });
 
@@ -30,7 +34,7 @@ test('the examples compile under tsc --strict against the packed package', async
   const dir = consumer();
   cpSync(join(root, 'examples', 'readme'), join(dir, 'readme'), { recursive: true });
   mkdirSync(join(dir, 'node_modules', '@types'), { recursive: true });
-  for (const dep of ['redis', '@redis', '@types/node', 'undici-types', '@upstash/redis', '@aws-sdk/client-dynamodb']) {
+  for (const dep of ['redis', '@redis', '@types/node', 'undici-types', '@upstash/redis', '@aws-sdk/client-dynamodb', 'pino']) {
     const target = join(dir, 'node_modules', dep);
     mkdirSync(dirname(target), { recursive: true });
     if (existsSync(join(root, 'node_modules', dep)) && !existsSync(target)) symlinkSync(join(root, 'node_modules', dep), target);
@@ -63,4 +67,18 @@ test('every shell block runs only npm scripts and files that exist', () => {
       if (example) assert.ok(existsSync(join(root, 'examples', 'runtimes', example[1])), `examples/runtimes/${example[1]} exists`);
     }
   }
+});
+
+test('the options tables name every option of index.d.ts: REFERENCE.md\'s row by row, the package README\'s in its list', () => {
+  const dts = readFileSync(join(root, 'js', 'index.d.ts'), 'utf8');
+  const body = dts.slice(dts.indexOf('export interface AutopayAuthOptions'));
+  const options = [...body.slice(0, body.indexOf('\n}')).matchAll(/^  (\w+)\??:/gm)].map((m) => m[1]).sort();
+  assert.ok(options.length >= 20 && options.includes('loggerArgs') && options.includes('waitUntil'), options.join());
+  const reference = readFileSync(join(root, 'REFERENCE.md'), 'utf8');
+  const table = reference.slice(reference.indexOf('### Options of `new AutopayAuth(options)`'), reference.indexOf('### Methods of `AutopayAuth`'));
+  const rows = [...table.matchAll(/^\| `(\w+)` \|/gm)].map((m) => m[1]).sort();
+  assert.deepEqual(rows, options, 'REFERENCE.md: one row per option, no more');
+  const pkg = readFileSync(join(root, 'js', 'README.md'), 'utf8');
+  const list = pkg.slice(pkg.indexOf('Options:'), pkg.indexOf('Error\ncodes') > 0 ? pkg.indexOf('Error\ncodes') : undefined);
+  assert.deepEqual(options.filter((o) => !list.includes(`\`${o}\``)), [], 'js/README.md lists every option');
 });
