@@ -67,6 +67,19 @@ impl EventKind {
             EventKind::StoreOutage => "store_outage",
         }
     }
+
+    /// The log level every edge writes it at: routine work is `debug`/`info`, what an operator
+    /// should look at `warn`, a spent mint budget `error`.
+    pub fn level(self) -> &'static str {
+        match self {
+            EventKind::Refresh => "debug",
+            EventKind::Mint => "info",
+            EventKind::StoreError | EventKind::TokenError | EventKind::Cooldown | EventKind::StoreOutage => {
+                "warn"
+            }
+            EventKind::BudgetExhausted => "error",
+        }
+    }
 }
 
 impl Event {

@@ -181,16 +181,12 @@ const BUDGET_KEY: &str = "budget";
 
 /// One JSON log line per event that an operator counts or alerts on (Workers Logs reads JSON).
 pub fn log_event(event: &Event) {
-    let level = match event.kind {
-        EventKind::Refresh => return,
-        EventKind::Mint => "info",
-        EventKind::StoreError | EventKind::TokenError | EventKind::Cooldown | EventKind::StoreOutage => {
-            "warn"
-        }
-        EventKind::BudgetExhausted => "error",
-    };
+    // routine refreshes stay out of the Worker's logs
+    if event.kind == EventKind::Refresh {
+        return;
+    }
     let line = serde_json::json!({
-        "level": level,
+        "level": event.kind.level(),
         "message": format!("autopay-auth: {}", event.message()),
         "event": event,
     });

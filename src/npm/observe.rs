@@ -7,21 +7,8 @@
 use js_sys::Function;
 use wasm_bindgen::{JsCast, JsValue};
 
+use crate::Event;
 use crate::js::set;
-use crate::{Event, EventKind};
-
-/// The log level of an event: routine work is `debug`/`info`, what an operator should look at
-/// is `warn`/`error`.
-fn level(kind: EventKind) -> &'static str {
-    match kind {
-        EventKind::Refresh => "debug",
-        EventKind::Mint => "info",
-        EventKind::StoreError | EventKind::TokenError | EventKind::Cooldown | EventKind::StoreOutage => {
-            "warn"
-        }
-        EventKind::BudgetExhausted => "error",
-    }
-}
 
 /// The event as a plain object: `{ type, at, … }` with only the fields its kind uses.
 fn fields(event: &Event) -> js_sys::Object {
@@ -85,6 +72,6 @@ pub(crate) fn observe(event: &Event, logger: Option<&Logger>, on_event: Option<&
         let _ = callback.call1(&JsValue::UNDEFINED, &fields);
     }
     if let Some(logger) = logger {
-        logger.log(level(event.kind), event.message(), &fields);
+        logger.log(event.kind.level(), event.message(), &fields);
     }
 }
