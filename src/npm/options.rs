@@ -81,8 +81,8 @@ extern "C" {
 }
 
 /// An option: the object's *own* property only, so a polluted `Object.prototype` can never
-/// supply the secret, the token URL, the fetch or the store. A getter that throws counts as
-/// absent here; [`Options::read`] reads every option once through [`own`] first.
+/// supply the secret, the token URL, the fetch or the store. [`Options::read`] reads every
+/// option once, through [`own`], into the snapshot this is then called on.
 fn get(obj: &JsValue, key: &str) -> JsValue {
     match has_own(obj, key) {
         Ok(true) => Reflect::get(obj, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED),
@@ -147,13 +147,19 @@ impl Options {
             return Err(Error::config("options", "must be an object"));
         }
         let keys = own_keys(options).map_err(|_| Error::config("options", "could not be read"))?;
+        // every option is read exactly once, into a plain snapshot that everything below reads:
+        // a getter that answers differently the second time has nothing to answer
+        let snapshot = js_sys::Object::new();
         for key in keys.iter() {
             let key = key.as_string().unwrap_or_default();
             if !KNOWN.contains(&key.as_str()) {
                 return Err(Error::config(&key, "is not a known option"));
             }
-            own(options, &key)?;
+            let value = own(options, &key)?;
+            Reflect::set(&snapshot, &JsValue::from_str(&key), &value)
+                .map_err(|_| Error::config("options", "could not be read"))?;
         }
+        let options: &JsValue = &snapshot;
         let client_id = string(options, "clientId", None)?;
         let secret = ClientSecret::new(string(options, "clientSecret", None)?);
         let allow_browser = get(options, "dangerouslyAllowBrowser");

@@ -235,3 +235,29 @@ test('a loop that invalidates after every call meets the mint budget, logged onc
   assert.match(errors[0][1], /mint budget exhausted/);
   assert.equal(errors[0][2].type, 'budget_exhausted');
 });
+
+test('options are read once: a getter that answers differently the second time has no effect', async () => {
+  const reads = {};
+  const twoFaced = (key, first, later) => ({
+    get() {
+      reads[key] = (reads[key] ?? 0) + 1;
+      return reads[key] === 1 ? first : later;
+    },
+    enumerable: true,
+  });
+  const options = Object.defineProperties(
+    { clientId: 'cid', clientSecret: SECRET },
+    {
+      // the first read passes the checks; a second one would send the token request elsewhere
+      tokenUrl: twoFaced('tokenUrl', emu.tokenUrl, 'https://attacker.example/steal'),
+      apiBaseUrl: twoFaced('apiBaseUrl', emu.origin, 'https://attacker.example'),
+      timeoutMs: twoFaced('timeoutMs', 5_000, 'not a number'),
+    },
+  );
+  const auth = new AutopayAuth(options);
+  assert.deepEqual(reads, { tokenUrl: 1, apiBaseUrl: 1, timeoutMs: 1 }, 'each option read exactly once');
+  await auth.getToken();
+  assert.equal((await auth.fetch('/customer_club/members')).status, 200);
+  assert.equal(emu.stats().tokenRequests, 1, 'the token request went where the checked URL said');
+  assert.deepEqual(reads, { tokenUrl: 1, apiBaseUrl: 1, timeoutMs: 1 }, 'and never again');
+});
