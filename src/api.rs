@@ -63,6 +63,29 @@ pub fn join_api_path(base: &str, path: &str) -> Result<String, Error> {
     Ok(format!("{}{}", base.trim_end_matches('/'), path))
 }
 
+/// What a proxied path may not hold, percent-encoded: a dot, a slash or a backslash (`%2e`,
+/// `%2f`, `%5c`, any case, also double-encoded as `%252e` …). They stay under the base as sent,
+/// but an upstream that decodes before routing would resolve them outside it. Published to the
+/// Worker's JS front, which hands such paths to Rust to refuse.
+pub const ENCODED_SEPARATORS: [&str; 3] = ["2e", "2f", "5c"];
+
+/// Whether a proxied `path` (without its query) smuggles a separator past the base check: an
+/// [`ENCODED_SEPARATORS`] escape, or a `;` path parameter (`/..;/admin`). Gateways refuse these
+/// (Envoy: `path_with_escaped_slashes_action: REJECT_REQUEST`); so does the Worker, with 400.
+pub fn smuggles_separator(path: &str) -> bool {
+    if path.contains(';') {
+        return true;
+    }
+    let lower = path.to_ascii_lowercase();
+    lower.match_indices('%').any(|(i, _)| {
+        let mut rest = &lower[i + 1..];
+        while let Some(deeper) = rest.strip_prefix("25") {
+            rest = deeper; // `%25` encodes `%`: look through any depth of it
+        }
+        ENCODED_SEPARATORS.iter().any(|e| rest.starts_with(e))
+    })
+}
+
 /// Whether the normalised `target` URL stays inside the normalised `base` URL (same origin, and
 /// under the base path). A bearer token is only ever sent to such a URL.
 pub fn check_within_base(base: &str, target: &str) -> Result<(), Error> {
@@ -154,6 +177,33 @@ pub fn is_forwardable_request_header(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn encoded_separators_and_path_parameters_are_smuggling() {
+        for path in [
+            "/..%2f..%2fadmin",
+            "/..%2F..%2Fadmin",
+            "/..%5c..%5cadmin",
+            "/%2e%2e/admin",
+            "/%2E./admin",
+            "/%252e%252e/admin",
+            "/%25252f",
+            "/..;/admin",
+            "/members;jsessionid=1",
+        ] {
+            assert!(smuggles_separator(path), "{path}");
+        }
+        for path in [
+            "/customer_club/members",
+            "/a%20b",
+            "/100%25",
+            "/%41%42",
+            "/x/%2",
+            "/",
+        ] {
+            assert!(!smuggles_separator(path), "{path}");
+        }
+    }
 
     #[test]
     fn api_paths_stay_inside_the_base() {

@@ -35,7 +35,9 @@ function settingsOf(env) {
     const s = rust.frontSettings(env);
     if (s === null) return (settings = null);
     const escaped = s.unforwardedPrefixes.map((p) => p.replace(/[^a-z0-9]/g, '\\$&'));
-    settings = { ...s, unforwarded: new Set(s.unforwarded), prefixes: new RegExp(`^(?:${escaped.join('|')})`) };
+    // a path Rust refuses (an encoded separator, also double-encoded, or a `;` parameter) goes to Rust
+    const smuggling = new RegExp(`%(?:25)*(?:${s.encodedSeparators.join('|')})|;`, 'i');
+    settings = { ...s, unforwarded: new Set(s.unforwarded), prefixes: new RegExp(`^(?:${escaped.join('|')})`), smuggling };
   }
   return settings;
 }
@@ -100,7 +102,9 @@ function tokenAnswer(got, request, env, ctx) {
 /** `pathAndQuery`: from the runtime's serialised WHATWG URL, so no dot segments remain in it;
  * one starting `//` (a host, to a URL parser) is Rust's to refuse. */
 async function proxy(request, env, ctx, s, pathAndQuery) {
-  if (pathAndQuery.startsWith('//')) return rust.fetch.call({ env, ctx }, request);
+  const query = pathAndQuery.indexOf('?');
+  const path = query < 0 ? pathAndQuery : pathAndQuery.slice(0, query);
+  if (pathAndQuery.startsWith('//') || s.smuggling.test(path)) return rust.fetch.call({ env, ctx }, request);
   const target = s.apiBase + pathAndQuery;
   const headers = new Headers();
   for (const [name, value] of request.headers) {

@@ -34,7 +34,7 @@ fn strings(list: &[&str]) -> Array {
     list.iter().map(|s| JsValue::from_str(s)).collect()
 }
 
-/// `{ keys, apiBase, unforwarded, unforwardedPrefixes, unauthorized, unreachable }` for this
+/// `{ keys, apiBase, unforwarded, unforwardedPrefixes, encodedSeparators, unauthorized, unreachable }` for this
 /// isolate's settings — the caller keys as SHA-256 digests, the API base without a trailing
 /// `/`, the request headers never forwarded, and two error bodies — or `null` when the settings
 /// are not usable (the Rust `fetch` then names the problem).
@@ -55,6 +55,11 @@ pub fn front_settings(env: Env) -> JsValue {
     set(&out, "apiBase", &s.api_base.trim_end_matches('/').into());
     set(&out, "unforwarded", &strings(UNFORWARDED_HEADERS));
     set(&out, "unforwardedPrefixes", &strings(UNFORWARDED_PREFIXES));
+    set(
+        &out,
+        "encodedSeparators",
+        &strings(&crate::api::ENCODED_SEPARATORS),
+    );
     let (code, description) = reply::UNAUTHORIZED;
     set(&out, "unauthorized", &reply::error_body(code, description).into());
     let (code, description) = reply::UNREACHABLE;

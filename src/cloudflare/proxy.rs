@@ -29,6 +29,11 @@ fn target(iso: &Isolate, req: &Request) -> std::result::Result<String, crate::Er
         .find('/')
         .map_or("/", |i| &href[after_scheme + i..]);
     let path = path.split('#').next().unwrap_or("/");
+    if crate::api::smuggles_separator(path.split('?').next().unwrap_or("")) {
+        return Err(crate::Error::argument(
+            "the path holds an encoded dot, slash or backslash, or a `;` parameter: refused before anything is sent",
+        ));
+    }
     resolve_api_url(&iso.settings.api_base, path)
 }
 

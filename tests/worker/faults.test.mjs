@@ -1,6 +1,6 @@
 // The Worker fails closed on minting and open on serving, in real workerd: a wrong secret, an
 // API that refuses every token, rate limits, planted KV records, odd methods and headers, and
-// request bodies of unknown length.
+// request bodies of unknown length, and paths that smuggle a separator past the base check.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -168,4 +168,25 @@ test('a 20 MB token answer is refused (502 invalid_response), never buffered', a
   const r = await ctx.w.call('/token', { headers: auth() });
   assert.equal(r.status, 502);
   assert.equal((await r.json()).error, 'invalid_response');
+});
+
+test('encoded dots, slashes and backslashes (any case, double-encoded) and ; parameters are refused with 400, front and Rust alike', async () => {
+  const smuggling = ['/..%2f..%2fadmin', '/..%2F..%2Fadmin', '/..%5c..%5cadmin', '/%252e%252e/admin', '/x/%25252F/y', '/..;/admin', '/members;jsessionid=1'];
+  // a first call, so the token exists and the front's lease path is the one taken
+  assert.equal((await ctx.w.call('/customer_club/members', { headers: auth() })).status, 200);
+  const before = ctx.emu.stats().apiRequests;
+  for (const path of smuggling) {
+    // GET: the JS front; POST with a body: Rust
+    for (const init of [{ method: 'GET' }, { method: 'POST', body: '{}' }]) {
+      const r = await ctx.w.call(`${path}?q=1`, { ...init, headers: auth() });
+      const text = await r.text();
+      assert.equal(r.status, 400, `${init.method} ${path}: ${text}`);
+      assert.equal(JSON.parse(text).error, 'invalid_request');
+    }
+  }
+  assert.equal(ctx.emu.stats().apiRequests, before, 'nothing was sent');
+  // what stays allowed: escapes of other characters, and a query with anything in it
+  for (const path of ['/customer_club/a%20b', '/customer_club/members?next=..%2f..%2f;x']) {
+    assert.equal((await ctx.w.call(path, { headers: auth() })).status, 200, path);
+  }
 });
