@@ -49,3 +49,15 @@ test('no dependency of its own: the stores\' clients are optional peers, and the
   const [packed] = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', pkg], { encoding: 'utf8' }));
   t.diagnostic(`npm install autopay-auth: 1 package, ${packed.entryCount} files, ${(packed.unpackedSize / 1024).toFixed(1)} KiB installed (${(packed.size / 1024).toFixed(1)} KiB packed)`);
 });
+
+test('no invented links: the manifest has no repository, homepage or bugs, and no packed file points at a repository', () => {
+  const manifest = JSON.parse(readFileSync(join(pkg, 'package.json'), 'utf8'));
+  for (const field of ['repository', 'homepage', 'bugs']) assert.equal(manifest[field], undefined, field);
+  const [packed] = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', pkg], { encoding: 'utf8' }));
+  for (const { path } of packed.files.filter((f) => /\.(md|json|js|mjs|cjs|d\.ts|d\.cts)$/.test(f.path))) {
+    const text = readFileSync(join(pkg, path), 'utf8');
+    const links = text.match(/https?:\/\/(?:www\.)?(?:github\.com|gitlab\.com|bitbucket\.org)\/[^\s)"'`]*/g) ?? [];
+    assert.deepEqual(links, [], `${path} points at a repository`);
+    assert.ok(!/\bthis repository\b/i.test(text), `${path} speaks of "this repository" without naming it`);
+  }
+});
