@@ -53,12 +53,43 @@ export function makeApi(WasmClient) {
     #pending = null;
     #joined = 0;
 
+    #expiresAt = null; // of the last token handed out, for the remaining-life gauge
+
     constructor(options) {
       try {
         this.#client = new WasmClient(options, this.#lease);
       } catch (e) {
         rethrow(e);
       }
+      const meter = this.#client.meter;
+      if (meter !== undefined) this.#observe(meter);
+    }
+
+    /** The OpenTelemetry instruments read from `stats()` and the current token, observed when
+     * the service's reader collects (the token requests' span, duration and errors are the wasm
+     * side's). Attributes name sources and nothing else. */
+    #observe(meter) {
+      const counter = (name, description, unit) => meter.createObservableCounter(name, { description, unit });
+      const mints = counter('autopay_auth.mints', 'Tokens obtained from the token endpoint', '{token}');
+      const hits = counter('autopay_auth.cache.hits', 'Calls answered with a cached token, by autopay_auth.cache.source (memory, store)', '{call}');
+      const storeErrors = counter('autopay_auth.store.errors', 'Store calls that failed or timed out (survived)', '{call}');
+      const rejected = counter('autopay_auth.store.rejected', 'Stored records that did not open (forged, tampered, foreign)', '{record}');
+      const refusals = counter('autopay_auth.budget.refusals', 'Token requests the mint budget refused', '{request}');
+      const remaining = meter.createObservableGauge('autopay_auth.token.remaining', { description: 'Seconds the current token has left', unit: 's' });
+      const all = [mints, hits, storeErrors, rejected, refusals, remaining];
+      const observe = (result) => {
+        const s = this.stats();
+        result.observe(mints, s.mints);
+        result.observe(hits, s.memoryHits, { 'autopay_auth.cache.source': 'memory' });
+        result.observe(hits, s.kvHits, { 'autopay_auth.cache.source': 'store' });
+        result.observe(storeErrors, s.kvErrors);
+        result.observe(rejected, s.kvRejected);
+        result.observe(refusals, s.budgetRefusals);
+        const expiresAt = this.#lease.info?.expiresAt ?? this.#expiresAt;
+        if (expiresAt !== null) result.observe(remaining, Math.max(0, (expiresAt - Date.now()) / 1000));
+      };
+      if (typeof meter.addBatchObservableCallback === 'function') meter.addBatchObservableCallback(observe, all);
+      else for (const instrument of all) instrument.addCallback((r) => observe({ observe: (i, v, a) => i === instrument && r.observe(v, a) }));
     }
 
     /** The access token: from memory, KV, or one token request shared by all callers. */
@@ -84,7 +115,10 @@ export function makeApi(WasmClient) {
           this.#leaseHits++;
           return Promise.resolve(copy(this.#lease.info));
         }
-        return this.#info(signal, waitUntil).then(copy);
+        return this.#info(signal, waitUntil).then((info) => {
+          this.#expiresAt = info.expiresAt;
+          return copy(info);
+        });
       } catch (e) {
         return Promise.reject(e); // a getter of `options` threw: a rejection, never a throw
       }

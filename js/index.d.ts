@@ -19,6 +19,17 @@ export interface KVNamespaceLike {
   readonly minExpirationTtl?: number;
 }
 
+/** The OpenTelemetry API objects `telemetry` takes (the shapes used, so no dependency on it). */
+export interface TelemetryOptions {
+  meter?: {
+    createCounter(name: string, options?: object): unknown;
+    createHistogram(name: string, options?: object): unknown;
+    createObservableCounter(name: string, options?: object): unknown;
+    createObservableGauge(name: string, options?: object): unknown;
+  };
+  tracer?: { startSpan(name: string, options?: object): unknown };
+}
+
 /**
  * Where the package logs, one line per event. `console` and winston take `(message, fields)` as
  * they are; pino and bunyan take `(fields, message)`: pass `loggerArgs: 'fields-first'` with them.
@@ -47,7 +58,7 @@ export interface AutopayAuthEvent {
   status?: number;
   /** `cooldown`, `budget_exhausted`: seconds until a token request may be made again. */
   retryAfter?: number;
-  /** `store_error`: the failing operation and the error's name (never its text); `store_outage`: `mint` (minted alone) or `fail`. */
+  /** `store_error`: the failing operation and the error's name (never its text); `store_outage`: `mint` (minted alone) or `fail`; `token_error`: `retrying` when another attempt of the same request follows. */
   detail?: string;
 }
 
@@ -96,6 +107,12 @@ export interface AutopayAuthOptions {
    * drops a second-argument object).
    */
   loggerArgs?: 'message-first' | 'fields-first';
+  /**
+   * OpenTelemetry, through the `Meter` and `Tracer` your service already has (from
+   * `@opentelemetry/api`: `metrics.getMeter('my-service')`, `trace.getTracer('my-service')`):
+   * a client span per token request and the metrics in REFERENCE.md. Either may be left out.
+   */
+  telemetry?: TelemetryOptions;
   /** Called with every event (mint, refresh, store_error, token_error, cooldown, budget_exhausted), to count and alert on. */
   onEvent?: (event: AutopayAuthEvent) => void;
   /**

@@ -892,7 +892,7 @@ impl Machine {
                 }
                 Err(e) => {
                     self.stats.failures += 1;
-                    self.token_error_event(now, &e);
+                    self.token_error_event(now, &e, false);
                     Action::Fail(e)
                 }
             };
@@ -917,8 +917,9 @@ impl Machine {
             }
             Err(e) => {
                 self.stats.failures += 1;
-                self.token_error_event(now, &e);
-                if let Some(at) = self.retry_at_for(now, &flight, &e) {
+                let retry = self.retry_at_for(now, &flight, &e);
+                self.token_error_event(now, &e, retry.is_some());
+                if let Some(at) = retry {
                     self.set_step(now, Step::Pause { at, then: Then::Mint });
                     return self.advance(now, call);
                 }
@@ -1028,10 +1029,13 @@ impl Machine {
         self.events.push(e);
     }
 
-    fn token_error_event(&mut self, now: u64, error: &Error) {
+    /// A token request attempt failed; `retrying`: another attempt of the same request follows
+    /// (`detail: "retrying"`), else the request has failed for its callers.
+    fn token_error_event(&mut self, now: u64, error: &Error, retrying: bool) {
         let mut e = Event::new(EventKind::TokenError, now);
         e.code = Some(error.code());
         e.status = error.status();
+        e.detail = retrying.then(|| "retrying".to_owned());
         self.events.push(e);
     }
 

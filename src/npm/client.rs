@@ -12,6 +12,7 @@ use wasm_bindgen_futures::{JsFuture, future_to_promise};
 use super::errors::to_js;
 use super::observe::{Logger, observe};
 use super::options::{Options, optional_function};
+use super::telemetry::{Observed, Telemetry};
 use crate::js::errors::error_name;
 use crate::js::fetch::{FetchResponse, FetchTransport, LastCause, call_fetch, header};
 use crate::js::kv::KvStore;
@@ -22,7 +23,8 @@ use crate::{
     ApiCall, Endpoint, Error, Refusal, Served, TokenManager, TokenRecord, call_api, check_within_base,
 };
 
-type Manager = TokenManager<Endpoint<FetchTransport, DateClock>, KvStore, DateClock, Ticks, WebSealer>;
+type Manager =
+    TokenManager<Observed<Endpoint<FetchTransport, DateClock>>, KvStore, DateClock, Ticks, WebSealer>;
 
 #[wasm_bindgen]
 extern "C" {
@@ -49,6 +51,8 @@ struct Shared {
     cause: LastCause,
     /// The `waitUntil` option.
     wait_until: Option<Function>,
+    /// The `telemetry.meter` given, for the observable instruments `js/api.js` registers.
+    meter: JsValue,
     /// Where a `waitUntil` that throws is reported (once: `wait_until_threw`).
     logger: Option<Logger>,
     wait_until_threw: Cell<bool>,
@@ -249,12 +253,23 @@ impl WasmClient {
         let o = Options::read(&options).map_err(|e| to_js(&e, None))?;
         let transport = FetchTransport::new(o.fetch.clone());
         let cause = Rc::clone(&transport.cause);
-        let source = Endpoint::new(o.config.clone(), transport, DateClock);
+        let telemetry = Telemetry::read(&o.telemetry, crate::config::url_host(o.config.token_url()))
+            .map_err(|e| to_js(&e, None))?;
+        let meter = Reflect::get(&o.telemetry, &"meter".into()).unwrap_or(JsValue::UNDEFINED);
+        let source = Observed {
+            inner: Endpoint::new(o.config.clone(), transport, DateClock),
+            telemetry: telemetry.clone(),
+        };
         let manager = TokenManager::new(&o.config, o.policy, jitter(), source, o.kv, DateClock)
             .map_err(|e| to_js(&e, None))?;
         let (logger, on_event, wait_until) = (o.logger, o.on_event, o.wait_until);
         let events_logger = logger.clone();
-        manager.set_observer(move |event| observe(event, events_logger.as_ref(), on_event.as_ref()));
+        manager.set_observer(move |event| {
+            if let Some(t) = &telemetry {
+                t.on_event(event);
+            }
+            observe(event, events_logger.as_ref(), on_event.as_ref());
+        });
         let shared = Rc::new(Shared {
             manager,
             api_base_url: o.api_base_url,
@@ -262,6 +277,7 @@ impl WasmClient {
             cause,
             wait_until,
             logger,
+            meter,
             wait_until_threw: Cell::new(false),
             lease,
         });
@@ -327,6 +343,12 @@ impl WasmClient {
             };
             Ok(call_api(&mut call).await?.into())
         })
+    }
+
+    /// The OpenTelemetry `Meter` of the `telemetry` option, or `undefined`.
+    #[wasm_bindgen(getter)]
+    pub fn meter(&self) -> JsValue {
+        self.shared.meter.clone()
     }
 
     /// The counters (see `Stats`).

@@ -5,5 +5,6 @@ mod client;
 mod errors;
 mod observe;
 mod options;
+mod telemetry;
 
 pub use client::WasmClient;

@@ -31,6 +31,7 @@ const KNOWN: &[&str] = &[
     "storeWaitMs",
     "logger",
     "loggerArgs",
+    "telemetry",
     "onEvent",
     "waitUntil",
     "dangerouslyAllowBrowser",
@@ -54,6 +55,8 @@ pub(crate) struct Options {
     pub(crate) kv: Option<KvStore>,
     /// Where log lines go (`console` unless given; `None` when the user passed `null`).
     pub(crate) logger: Option<Logger>,
+    /// `{ meter, tracer }` of OpenTelemetry, as given (checked by the telemetry edge).
+    pub(crate) telemetry: JsValue,
     /// Called with every event, when given.
     pub(crate) on_event: Option<Function>,
     /// Given each background refresh's promise, when given (the platform's `waitUntil`).
@@ -282,6 +285,7 @@ impl Options {
             ));
         };
         let on_event = optional_function(own(options, "onEvent")?, "onEvent")?;
+        let telemetry = own(options, "telemetry")?;
         let wait_until = optional_function(own(options, "waitUntil")?, "waitUntil")?;
 
         Ok(Self {
@@ -291,6 +295,7 @@ impl Options {
             fetch,
             kv,
             logger,
+            telemetry,
             on_event,
             wait_until,
         })
