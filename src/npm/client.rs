@@ -255,7 +255,11 @@ impl WasmClient {
         let cause = Rc::clone(&transport.cause);
         let telemetry = Telemetry::read(&o.telemetry, crate::config::url_host(o.config.token_url()))
             .map_err(|e| to_js(&e, None))?;
-        let meter = Reflect::get(&o.telemetry, &"meter".into()).unwrap_or(JsValue::UNDEFINED);
+        // the option is read once, by `Telemetry::read`: its meter comes from there
+        let meter = telemetry
+            .as_ref()
+            .and_then(|t| t.meter.clone())
+            .unwrap_or(JsValue::UNDEFINED);
         let source = Observed {
             inner: Endpoint::new(o.config.clone(), transport, DateClock),
             telemetry: telemetry.clone(),

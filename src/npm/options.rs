@@ -138,7 +138,7 @@ fn url(obj: &JsValue, key: &str, default: &str) -> Result<String, Error> {
 
 /// Whether a user's object (a store) has these methods, own or inherited (a class instance's
 /// methods live on its prototype).
-fn has_methods(v: &JsValue, names: &[&str]) -> bool {
+pub(crate) fn has_methods(v: &JsValue, names: &[&str]) -> bool {
     names
         .iter()
         .all(|m| Reflect::get(v, &JsValue::from_str(m)).is_ok_and(|f| f.is_function()))

@@ -11,6 +11,7 @@ use std::rc::Rc;
 use js_sys::{Array, Function, Object, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 
+use super::options::has_methods;
 use crate::js::set;
 use crate::{Error, Event, EventKind, TokenRecord, TokenSource};
 
@@ -25,6 +26,8 @@ pub(crate) const ERRORS: &str = "autopay_auth.token_request.errors";
 
 /// The instruments and the tracer, and the token request under way.
 pub(crate) struct Telemetry {
+    /// The `Meter`, for the observable instruments `js/api.js` registers.
+    pub(crate) meter: Option<JsValue>,
     tracer: Option<JsValue>,
     duration: Option<JsValue>,
     errors: Option<JsValue>,
@@ -46,12 +49,6 @@ struct Request {
 fn call(target: &JsValue, method: &str, args: &[&JsValue]) -> Result<JsValue, JsValue> {
     let f: Function = Reflect::get(target, &method.into())?.dyn_into()?;
     f.apply(target, &args.iter().copied().collect::<Array>())
-}
-
-fn has_methods(v: &JsValue, names: &[&str]) -> bool {
-    names
-        .iter()
-        .all(|m| Reflect::get(v, &JsValue::from_str(m)).is_ok_and(|f| f.is_function()))
 }
 
 fn attributes(pairs: &[(&str, JsValue)]) -> Object {
@@ -140,6 +137,7 @@ impl Telemetry {
                 );
                 call(m, "createCounter", &[&ERRORS.into(), &options]).ok()
             }),
+            meter,
             tracer,
             host: host.to_owned(),
             port,
