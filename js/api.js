@@ -88,8 +88,7 @@ export function makeApi(WasmClient) {
         const expiresAt = this.#lease.info?.expiresAt ?? this.#expiresAt;
         if (expiresAt !== null) result.observe(remaining, Math.max(0, (expiresAt - Date.now()) / 1000));
       };
-      if (typeof meter.addBatchObservableCallback === 'function') meter.addBatchObservableCallback(observe, all);
-      else for (const instrument of all) instrument.addCallback((r) => observe({ observe: (i, v, a) => i === instrument && r.observe(v, a) }));
+      meter.addBatchObservableCallback(observe, all);
     }
 
     /** The access token: from memory, KV, or one token request shared by all callers. */

@@ -26,6 +26,7 @@ export interface TelemetryOptions {
     createHistogram(name: string, options?: object): unknown;
     createObservableCounter(name: string, options?: object): unknown;
     createObservableGauge(name: string, options?: object): unknown;
+    addBatchObservableCallback(callback: (result: any) => void, observables: any[]): unknown;
   };
   tracer?: { startSpan(name: string, options?: object): unknown };
 }

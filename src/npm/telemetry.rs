@@ -88,6 +88,7 @@ impl Telemetry {
                 "createHistogram",
                 "createObservableCounter",
                 "createObservableGauge",
+                "addBatchObservableCallback",
             ];
             if !has_methods(m, &needed) {
                 return Err(Error::config(
