@@ -1,10 +1,12 @@
-//! What identifies a token: endpoint, client, audience, secret — validated once, with the cache
-//! key derived from it.
+//! What identifies a token: endpoint, client, credential, and what is asked for (audience,
+//! scope, resources, the request's shape) — validated once, with the cache key derived from it.
 
 use sha2::{Digest, Sha256};
 
+use crate::assertion::PrivateKey;
 use crate::error::{Error, field};
 use crate::secret::ClientSecret;
+use crate::wire::MAX_LIFETIME_SECS;
 
 /// The vendor's token endpoint.
 pub const DEFAULT_TOKEN_URL: &str = "https://api-auth.autopay.io/oauth/token";
@@ -15,45 +17,244 @@ pub const DEFAULT_API_BASE_URL: &str = "https://api.autopay.io";
 /// Bumped whenever the stored record or the key derivation changes shape.
 pub const CACHE_SCHEMA: u32 = 2;
 
-/// A validated client configuration. The secret inside stays redacted in `Debug`.
+/// How the token request's body is written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BodyFormat {
+    /// `application/json`: Autopay's contract, byte for byte (the default).
+    #[default]
+    Json,
+    /// `application/x-www-form-urlencoded`, as RFC 6749 §4.4 has it (every standard server).
+    Form,
+}
+
+impl BodyFormat {
+    /// The option's value for this format.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Json => "json",
+            Self::Form => "form",
+        }
+    }
+}
+
+/// How the client proves who it is (the `token_endpoint_auth_method` of RFC 7591).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// The id and secret in the body (the default, and Autopay's).
+    #[default]
+    SecretPost,
+    /// HTTP Basic with the id and secret, each form-encoded first (RFC 6749 §2.3.1).
+    SecretBasic,
+    /// A fresh assertion signed with the client's private key (RFC 7523, OIDC Core §9).
+    PrivateKeyJwt,
+}
+
+impl ClientAuth {
+    /// The method's registered name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::SecretPost => "client_secret_post",
+            Self::SecretBasic => "client_secret_basic",
+            Self::PrivateKeyJwt => "private_key_jwt",
+        }
+    }
+
+    /// The method named `name`.
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::SecretPost, Self::SecretBasic, Self::PrivateKeyJwt]
+            .into_iter()
+            .find(|m| m.name() == name)
+    }
+}
+
+/// What the client proves itself with.
+#[derive(Clone, Debug)]
+enum Credential {
+    Secret(ClientSecret),
+    Key(PrivateKey),
+}
+
+/// A validated client configuration. The secret or key inside stays redacted in `Debug`.
 #[derive(Clone, Debug)]
 pub struct Config {
     token_url: String,
     client_id: String,
-    client_secret: ClientSecret,
-    audience: String,
+    credential: Credential,
+    client_auth: ClientAuth,
+    body: BodyFormat,
+    audience: Option<String>,
+    scope: Option<String>,
+    resources: Vec<String>,
+    default_expires_in: Option<u64>,
     cache_key: String,
 }
 
+/// Builds a [`Config`] for any client-credentials endpoint; [`ConfigBuilder::build`] checks it.
+/// Unset, everything is Autopay's: JSON body, the secret in it, audience
+/// [`DEFAULT_AUDIENCE`], no scope, no resource.
+#[derive(Clone, Debug)]
+pub struct ConfigBuilder {
+    token_url: String,
+    client_id: String,
+    secret: Option<ClientSecret>,
+    key: Option<PrivateKey>,
+    client_auth: ClientAuth,
+    body: BodyFormat,
+    audience: Option<String>,
+    scope: Option<String>,
+    resources: Vec<String>,
+    default_expires_in: Option<u64>,
+}
+
+impl ConfigBuilder {
+    /// The client secret (for `client_secret_post` and `client_secret_basic`).
+    pub fn client_secret(mut self, secret: ClientSecret) -> Self {
+        self.secret = Some(secret);
+        self
+    }
+    /// The private key (for `private_key_jwt`).
+    pub fn private_key(mut self, key: PrivateKey) -> Self {
+        self.key = Some(key);
+        self
+    }
+    /// How the client authenticates.
+    pub fn client_auth(mut self, auth: ClientAuth) -> Self {
+        self.client_auth = auth;
+        self
+    }
+    /// How the body is written.
+    pub fn body(mut self, body: BodyFormat) -> Self {
+        self.body = body;
+        self
+    }
+    /// The `audience` parameter; `None` sends none.
+    pub fn audience(mut self, audience: Option<&str>) -> Self {
+        self.audience = audience.map(str::to_owned);
+        self
+    }
+    /// The `scope` parameter (space-separated scope tokens).
+    pub fn scope(mut self, scope: &str) -> Self {
+        self.scope = Some(scope.to_owned());
+        self
+    }
+    /// One more `resource` parameter (RFC 8707: an absolute URI, no fragment).
+    pub fn resource(mut self, resource: &str) -> Self {
+        self.resources.push(resource.to_owned());
+        self
+    }
+    /// The lifetime, in seconds, to assume when a success has no `expires_in` (without it such
+    /// an answer is `invalid_response`: a token is never cached forever).
+    pub fn default_expires_in(mut self, secs: u64) -> Self {
+        self.default_expires_in = Some(secs);
+        self
+    }
+
+    /// Checks everything: each refusal is `invalid_config` naming the setting, never its value.
+    pub fn build(self) -> Result<Config, Error> {
+        check_url(field::TOKEN_URL, &self.token_url)?;
+        check_text(field::CLIENT_ID, &self.client_id)?;
+        let credential = match (self.client_auth, self.secret, self.key) {
+            (ClientAuth::PrivateKeyJwt, None, Some(key)) => Credential::Key(key),
+            (ClientAuth::PrivateKeyJwt, Some(_), _) => {
+                return Err(Error::config(
+                    field::CLIENT_SECRET,
+                    "is not used with private_key_jwt (the private key signs instead): remove it",
+                ));
+            }
+            (ClientAuth::PrivateKeyJwt, None, None) => {
+                return Err(Error::config(
+                    field::PRIVATE_KEY,
+                    "is required with private_key_jwt",
+                ));
+            }
+            (_, _, Some(_)) => {
+                return Err(Error::config(
+                    field::PRIVATE_KEY,
+                    "is only used with private_key_jwt (set clientAuth to it, or remove the key)",
+                ));
+            }
+            (auth, None, None) => {
+                return Err(Error::config(
+                    field::CLIENT_SECRET,
+                    format!("is required with {}", auth.name()),
+                ));
+            }
+            (_, Some(secret), None) => {
+                if secret.expose().is_empty() {
+                    return Err(Error::config(field::CLIENT_SECRET, "must be a non-empty string"));
+                }
+                if secret.expose().chars().any(char::is_control) {
+                    return Err(Error::config(
+                        field::CLIENT_SECRET,
+                        "must not contain control characters",
+                    ));
+                }
+                Credential::Secret(secret)
+            }
+        };
+        if let Some(audience) = &self.audience {
+            check_text(field::AUDIENCE, audience)?;
+        }
+        if let Some(scope) = &self.scope {
+            check_scope(scope)?;
+        }
+        for resource in &self.resources {
+            check_resource(resource)?;
+        }
+        if let Some(secs) = self.default_expires_in
+            && !(1..=MAX_LIFETIME_SECS).contains(&secs)
+        {
+            return Err(Error::config(
+                field::DEFAULT_EXPIRES_IN,
+                format!("must be a whole number of seconds from 1 to {MAX_LIFETIME_SECS}"),
+            ));
+        }
+        let mut config = Config {
+            token_url: self.token_url,
+            client_id: self.client_id,
+            credential,
+            client_auth: self.client_auth,
+            body: self.body,
+            audience: self.audience,
+            scope: self.scope,
+            resources: self.resources,
+            default_expires_in: self.default_expires_in,
+            cache_key: String::new(),
+        };
+        config.cache_key = derive_cache_key(&config);
+        Ok(config)
+    }
+}
+
 impl Config {
-    /// Validates the four values that decide which token is minted. `token_url` must be `https`
-    /// (plain `http` only on a loopback host, for local emulators).
+    /// Autopay's configuration: validates the four values that decide which token is minted.
+    /// `token_url` must be `https` (plain `http` only on a loopback host, for local emulators).
     pub fn new(
         token_url: &str,
         client_id: &str,
         client_secret: ClientSecret,
         audience: &str,
     ) -> Result<Self, Error> {
-        check_url(field::TOKEN_URL, token_url)?;
-        check_text(field::CLIENT_ID, client_id)?;
-        if client_secret.expose().is_empty() {
-            return Err(Error::config(field::CLIENT_SECRET, "must be a non-empty string"));
-        }
-        if client_secret.expose().chars().any(char::is_control) {
-            return Err(Error::config(
-                field::CLIENT_SECRET,
-                "must not contain control characters",
-            ));
-        }
-        check_text(field::AUDIENCE, audience)?;
-        let cache_key = derive_cache_key(token_url, client_id, &client_secret, audience);
-        Ok(Self {
+        Self::builder(token_url, client_id)
+            .client_secret(client_secret)
+            .audience(Some(audience))
+            .build()
+    }
+
+    /// A configuration for any endpoint, set up step by step.
+    pub fn builder(token_url: &str, client_id: &str) -> ConfigBuilder {
+        ConfigBuilder {
             token_url: token_url.to_owned(),
             client_id: client_id.to_owned(),
-            client_secret,
-            audience: audience.to_owned(),
-            cache_key,
-        })
+            secret: None,
+            key: None,
+            client_auth: ClientAuth::default(),
+            body: BodyFormat::default(),
+            audience: Some(DEFAULT_AUDIENCE.to_owned()),
+            scope: None,
+            resources: Vec::new(),
+            default_expires_in: None,
+        }
     }
 
     /// The token endpoint.
@@ -64,31 +265,99 @@ impl Config {
     pub fn client_id(&self) -> &str {
         &self.client_id
     }
-    /// The client secret (redacted in `Debug`).
-    pub fn client_secret(&self) -> &ClientSecret {
-        &self.client_secret
+    /// The client secret (redacted in `Debug`), unless the client signs with a key.
+    pub fn client_secret(&self) -> Option<&ClientSecret> {
+        match &self.credential {
+            Credential::Secret(s) => Some(s),
+            Credential::Key(_) => None,
+        }
     }
-    /// The audience.
-    pub fn audience(&self) -> &str {
-        &self.audience
+    /// The private key, for `private_key_jwt`.
+    pub fn private_key(&self) -> Option<&PrivateKey> {
+        match &self.credential {
+            Credential::Key(k) => Some(k),
+            Credential::Secret(_) => None,
+        }
     }
-    /// The store key for this configuration's token: covers token URL, client id, audience, a
-    /// fingerprint of the secret and the schema version; never contains the secret.
+    /// What keys the sealing of stored records: the client secret, or the private key.
+    pub fn sealing_secret(&self) -> &ClientSecret {
+        match &self.credential {
+            Credential::Secret(s) => s,
+            Credential::Key(k) => k.as_secret(),
+        }
+    }
+    /// How the client authenticates.
+    pub fn client_auth(&self) -> ClientAuth {
+        self.client_auth
+    }
+    /// How the body is written.
+    pub fn body(&self) -> BodyFormat {
+        self.body
+    }
+    /// The audience, if one is sent.
+    pub fn audience(&self) -> Option<&str> {
+        self.audience.as_deref()
+    }
+    /// The scope, if one is asked for.
+    pub fn scope(&self) -> Option<&str> {
+        self.scope.as_deref()
+    }
+    /// The resource indicators, one `resource` parameter each.
+    pub fn resources(&self) -> &[String] {
+        &self.resources
+    }
+    /// The lifetime assumed when a success has no `expires_in`.
+    pub fn default_expires_in(&self) -> Option<u64> {
+        self.default_expires_in
+    }
+    /// Whether this is Autopay's request exactly (JSON, the secret in the body, an audience, no
+    /// scope or resource).
+    fn is_autopay_shaped(&self) -> bool {
+        self.body == BodyFormat::Json
+            && self.client_auth == ClientAuth::SecretPost
+            && self.audience.is_some()
+            && self.scope.is_none()
+            && self.resources.is_empty()
+    }
+    /// The store key for this configuration's token: covers every parameter that changes the
+    /// token (token URL, client id, audience, scope, resources, the body's form, the client
+    /// authentication, a fingerprint of the secret or key) and the schema version; never
+    /// contains a secret. Two clients that differ in any of these never share a record, a lock
+    /// or a flight.
     pub fn cache_key(&self) -> &str {
         &self.cache_key
     }
 }
 
-fn derive_cache_key(token_url: &str, client_id: &str, secret: &ClientSecret, audience: &str) -> String {
-    let secret_fingerprint = Sha256::digest(secret.expose().as_bytes());
+fn derive_cache_key(config: &Config) -> String {
+    let credential_fingerprint = Sha256::digest(config.sealing_secret().expose().as_bytes());
+    let mut parts: Vec<&[u8]> = vec![
+        config.token_url.as_bytes(),
+        config.client_id.as_bytes(),
+        config.audience.as_deref().unwrap_or_default().as_bytes(),
+        &credential_fingerprint,
+    ];
+    // Autopay's request keeps the key it always had; every other shape adds what it sends
+    // (length-prefixed, so no two shapes can run together)
+    let resources = config.resources.len().to_string();
+    if !config.is_autopay_shaped() {
+        parts.extend([
+            b"request".as_slice(),
+            config.body.name().as_bytes(),
+            config.client_auth.name().as_bytes(),
+            if config.audience.is_some() {
+                b"audience"
+            } else {
+                b"no audience"
+            },
+            config.scope.as_deref().unwrap_or_default().as_bytes(),
+            resources.as_bytes(),
+        ]);
+        parts.extend(config.resources.iter().map(|r| r.as_bytes()));
+    }
     let mut h = Sha256::new();
     h.update(CACHE_SCHEMA.to_be_bytes());
-    for part in [
-        token_url.as_bytes(),
-        client_id.as_bytes(),
-        audience.as_bytes(),
-        &secret_fingerprint,
-    ] {
+    for part in parts {
         h.update((part.len() as u64).to_be_bytes());
         h.update(part);
     }
@@ -98,6 +367,41 @@ fn derive_cache_key(token_url: &str, client_id: &str, secret: &ClientSecret, aud
         key.push_str(&format!("{b:02x}"));
     }
     key
+}
+
+/// RFC 6749 §3.3: scope tokens of `%x21 / %x23-5B / %x5D-7E`, separated by single spaces.
+fn check_scope(scope: &str) -> Result<(), Error> {
+    let token_ok = |t: &str| {
+        !t.is_empty()
+            && t.bytes()
+                .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
+    };
+    if scope.split(' ').all(token_ok) {
+        Ok(())
+    } else {
+        Err(Error::config(
+            field::SCOPE,
+            "must be scope tokens separated by single spaces (RFC 6749 §3.3: printable ASCII, no quote or backslash)",
+        ))
+    }
+}
+
+/// RFC 8707 §2: an absolute URI without a fragment.
+fn check_resource(resource: &str) -> Result<(), Error> {
+    let scheme_ok = resource.split_once(':').is_some_and(|(scheme, rest)| {
+        !rest.is_empty()
+            && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+    });
+    if !scheme_ok || resource.contains('#') || resource.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(Error::config(
+            field::RESOURCE,
+            "must be absolute URIs without a fragment (RFC 8707)",
+        ));
+    }
+    Ok(())
 }
 
 fn check_text(option: &str, value: &str) -> Result<(), Error> {
@@ -198,6 +502,108 @@ mod tests {
                 .cache_key(),
             key
         );
+    }
+
+    fn jwk_key() -> PrivateKey {
+        PrivateKey::parse(
+            r#"{"kty":"EC","crv":"P-256","x":"AA","y":"AA","d":"c2VjcmV0LWtleQ"}"#,
+            None,
+            None,
+        )
+        .unwrap()
+    }
+
+    fn any(url: &str) -> ConfigBuilder {
+        Config::builder(url, "id").client_secret(ClientSecret::new("s3cr3t-value"))
+    }
+
+    #[test]
+    fn autopay_keeps_its_key_and_every_other_parameter_changes_it() {
+        let autopay = cfg(DEFAULT_TOKEN_URL, "id", "s3cr3t-value", DEFAULT_AUDIENCE).unwrap();
+        // the key of 0.2.0-dev before other endpoints were spoken: upgrading mints nothing
+        assert_eq!(
+            autopay.cache_key(),
+            "autopay-auth:v2:356948e5370517d292f4d993236c1b8b302bddff85303e59fdcbe541b92f97c5"
+        );
+        let url = "https://as.example/token";
+        let variants = [
+            any(url),
+            any(url).body(BodyFormat::Form),
+            any(url).client_auth(ClientAuth::SecretBasic),
+            any(url).audience(None),
+            any(url).scope("read"),
+            any(url).scope("write"),
+            any(url).scope("read write"),
+            any(url).resource("https://a.example"),
+            any(url).resource("https://b.example"),
+            any(url)
+                .resource("https://a.example")
+                .resource("https://b.example"),
+            any(url).scope("https://a.example"),
+            Config::builder(url, "id")
+                .client_auth(ClientAuth::PrivateKeyJwt)
+                .private_key(jwk_key()),
+        ];
+        let keys: Vec<String> = variants
+            .into_iter()
+            .map(|b| b.build().unwrap().cache_key().to_owned())
+            .collect();
+        for (i, a) in keys.iter().enumerate() {
+            for b in &keys[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+        assert_eq!(
+            any(url).scope("read").build().unwrap().cache_key(),
+            keys[4],
+            "stable"
+        );
+        assert_eq!(
+            any(url).default_expires_in(60).build().unwrap().cache_key(),
+            keys[0],
+            "an assumed lifetime does not change the token"
+        );
+    }
+
+    #[test]
+    fn contradictory_credentials_name_the_option() {
+        let url = "https://as.example/token";
+        let jwt = || Config::builder(url, "id").client_auth(ClientAuth::PrivateKeyJwt);
+        let cases = [
+            (jwt(), field::PRIVATE_KEY),
+            (
+                jwt().private_key(jwk_key()).client_secret(ClientSecret::new("s")),
+                field::CLIENT_SECRET,
+            ),
+            (any(url).private_key(jwk_key()), field::PRIVATE_KEY),
+            (
+                Config::builder(url, "id").client_auth(ClientAuth::SecretBasic),
+                field::CLIENT_SECRET,
+            ),
+            (any(url).scope("a  b"), field::SCOPE),
+            (any(url).scope("a\"b"), field::SCOPE),
+            (any(url).scope(""), field::SCOPE),
+            (any(url).resource("api.example"), field::RESOURCE),
+            (any(url).resource("https://a.example/#f"), field::RESOURCE),
+            (any(url).resource("https://a.example/ x"), field::RESOURCE),
+            (any(url).default_expires_in(0), field::DEFAULT_EXPIRES_IN),
+            (
+                any(url).default_expires_in(MAX_LIFETIME_SECS + 1),
+                field::DEFAULT_EXPIRES_IN,
+            ),
+            (any(url).audience(Some("")), field::AUDIENCE),
+        ];
+        for (builder, name) in cases {
+            let err = builder.build().unwrap_err();
+            assert_eq!((err.code(), err.field()), ("invalid_config", Some(name)), "{err}");
+        }
+        let signed = jwt().private_key(jwk_key()).build().unwrap();
+        assert!(signed.client_secret().is_none());
+        assert_eq!(
+            signed.sealing_secret().expose(),
+            signed.private_key().unwrap().jwk().unwrap()
+        );
+        assert!(!format!("{signed:?}").contains("c2VjcmV0"), "Debug hides the key");
     }
 
     #[test]

@@ -111,8 +111,8 @@ where
             inner: Rc::new(Inner {
                 host: url_host(config.token_url()).to_owned(),
                 lock_key: format!("{key}{MINT_LOCK_SUFFIX}"),
-                sealer: K::new(config.client_secret(), &key),
-                fleet_sealer: K::new(config.client_secret(), &fleet_key),
+                sealer: K::new(config.sealing_secret(), &key),
+                fleet_sealer: K::new(config.sealing_secret(), &fleet_key),
                 fleet_key,
                 observer: RefCell::new(None),
                 key,

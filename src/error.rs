@@ -61,6 +61,22 @@ pub mod field {
     pub const AUDIENCE: &str = "audience";
     /// The API base URL.
     pub const API_BASE_URL: &str = "api_base_url";
+    /// How the token request's body is encoded ([`crate::BodyFormat`]).
+    pub const TOKEN_REQUEST: &str = "token_request";
+    /// How the client authenticates ([`crate::ClientAuth`]).
+    pub const CLIENT_AUTH: &str = "client_auth";
+    /// The private key for `private_key_jwt`.
+    pub const PRIVATE_KEY: &str = "private_key";
+    /// The private key's JWS algorithm.
+    pub const PRIVATE_KEY_ALG: &str = "private_key_alg";
+    /// The private key's id (`kid`).
+    pub const PRIVATE_KEY_ID: &str = "private_key_id";
+    /// The scope asked for.
+    pub const SCOPE: &str = "scope";
+    /// The resource indicators (RFC 8707).
+    pub const RESOURCE: &str = "resource";
+    /// The lifetime assumed when an answer has no `expires_in`.
+    pub const DEFAULT_EXPIRES_IN: &str = "default_expires_in";
     /// [`crate::Policy::refresh_ratio`].
     pub const REFRESH_RATIO: &str = "refresh_ratio";
     /// [`crate::Policy::expiry_margin_ms`].

@@ -20,6 +20,7 @@
 #![warn(missing_docs)]
 
 mod api;
+mod assertion;
 mod config;
 mod driver;
 mod error;
@@ -49,8 +50,13 @@ pub use api::{
     call_api, check_within_base, gateway_status, is_forwardable_request_header, join_api_path,
     should_retry_api_call,
 };
+pub use assertion::{
+    ASSERTION_LIFETIME_SECS, ASSERTION_TYPE, KeyFormat, PrivateKey, SigningAlg, assertion_signing_input,
+    finish_assertion, fresh_jti,
+};
 pub use config::{
-    CACHE_SCHEMA, Config, DEFAULT_API_BASE_URL, DEFAULT_AUDIENCE, DEFAULT_TOKEN_URL, check_url, url_host,
+    BodyFormat, CACHE_SCHEMA, ClientAuth, Config, ConfigBuilder, DEFAULT_API_BASE_URL, DEFAULT_AUDIENCE,
+    DEFAULT_TOKEN_URL, check_url, url_host,
 };
 pub use driver::{Lease, Lookup, MINT_LOCK_SUFFIX, TokenManager};
 pub use error::{Error, ErrorReport, ServerError, code, field};
@@ -72,7 +78,8 @@ pub use seal::{
     split_sealed,
 };
 pub use seams::{
-    Clock, Endpoint, Notify, ReadOnlyStore, Seal, Store, StoreError, TokenSource, Transport, Wakers,
+    Clock, Endpoint, NoSigner, Notify, ReadOnlyStore, Seal, Signer, Store, StoreError, TokenSource,
+    Transport, Wakers,
 };
 pub use secret::ClientSecret;
 pub use stats::Stats;

@@ -959,7 +959,10 @@ impl Machine {
             Error::MintBudgetExhausted { retry_after } => {
                 self.start_cooldown(now, self.policy.cooldown(Some(*retry_after)), e);
             }
-            Error::AccessDenied(_) | Error::InvalidRequest(_) | Error::InvalidResponse { .. } => {
+            Error::AccessDenied(_)
+            | Error::InvalidRequest(_)
+            | Error::InvalidResponse { .. }
+            | Error::InvalidConfig { .. } => {
                 self.holds += 1;
                 self.hold = Some((now + self.policy.hold_after(self.holds), e.clone()));
             }

@@ -6,6 +6,7 @@ use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::task::{Poll, Waker};
 
+use crate::assertion::{PrivateKey, assertion_signing_input, finish_assertion, fresh_jti};
 use crate::config::Config;
 use crate::error::Error;
 use crate::record::{MIN_STORE_TTL_SECS, TokenRecord};
@@ -22,8 +23,8 @@ pub trait Clock {
 
 /// Sends one token request. Failing to get any answer is `Error::Network` or `Error::Timeout`.
 pub trait Transport {
-    /// `POST request.url` with `Content-Type: application/json` and `request.body`, giving up
-    /// after `timeout_ms`.
+    /// `POST request.url` with `Content-Type: request.content_type`, `Authorization:
+    /// request.authorization` when it is set, and `request.body`, giving up after `timeout_ms`.
     fn send(
         &self,
         request: TokenRequest,
@@ -44,12 +45,35 @@ pub trait TokenSource {
     ) -> impl Future<Output = Result<TokenRecord, Error>>;
 }
 
-/// The token endpoint as a [`TokenSource`]: [`build_token_request`], one [`Transport`] call,
-/// [`process_token_response`] with expiry counted from when the request was sent.
-pub struct Endpoint<T, C> {
+/// Signs `private_key_jwt` assertions with the client's key (the platform's WebCrypto in the JS
+/// hosts, so no signature code is in their wasm).
+pub trait Signer {
+    /// The signature of `input` with `key` (for ECDSA, `r ‖ s`). A key the platform cannot
+    /// import or use is `Error::InvalidConfig` naming [`crate::field::PRIVATE_KEY`].
+    fn sign(&self, key: &PrivateKey, input: &[u8]) -> impl Future<Output = Result<Vec<u8>, Error>>;
+}
+
+/// The [`Signer`] of a host that cannot sign: every `private_key_jwt` request fails with
+/// `invalid_config` before anything is sent.
+pub struct NoSigner;
+
+impl Signer for NoSigner {
+    async fn sign(&self, _key: &PrivateKey, _input: &[u8]) -> Result<Vec<u8>, Error> {
+        Err(Error::config(
+            crate::field::PRIVATE_KEY,
+            "cannot be used here: this host has no signer for private_key_jwt",
+        ))
+    }
+}
+
+/// The token endpoint as a [`TokenSource`]: [`build_token_request`] (with a freshly signed
+/// assertion for `private_key_jwt`), one [`Transport`] call, [`process_token_response`] with
+/// expiry counted from when the request was sent.
+pub struct Endpoint<T, C, G = NoSigner> {
     config: Config,
     transport: T,
     clock: C,
+    signer: G,
 }
 
 impl<T: Transport, C: Clock> Endpoint<T, C> {
@@ -59,16 +83,59 @@ impl<T: Transport, C: Clock> Endpoint<T, C> {
             config,
             transport,
             clock,
+            signer: NoSigner,
         }
     }
 }
 
-impl<T: Transport, C: Clock> TokenSource for Endpoint<T, C> {
+impl<T, C, G> Endpoint<T, C, G> {
+    /// The same endpoint, signing assertions with `signer`.
+    pub fn with_signer<S: Signer>(self, signer: S) -> Endpoint<T, C, S> {
+        Endpoint {
+            config: self.config,
+            transport: self.transport,
+            clock: self.clock,
+            signer,
+        }
+    }
+}
+
+impl<T: Transport, C: Clock, G: Signer> Endpoint<T, C, G> {
+    /// A fresh assertion for `private_key_jwt` (a new `jti` and `iat` each time), else `None`.
+    async fn assertion(&self) -> Result<Option<String>, Error> {
+        let Some(key) = self.config.private_key() else {
+            return Ok(None);
+        };
+        let jti = fresh_jti().ok_or_else(|| {
+            Error::config(
+                crate::field::PRIVATE_KEY,
+                "cannot be used: this platform has no randomness",
+            )
+        })?;
+        let input = assertion_signing_input(
+            key,
+            self.config.client_id(),
+            self.config.token_url(),
+            self.clock.now_ms(),
+            &jti,
+        );
+        let signature = self.signer.sign(key, input.as_bytes()).await?;
+        Ok(Some(finish_assertion(&input, &signature)))
+    }
+}
+
+impl<T: Transport, C: Clock, G: Signer> TokenSource for Endpoint<T, C, G> {
     async fn mint(&self, _replacing: Option<&str>, timeout_ms: u64) -> Result<TokenRecord, Error> {
-        let request = build_token_request(&self.config);
+        let assertion = self.assertion().await?;
+        let request = build_token_request(&self.config, assertion.as_deref());
         let sent_at = self.clock.now_ms();
         let response = self.transport.send(request, timeout_ms).await?;
-        process_token_response(&response, sent_at, self.clock.now_ms())
+        process_token_response(
+            &response,
+            sent_at,
+            self.clock.now_ms(),
+            self.config.default_expires_in(),
+        )
     }
 }
 

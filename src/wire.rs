@@ -4,10 +4,11 @@ use std::fmt;
 #[cfg(not(target_arch = "wasm32"))]
 use std::time::UNIX_EPOCH;
 
-use serde::Serialize;
+use base64ct::{Base64, Encoding};
 use serde_json::Value;
 
-use crate::config::Config;
+use crate::assertion::ASSERTION_TYPE;
+use crate::config::{BodyFormat, ClientAuth, Config};
 use crate::error::{Error, ServerError};
 use crate::record::TokenRecord;
 
@@ -35,53 +36,108 @@ pub fn is_bearer_token(token: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
 }
 
-/// One token request, ready for any HTTP client: `POST url`, `Content-Type: application/json`,
-/// `body`. `Debug` hides the body, which carries the secret.
+/// One token request, ready for any HTTP client: `POST url` with `Content-Type: content_type`,
+/// `Authorization: authorization` when there is one, and `body`. `Debug` hides the body and the
+/// authorization, which carry the credentials.
 #[derive(Clone, PartialEq, Eq)]
 pub struct TokenRequest {
     /// Where to `POST`.
     pub url: String,
-    /// The JSON body (contains the client secret: hand it to the transport and nothing else).
+    /// `application/json` or `application/x-www-form-urlencoded`.
+    pub content_type: &'static str,
+    /// `Basic …` for `client_secret_basic` (a credential: hand it to the transport only).
+    pub authorization: Option<String>,
+    /// The body (may carry the client secret or an assertion: hand it to the transport and
+    /// nothing else).
     pub body: String,
 }
 
 impl TokenRequest {
     /// The only method the endpoint accepts.
     pub const METHOD: &'static str = "POST";
-    /// The body's content type.
-    pub const CONTENT_TYPE: &'static str = "application/json";
+    /// Autopay's content type.
+    pub const JSON: &'static str = "application/json";
+    /// RFC 6749's content type.
+    pub const FORM: &'static str = "application/x-www-form-urlencoded";
 }
 
 impl fmt::Debug for TokenRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenRequest")
             .field("url", &self.url)
+            .field("content_type", &self.content_type)
+            .field(
+                "authorization",
+                &self.authorization.as_ref().map(|_| "[redacted]"),
+            )
             .field("body", &"[redacted]")
             .finish()
     }
 }
 
-#[derive(Serialize)]
-struct RequestBody<'a> {
-    client_id: &'a str,
-    client_secret: &'a str,
-    audience: &'a str,
-    grant_type: &'a str,
-}
-
-/// Builds the token request exactly as the vendor contract says.
-pub fn build_token_request(config: &Config) -> TokenRequest {
-    let body = RequestBody {
-        client_id: config.client_id(),
-        client_secret: config.client_secret().expose(),
-        audience: config.audience(),
-        grant_type: GRANT_TYPE,
+/// Builds the token request for `config`. `assertion` is the signed client assertion, which
+/// `private_key_jwt` needs (from [`crate::assertion_signing_input`] and a signer). With the
+/// defaults this is exactly Autopay's contract: a JSON object of `client_id`, `client_secret`,
+/// `audience` and `grant_type`, in that order.
+pub fn build_token_request(config: &Config, assertion: Option<&str>) -> TokenRequest {
+    let id = config.client_id();
+    let mut params: Vec<(&str, &str)> = Vec::with_capacity(8);
+    let mut authorization = None;
+    match (config.client_auth(), config.client_secret()) {
+        (ClientAuth::SecretPost, Some(secret)) => {
+            params.extend([("client_id", id), ("client_secret", secret.expose())]);
+        }
+        (ClientAuth::SecretBasic, Some(secret)) => {
+            let pair = format!("{}:{}", form_encode(id), form_encode(secret.expose()));
+            authorization = Some(format!("Basic {}", Base64::encode_string(pair.as_bytes())));
+        }
+        _ => params.extend([
+            ("client_id", id),
+            ("client_assertion_type", ASSERTION_TYPE),
+            ("client_assertion", assertion.unwrap_or_default()),
+        ]),
+    }
+    if let Some(audience) = config.audience() {
+        params.push(("audience", audience));
+    }
+    params.push(("grant_type", GRANT_TYPE));
+    if let Some(scope) = config.scope() {
+        params.push(("scope", scope));
+    }
+    let (content_type, body) = match config.body() {
+        BodyFormat::Form => {
+            let mut form = form_urlencoded::Serializer::new(String::new());
+            form.extend_pairs(&params);
+            form.extend_pairs(config.resources().iter().map(|r| ("resource", r)));
+            (TokenRequest::FORM, form.finish())
+        }
+        BodyFormat::Json => {
+            // written in order (a JSON map would sort the keys): Autopay's body byte for byte
+            let text = |v: &str| Value::from(v).to_string();
+            let mut members: Vec<String> = params
+                .iter()
+                .map(|(k, v)| format!("{}:{}", text(k), text(v)))
+                .collect();
+            match config.resources() {
+                [] => {}
+                [one] => members.push(format!("\"resource\":{}", text(one))),
+                many => members.push(format!("\"resource\":{}", Value::from(many.to_vec()))),
+            }
+            (TokenRequest::JSON, format!("{{{}}}", members.join(",")))
+        }
     };
     TokenRequest {
         url: config.token_url().to_owned(),
-        // Serialising four `&str` fields cannot fail.
-        body: serde_json::to_string(&body).unwrap_or_default(),
+        content_type,
+        authorization,
+        body,
     }
+}
+
+/// `application/x-www-form-urlencoded` of one value (RFC 6749 §2.3.1 asks it of the id and the
+/// secret before they go into Basic credentials).
+fn form_encode(value: &str) -> String {
+    form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
 /// What came back from the token endpoint, as the transport saw it.
@@ -97,17 +153,20 @@ pub struct TokenResponse {
 
 /// Judges the answer to a request that left at `sent_at_ms` (ms since the Unix epoch): a
 /// record to cache, or the error to report. Expiry counts from when the request was *sent*, so
-/// time in flight never extends a token's life.
+/// time in flight never extends a token's life. `default_expires_in` is the lifetime to assume
+/// when a success has no `expires_in` (RFC 6749 only recommends it); without one such an answer
+/// is `invalid_response`, never a token cached forever.
 pub fn process_token_response(
     resp: &TokenResponse,
     sent_at_ms: u64,
     now_ms: u64,
+    default_expires_in: Option<u64>,
 ) -> Result<TokenRecord, Error> {
     if resp.body.len() > MAX_TOKEN_RESPONSE_BYTES {
         return Err(invalid(resp.status, "the answer is larger than 64 KiB"));
     }
     match resp.status {
-        200 => parse_success(resp, sent_at_ms),
+        200 => parse_success(resp, sent_at_ms, default_expires_in),
         400..=599 => Err(classify_refusal(resp, now_ms)),
         status => Err(Error::InvalidResponse {
             status,
@@ -123,7 +182,11 @@ fn invalid(status: u16, reason: &str) -> Error {
     }
 }
 
-fn parse_success(resp: &TokenResponse, sent_at_ms: u64) -> Result<TokenRecord, Error> {
+fn parse_success(
+    resp: &TokenResponse,
+    sent_at_ms: u64,
+    default_expires_in: Option<u64>,
+) -> Result<TokenRecord, Error> {
     let status = resp.status;
     let value: Value = serde_json::from_str(&resp.body).map_err(|_| invalid(status, "body is not JSON"))?;
     let obj = value
@@ -139,7 +202,22 @@ fn parse_success(resp: &TokenResponse, sent_at_ms: u64) -> Result<TokenRecord, E
             "`access_token` must be a bearer token (RFC 6750 characters, at most 8 KiB)",
         ));
     }
-    let expires_in = match obj.get("expires_in").and_then(Value::as_u64) {
+    // a number, or a numeric string (Azure AD v1 and some gateways send strings)
+    let expires_in = match obj.get("expires_in") {
+        Some(Value::Number(n)) => n.as_u64(),
+        Some(Value::String(s)) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => s.parse().ok(),
+        None | Some(Value::Null) => match default_expires_in {
+            Some(assumed) => Some(assumed),
+            None => {
+                return Err(invalid(
+                    status,
+                    "`expires_in` is missing (set a lifetime to assume for this server)",
+                ));
+            }
+        },
+        Some(_) => None,
+    };
+    let expires_in = match expires_in {
         Some(n) if n > 0 && n <= u64::from(u32::MAX) => n.min(MAX_LIFETIME_SECS),
         _ => return Err(invalid(status, "`expires_in` must be a positive integer")),
     };
@@ -148,7 +226,7 @@ fn parse_success(resp: &TokenResponse, sent_at_ms: u64) -> Result<TokenRecord, E
         _ => return Err(invalid(status, "`token_type` must be `Bearer`")),
     };
     let scope = match obj.get("scope") {
-        None => None,
+        None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s.clone()),
         Some(_) => return Err(invalid(status, "`scope` must be a string")),
     };
@@ -247,8 +325,17 @@ mod tests {
             DEFAULT_AUDIENCE,
         )
         .unwrap();
-        let req = build_token_request(&cfg);
+        let req = build_token_request(&cfg, None);
         assert_eq!(req.url, "https://api-auth.autopay.io/oauth/token");
+        assert_eq!(
+            (req.content_type, req.authorization.as_deref()),
+            ("application/json", None)
+        );
+        assert_eq!(
+            req.body,
+            r#"{"client_id":"cid","client_secret":"sec\"ret","audience":"https://api.autopay.io","grant_type":"client_credentials"}"#,
+            "Autopay's body, byte for byte"
+        );
         let body: Value = serde_json::from_str(&req.body).unwrap();
         assert_eq!(
             body,
@@ -271,6 +358,7 @@ mod tests {
             ),
             1_000,
             9_000,
+            None,
         )
         .unwrap();
         assert_eq!(r.access_token, "abc");
@@ -278,6 +366,155 @@ mod tests {
         assert_eq!(r.scope.as_deref(), Some("customer_club"));
         assert_eq!(r.issued_at_ms, 1_000);
         assert_eq!(r.expires_at_ms, 1_000 + 86_400_000);
+    }
+
+    fn form(body: &str) -> Vec<(String, String)> {
+        form_urlencoded::parse(body.as_bytes()).into_owned().collect()
+    }
+
+    fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
+        p.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn form_requests_follow_rfc_6749() {
+        let url = "https://as.example/oauth2/token";
+        let cfg = Config::builder(url, "my client")
+            .client_secret(ClientSecret::new("a+b%c:d&e"))
+            .body(BodyFormat::Form)
+            .audience(None)
+            .scope("read write")
+            .resource("https://api.example/a")
+            .resource("https://api.example/b?x=1&y=2")
+            .build()
+            .unwrap();
+        let req = build_token_request(&cfg, None);
+        assert_eq!(req.content_type, "application/x-www-form-urlencoded");
+        assert_eq!(
+            form(&req.body),
+            pairs(&[
+                ("client_id", "my client"),
+                ("client_secret", "a+b%c:d&e"),
+                ("grant_type", "client_credentials"),
+                ("scope", "read write"),
+                ("resource", "https://api.example/a"),
+                ("resource", "https://api.example/b?x=1&y=2"),
+            ])
+        );
+        assert!(req.authorization.is_none());
+    }
+
+    #[test]
+    fn basic_credentials_are_form_encoded_first() {
+        let cfg = Config::builder("https://as.example/token", "id:1 é")
+            .client_secret(ClientSecret::new("a+b%c:d"))
+            .client_auth(ClientAuth::SecretBasic)
+            .body(BodyFormat::Form)
+            .audience(Some("https://api.example"))
+            .build()
+            .unwrap();
+        let req = build_token_request(&cfg, None);
+        let basic = req.authorization.clone().unwrap();
+        let decoded = Base64::decode_vec(basic.strip_prefix("Basic ").unwrap()).unwrap();
+        assert_eq!(String::from_utf8(decoded).unwrap(), "id%3A1+%C3%A9:a%2Bb%25c%3Ad");
+        assert_eq!(
+            form(&req.body),
+            pairs(&[
+                ("audience", "https://api.example"),
+                ("grant_type", "client_credentials")
+            ]),
+            "no credentials in the body"
+        );
+        assert!(
+            !format!("{req:?}").contains(&basic[6..]),
+            "Debug hides the credentials"
+        );
+    }
+
+    #[test]
+    fn private_key_jwt_sends_the_assertion_and_no_secret() {
+        let jwk = r#"{"kty":"EC","crv":"P-256","x":"AA","y":"AA","d":"AA"}"#;
+        let cfg = Config::builder("https://as.example/token", "cid")
+            .private_key(crate::PrivateKey::parse(jwk, None, None).unwrap())
+            .client_auth(ClientAuth::PrivateKeyJwt)
+            .resource("https://api.example")
+            .build()
+            .unwrap();
+        let req = build_token_request(&cfg, Some("h.c.s"));
+        let body: Value = serde_json::from_str(&req.body).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "client_id": "cid",
+                "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                "client_assertion": "h.c.s",
+                "audience": "https://api.autopay.io",
+                "grant_type": "client_credentials",
+                "resource": "https://api.example",
+            })
+        );
+    }
+
+    #[test]
+    fn expires_in_as_real_servers_send_it() {
+        let ok = |body: &str, assumed| {
+            process_token_response(&resp(200, body), 0, 0, assumed).map(|r| r.lifetime_ms())
+        };
+        assert_eq!(
+            ok(
+                r#"{"access_token":"t","expires_in":"3599","token_type":"bearer"}"#,
+                None
+            ),
+            Ok(3_599_000)
+        );
+        assert_eq!(
+            ok(
+                r#"{"access_token":"t","expires_in":60,"token_type":"BEARER","scope":null}"#,
+                None
+            ),
+            Ok(60_000)
+        );
+        let missing = r#"{"access_token":"t","token_type":"Bearer"}"#;
+        assert_eq!(ok(missing, Some(300)), Ok(300_000));
+        assert_eq!(
+            ok(
+                r#"{"access_token":"t","token_type":"Bearer","expires_in":null}"#,
+                Some(300)
+            ),
+            Ok(300_000)
+        );
+        let err = ok(missing, None).unwrap_err();
+        assert_eq!(err.code(), "invalid_response");
+        assert!(err.to_string().contains("expires_in"), "{err}");
+        assert_eq!(
+            ok(
+                r#"{"access_token":"t","expires_in":"0","token_type":"Bearer"}"#,
+                Some(300)
+            )
+            .unwrap_err()
+            .code(),
+            "invalid_response",
+            "a lifetime that is there but wrong is not replaced by the assumed one"
+        );
+    }
+
+    #[test]
+    fn rfc_6749_errors_reach_the_caller() {
+        let cases = [
+            (401, "invalid_client", "access_denied"),
+            (400, "invalid_client", "invalid_request"),
+            (400, "invalid_scope", "invalid_request"),
+            (400, "unauthorized_client", "invalid_request"),
+            (400, "unsupported_grant_type", "invalid_request"),
+        ];
+        for (status, error, code) in cases {
+            let body = format!(r#"{{"error":"{error}","error_description":"said {error}"}}"#);
+            let err = process_token_response(&resp(status, &body), 0, 0, None).unwrap_err();
+            assert_eq!((err.code(), err.status()), (code, Some(status)));
+            let s = err.server().unwrap();
+            assert_eq!(s.error.as_deref(), Some(error));
+            assert_eq!(s.description.as_deref(), Some(format!("said {error}").as_str()));
+        }
     }
 
     #[test]
@@ -292,28 +529,34 @@ mod tests {
             r#"{"access_token":"t","expires_in":0,"token_type":"Bearer"}"#,
             r#"{"access_token":"t","expires_in":-5,"token_type":"Bearer"}"#,
             r#"{"access_token":"t","expires_in":1.5,"token_type":"Bearer"}"#,
-            r#"{"access_token":"t","expires_in":"60","token_type":"Bearer"}"#,
+            r#"{"access_token":"t","expires_in":"6O","token_type":"Bearer"}"#,
+            r#"{"access_token":"t","expires_in":"","token_type":"Bearer"}"#,
+            r#"{"access_token":"t","expires_in":"-60","token_type":"Bearer"}"#,
+            r#"{"access_token":"t","expires_in":true,"token_type":"Bearer"}"#,
             r#"{"access_token":"t","expires_in":99999999999,"token_type":"Bearer"}"#,
             r#"{"access_token":"t","expires_in":60}"#,
             r#"{"access_token":"t","expires_in":60,"token_type":"mac"}"#,
             r#"{"access_token":"t","expires_in":60,"token_type":"Bearer","scope":7}"#,
-            r#"{"access_token":"t","expires_in":60,"token_type":"Bearer","scope":null}"#,
             r#"{"access_token":"a\r\nX-Evil: 1","expires_in":60,"token_type":"Bearer"}"#,
             r#"{"access_token":"a b","expires_in":60,"token_type":"Bearer"}"#,
             r#"{"access_token":"=","expires_in":60,"token_type":"Bearer"}"#,
             r#"{"access_token":"tok\u00e9","expires_in":60,"token_type":"Bearer"}"#,
         ];
         for body in bodies {
-            let err = process_token_response(&resp(200, body), 0, 0).unwrap_err();
+            let err = process_token_response(&resp(200, body), 0, 0, None).unwrap_err();
             assert_eq!(err.code(), "invalid_response", "{body}");
             assert_eq!(err.status(), Some(200));
         }
         assert_eq!(
-            process_token_response(&resp(204, ""), 0, 0).unwrap_err().code(),
+            process_token_response(&resp(204, ""), 0, 0, None)
+                .unwrap_err()
+                .code(),
             "invalid_response"
         );
         assert_eq!(
-            process_token_response(&resp(302, ""), 0, 0).unwrap_err().code(),
+            process_token_response(&resp(302, ""), 0, 0, None)
+                .unwrap_err()
+                .code(),
             "invalid_response"
         );
     }
@@ -337,11 +580,13 @@ mod tests {
             "x".repeat(MAX_TOKEN_RESPONSE_BYTES)
         );
         assert_eq!(
-            process_token_response(&resp(200, &big), 0, 0).unwrap_err().code(),
+            process_token_response(&resp(200, &big), 0, 0, None)
+                .unwrap_err()
+                .code(),
             "invalid_response"
         );
         let year = r#"{"access_token":"t","expires_in":31536000,"token_type":"Bearer"}"#;
-        let r = process_token_response(&resp(200, year), 0, 0).unwrap();
+        let r = process_token_response(&resp(200, year), 0, 0, None).unwrap();
         assert_eq!(
             r.lifetime_ms(),
             MAX_LIFETIME_SECS * 1000,
@@ -369,12 +614,12 @@ mod tests {
             (503, "", "server_error"),
         ];
         for (status, body, code) in cases {
-            let err = process_token_response(&resp(status, body), 0, 0).unwrap_err();
+            let err = process_token_response(&resp(status, body), 0, 0, None).unwrap_err();
             assert_eq!(err.code(), code);
             assert_eq!(err.status(), Some(status));
             assert!(!err.to_string().contains("<html>"));
         }
-        let err = process_token_response(&resp(401, denied), 0, 0).unwrap_err();
+        let err = process_token_response(&resp(401, denied), 0, 0, None).unwrap_err();
         let s = err.server().unwrap();
         assert_eq!(s.error.as_deref(), Some("access_denied"));
         assert_eq!(s.description.as_deref(), Some("Unauthorized"));
@@ -398,7 +643,9 @@ mod tests {
         let mut r = resp(429, "{}");
         r.retry_after = Some("3".into());
         assert_eq!(
-            process_token_response(&r, 0, now).unwrap_err().retry_after(),
+            process_token_response(&r, 0, now, None)
+                .unwrap_err()
+                .retry_after(),
             Some(3)
         );
     }

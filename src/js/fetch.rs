@@ -120,7 +120,10 @@ impl FetchTransport {
         timeout_ms: u64,
     ) -> Result<Option<TokenResponse>, JsValue> {
         let headers = Object::new();
-        set(&headers, "content-type", &TokenRequest::CONTENT_TYPE.into());
+        set(&headers, "content-type", &request.content_type.into());
+        if let Some(authorization) = &request.authorization {
+            set(&headers, "authorization", &JsValue::from_str(authorization));
+        }
         set(&headers, "accept", &"application/json".into());
         let init = Object::new();
         set(&init, "method", &TokenRequest::METHOD.into());

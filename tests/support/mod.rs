@@ -406,7 +406,7 @@ pub fn record(name: &str, issued_ms: u64, life_s: u64) -> TokenRecord {
 
 pub fn sealer() -> Sealer {
     let c = config();
-    Sealer::new(c.client_secret(), c.cache_key())
+    Sealer::new(c.sealing_secret(), c.cache_key())
 }
 
 /// The record in a stored value.
