@@ -13,7 +13,7 @@ use wasm_bindgen::JsCast;
 use worker::Env;
 
 use super::minter::{MinterClient, log_event};
-use super::settings::{Problem, Settings, TOKEN_MINTER, TOKENS_KV, fingerprint};
+use super::settings::{Fingerprint, Problem, Settings, TOKEN_MINTER, TOKENS_KV, fingerprint};
 use crate::js::kv::{JsKv, KvStore};
 use crate::js::webcrypto::WebSealer;
 use crate::js::{DateClock, Ticks, jitter};
@@ -63,8 +63,6 @@ impl Isolate {
         true
     }
 }
-
-type Fingerprint = [Option<String>; 7];
 
 thread_local! {
     static CURRENT: RefCell<Option<(Fingerprint, Rc<Isolate>)>> = const { RefCell::new(None) };

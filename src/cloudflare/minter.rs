@@ -24,6 +24,7 @@ use super::reply;
 use super::settings::{Settings, TOKEN_MINTER, TOKENS_KV};
 use crate::js::fetch::FetchTransport;
 use crate::js::kv::{JsKv, KvStore};
+use crate::js::sign::WebSigner;
 use crate::js::webcrypto::WebSealer;
 use crate::js::{DateClock, jitter};
 use crate::{
@@ -45,8 +46,13 @@ struct Ask {
     replacing: Option<String>,
 }
 
-type Manager =
-    TokenManager<Endpoint<FetchTransport, DateClock>, MinterStore, DateClock, crate::Wakers, WebSealer>;
+type Manager = TokenManager<
+    Endpoint<FetchTransport, DateClock, WebSigner>,
+    MinterStore,
+    DateClock,
+    crate::Wakers,
+    WebSealer,
+>;
 
 /// The minter's store: the sealed record in the object's storage, copied to KV for isolates.
 pub struct MinterStore {
@@ -204,7 +210,8 @@ impl TokenMinter {
         let fetch: Function = Reflect::get(&js_sys::global(), &"fetch".into())?.dyn_into()?;
         let kv: JsKv = Reflect::get(&self.env, &TOKENS_KV.into())?.unchecked_into();
         let store = MinterStore::new(self.state.storage(), KvStore::workers(kv));
-        let source = Endpoint::new(settings.config.clone(), FetchTransport::new(fetch), DateClock);
+        let source = Endpoint::new(settings.config.clone(), FetchTransport::new(fetch), DateClock)
+            .with_signer(WebSigner::default());
         let m = TokenManager::new(
             &settings.config,
             Policy::default(),

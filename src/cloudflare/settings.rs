@@ -9,7 +9,8 @@ use worker::Env;
 use super::caller::CallerKeys;
 use crate::js::normalize_url;
 use crate::{
-    ClientSecret, Config, DEFAULT_API_BASE_URL, DEFAULT_AUDIENCE, DEFAULT_TOKEN_URL, check_url, field,
+    BodyFormat, ClientAuth, ClientSecret, Config, DEFAULT_API_BASE_URL, DEFAULT_AUDIENCE, DEFAULT_TOKEN_URL,
+    PrivateKey, check_url, field,
 };
 
 /// Secret: the Autopay Client ID.
@@ -23,8 +24,24 @@ pub const PROXY_API_KEYS: &str = "PROXY_API_KEYS";
 pub const HEALTH_API_KEYS: &str = "HEALTH_API_KEYS";
 /// Var: the token endpoint.
 pub const TOKEN_URL: &str = "AUTOPAY_TOKEN_URL";
-/// Var: the audience.
+/// Var: the audience (`none` sends none).
 pub const AUDIENCE: &str = "AUTOPAY_AUDIENCE";
+/// Var: `json` (default) or `form`.
+pub const TOKEN_REQUEST: &str = "AUTOPAY_TOKEN_REQUEST";
+/// Var: `client_secret_post` (default), `client_secret_basic` or `private_key_jwt`.
+pub const CLIENT_AUTH: &str = "AUTOPAY_CLIENT_AUTH";
+/// Secret: the private key for `private_key_jwt` (a private JWK as JSON, or a PKCS#8 PEM).
+pub const PRIVATE_KEY: &str = "AUTOPAY_PRIVATE_KEY";
+/// Var: the key's JWS algorithm (else the key decides).
+pub const PRIVATE_KEY_ALG: &str = "AUTOPAY_PRIVATE_KEY_ALG";
+/// Var: the key's id (`kid`).
+pub const PRIVATE_KEY_ID: &str = "AUTOPAY_PRIVATE_KEY_ID";
+/// Var: the scope to ask for.
+pub const SCOPE: &str = "AUTOPAY_SCOPE";
+/// Var: resource indicators (RFC 8707), separated by spaces.
+pub const RESOURCE: &str = "AUTOPAY_RESOURCE";
+/// Var: seconds to assume when an answer has no `expires_in`.
+pub const DEFAULT_EXPIRES_IN: &str = "AUTOPAY_DEFAULT_EXPIRES_IN";
 /// Var: where proxied calls go.
 pub const API_BASE: &str = "AUTOPAY_API_BASE";
 /// KV namespace binding for the token record.
@@ -58,8 +75,11 @@ fn present(env: &Env, name: &str) -> bool {
     Reflect::get(env, &JsValue::from_str(name)).is_ok_and(|v| !v.is_undefined() && !v.is_null())
 }
 
+/// The raw values of every setting, in [`fingerprint`]'s order.
+pub type Fingerprint = [Option<String>; 15];
+
 /// The raw values that decide the settings, so an isolate can reuse what it built from them.
-pub fn fingerprint(env: &Env) -> [Option<String>; 7] {
+pub fn fingerprint(env: &Env) -> Fingerprint {
     [
         CLIENT_ID,
         CLIENT_SECRET,
@@ -68,6 +88,14 @@ pub fn fingerprint(env: &Env) -> [Option<String>; 7] {
         TOKEN_URL,
         AUDIENCE,
         API_BASE,
+        TOKEN_REQUEST,
+        CLIENT_AUTH,
+        PRIVATE_KEY,
+        PRIVATE_KEY_ALG,
+        PRIVATE_KEY_ID,
+        SCOPE,
+        RESOURCE,
+        DEFAULT_EXPIRES_IN,
     ]
     .map(|n| raw(env, n))
 }
@@ -80,6 +108,14 @@ pub fn setting_name(core: &str) -> Option<&'static str> {
         field::TOKEN_URL => TOKEN_URL,
         field::AUDIENCE => AUDIENCE,
         field::API_BASE_URL => API_BASE,
+        field::TOKEN_REQUEST => TOKEN_REQUEST,
+        field::CLIENT_AUTH => CLIENT_AUTH,
+        field::PRIVATE_KEY => PRIVATE_KEY,
+        field::PRIVATE_KEY_ALG => PRIVATE_KEY_ALG,
+        field::PRIVATE_KEY_ID => PRIVATE_KEY_ID,
+        field::SCOPE => SCOPE,
+        field::RESOURCE => RESOURCE,
+        field::DEFAULT_EXPIRES_IN => DEFAULT_EXPIRES_IN,
         _ => return None,
     })
 }
@@ -100,7 +136,7 @@ impl Settings {
     /// Reads and checks everything; every problem is reported, not just the first.
     pub fn read(env: &Env) -> Result<Settings, Vec<Problem>> {
         let mut problems = Vec::new();
-        let mut required = |name: &'static str| match raw(env, name) {
+        let required = |problems: &mut Vec<Problem>, name: &'static str| match raw(env, name) {
             Some(v) if !v.trim().is_empty() => Some(v),
             _ => {
                 problems.push(Problem {
@@ -110,9 +146,55 @@ impl Settings {
                 None
             }
         };
-        let client_id = required(CLIENT_ID);
-        let secret = required(CLIENT_SECRET).map(ClientSecret::new);
-        let keys = required(PROXY_API_KEYS);
+        let client_id = required(&mut problems, CLIENT_ID);
+        let keys = required(&mut problems, PROXY_API_KEYS);
+        let set = |name: &str| raw(env, name).filter(|v| !v.trim().is_empty());
+        let client_auth = match set(CLIENT_AUTH) {
+            None => Some(ClientAuth::default()),
+            Some(name) => ClientAuth::parse(name.trim()).or_else(|| {
+                problems.push(Problem {
+                    setting: CLIENT_AUTH,
+                    problem: "must be client_secret_post, client_secret_basic or private_key_jwt".into(),
+                });
+                None
+            }),
+        };
+        // the secret is required unless the client signs with a key (then the builder refuses one)
+        let secret = match (client_auth, set(CLIENT_SECRET)) {
+            (Some(ClientAuth::PrivateKeyJwt), s) => s.map(ClientSecret::new),
+            _ => required(&mut problems, CLIENT_SECRET).map(ClientSecret::new),
+        };
+        let private_key = set(PRIVATE_KEY).and_then(|text| {
+            let alg = set(PRIVATE_KEY_ALG);
+            let kid = set(PRIVATE_KEY_ID);
+            PrivateKey::parse(&text, alg.as_deref(), kid.as_deref())
+                .map_err(|e| problems.push(Problem::from_error(e)))
+                .ok()
+        });
+        let body = match set(TOKEN_REQUEST).as_deref().map(str::trim) {
+            None | Some("json") => Some(BodyFormat::Json),
+            Some("form") => Some(BodyFormat::Form),
+            Some(_) => {
+                problems.push(Problem {
+                    setting: TOKEN_REQUEST,
+                    problem: "must be json or form".into(),
+                });
+                None
+            }
+        };
+        let default_expires_in = match set(DEFAULT_EXPIRES_IN) {
+            None => Some(None),
+            Some(v) => match v.trim().parse::<u64>() {
+                Ok(n) => Some(Some(n)),
+                Err(_) => {
+                    problems.push(Problem {
+                        setting: DEFAULT_EXPIRES_IN,
+                        problem: "must be a whole number of seconds".into(),
+                    });
+                    None
+                }
+            },
+        };
         let mut url = |name: &'static str, core: &str, default: &str| {
             let value = raw(env, name)
                 .filter(|v| !v.is_empty())
@@ -134,9 +216,11 @@ impl Settings {
         };
         let token_url = url(TOKEN_URL, field::TOKEN_URL, DEFAULT_TOKEN_URL);
         let api_base = url(API_BASE, field::API_BASE_URL, DEFAULT_API_BASE_URL);
-        let audience = raw(env, AUDIENCE)
-            .filter(|v| !v.is_empty())
-            .unwrap_or_else(|| DEFAULT_AUDIENCE.into());
+        let audience = match raw(env, AUDIENCE).filter(|v| !v.is_empty()) {
+            Some(v) if v == "none" => None,
+            Some(v) => Some(v),
+            None => Some(DEFAULT_AUDIENCE.into()),
+        };
         let caller_keys = keys.and_then(|k| match CallerKeys::parse(&k) {
             Some(keys) => Some(keys),
             None => {
@@ -178,16 +262,49 @@ impl Settings {
                 });
             }
         }
-        if let (Some(id), Some(secret), Some(token_url), Some(api_base), Some(caller_keys)) =
-            (client_id, secret, token_url, api_base, caller_keys)
-        {
+        if let (
+            Some(id),
+            Some(token_url),
+            Some(api_base),
+            Some(caller_keys),
+            Some(client_auth),
+            Some(body),
+            Some(default_expires_in),
+        ) = (
+            client_id,
+            token_url,
+            api_base,
+            caller_keys,
+            client_auth,
+            body,
+            default_expires_in,
+        ) {
             if api_base.contains('?') {
                 problems.push(Problem {
                     setting: API_BASE,
                     problem: "must not have a query".into(),
                 });
             }
-            match Config::new(&token_url, &id, secret, &audience) {
+            let mut config = Config::builder(&token_url, &id)
+                .client_auth(client_auth)
+                .body(body)
+                .audience(audience.as_deref());
+            if let Some(secret) = secret {
+                config = config.client_secret(secret);
+            }
+            if let Some(key) = private_key {
+                config = config.private_key(key);
+            }
+            if let Some(scope) = set(SCOPE) {
+                config = config.scope(scope.trim());
+            }
+            for resource in set(RESOURCE).iter().flat_map(|r| r.split_whitespace()) {
+                config = config.resource(resource);
+            }
+            if let Some(secs) = default_expires_in {
+                config = config.default_expires_in(secs);
+            }
+            match config.build() {
                 Ok(config) if problems.is_empty() => {
                     return Ok(Settings {
                         config,

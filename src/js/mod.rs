@@ -1,10 +1,11 @@
 //! What both JavaScript-hosted edges share (the npm package and the Worker): the platform
 //! clock, how callers wait for a flight, the fetch transport, the `KVNamespace` adapter,
-//! sealing with WebCrypto, resolving API URLs, setting JS properties, and reading JS errors.
+//! sealing and signing with WebCrypto, resolving API URLs, setting JS properties, and reading JS errors.
 
 pub(crate) mod errors;
 pub(crate) mod fetch;
 pub(crate) mod kv;
+pub(crate) mod sign;
 pub(crate) mod webcrypto;
 
 use std::future::Future;

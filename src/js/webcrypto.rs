@@ -29,7 +29,7 @@ fn crypto() -> Option<JsValue> {
         .filter(JsValue::is_object)
 }
 
-fn subtle() -> Option<JsValue> {
+pub(super) fn subtle() -> Option<JsValue> {
     Reflect::get(&crypto()?, &"subtle".into())
         .ok()
         .filter(JsValue::is_object)
@@ -37,15 +37,20 @@ fn subtle() -> Option<JsValue> {
 
 /// `obj[name](...args)`, awaited; anything thrown or rejected is `None`.
 async fn call(obj: &JsValue, name: &str, args: &Array) -> Option<JsValue> {
-    let method: Function = Reflect::get(obj, &JsValue::from_str(name))
-        .ok()?
-        .dyn_into()
-        .ok()?;
-    let promise = Reflect::apply(&method, obj, args).ok()?;
-    JsFuture::from(Promise::resolve(&promise)).await.ok()
+    try_call(obj, name, args).await.ok()
 }
 
-fn bytes(b: &[u8]) -> JsValue {
+/// `obj[name](...args)`, awaited, with what was thrown or rejected (`undefined` when there is
+/// no such method).
+pub(super) async fn try_call(obj: &JsValue, name: &str, args: &Array) -> Result<JsValue, JsValue> {
+    let method: Function = Reflect::get(obj, &JsValue::from_str(name))?
+        .dyn_into()
+        .map_err(|_| JsValue::UNDEFINED)?;
+    let promise = Reflect::apply(&method, obj, args)?;
+    JsFuture::from(Promise::resolve(&promise)).await
+}
+
+pub(super) fn bytes(b: &[u8]) -> JsValue {
     Uint8Array::from(b).into()
 }
 

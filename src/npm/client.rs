@@ -16,6 +16,7 @@ use super::telemetry::{Observed, Telemetry};
 use crate::js::errors::error_name;
 use crate::js::fetch::{FetchResponse, FetchTransport, LastCause, call_fetch, header};
 use crate::js::kv::KvStore;
+use crate::js::sign::WebSigner;
 use crate::js::token_object;
 use crate::js::webcrypto::WebSealer;
 use crate::js::{DateClock, Ticks, jitter, resolve_api_url, set};
@@ -23,8 +24,13 @@ use crate::{
     ApiCall, Endpoint, Error, Refusal, Served, TokenManager, TokenRecord, call_api, check_within_base,
 };
 
-type Manager =
-    TokenManager<Observed<Endpoint<FetchTransport, DateClock>>, KvStore, DateClock, Ticks, WebSealer>;
+type Manager = TokenManager<
+    Observed<Endpoint<FetchTransport, DateClock, WebSigner>>,
+    KvStore,
+    DateClock,
+    Ticks,
+    WebSealer,
+>;
 
 #[wasm_bindgen]
 extern "C" {
@@ -261,7 +267,7 @@ impl WasmClient {
             .and_then(|t| t.meter.clone())
             .unwrap_or(JsValue::UNDEFINED);
         let source = Observed {
-            inner: Endpoint::new(o.config.clone(), transport, DateClock),
+            inner: Endpoint::new(o.config.clone(), transport, DateClock).with_signer(WebSigner::default()),
             telemetry: telemetry.clone(),
         };
         let manager = TokenManager::new(&o.config, o.policy, jitter(), source, o.kv, DateClock)

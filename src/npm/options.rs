@@ -9,13 +9,21 @@ use crate::js::kv::{JsKv, KvStore};
 use crate::js::normalize_url;
 use crate::npm::observe::Logger;
 use crate::{
-    ClientSecret, Config, DEFAULT_API_BASE_URL, DEFAULT_AUDIENCE, DEFAULT_TOKEN_URL, Error, Policy,
-    StoreOutage, check_url,
+    BodyFormat, ClientAuth, ClientSecret, Config, DEFAULT_API_BASE_URL, DEFAULT_AUDIENCE, DEFAULT_TOKEN_URL,
+    Error, MAX_LIFETIME_SECS, Policy, PrivateKey, StoreOutage, check_url,
 };
 
 const KNOWN: &[&str] = &[
     "clientId",
     "clientSecret",
+    "clientAuth",
+    "privateKey",
+    "privateKeyAlg",
+    "privateKeyId",
+    "tokenRequest",
+    "scope",
+    "resource",
+    "defaultExpiresInSec",
     "kv",
     "tokenUrl",
     "audience",
@@ -117,6 +125,70 @@ fn string(obj: &JsValue, key: &str, default: Option<&str>) -> Result<String, Err
     }
 }
 
+/// A string option that may be absent (`undefined` or `null`).
+fn optional_string(obj: &JsValue, key: &str) -> Result<Option<String>, Error> {
+    let v = get(obj, key);
+    if absent(&v) {
+        return Ok(None);
+    }
+    v.as_string()
+        .map(Some)
+        .ok_or_else(|| Error::config(key, "must be a string"))
+}
+
+/// `privateKey`: a private JWK (an object, or its JSON text) or a PKCS#8 PEM string, with
+/// `privateKeyAlg` and `privateKeyId`. Absent is `None`.
+fn private_key(obj: &JsValue) -> Result<Option<PrivateKey>, Error> {
+    let alg = optional_string(obj, "privateKeyAlg")?;
+    let kid = optional_string(obj, "privateKeyId")?;
+    let key = get(obj, "privateKey");
+    let text = if absent(&key) {
+        if alg.is_some() || kid.is_some() {
+            let given = if alg.is_some() {
+                "privateKeyAlg"
+            } else {
+                "privateKeyId"
+            };
+            return Err(Error::config(given, "is only used with privateKey"));
+        }
+        return Ok(None);
+    } else if let Some(text) = key.as_string() {
+        text
+    } else if key.is_object() && !js_sys::Array::is_array(&key) {
+        // a JWK object, or a CryptoKey / KeyObject (refused: the key must be one we can import)
+        js_sys::JSON::stringify(&key)
+            .ok()
+            .and_then(|t| t.as_string())
+            .filter(|t| t.starts_with("{\"") || t == "{}")
+            .ok_or_else(|| Error::config("privateKey", "must be a private JWK or a PKCS#8 PEM string"))?
+    } else {
+        return Err(Error::config(
+            "privateKey",
+            "must be a private JWK or a PKCS#8 PEM string",
+        ));
+    };
+    PrivateKey::parse(&text, alg.as_deref(), kid.as_deref()).map(Some)
+}
+
+/// `resource`: a string or an array of strings (one `resource` parameter each).
+fn resources(obj: &JsValue) -> Result<Vec<String>, Error> {
+    let v = get(obj, "resource");
+    if absent(&v) {
+        return Ok(Vec::new());
+    }
+    if let Some(one) = v.as_string() {
+        return Ok(vec![one]);
+    }
+    let wrong = || Error::config("resource", "must be a string or an array of strings");
+    if !js_sys::Array::is_array(&v) {
+        return Err(wrong());
+    }
+    js_sys::Array::from(&v)
+        .iter()
+        .map(|r| r.as_string().ok_or_else(wrong))
+        .collect()
+}
+
 fn number(obj: &JsValue, key: &str, default: f64, (min, max, range): (f64, f64, &str)) -> Result<f64, Error> {
     let v = get(obj, key);
     if absent(&v) {
@@ -164,26 +236,80 @@ impl Options {
         }
         let options: &JsValue = &snapshot;
         let client_id = string(options, "clientId", None)?;
-        let secret = ClientSecret::new(string(options, "clientSecret", None)?);
+        let client_auth = match optional_string(options, "clientAuth")? {
+            None => ClientAuth::default(),
+            Some(name) => ClientAuth::parse(&name).ok_or_else(|| {
+                Error::config(
+                    "clientAuth",
+                    "must be 'client_secret_post', 'client_secret_basic' or 'private_key_jwt'",
+                )
+            })?,
+        };
+        let secret = optional_string(options, "clientSecret")?.map(ClientSecret::new);
+        let private_key = private_key(options)?;
+        let credential = if secret.is_some() {
+            "clientSecret"
+        } else {
+            "privateKey"
+        };
         let allow_browser = get(options, "dangerouslyAllowBrowser");
         if !(absent(&allow_browser) || allow_browser.as_bool().is_some()) {
             return Err(Error::config("dangerouslyAllowBrowser", "must be a boolean"));
         }
         if in_browser() && allow_browser.as_bool() != Some(true) {
             return Err(Error::config(
-                "clientSecret",
+                credential,
                 "is refused in a browser, where anyone who opens the page can read it; keep the secret on a \
                  server (for example behind the autopay-auth Worker), or pass dangerouslyAllowBrowser: true \
                  if you accept that",
             ));
         }
         let token_url = url(options, "tokenUrl", DEFAULT_TOKEN_URL)?;
-        let audience = string(options, "audience", Some(DEFAULT_AUDIENCE))?;
+        let audience = get(options, "audience");
+        let audience = if audience.is_null() {
+            None
+        } else {
+            Some(string(options, "audience", Some(DEFAULT_AUDIENCE))?)
+        };
         let api_base_url = url(options, "apiBaseUrl", DEFAULT_API_BASE_URL)?;
         if api_base_url.contains('?') {
             return Err(Error::config("apiBaseUrl", "must not have a query"));
         }
-        let config = Config::new(&token_url, &client_id, secret, &audience)?;
+        let mut config = Config::builder(&token_url, &client_id)
+            .client_auth(client_auth)
+            .audience(audience.as_deref());
+        if let Some(secret) = secret {
+            config = config.client_secret(secret);
+        }
+        if let Some(key) = private_key {
+            config = config.private_key(key);
+        }
+        config = match optional_string(options, "tokenRequest")?.as_deref() {
+            None | Some("json") => config,
+            Some("form") => config.body(BodyFormat::Form),
+            Some(_) => return Err(Error::config("tokenRequest", "must be 'json' or 'form'")),
+        };
+        if let Some(scope) = optional_string(options, "scope")? {
+            config = config.scope(&scope);
+        }
+        for resource in resources(options)? {
+            config = config.resource(&resource);
+        }
+        let assumed = get(options, "defaultExpiresInSec");
+        if !absent(&assumed) {
+            match assumed.as_f64() {
+                Some(n) if n.fract() == 0.0 && n >= 1.0 && n <= MAX_LIFETIME_SECS as f64 => {
+                    config = config.default_expires_in(n as u64);
+                }
+                _ => {
+                    return Err(Error::config(
+                        "defaultExpiresInSec",
+                        format!("must be a whole number of seconds from 1 to {MAX_LIFETIME_SECS}"),
+                    ));
+                }
+            }
+        }
+        let config = config.build()?;
 
         let d = Policy::default();
         let secs_to_ms = |key, default_ms: u64, range| {
