@@ -5,6 +5,7 @@
 use std::fmt;
 
 use base64ct::{Base64, Base64UrlUnpadded, Encoding};
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::error::{Error, field};
@@ -236,11 +237,15 @@ impl PrivateKey {
             (None, None) => (None, field::PRIVATE_KEY),
         };
         let alg = choose_alg(named, from, kty, text("crv"))?;
-        let mut members = Map::new();
+        // the key members as compact JSON, in a fixed order (strings: escaped by serde_json)
+        let mut members = Vec::with_capacity(KEY_MEMBERS.len());
         for k in KEY_MEMBERS {
             match jwk.get(k) {
                 Some(Value::String(v)) => {
-                    members.insert(k.to_owned(), Value::String(v.clone()));
+                    members.push(format!(
+                        "\"{k}\":{}",
+                        serde_json::to_string(v).unwrap_or_default()
+                    ));
                 }
                 None => {}
                 Some(_) => return Err(key_error(format!("has a `{k}` that is not a string"))),
@@ -249,7 +254,7 @@ impl PrivateKey {
         let kid = check_kid(kid.or(text("kid")))?;
         Ok(Self {
             format: KeyFormat::Jwk,
-            material: ClientSecret::new(Value::Object(members).to_string()),
+            material: ClientSecret::new(format!("{{{}}}", members.join(","))),
             alg,
             kid,
         })
@@ -335,23 +340,46 @@ pub fn assertion_signing_input(
     now_ms: u64,
     jti: &str,
 ) -> String {
-    let mut header = Map::new();
-    header.insert("alg".into(), key.alg.name().into());
-    header.insert("typ".into(), "JWT".into());
-    if let Some(kid) = key.kid() {
-        header.insert("kid".into(), kid.into());
-    }
     let iat = now_ms / 1000;
-    let claims = serde_json::json!({
-        "iss": client_id,
-        "sub": client_id,
-        "aud": audience,
-        "jti": jti,
-        "iat": iat,
-        "exp": iat + ASSERTION_LIFETIME_SECS,
-    });
-    let part = |v: &Value| Base64UrlUnpadded::encode_string(v.to_string().as_bytes());
-    format!("{}.{}", part(&Value::Object(header)), part(&claims))
+    let header = Header {
+        alg: key.alg.name(),
+        typ: "JWT",
+        kid: key.kid(),
+    };
+    let claims = Claims {
+        iss: client_id,
+        sub: client_id,
+        aud: audience,
+        jti,
+        iat,
+        exp: iat + ASSERTION_LIFETIME_SECS,
+    };
+    // strings and integers only: cannot fail
+    let part = |json: String| Base64UrlUnpadded::encode_string(json.as_bytes());
+    format!(
+        "{}.{}",
+        part(serde_json::to_string(&header).unwrap_or_default()),
+        part(serde_json::to_string(&claims).unwrap_or_default())
+    )
+}
+
+// Written typed: strings and integers only (no float formatter in the wasm).
+#[derive(Serialize)]
+struct Header<'a> {
+    alg: &'static str,
+    typ: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kid: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Claims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    jti: &'a str,
+    iat: u64,
+    exp: u64,
 }
 
 /// The signed assertion: the signing input and the signature (for ECDSA, `r ‖ s` as WebCrypto

@@ -6,7 +6,8 @@
 //!
 //! Plain data, read field by field (no typed deserialisation: see [`crate::TokenRecord::decode`]).
 
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::{Map, Value};
 
 use crate::error::{Error, ErrorReport};
 
@@ -69,42 +70,76 @@ pub struct FleetState {
     pub gate: Option<Gate>,
 }
 
+// Written typed (integers and strings: no float formatter in the wasm), read field by field.
+#[derive(Serialize)]
+struct Stored<'a> {
+    v: u64,
+    sent: &'a [u64],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lifetime_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gate: Option<StoredGate>,
+}
+
+#[derive(Serialize)]
+struct StoredGate {
+    kind: &'static str,
+    until_ms: u64,
+    repeats: u32,
+    error: StoredError,
+}
+
+#[derive(Serialize)]
+struct StoredError {
+    code: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_after: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    host: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timeout_ms: Option<u64>,
+}
+
 /// The most timestamps kept: more than any budget allows in one window.
 const MAX_SENT: usize = 4_096;
 
 impl FleetState {
     /// The stored (plain) form; sealed before it is written.
     pub fn encode(&self) -> String {
-        let mut o = Map::new();
-        o.insert("v".into(), json!(FLEET_SCHEMA));
-        o.insert("sent".into(), json!(self.sent));
-        if let Some(l) = self.lifetime_ms {
-            o.insert("lifetime_ms".into(), json!(l));
-        }
-        if let Some(g) = &self.gate {
+        let gate = self.gate.as_ref().map(|g| {
             let r = g.error.report();
-            let mut e = Map::new();
-            e.insert("code".into(), json!(r.code));
-            let fields = [
-                ("status", r.status.map(|s| json!(s))),
-                ("error", r.error.map(|s| json!(s))),
-                ("description", r.description.map(|s| json!(s))),
-                ("retry_after", r.retry_after.map(|s| json!(s))),
-                ("host", r.host.map(|s| json!(s))),
-                ("reason", r.reason.map(|s| json!(s))),
-                ("timeout_ms", r.timeout_ms.map(|s| json!(s))),
-            ];
-            for (k, v) in fields {
-                if let Some(v) = v {
-                    e.insert(k.into(), v);
-                }
+            StoredGate {
+                kind: g.kind.as_str(),
+                until_ms: g.until_ms,
+                repeats: g.repeats,
+                error: StoredError {
+                    code: r.code,
+                    status: r.status,
+                    error: r.error,
+                    description: r.description,
+                    retry_after: r.retry_after,
+                    host: r.host,
+                    reason: r.reason,
+                    timeout_ms: r.timeout_ms,
+                },
             }
-            o.insert(
-                "gate".into(),
-                json!({ "kind": g.kind.as_str(), "until_ms": g.until_ms, "repeats": g.repeats, "error": e }),
-            );
-        }
-        Value::Object(o).to_string()
+        });
+        let stored = Stored {
+            v: FLEET_SCHEMA,
+            sent: &self.sent,
+            lifetime_ms: self.lifetime_ms,
+            gate,
+        };
+        // integers and strings only: cannot fail
+        serde_json::to_string(&stored).unwrap_or_default()
     }
 
     /// Reads a stored value; anything malformed or of another schema is `None` (ignored).

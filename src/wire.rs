@@ -113,7 +113,7 @@ pub fn build_token_request(config: &Config, assertion: Option<&str>) -> TokenReq
         }
         BodyFormat::Json => {
             // written in order (a JSON map would sort the keys): Autopay's body byte for byte
-            let text = |v: &str| Value::from(v).to_string();
+            let text = |v: &str| serde_json::to_string(v).unwrap_or_default();
             let mut members: Vec<String> = params
                 .iter()
                 .map(|(k, v)| format!("{}:{}", text(k), text(v)))
@@ -121,7 +121,10 @@ pub fn build_token_request(config: &Config, assertion: Option<&str>) -> TokenReq
             match config.resources() {
                 [] => {}
                 [one] => members.push(format!("\"resource\":{}", text(one))),
-                many => members.push(format!("\"resource\":{}", Value::from(many.to_vec()))),
+                many => {
+                    let all: Vec<String> = many.iter().map(|r| text(r)).collect();
+                    members.push(format!("\"resource\":[{}]", all.join(",")));
+                }
             }
             (TokenRequest::JSON, format!("{{{}}}", members.join(",")))
         }

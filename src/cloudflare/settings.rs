@@ -160,17 +160,25 @@ impl Settings {
             }),
         };
         // the secret is required unless the client signs with a key (then the builder refuses one)
+        // `Some(None)`: none, as private_key_jwt wants; `None`: missing (already a problem)
         let secret = match (client_auth, set(CLIENT_SECRET)) {
-            (Some(ClientAuth::PrivateKeyJwt), s) => s.map(ClientSecret::new),
-            _ => required(&mut problems, CLIENT_SECRET).map(ClientSecret::new),
+            (Some(ClientAuth::PrivateKeyJwt), s) => Some(s.map(ClientSecret::new)),
+            _ => required(&mut problems, CLIENT_SECRET).map(|s| Some(ClientSecret::new(s))),
         };
-        let private_key = set(PRIVATE_KEY).and_then(|text| {
-            let alg = set(PRIVATE_KEY_ALG);
-            let kid = set(PRIVATE_KEY_ID);
-            PrivateKey::parse(&text, alg.as_deref(), kid.as_deref())
-                .map_err(|e| problems.push(Problem::from_error(e)))
-                .ok()
-        });
+        // `Some(None)`: not set; `None`: set but unusable (already a problem)
+        let private_key = match set(PRIVATE_KEY) {
+            None => Some(None),
+            Some(text) => {
+                let (alg, kid) = (set(PRIVATE_KEY_ALG), set(PRIVATE_KEY_ID));
+                match PrivateKey::parse(&text, alg.as_deref(), kid.as_deref()) {
+                    Ok(key) => Some(Some(key)),
+                    Err(e) => {
+                        problems.push(Problem::from_error(e));
+                        None
+                    }
+                }
+            }
+        };
         let body = match set(TOKEN_REQUEST).as_deref().map(str::trim) {
             None | Some("json") => Some(BodyFormat::Json),
             Some("form") => Some(BodyFormat::Form),
@@ -270,6 +278,8 @@ impl Settings {
             Some(client_auth),
             Some(body),
             Some(default_expires_in),
+            Some(private_key),
+            Some(secret),
         ) = (
             client_id,
             token_url,
@@ -278,6 +288,8 @@ impl Settings {
             client_auth,
             body,
             default_expires_in,
+            private_key,
+            secret,
         ) {
             if api_base.contains('?') {
                 problems.push(Problem {
