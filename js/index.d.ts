@@ -63,18 +63,72 @@ export interface AutopayAuthEvent {
   detail?: string;
 }
 
-/** Options of `new AutopayAuth(...)`. Unknown keys are refused with `invalid_config`. */
-export interface AutopayAuthOptions {
-  /** Client ID from Autopay. */
-  clientId: string;
-  /** Client Secret from Autopay. Never logged, stored or returned. */
+/** How the client proves who it is at the token endpoint. */
+export type ClientAuth = 'client_secret_post' | 'client_secret_basic' | 'private_key_jwt';
+
+/** The JWS algorithms `private_key_jwt` signs with (through the platform's WebCrypto). */
+export type SigningAlg = 'RS256' | 'RS384' | 'RS512' | 'PS256' | 'PS384' | 'PS512' | 'ES256' | 'ES384' | 'ES512' | 'EdDSA';
+
+/**
+ * A private JSON Web Key (RFC 7517): RSA, EC (P-256, P-384, P-521) or OKP (Ed25519), with its
+ * private member `d` — what `exportJWK` of `jose` and `crypto.subtle.exportKey('jwk', …)` give.
+ */
+export interface PrivateJwk {
+  kty?: string;
+  d?: string;
+  kid?: string;
+  alg?: string;
+  crv?: string;
+  [member: string]: unknown;
+}
+
+/** The client secret: Autopay's way (`client_secret_post`), or HTTP Basic. */
+export interface SecretCredentials {
+  /** Client secret. Never logged, stored or returned. */
   clientSecret: string;
+  /**
+   * How the client authenticates: `'client_secret_post'` (default: id and secret in the body) or
+   * `'client_secret_basic'` (HTTP Basic, the id and secret form-encoded first, RFC 6749 §2.3.1).
+   */
+  clientAuth?: 'client_secret_post' | 'client_secret_basic';
+  privateKey?: never;
+  privateKeyAlg?: never;
+  privateKeyId?: never;
+}
+
+/** A private key instead of a secret: a fresh signed assertion per token request (RFC 7523). */
+export interface KeyCredentials {
+  clientAuth: 'private_key_jwt';
+  /** A private JWK, or a PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`). A secret, kept like a client secret. */
+  privateKey: PrivateJwk | string;
+  /** The key's algorithm; default the JWK's `alg`, else ES256 (P-256), ES384, ES512, RS256 (RSA) or EdDSA (Ed25519). */
+  privateKeyAlg?: SigningAlg;
+  /** The `kid` put in the assertion's header; default the JWK's `kid`. */
+  privateKeyId?: string;
+  clientSecret?: never;
+}
+
+/** Options of `new AutopayAuth(...)`: the common ones and one way to authenticate. Unknown keys are refused with `invalid_config`. */
+export type AutopayAuthOptions = AutopayAuthCommonOptions & (SecretCredentials | KeyCredentials);
+
+/** The options every client takes, whatever its credentials. */
+export interface AutopayAuthCommonOptions {
+  /** Client ID. */
+  clientId: string;
+  /** The token request's body: `'json'` (default: Autopay's) or `'form'` (`application/x-www-form-urlencoded`, RFC 6749 — every standard server). */
+  tokenRequest?: 'json' | 'form';
   /** Shared token cache across instances (optional). */
   kv?: KVNamespaceLike | null;
   /** Token endpoint. Default `https://api-auth.autopay.io/oauth/token`. */
   tokenUrl?: string;
-  /** Audience. Default `https://api.autopay.io`. */
-  audience?: string;
+  /** The `audience` parameter. Default `https://api.autopay.io`; `null` sends none. */
+  audience?: string | null;
+  /** The `scope` parameter: scope tokens separated by spaces. Default none. */
+  scope?: string;
+  /** Resource indicators (RFC 8707): one `resource` parameter each. Default none. */
+  resource?: string | string[];
+  /** Seconds a token lives when the server's answer has no `expires_in` (default: such an answer is `invalid_response`). */
+  defaultExpiresInSec?: number;
   /** Base URL for `auth.fetch`. Default `https://api.autopay.io`. */
   apiBaseUrl?: string;
   /** Fetch implementation. Default `globalThis.fetch`. */
@@ -124,7 +178,7 @@ export interface AutopayAuthOptions {
    */
   waitUntil?: (promise: Promise<unknown>) => void;
   /**
-   * In a browser (a page or a browser worker) a `clientSecret` is refused, because anyone who
+   * In a browser (a page or a browser worker) a `clientSecret` or `privateKey` is refused, because anyone who
    * opens the page can read it. Set `true` only if you accept that. Node, Deno, Bun and
    * Workers are not browsers.
    */

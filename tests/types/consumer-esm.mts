@@ -10,6 +10,20 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 
 const kv: KVNamespaceLike = new MemoryKV();
 const options: AutopayAuthOptions = { clientId: 'id', clientSecret: 'secret', kv, timeoutMs: 5_000, refreshRatio: 0.75 };
+// any OAuth 2.0 endpoint: a form body, a signed assertion, no audience, a scope and resources
+export const signed = new AutopayAuth({
+  clientId: 'id',
+  clientAuth: 'private_key_jwt',
+  privateKey: { kty: 'EC', crv: 'P-256', x: 'x', y: 'y', d: 'd', kid: 'k' },
+  privateKeyAlg: 'ES256',
+  tokenRequest: 'form',
+  tokenUrl: 'https://as.example.com/token',
+  audience: null,
+  scope: 'read write',
+  resource: ['https://api.example.com'],
+  defaultExpiresInSec: 3600,
+});
+export const basic = new AutopayAuth({ clientId: 'id', clientSecret: 's', clientAuth: 'client_secret_basic', resource: 'https://api.example.com' });
 const auth = new AutopayAuth(options);
 
 export async function use(): Promise<number> {
@@ -47,8 +61,16 @@ export const shortest: number = fromDynamo.minExpirationTtl + fromUpstash.minExp
 void [fromRedis, fromDeno];
 
 // what must not compile
-// @ts-expect-error clientSecret is required
+// @ts-expect-error a clientSecret (or a private key) is required
 new AutopayAuth({ clientId: 'id' });
+// @ts-expect-error private_key_jwt needs its key
+new AutopayAuth({ clientId: 'id', clientAuth: 'private_key_jwt' });
+// @ts-expect-error a secret is not used with private_key_jwt
+new AutopayAuth({ clientId: 'id', clientAuth: 'private_key_jwt', privateKey: '-----BEGIN PRIVATE KEY-----', clientSecret: 's' });
+// @ts-expect-error a key is only used with private_key_jwt
+new AutopayAuth({ clientId: 'id', clientSecret: 's', privateKey: '-----BEGIN PRIVATE KEY-----' });
+// @ts-expect-error the body is 'json' or 'form'
+new AutopayAuth({ clientId: 'id', clientSecret: 's', tokenRequest: 'xml' });
 // @ts-expect-error unknown options are refused (also at run time)
 new AutopayAuth({ clientId: 'id', clientSecret: 's', clientsecret: 'typo' });
 // @ts-expect-error timeoutMs is a number
