@@ -4,10 +4,10 @@
 
 use std::fmt;
 
-use base64ct::{Base64, Base64UrlUnpadded, Encoding};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::base64;
 use crate::error::{Error, field};
 use crate::secret::ClientSecret;
 
@@ -275,7 +275,7 @@ impl PrivateKey {
             }));
         };
         let b64: String = body.chars().filter(|c| !c.is_whitespace()).collect();
-        let der = Base64::decode_vec(&b64).map_err(|_| key_error("has a PEM body that is not base64"))?;
+        let der = base64::decode(&b64).ok_or_else(|| key_error("has a PEM body that is not base64"))?;
         let has = |oid: &[u8]| der.windows(oid.len()).take(64).any(|w| w == oid);
         let (kty, crv) = if has(OID_RSA) {
             ("RSA", None)
@@ -322,7 +322,7 @@ impl PrivateKey {
     /// **A secret.**
     pub fn pkcs8_der(&self) -> Option<Vec<u8>> {
         (self.format == KeyFormat::Pkcs8)
-            .then(|| Base64::decode_vec(self.material.expose()).ok())
+            .then(|| base64::decode(self.material.expose()))
             .flatten()
     }
     /// The key as the secret that keys sealed records and the cache key's fingerprint.
@@ -355,7 +355,7 @@ pub fn assertion_signing_input(
         exp: iat + ASSERTION_LIFETIME_SECS,
     };
     // strings and integers only: cannot fail
-    let part = |json: String| Base64UrlUnpadded::encode_string(json.as_bytes());
+    let part = |json: String| base64::url_encode(json.as_bytes());
     format!(
         "{}.{}",
         part(serde_json::to_string(&header).unwrap_or_default()),
@@ -385,14 +385,14 @@ struct Claims<'a> {
 /// The signed assertion: the signing input and the signature (for ECDSA, `r ‖ s` as WebCrypto
 /// gives it, which is what JWS wants).
 pub fn finish_assertion(signing_input: &str, signature: &[u8]) -> String {
-    format!("{signing_input}.{}", Base64UrlUnpadded::encode_string(signature))
+    format!("{signing_input}.{}", base64::url_encode(signature))
 }
 
 /// A fresh `jti`: 16 random bytes, base64url.
 pub fn fresh_jti() -> Option<String> {
     let mut b = [0u8; 16];
     getrandom::getrandom(&mut b).ok()?;
-    Some(Base64UrlUnpadded::encode_string(&b))
+    Some(base64::url_encode(&b))
 }
 
 #[cfg(test)]
@@ -485,8 +485,8 @@ mod tests {
         let k = PrivateKey::parse(EC_JWK, None, None).unwrap();
         let input = assertion_signing_input(&k, "cid", "https://as.example/token", 1_700_000_000_500, "j1");
         let (h, c) = input.split_once('.').unwrap();
-        let header: Value = serde_json::from_slice(&Base64UrlUnpadded::decode_vec(h).unwrap()).unwrap();
-        let claims: Value = serde_json::from_slice(&Base64UrlUnpadded::decode_vec(c).unwrap()).unwrap();
+        let header: Value = serde_json::from_slice(&base64::url_decode(h).unwrap()).unwrap();
+        let claims: Value = serde_json::from_slice(&base64::url_decode(c).unwrap()).unwrap();
         assert_eq!(header, serde_json::json!({"alg":"ES256","typ":"JWT","kid":"k1"}));
         assert_eq!(
             claims,

@@ -155,7 +155,10 @@ impl FleetState {
             .iter()
             .map(Value::as_u64)
             .collect::<Option<Vec<u64>>>()?;
-        sent.sort_unstable();
+        // written sorted: a window out of order is not one of ours
+        if !sent.is_sorted() {
+            return None;
+        }
         sent.truncate(MAX_SENT);
         let lifetime_ms = match o.get("lifetime_ms") {
             None => None,
@@ -200,10 +203,26 @@ fn decode_gate(g: &Map<String, Value>) -> Option<Gate> {
 /// The union of two budget windows (each sorted), without duplicates: the same request seen
 /// in memory and in the store counts once.
 pub fn merge_sent(a: impl IntoIterator<Item = u64>, b: impl IntoIterator<Item = u64>) -> Vec<u64> {
-    let mut all: Vec<u64> = a.into_iter().chain(b).collect();
-    all.sort_unstable();
+    let mut all = merge_sorted(a, b);
     all.dedup();
     all
+}
+
+/// Two sorted sequences as one sorted `Vec`, duplicates kept (a linear merge: the windows are
+/// sorted where they are made and where they are read, so nothing is sorted here).
+pub fn merge_sorted(a: impl IntoIterator<Item = u64>, b: impl IntoIterator<Item = u64>) -> Vec<u64> {
+    let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
+    let mut all = Vec::new();
+    loop {
+        let next = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) if x <= y => a.next(),
+            (Some(_), Some(_)) => b.next(),
+            (Some(_), None) => a.next(),
+            (None, Some(_)) => b.next(),
+            (None, None) => return all,
+        };
+        all.extend(next);
+    }
 }
 
 #[cfg(test)]
@@ -284,5 +303,7 @@ mod tests {
     #[test]
     fn windows_merge_without_counting_a_request_twice() {
         assert_eq!(merge_sent([1, 3, 5], [3, 4]), vec![1, 3, 4, 5]);
+        assert_eq!(merge_sorted([1, 3, 5], [0, 3, 4, 9]), vec![0, 1, 3, 3, 4, 5, 9]);
+        assert_eq!(merge_sorted([], [2, 2]), vec![2, 2]);
     }
 }

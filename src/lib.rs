@@ -21,6 +21,7 @@
 
 mod api;
 mod assertion;
+mod base64;
 mod config;
 mod driver;
 mod error;

@@ -43,7 +43,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, ServerError};
 use crate::events::{Event, EventKind};
-use crate::fleet::{FleetState, Gate, GateKind, merge_sent};
+use crate::fleet::{FleetState, Gate, GateKind, merge_sent, merge_sorted};
 use crate::lifecycle::{LOCK_GRACE_MS, Phase, Policy, StoreOutage, refresh_backoff_ms};
 use crate::record::MIN_STORE_TTL_SECS;
 use crate::record::TokenRecord;
@@ -546,14 +546,13 @@ impl Machine {
     /// Takes back a window kept from before a restart: its requests count against the budget as
     /// if this instance had made them (later and duplicate entries are kept in order).
     pub fn restore_budget_window(&mut self, kept: &BudgetWindow) {
-        let mut sent: Vec<u64> = kept
-            .sent
-            .iter()
-            .copied()
-            .chain(self.sent.iter().copied())
-            .collect();
-        sent.sort_unstable();
-        self.sent = sent.into();
+        // a kept window out of order is not one of ours: only this instance's requests count
+        let kept_sent = if kept.sent.is_sorted() {
+            &kept.sent[..]
+        } else {
+            &[]
+        };
+        self.sent = merge_sorted(kept_sent.iter().copied(), self.sent.iter().copied()).into();
         self.lifetime = self.lifetime.or(kept.lifetime_ms);
     }
 

@@ -7,9 +7,9 @@
 //! `v2.` + base64url(nonce ‖ ciphertext ‖ tag). A value that does not open — forged, tampered,
 //! truncated, oversized, sealed with another secret, or of another version — is a miss.
 
+use crate::base64;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
-use base64ct::{Base64UrlUnpadded, Encoding};
 use hkdf::Hkdf;
 use sha2::Sha256;
 
@@ -108,7 +108,7 @@ impl Seal for Sealer {
 pub fn encode_sealed(nonce: &[u8], sealed: &[u8]) -> String {
     let mut raw = nonce.to_vec();
     raw.extend_from_slice(sealed);
-    format!("{SEALED_PREFIX}{}", Base64UrlUnpadded::encode_string(&raw))
+    format!("{SEALED_PREFIX}{}", base64::url_encode(&raw))
 }
 
 /// The nonce and the ciphertext with its tag in a stored value, if it has the shape of one:
@@ -117,7 +117,7 @@ pub fn split_sealed(value: &str) -> Option<([u8; NONCE_LEN], Vec<u8>)> {
     if value.len() > MAX_SEALED_LEN {
         return None;
     }
-    let mut raw = Base64UrlUnpadded::decode_vec(value.strip_prefix(SEALED_PREFIX)?).ok()?;
+    let mut raw = base64::url_decode(value.strip_prefix(SEALED_PREFIX)?)?;
     if raw.len() < NONCE_LEN + TAG_LEN {
         return None;
     }

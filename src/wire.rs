@@ -4,10 +4,10 @@ use std::fmt;
 #[cfg(not(target_arch = "wasm32"))]
 use std::time::UNIX_EPOCH;
 
-use base64ct::{Base64, Encoding};
 use serde_json::Value;
 
 use crate::assertion::ASSERTION_TYPE;
+use crate::base64;
 use crate::config::{BodyFormat, ClientAuth, Config};
 use crate::error::{Error, ServerError};
 use crate::record::TokenRecord;
@@ -89,7 +89,7 @@ pub fn build_token_request(config: &Config, assertion: Option<&str>) -> TokenReq
         }
         (ClientAuth::SecretBasic, Some(secret)) => {
             let pair = format!("{}:{}", form_encode(id), form_encode(secret.expose()));
-            authorization = Some(format!("Basic {}", Base64::encode_string(pair.as_bytes())));
+            authorization = Some(format!("Basic {}", base64::encode(pair.as_bytes())));
         }
         _ => params.extend([
             ("client_id", id),
@@ -418,7 +418,7 @@ mod tests {
             .unwrap();
         let req = build_token_request(&cfg, None);
         let basic = req.authorization.clone().unwrap();
-        let decoded = Base64::decode_vec(basic.strip_prefix("Basic ").unwrap()).unwrap();
+        let decoded = base64::decode(basic.strip_prefix("Basic ").unwrap()).unwrap();
         assert_eq!(String::from_utf8(decoded).unwrap(), "id%3A1+%C3%A9:a%2Bb%25c%3Ad");
         assert_eq!(
             form(&req.body),
