@@ -13,7 +13,8 @@
 //   node bench/worker.mjs        (after scripts/build-worker.sh)
 import autocannon from 'autocannon';
 import { Miniflare } from 'miniflare';
-import { readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { gzipSync } from 'node:zlib';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -53,11 +54,13 @@ const workers = {
   },
 };
 
-/** A fresh workerd holding `list` (of `workers`), with the direct URL of each. */
-async function start(list) {
+/** A fresh workerd holding `list` (of `workers`), with the direct URL of each; `persist`, a
+ * directory for KV and Durable Object state that outlives this workerd (a warm fleet). */
+async function start(list, persist) {
   // the Workers' own logs (a JSON line per mint) and workerd's notes on closed connections are not
   // the benchmark's output
-  const mf = new Miniflare({ host: '127.0.0.1', port: 0, cf: false, handleRuntimeStdio() {}, workers: list });
+  const state = persist ? { kvPersist: join(persist, 'kv'), durableObjectsPersist: join(persist, 'do') } : {};
+  const mf = new Miniflare({ host: '127.0.0.1', port: 0, cf: false, handleRuntimeStdio() {}, workers: list, ...state });
   await mf.ready;
   const urls = await Promise.all(list.map((w) => mf.unsafeGetDirectURL(w.name)));
   return { mf, urls };
@@ -139,6 +142,7 @@ const steady = routes.map((r) => {
 /** The first /token of a fresh workerd, split by the emulator's clock: until the token request
  * reached Autopay, at Autopay, and from its answer to the response. */
 async function firstToken(who) {
+  const s0 = performance.now();
   const { mf, urls } = await start([workers[who]]);
   const t0 = performance.now();
   const r = await fetch(new URL('/token', urls[0]), { headers });
@@ -147,12 +151,49 @@ async function firstToken(who) {
   await mf.dispose();
   if (r.status !== 200) throw new Error(`${who}: first /token answered ${r.status}`);
   const { arrived, answered } = emu.state.lastMint;
-  return { total: t1 - t0, before: arrived - t0, autopay: answered - arrived, after: t1 - answered };
+  return { ready: t0 - s0, total: t1 - t0, before: arrived - t0, autopay: answered - arrived, after: t1 - answered };
+}
+
+/** A new isolate in a warm fleet: a first workerd mints (the token lands in KV), a second one
+ * starts on the same KV and Durable Object state; its first /token must mint nothing. For ours
+ * also the isolate's I/O for it (KV reads, Durable Object calls), from its keyed /healthz. */
+async function warmFleetToken(who) {
+  const persist = mkdtempSync(join(tmpdir(), `bench-fleet-${who}-`));
+  try {
+    const first = await start([workers[who]], persist);
+    await (await fetch(new URL('/token', first.urls[0]), { headers })).text();
+    await new Promise((r) => setTimeout(r, 300)); // the minter's copy to KV lands after its answer
+    await first.mf.dispose();
+    const minted = emu.stats().minted;
+    const s0 = performance.now();
+    const { mf, urls } = await start([workers[who]], persist);
+    const t0 = performance.now();
+    const r = await fetch(new URL('/token', urls[0]), { headers });
+    await r.text();
+    const t1 = performance.now();
+    if (r.status !== 200) throw new Error(`${who}: warm-fleet /token answered ${r.status}`);
+    if (emu.stats().minted !== minted) throw new Error(`${who}: a new isolate in a warm fleet minted`);
+    const out = { ready: t0 - s0, total: t1 - t0 };
+    if (who === 'ours') {
+      const h = await (await fetch(new URL('/healthz', urls[0]), { headers })).json();
+      out.kvReads = h.isolate.kv_reads;
+      out.minterCalls = h.isolate.minter_calls; // (its /healthz included)
+    }
+    await mf.dispose();
+    return out;
+  } finally {
+    rmSync(persist, { recursive: true, force: true });
+  }
 }
 const coldRuns = { ours: [], js: [] };
-for (let i = 0; i < COLD_RUNS; i++) for (const who of ['ours', 'js']) coldRuns[who].push(await firstToken(who));
+const fleetRuns = { ours: [], js: [] };
+for (let i = 0; i < COLD_RUNS; i++) {
+  for (const who of ['ours', 'js']) coldRuns[who].push(await firstToken(who));
+  for (const who of ['ours', 'js']) fleetRuns[who].push(await warmFleetToken(who));
+}
 const medianOf = (runs) => Object.fromEntries(Object.keys(runs[0]).map((k) => [k, median(runs.map((r) => r[k]))]));
 const cold = { ours: medianOf(coldRuns.ours), js: medianOf(coldRuns.js) };
+const warmFleet = { ours: medianOf(fleetRuns.ours), js: medianOf(fleetRuns.js) };
 
 async function burst(who) {
   const { mf, urls } = await start([workers[who]]);
@@ -193,6 +234,7 @@ const result = {
   load: { before: loadBefore, after: loadAverage() },
   steady,
   cold: { ...cold, runs: COLD_RUNS },
+  warmFleet: { ...warmFleet, runs: COLD_RUNS },
   burst: { size: BURST, runs: BURST_RUNS, ...bursts },
   wasm: { raw: wasm.length, gzip: gzipSync(wasm, { level: 9 }).length },
 };
@@ -205,5 +247,7 @@ for (const r of steady) {
 }
 const split = (c) => `${c.total.toFixed(1)} ms (${c.before.toFixed(1)} until the token request reaches Autopay, ${c.autopay.toFixed(1)} at Autopay, ${c.after.toFixed(1)} after)`;
 console.log(`\ncold start, first /token (median of ${COLD_RUNS} fresh workerd): ours ${split(cold.ours)}; JS ${split(cold.js)}; ${(cold.ours.total / cold.js.total).toFixed(2)}x`);
+console.log(`new isolate ready (workerd start + compile, median): ours ${cold.ours.ready.toFixed(1)} ms, JS ${cold.js.ready.toFixed(1)} ms (+${(cold.ours.ready - cold.js.ready).toFixed(1)} ms)`);
+console.log(`first /token of a new isolate in a warm fleet (token in KV, no mint; median of ${COLD_RUNS}): ours ${warmFleet.ours.total.toFixed(1)} ms (${warmFleet.ours.kvReads} KV read, ${warmFleet.ours.minterCalls} Durable Object call), JS ${warmFleet.js.total.toFixed(1)} ms; ${(warmFleet.ours.total / warmFleet.js.total).toFixed(2)}x`);
 console.log(`${BURST} concurrent cold /token (median of ${BURST_RUNS} fresh workerd): ours p50 ${bursts.ours.p50.toFixed(0)} ms p99 ${bursts.ours.p99.toFixed(0)} ms, ${bursts.ours.mints} mint, ${bursts.ours.kvReads} KV read, ${bursts.ours.minterCalls} Durable Object call; JS p50 ${bursts.js.p50.toFixed(0)} ms p99 ${bursts.js.p99.toFixed(0)} ms, ${bursts.js.mints} mint (p50 ${(bursts.ours.p50 / bursts.js.p50).toFixed(2)}x)`);
 console.log(`Worker wasm: ${(wasm.length / 1024).toFixed(1)} KiB raw, ${(result.wasm.gzip / 1024).toFixed(1)} KiB gzip`);

@@ -23,5 +23,11 @@ if ! worker-build --release --features worker > target/worker-build.log 2>&1; th
   echo "build-worker: failed (full log: target/worker-build.log)" >&2
   exit 1
 fi
+# worker-build's wasm-opt keeps the function-name section (148 KB, a quarter of the file), which
+# every new isolate downloads and parses: shrink for size once more and strip it
+"$WASM_OPT_BIN" -Oz --strip-debug --strip-producers --enable-bulk-memory --enable-reference-types \
+  --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals --enable-multivalue \
+  "$out" -o "$out.opt" >> target/worker-build.log 2>&1
+mv "$out.opt" "$out"
 touch "$out"
 echo "build-worker: build/ ready ($(wc -c < "$out") bytes of wasm)"

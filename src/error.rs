@@ -307,6 +307,30 @@ pub struct ErrorReport {
     pub timeout_ms: Option<u64>,
 }
 
+impl ErrorReport {
+    /// Reads a report from its JSON (the camelCase form it serialises to), field by field from a
+    /// JSON value: no typed deserialisation, whose error paths would bring a float formatter
+    /// into the wasm. `None` when it is not one.
+    pub fn decode(json: &str) -> Option<Self> {
+        let v: serde_json::Value = serde_json::from_str(json).ok()?;
+        let o = v.as_object()?;
+        let text = |k: &str| o.get(k).and_then(serde_json::Value::as_str).map(str::to_owned);
+        let num = |k: &str| o.get(k).and_then(serde_json::Value::as_u64);
+        Some(Self {
+            code: text("code")?,
+            message: text("message").unwrap_or_default(),
+            status: num("status").and_then(|s| u16::try_from(s).ok()),
+            error: text("error"),
+            description: text("description"),
+            retry_after: num("retryAfter"),
+            field: text("field"),
+            host: text("host"),
+            reason: text("reason"),
+            timeout_ms: num("timeoutMs"),
+        })
+    }
+}
+
 impl TryFrom<ErrorReport> for Error {
     type Error = ErrorReport;
 

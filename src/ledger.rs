@@ -5,6 +5,7 @@
 use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::{Event, EventKind};
 
@@ -52,6 +53,39 @@ impl Ledger {
     }
 }
 
+impl Ledger {
+    /// Reads a stored ledger (its JSON), field by field; anything malformed is `None` (the
+    /// ledger then starts afresh).
+    pub fn decode(json: &str) -> Option<Self> {
+        let v: Value = serde_json::from_str(json).ok()?;
+        let o = v.as_object()?;
+        let hours = o.get("mints_per_hour")?.as_array()?;
+        let mints_per_hour = hours
+            .iter()
+            .map(|h| match h.as_array()?.as_slice() {
+                [hour, n] => Some((hour.as_u64()?, u32::try_from(n.as_u64()?).ok()?)),
+                _ => None,
+            })
+            .collect::<Option<VecDeque<_>>>()?;
+        let last_mint = match o.get("last_mint") {
+            None | Some(Value::Null) => None,
+            Some(t) => Some(t.as_u64()?),
+        };
+        let last_failure = match o.get("last_failure") {
+            None | Some(Value::Null) => None,
+            Some(f) => match f.as_array()?.as_slice() {
+                [at, code] => Some((at.as_u64()?, code.as_str()?.to_owned())),
+                _ => return None,
+            },
+        };
+        Some(Self {
+            mints_per_hour,
+            last_mint,
+            last_failure,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,5 +111,20 @@ mod tests {
         l.record(&at(EventKind::Mint, t0 + 48 * HOUR_MS));
         assert_eq!(l.mints_per_hour.front(), Some(&(t0 + HOUR_MS, 1)));
         assert_eq!(l.last_mint, Some(t0 + 48 * HOUR_MS));
+        // stored as JSON and read back field by field
+        let json = serde_json::to_string(&l).unwrap();
+        assert_eq!(Ledger::decode(&json), Some(l));
+        assert_eq!(
+            Ledger::decode(&serde_json::to_string(&Ledger::default()).unwrap()),
+            Some(Ledger::default())
+        );
+        for bad in [
+            "",
+            "[]",
+            r#"{"mints_per_hour":[[1]]}"#,
+            r#"{"mints_per_hour":[],"last_failure":[1]}"#,
+        ] {
+            assert_eq!(Ledger::decode(bad), None, "{bad}");
+        }
     }
 }

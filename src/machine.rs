@@ -135,6 +135,25 @@ pub struct BudgetWindow {
     pub lifetime_ms: Option<u64>,
 }
 
+impl BudgetWindow {
+    /// Reads a kept window (its JSON), field by field; anything malformed is `None`.
+    pub fn decode(json: &str) -> Option<Self> {
+        let v: serde_json::Value = serde_json::from_str(json).ok()?;
+        let o = v.as_object()?;
+        let sent = o
+            .get("sent")?
+            .as_array()?
+            .iter()
+            .map(serde_json::Value::as_u64)
+            .collect::<Option<Vec<u64>>>()?;
+        let lifetime_ms = match o.get("lifetime_ms") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(l) => Some(l.as_u64()?),
+        };
+        Some(Self { sent, lifetime_ms })
+    }
+}
+
 /// What [`Machine::refused`] did with a refused token.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Refusal {

@@ -51,7 +51,9 @@ fn every_error_survives_the_report_round_trip() {
         assert_eq!(report.code, e.code());
         assert_eq!(report.message, e.to_string());
         let json = serde_json::to_string(&report).unwrap();
-        let back: ErrorReport = serde_json::from_str(&json).unwrap();
+        // the Worker's path: read field by field
+        let back = ErrorReport::decode(&json).unwrap();
+        assert_eq!(back, serde_json::from_str::<ErrorReport>(&json).unwrap());
         assert_eq!(Error::try_from(back), Ok(e.clone()), "{json}");
     }
 }

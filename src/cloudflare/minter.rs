@@ -12,12 +12,11 @@ use std::rc::Rc;
 
 use futures_util::future::{FutureExt, LocalBoxFuture, Shared};
 use js_sys::{Function, Reflect};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::spawn_local;
+use wasm_bindgen_futures::{JsFuture, spawn_local};
 use worker::{
-    DurableObject, Env, Method, ObjectNamespace, Request, RequestInit, Response, Result, State, Storage,
-    durable_object,
+    DurableObject, Env, Method, ObjectNamespace, Request, Response, Result, State, Storage, durable_object,
 };
 
 use super::reply;
@@ -41,9 +40,32 @@ const MINTER_HOST: &str = "TokenMinter (Durable Object)";
 const ORIGIN: &str = "https://token-minter.internal";
 
 /// What an isolate asks: a token, or one newer than `replacing`; or to drop `replacing`.
-#[derive(Serialize, Deserialize, Default)]
+#[derive(Serialize, Default)]
 struct Ask {
     replacing: Option<String>,
+}
+
+impl Ask {
+    /// Read field by field (typed deserialisation would bring a float formatter into the wasm).
+    fn decode(json: &str) -> Self {
+        let v: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
+        Self {
+            replacing: v
+                .get("replacing")
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned),
+        }
+    }
+}
+
+/// A value of the object's storage, as the platform gives it (`None` when absent): read raw,
+/// never through typed deserialisation.
+async fn stored(storage: &Storage, key: &str) -> Result<Option<JsValue>> {
+    let found = storage
+        .get_multiple(vec![key])
+        .await?
+        .get(&JsValue::from_str(key));
+    Ok((!found.is_undefined()).then_some(found))
 }
 
 type Manager = TokenManager<
@@ -63,11 +85,27 @@ pub struct MinterStore {
     kv_writes: RefCell<KvWrite>,
 }
 
-/// A record as the object keeps it: the sealed value and when KV should let it expire.
-#[derive(Serialize, Deserialize)]
+/// A record as the object keeps it: `{ value, expires_at_ms }`, the sealed value and when KV
+/// should let it expire.
 struct Kept {
     value: String,
     expires_at_ms: u64,
+}
+
+impl Kept {
+    fn from_js(v: &JsValue) -> Option<Self> {
+        Some(Self {
+            value: Reflect::get(v, &"value".into()).ok()?.as_string()?,
+            expires_at_ms: Reflect::get(v, &"expires_at_ms".into()).ok()?.as_f64()? as u64,
+        })
+    }
+
+    fn to_js(&self) -> JsValue {
+        let o = js_sys::Object::new();
+        crate::js::set(&o, "value", &self.value.as_str().into());
+        crate::js::set(&o, "expires_at_ms", &(self.expires_at_ms as f64).into());
+        o.into()
+    }
 }
 
 fn store_error(op: &str, e: &worker::Error) -> StoreError {
@@ -119,11 +157,10 @@ impl Store for MinterStore {
     /// Read when the object starts without the token in memory: the record is copied to KV
     /// again, in case the last copy was lost.
     async fn get(&self, key: &str) -> std::result::Result<Option<String>, StoreError> {
-        let kept = self
-            .storage
-            .get::<Kept>(key)
+        let kept = stored(&self.storage, key)
             .await
-            .map_err(|e| store_error("get", &e))?;
+            .map_err(|e| store_error("get", &e))?
+            .and_then(|v| Kept::from_js(&v));
         Ok(kept.map(|k| {
             let ttl_secs = k.expires_at_ms.saturating_sub(js_sys::Date::now() as u64) / 1000;
             // the fleet state stays in the object's storage: isolates never read it
@@ -140,7 +177,7 @@ impl Store for MinterStore {
             expires_at_ms: js_sys::Date::now() as u64 + ttl_secs * 1000,
         };
         self.storage
-            .put(key, kept)
+            .put_raw(key, kept.to_js())
             .await
             .map_err(|e| store_error("put", &e))?;
         if ttl_secs >= crate::MIN_STORE_TTL_SECS && !key.ends_with(crate::FLEET_SUFFIX) {
@@ -239,15 +276,12 @@ impl TokenMinter {
             return;
         }
         let storage = self.state.storage();
-        if let Ok(Some(json)) = storage.get::<String>(LEDGER_KEY).await {
-            if let Ok(stored) = serde_json::from_str::<Ledger>(&json) {
-                *self.ledger.borrow_mut() = stored;
-            }
+        let text = |v: Result<Option<JsValue>>| v.ok().flatten().and_then(|v| v.as_string());
+        if let Some(kept) = text(stored(&storage, LEDGER_KEY).await).and_then(|j| Ledger::decode(&j)) {
+            *self.ledger.borrow_mut() = kept;
         }
-        if let Ok(Some(json)) = storage.get::<String>(BUDGET_KEY).await {
-            if let Ok(kept) = serde_json::from_str::<BudgetWindow>(&json) {
-                m.restore_budget_window(&kept);
-            }
+        if let Some(kept) = text(stored(&storage, BUDGET_KEY).await).and_then(|j| BudgetWindow::decode(&j)) {
+            m.restore_budget_window(&kept);
         }
     }
 
@@ -257,8 +291,8 @@ impl TokenMinter {
             let storage = self.state.storage();
             let ledger = serde_json::to_string(&*self.ledger.borrow()).unwrap_or_default();
             let budget = serde_json::to_string(&m.budget_window()).unwrap_or_default();
-            if storage.put(LEDGER_KEY, ledger).await.is_err()
-                || storage.put(BUDGET_KEY, budget).await.is_err()
+            if storage.put_raw(LEDGER_KEY, ledger).await.is_err()
+                || storage.put_raw(BUDGET_KEY, budget).await.is_err()
             {
                 worker::console_warn!("autopay-auth: could not store the mint ledger");
             }
@@ -299,8 +333,8 @@ impl DurableObject for TokenMinter {
         };
         let m = self.manager(&settings)?;
         self.load_ledger(&m).await;
-        let ask: Ask = if req.method() == Method::Post {
-            req.json().await.unwrap_or_default()
+        let ask = if req.method() == Method::Post {
+            Ask::decode(&req.text().await.unwrap_or_default())
         } else {
             Ask::default()
         };
@@ -400,17 +434,33 @@ impl MinterClient {
         self.calls.get()
     }
 
-    async fn call(&self, path: &str, replacing: Option<&str>) -> Result<Response> {
+    /// One call to the object: its status and body. Through the platform's own stub (`idFromName`,
+    /// `get`, `fetch`), not workers-rs' request and response types, whose conversions weighed
+    /// 13 KB of wasm for this one call.
+    async fn call(&self, path: &str, replacing: Option<&str>) -> Result<(u16, String)> {
         self.calls.set(self.calls.get() + 1);
-        let stub = self.namespace.id_from_name(&self.name)?.get_stub()?;
+        let namespace: &JsValue = (*self.namespace).as_ref();
+        let method = |obj: &JsValue, name: &str| -> Result<Function> {
+            Ok(Reflect::get(obj, &name.into())?.dyn_into::<Function>()?)
+        };
+        let id = method(namespace, "idFromName")?.call1(namespace, &JsValue::from_str(&self.name))?;
+        let stub = method(namespace, "get")?.call1(namespace, &id)?;
         let body = serde_json::to_string(&Ask {
             replacing: replacing.map(str::to_owned),
         })?;
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post)
-            .with_body(Some(JsValue::from_str(&body)));
-        stub.fetch_with_request(Request::new_with_init(&format!("{ORIGIN}{path}"), &init)?)
-            .await
+        let init = js_sys::Object::new();
+        crate::js::set(&init, "method", &"POST".into());
+        crate::js::set(&init, "body", &JsValue::from_str(&body));
+        let url = JsValue::from_str(&format!("{ORIGIN}{path}"));
+        let answer = method(&stub, "fetch")?.call2(&stub, &url, &init)?;
+        let response: web_sys::Response = JsFuture::from(js_sys::Promise::resolve(&answer))
+            .await?
+            .dyn_into()?;
+        let text = JsFuture::from(response.text()?)
+            .await?
+            .as_string()
+            .unwrap_or_default();
+        Ok((response.status(), text))
     }
 
     /// Drops `token` at the authority if it is still its token (compare-and-delete, KV too).
@@ -420,12 +470,13 @@ impl MinterClient {
 
     /// The object's mint ledger and counters, as JSON.
     pub async fn ledger(&self) -> Result<serde_json::Value> {
-        self.call("/ledger", None).await?.json().await
+        let (_, text) = self.call("/ledger", None).await?;
+        Ok(serde_json::from_str(&text)?)
     }
 
     /// The cron's refresh-ahead; returns the object's report.
     pub async fn refresh(&self) -> Result<String> {
-        self.call("/refresh", None).await?.text().await
+        Ok(self.call("/refresh", None).await?.1)
     }
 }
 
@@ -439,9 +490,7 @@ impl TokenSource for MinterClient {
             host: MINTER_HOST.into(),
             message: "the Durable Object did not answer".into(),
         };
-        let mut resp = self.call("/token", replacing).await.map_err(network)?;
-        let text = resp.text().await.map_err(network)?;
-        let status = resp.status_code();
+        let (status, text) = self.call("/token", replacing).await.map_err(network)?;
         let unreadable = |what: &str| Error::InvalidResponse {
             status,
             reason: format!("the token minter answered with {what}"),
@@ -449,7 +498,7 @@ impl TokenSource for MinterClient {
         if status == 200 {
             return TokenRecord::decode(&text).ok_or_else(|| unreadable("an unreadable record"));
         }
-        let report: ErrorReport = serde_json::from_str(&text).map_err(|_| unreadable("no error report"))?;
+        let report = ErrorReport::decode(&text).ok_or_else(|| unreadable("no error report"))?;
         Err(Error::try_from(report).unwrap_or_else(|_| unreadable("an unknown error")))
     }
 }
