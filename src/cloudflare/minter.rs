@@ -228,12 +228,18 @@ pub fn log_event(event: &Event) {
     if event.kind == EventKind::Refresh {
         return;
     }
-    let line = serde_json::json!({
-        "level": event.kind.level(),
-        "message": format!("autopay-auth: {}", event.message()),
-        "event": event,
-    });
-    worker::console_log!("{line}");
+    #[derive(Serialize)]
+    struct Line<'a> {
+        level: &'static str,
+        message: String,
+        event: &'a Event,
+    }
+    let line = Line {
+        level: event.kind.level(),
+        message: format!("autopay-auth: {}", event.message()),
+        event,
+    };
+    worker::console_log!("{}", serde_json::to_string(&line).unwrap_or_default());
 }
 
 impl TokenMinter {
@@ -359,7 +365,11 @@ impl TokenMinter {
                     Some(token) => m.invalidate_token(token).await != crate::Refusal::Kept,
                     None => false,
                 };
-                reply::json(200, &serde_json::json!({ "dropped": dropped }))
+                #[derive(Serialize)]
+                struct Dropped {
+                    dropped: bool,
+                }
+                reply::json(200, &Dropped { dropped })
             }
             "/refresh" => {
                 // the cron: make sure a token exists, and refresh it now if it is stale
@@ -372,14 +382,21 @@ impl TokenMinter {
                             refresh.await;
                         }
                         let (phase, rec) = m.phase().map_or((None, None), |(p, r)| (Some(p), Some(r)));
+                        #[derive(Serialize)]
+                        struct Refreshed {
+                            refreshed: bool,
+                            state: Option<&'static str>,
+                            expires_at: Option<u64>,
+                            stats: crate::Stats,
+                        }
                         reply::json(
                             200,
-                            &serde_json::json!({
-                                "refreshed": refreshed,
-                                "state": phase.map(phase_name),
-                                "expires_at": rec.map(|r| r.expires_at_ms),
-                                "stats": m.stats(),
-                            }),
+                            &Refreshed {
+                                refreshed,
+                                state: phase.map(phase_name),
+                                expires_at: rec.map(|r| r.expires_at_ms),
+                                stats: m.stats(),
+                            },
                         )
                     }
                     Err(e) => reply::json(FAILED, &e.report()),
@@ -387,13 +404,24 @@ impl TokenMinter {
             }
             "/ledger" => {
                 let (used, allowed) = m.budget_use();
+                #[derive(Serialize)]
+                struct Budget {
+                    used: u64,
+                    allowed: u64,
+                }
+                #[derive(Serialize)]
+                struct Report<'a> {
+                    ledger: &'a Ledger,
+                    stats: crate::Stats,
+                    budget: Budget,
+                }
                 reply::json(
                     200,
-                    &serde_json::json!({
-                        "ledger": &*self.ledger.borrow(),
-                        "stats": m.stats(),
-                        "budget": { "used": used, "allowed": allowed },
-                    }),
+                    &Report {
+                        ledger: &self.ledger.borrow(),
+                        stats: m.stats(),
+                        budget: Budget { used, allowed },
+                    },
                 )
             }
             _ => reply::error(404, "not_found", "unknown minter route"),
@@ -468,10 +496,12 @@ impl MinterClient {
         self.call("/invalidate", Some(token)).await.map(drop)
     }
 
-    /// The object's mint ledger and counters, as JSON.
-    pub async fn ledger(&self) -> Result<serde_json::Value> {
-        let (_, text) = self.call("/ledger", None).await?;
-        Ok(serde_json::from_str(&text)?)
+    /// The object's mint ledger and counters: its JSON, as it came.
+    pub async fn ledger(&self) -> Result<String> {
+        match self.call("/ledger", None).await? {
+            (200, text) => Ok(text),
+            (status, _) => Err(worker::Error::RustError(format!("the minter answered {status}"))),
+        }
     }
 
     /// The cron's refresh-ahead; returns the object's report.

@@ -33,6 +33,15 @@ pub fn json<T: Serialize>(status: u16, body: &T) -> Result<Response> {
     Ok(r)
 }
 
+/// A JSON body already written, with `status`.
+pub fn raw_json(status: u16, body: String) -> Result<Response> {
+    let mut r = Response::ok(body)?.with_status(status);
+    let headers = r.headers_mut();
+    headers.set("content-type", "application/json")?;
+    headers.set("cache-control", "no-store")?;
+    Ok(r)
+}
+
 /// 500 naming each setting that is wrong.
 pub fn misconfigured(problems: &[Problem]) -> Result<Response> {
     #[derive(Serialize)]
@@ -85,12 +94,9 @@ pub fn token_failure_parts(err: &Error) -> (u16, String, Option<u64>) {
 /// 502 / 503 (+ `Retry-After`) when no token could be had (see [`token_failure_parts`]).
 pub fn token_failure(err: &Error) -> Result<Response> {
     let (status, body, retry_after) = token_failure_parts(err);
-    let mut r = Response::ok(body)?.with_status(status);
-    let headers = r.headers_mut();
-    headers.set("content-type", "application/json")?;
-    headers.set("cache-control", "no-store")?;
+    let mut r = raw_json(status, body)?;
     if let Some(secs) = retry_after {
-        headers.set("retry-after", &secs.to_string())?;
+        r.headers_mut().set("retry-after", &secs.to_string())?;
     }
     Ok(r)
 }
