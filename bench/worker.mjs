@@ -193,6 +193,9 @@ for (let i = 0; i < COLD_RUNS; i++) {
 }
 const medianOf = (runs) => Object.fromEntries(Object.keys(runs[0]).map((k) => [k, median(runs.map((r) => r[k]))]));
 const cold = { ours: medianOf(coldRuns.ours), js: medianOf(coldRuns.js) };
+// the two started in turns: the median of the run-by-run differences cancels the machine's drift
+cold.readyExtra = median(coldRuns.ours.map((r, i) => r.ready - coldRuns.js[i].ready));
+cold.readyRuns = { ours: coldRuns.ours.map((r) => r.ready), js: coldRuns.js.map((r) => r.ready) };
 const warmFleet = { ours: medianOf(fleetRuns.ours), js: medianOf(fleetRuns.js) };
 
 async function burst(who) {
@@ -247,7 +250,7 @@ for (const r of steady) {
 }
 const split = (c) => `${c.total.toFixed(1)} ms (${c.before.toFixed(1)} until the token request reaches Autopay, ${c.autopay.toFixed(1)} at Autopay, ${c.after.toFixed(1)} after)`;
 console.log(`\ncold start, first /token (median of ${COLD_RUNS} fresh workerd): ours ${split(cold.ours)}; JS ${split(cold.js)}; ${(cold.ours.total / cold.js.total).toFixed(2)}x`);
-console.log(`new isolate ready (workerd start + compile, median): ours ${cold.ours.ready.toFixed(1)} ms, JS ${cold.js.ready.toFixed(1)} ms (+${(cold.ours.ready - cold.js.ready).toFixed(1)} ms)`);
+console.log(`new isolate ready (workerd start + compile, median): ours ${cold.ours.ready.toFixed(1)} ms, JS ${cold.js.ready.toFixed(1)} ms (run by run: +${cold.readyExtra.toFixed(1)} ms; ours ${cold.readyRuns.ours.map((x) => x.toFixed(0)).join(', ')}; JS ${cold.readyRuns.js.map((x) => x.toFixed(0)).join(', ')})`);
 console.log(`first /token of a new isolate in a warm fleet (token in KV, no mint; median of ${COLD_RUNS}): ours ${warmFleet.ours.total.toFixed(1)} ms (${warmFleet.ours.kvReads} KV read, ${warmFleet.ours.minterCalls} Durable Object call), JS ${warmFleet.js.total.toFixed(1)} ms; ${(warmFleet.ours.total / warmFleet.js.total).toFixed(2)}x`);
 console.log(`${BURST} concurrent cold /token (median of ${BURST_RUNS} fresh workerd): ours p50 ${bursts.ours.p50.toFixed(0)} ms p99 ${bursts.ours.p99.toFixed(0)} ms, ${bursts.ours.mints} mint, ${bursts.ours.kvReads} KV read, ${bursts.ours.minterCalls} Durable Object call; JS p50 ${bursts.js.p50.toFixed(0)} ms p99 ${bursts.js.p99.toFixed(0)} ms, ${bursts.js.mints} mint (p50 ${(bursts.ours.p50 / bursts.js.p50).toFixed(2)}x)`);
 console.log(`Worker wasm: ${(wasm.length / 1024).toFixed(1)} KiB raw, ${(result.wasm.gzip / 1024).toFixed(1)} KiB gzip`);
