@@ -80,13 +80,19 @@ pub struct Config {
     token_url: String,
     client_id: String,
     credential: Credential,
+    ask: Ask,
+    cache_key: String,
+}
+
+/// What a token request asks for and how, besides the endpoint and the credential.
+#[derive(Clone, Debug)]
+struct Ask {
     client_auth: ClientAuth,
     body: BodyFormat,
     audience: Option<String>,
     scope: Option<String>,
     resources: Vec<String>,
     default_expires_in: Option<u64>,
-    cache_key: String,
 }
 
 /// Builds a [`Config`] for any client-credentials endpoint; [`ConfigBuilder::build`] checks it.
@@ -98,54 +104,54 @@ pub struct ConfigBuilder {
     client_id: String,
     secret: Option<ClientSecret>,
     key: Option<PrivateKey>,
-    client_auth: ClientAuth,
-    body: BodyFormat,
-    audience: Option<String>,
-    scope: Option<String>,
-    resources: Vec<String>,
-    default_expires_in: Option<u64>,
+    ask: Ask,
 }
 
 impl ConfigBuilder {
     /// The client secret (for `client_secret_post` and `client_secret_basic`).
-    pub fn client_secret(mut self, secret: ClientSecret) -> Self {
-        self.secret = Some(secret);
-        self
+    pub fn client_secret(self, secret: ClientSecret) -> Self {
+        self.credentials(Some(secret), None)
     }
     /// The private key (for `private_key_jwt`).
-    pub fn private_key(mut self, key: PrivateKey) -> Self {
-        self.key = Some(key);
+    pub fn private_key(self, key: PrivateKey) -> Self {
+        self.credentials(None, Some(key))
+    }
+    /// The secret and the key the settings gave, either or both absent: [`Self::build`] says
+    /// which one the client authentication needs, and refuses the other.
+    pub fn credentials(mut self, secret: Option<ClientSecret>, key: Option<PrivateKey>) -> Self {
+        self.secret = secret.or(self.secret);
+        self.key = key.or(self.key);
         self
     }
     /// How the client authenticates.
     pub fn client_auth(mut self, auth: ClientAuth) -> Self {
-        self.client_auth = auth;
+        self.ask.client_auth = auth;
         self
     }
     /// How the body is written.
     pub fn body(mut self, body: BodyFormat) -> Self {
-        self.body = body;
+        self.ask.body = body;
         self
     }
     /// The `audience` parameter; `None` sends none.
     pub fn audience(mut self, audience: Option<&str>) -> Self {
-        self.audience = audience.map(str::to_owned);
+        self.ask.audience = audience.map(str::to_owned);
         self
     }
     /// The `scope` parameter (space-separated scope tokens).
     pub fn scope(mut self, scope: &str) -> Self {
-        self.scope = Some(scope.to_owned());
+        self.ask.scope = Some(scope.to_owned());
         self
     }
     /// One more `resource` parameter (RFC 8707: an absolute URI, no fragment).
     pub fn resource(mut self, resource: &str) -> Self {
-        self.resources.push(resource.to_owned());
+        self.ask.resources.push(resource.to_owned());
         self
     }
     /// The lifetime, in seconds, to assume when a success has no `expires_in` (without it such
     /// an answer is `invalid_response`: a token is never cached forever).
     pub fn default_expires_in(mut self, secs: u64) -> Self {
-        self.default_expires_in = Some(secs);
+        self.ask.default_expires_in = Some(secs);
         self
     }
 
@@ -153,7 +159,8 @@ impl ConfigBuilder {
     pub fn build(self) -> Result<Config, Error> {
         check_url(field::TOKEN_URL, &self.token_url)?;
         check_text(field::CLIENT_ID, &self.client_id)?;
-        let credential = match (self.client_auth, self.secret, self.key) {
+        let ask = self.ask;
+        let credential = match (ask.client_auth, self.secret, self.key) {
             (ClientAuth::PrivateKeyJwt, None, Some(key)) => Credential::Key(key),
             (ClientAuth::PrivateKeyJwt, Some(_), _) => {
                 return Err(Error::config(
@@ -192,16 +199,16 @@ impl ConfigBuilder {
                 Credential::Secret(secret)
             }
         };
-        if let Some(audience) = &self.audience {
+        if let Some(audience) = &ask.audience {
             check_text(field::AUDIENCE, audience)?;
         }
-        if let Some(scope) = &self.scope {
+        if let Some(scope) = &ask.scope {
             check_scope(scope)?;
         }
-        for resource in &self.resources {
+        for resource in &ask.resources {
             check_resource(resource)?;
         }
-        if let Some(secs) = self.default_expires_in
+        if let Some(secs) = ask.default_expires_in
             && !(1..=MAX_LIFETIME_SECS).contains(&secs)
         {
             return Err(Error::config(
@@ -213,12 +220,7 @@ impl ConfigBuilder {
             token_url: self.token_url,
             client_id: self.client_id,
             credential,
-            client_auth: self.client_auth,
-            body: self.body,
-            audience: self.audience,
-            scope: self.scope,
-            resources: self.resources,
-            default_expires_in: self.default_expires_in,
+            ask,
             cache_key: String::new(),
         };
         config.cache_key = derive_cache_key(&config);
@@ -248,12 +250,14 @@ impl Config {
             client_id: client_id.to_owned(),
             secret: None,
             key: None,
-            client_auth: ClientAuth::default(),
-            body: BodyFormat::default(),
-            audience: Some(DEFAULT_AUDIENCE.to_owned()),
-            scope: None,
-            resources: Vec::new(),
-            default_expires_in: None,
+            ask: Ask {
+                client_auth: ClientAuth::default(),
+                body: BodyFormat::default(),
+                audience: Some(DEFAULT_AUDIENCE.to_owned()),
+                scope: None,
+                resources: Vec::new(),
+                default_expires_in: None,
+            },
         }
     }
 
@@ -288,36 +292,37 @@ impl Config {
     }
     /// How the client authenticates.
     pub fn client_auth(&self) -> ClientAuth {
-        self.client_auth
+        self.ask.client_auth
     }
     /// How the body is written.
     pub fn body(&self) -> BodyFormat {
-        self.body
+        self.ask.body
     }
     /// The audience, if one is sent.
     pub fn audience(&self) -> Option<&str> {
-        self.audience.as_deref()
+        self.ask.audience.as_deref()
     }
     /// The scope, if one is asked for.
     pub fn scope(&self) -> Option<&str> {
-        self.scope.as_deref()
+        self.ask.scope.as_deref()
     }
     /// The resource indicators, one `resource` parameter each.
     pub fn resources(&self) -> &[String] {
-        &self.resources
+        &self.ask.resources
     }
     /// The lifetime assumed when a success has no `expires_in`.
     pub fn default_expires_in(&self) -> Option<u64> {
-        self.default_expires_in
+        self.ask.default_expires_in
     }
     /// Whether this is Autopay's request exactly (JSON, the secret in the body, an audience, no
     /// scope or resource).
     fn is_autopay_shaped(&self) -> bool {
-        self.body == BodyFormat::Json
-            && self.client_auth == ClientAuth::SecretPost
-            && self.audience.is_some()
-            && self.scope.is_none()
-            && self.resources.is_empty()
+        let a = &self.ask;
+        a.body == BodyFormat::Json
+            && a.client_auth == ClientAuth::SecretPost
+            && a.audience.is_some()
+            && a.scope.is_none()
+            && a.resources.is_empty()
     }
     /// The store key for this configuration's token: covers every parameter that changes the
     /// token (token URL, client id, audience, scope, resources, the body's form, the client
@@ -334,26 +339,26 @@ fn derive_cache_key(config: &Config) -> String {
     let mut parts: Vec<&[u8]> = vec![
         config.token_url.as_bytes(),
         config.client_id.as_bytes(),
-        config.audience.as_deref().unwrap_or_default().as_bytes(),
+        config.audience().unwrap_or_default().as_bytes(),
         &credential_fingerprint,
     ];
     // Autopay's request keeps the key it always had; every other shape adds what it sends
     // (length-prefixed, so no two shapes can run together)
-    let resources = config.resources.len().to_string();
+    let resources = config.resources().len().to_string();
     if !config.is_autopay_shaped() {
         parts.extend([
             b"request".as_slice(),
-            config.body.name().as_bytes(),
-            config.client_auth.name().as_bytes(),
-            if config.audience.is_some() {
+            config.body().name().as_bytes(),
+            config.client_auth().name().as_bytes(),
+            if config.audience().is_some() {
                 b"audience"
             } else {
                 b"no audience"
             },
-            config.scope.as_deref().unwrap_or_default().as_bytes(),
+            config.scope().unwrap_or_default().as_bytes(),
             resources.as_bytes(),
         ]);
-        parts.extend(config.resources.iter().map(|r| r.as_bytes()));
+        parts.extend(config.resources().iter().map(|r| r.as_bytes()));
     }
     let mut h = Sha256::new();
     h.update(CACHE_SCHEMA.to_be_bytes());

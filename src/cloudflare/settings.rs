@@ -300,13 +300,8 @@ impl Settings {
             let mut config = Config::builder(&token_url, &id)
                 .client_auth(client_auth)
                 .body(body)
-                .audience(audience.as_deref());
-            if let Some(secret) = secret {
-                config = config.client_secret(secret);
-            }
-            if let Some(key) = private_key {
-                config = config.private_key(key);
-            }
+                .audience(audience.as_deref())
+                .credentials(secret, private_key);
             if let Some(scope) = set(SCOPE) {
                 config = config.scope(scope.trim());
             }

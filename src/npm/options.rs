@@ -277,13 +277,8 @@ impl Options {
         }
         let mut config = Config::builder(&token_url, &client_id)
             .client_auth(client_auth)
-            .audience(audience.as_deref());
-        if let Some(secret) = secret {
-            config = config.client_secret(secret);
-        }
-        if let Some(key) = private_key {
-            config = config.private_key(key);
-        }
+            .audience(audience.as_deref())
+            .credentials(secret, private_key);
         config = match optional_string(options, "tokenRequest")?.as_deref() {
             None | Some("json") => config,
             Some("form") => config.body(BodyFormat::Form),
