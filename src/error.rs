@@ -313,7 +313,16 @@ impl ErrorReport {
     /// into the wasm. `None` when it is not one.
     pub fn decode(json: &str) -> Option<Self> {
         let v: serde_json::Value = serde_json::from_str(json).ok()?;
-        let o = v.as_object()?;
+        Self::read(v.as_object()?, "retryAfter", "timeoutMs")
+    }
+
+    /// A report from a JSON object's fields, whose two compound names are given (the stored
+    /// fleet state writes them snake_case); a missing `message` is empty.
+    pub(crate) fn read(
+        o: &serde_json::Map<String, serde_json::Value>,
+        retry_after: &str,
+        timeout_ms: &str,
+    ) -> Option<Self> {
         let text = |k: &str| o.get(k).and_then(serde_json::Value::as_str).map(str::to_owned);
         let num = |k: &str| o.get(k).and_then(serde_json::Value::as_u64);
         Some(Self {
@@ -322,11 +331,11 @@ impl ErrorReport {
             status: num("status").and_then(|s| u16::try_from(s).ok()),
             error: text("error"),
             description: text("description"),
-            retry_after: num("retryAfter"),
+            retry_after: num(retry_after),
             field: text("field"),
             host: text("host"),
             reason: text("reason"),
-            timeout_ms: num("timeoutMs"),
+            timeout_ms: num(timeout_ms),
         })
     }
 }

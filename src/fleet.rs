@@ -177,21 +177,7 @@ impl FleetState {
 }
 
 fn decode_gate(g: &Map<String, Value>) -> Option<Gate> {
-    let e = g.get("error")?.as_object()?;
-    let text = |k: &str| e.get(k).and_then(Value::as_str).map(str::to_owned);
-    let num = |k: &str| e.get(k).and_then(Value::as_u64);
-    let report = ErrorReport {
-        code: text("code")?,
-        message: String::new(),
-        status: num("status").and_then(|s| u16::try_from(s).ok()),
-        error: text("error"),
-        description: text("description"),
-        retry_after: num("retry_after"),
-        field: None,
-        host: text("host"),
-        reason: text("reason"),
-        timeout_ms: num("timeout_ms"),
-    };
+    let report = ErrorReport::read(g.get("error")?.as_object()?, "retry_after", "timeout_ms")?;
     Some(Gate {
         kind: GateKind::parse(g.get("kind")?.as_str()?)?,
         until_ms: g.get("until_ms")?.as_u64()?,
