@@ -1,30 +1,29 @@
-//! The async driver: carries out the lifecycle [`Machine`]'s actions as I/O over the seams — a
-//! [`TokenSource`], a [`Store`], a [`Clock`] and a [`Notify`] — and nothing else. Every decision
-//! (serve, refresh, read, lock, mint, wait, fail) is the machine's. Futures carry no `Send`
-//! bound: wasm is single-threaded, and the driver shares its state through `Rc`.
+//! The async driver: carries out the lifecycle [`Machine`]'s actions as I/O over a [`Host`]'s
+//! parts — a [`TokenSource`], a [`Store`], a [`Clock`], a [`Notify`] and an observer — and
+//! nothing else. Every decision (serve, refresh, read, lock, mint, wait, fail, delete) is the
+//! machine's; how long each I/O may take is its policy's.
+//!
+//! One driver for every host: the manager shares its state through `Arc` and a `Mutex` that is
+//! never held across an await, so over `Send + Sync` parts (the native client) it is
+//! `Send + Sync` and its futures are `Send`; over the JS hosts' parts it is local to their one
+//! thread, at no cost.
 
-use std::cell::RefCell;
 use std::pin::pin;
-use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use std::future::Future;
 
-use futures_util::future::{Either, FutureExt, LocalBoxFuture, join, select};
+use futures_util::future::{Either, join, select};
 
 use crate::config::{Config, url_host};
 use crate::error::Error;
-use crate::events::Event;
 use crate::fleet::{FLEET_SUFFIX, FleetState};
+use crate::host::{Host, Observe};
 use crate::lifecycle::{Phase, Policy};
-use crate::machine::{Action, Call, MINT_LOCK_GRACE_MS, Machine, Refusal, Served, Shared, StoreRead, Want};
+use crate::machine::{Action, Call, Machine, Refusal, Served, Shared, StoreOp, StoreRead, Want};
 use crate::record::{MIN_STORE_TTL_SECS, TokenRecord};
-use crate::seal::Sealer;
-use crate::seams::{Clock, Notify, Seal, Store, StoreError, TokenSource, Wakers};
+use crate::seams::{Clock, Notify, Seal, Store, StoreError, TokenSource};
 use crate::stats::Stats;
-
-/// Whoever is told what happened (see [`TokenManager::set_observer`]).
-type Observer = Box<dyn Fn(&Event)>;
 
 /// Appended to the cache key for the minting lock in stores that support `put_if_absent`.
 pub const MINT_LOCK_SUFFIX: &str = ":minting";
@@ -32,11 +31,31 @@ pub const MINT_LOCK_SUFFIX: &str = ":minting";
 /// The answer to [`TokenManager::get`]: the token, and a background refresh that the edge
 /// must run (spawn it, or hand it to `waitUntil`) when the token is stale.
 #[must_use]
-pub struct Lookup {
+pub struct Lookup<H: Host> {
     /// The token to use now.
     pub served: Served,
-    /// Run this in the background; it is `Some` at most once per refresh.
-    pub refresh: Option<LocalBoxFuture<'static, ()>>,
+    /// Run this in the background ([`Refresh::run`]); it is `Some` at most once per refresh.
+    pub refresh: Option<Refresh<H>>,
+}
+
+/// A background refresh the machine started: [`Refresh::run`] drives it to its end.
+#[must_use]
+pub struct Refresh<H: Host> {
+    manager: TokenManager<H>,
+    call: Call,
+}
+
+impl<H: Host> Refresh<H> {
+    /// Drives the refresh (and any that follows it) to the end.
+    pub async fn run(self) {
+        let (manager, mut call) = (self.manager, self.call);
+        while let Ok(Lookup {
+            refresh: Some(next), ..
+        }) = manager.run(call).await
+        {
+            call = next.call;
+        }
+    }
 }
 
 /// A token the edge may hand out without asking the manager again, until `until_ms`.
@@ -48,79 +67,54 @@ pub struct Lease {
     pub until_ms: u64,
 }
 
-struct Inner<T, S, C, N, K> {
+struct Inner<H: Host> {
     key: String,
     /// The token endpoint's host, for errors.
-    host: String,
+    host_name: String,
     lock_key: String,
     fleet_key: String,
-    sealer: K,
+    sealer: H::Seal,
     /// Seals the fleet state (its own key as context, so a record never opens as one).
-    fleet_sealer: K,
-    machine: RefCell<Machine>,
-    observer: RefCell<Option<Observer>>,
-    source: T,
-    store: Option<S>,
-    clock: C,
-    notify: N,
+    fleet_sealer: H::Seal,
+    machine: Mutex<Machine>,
+    host: H,
 }
 
-/// Gets, caches and refreshes the tokens of one [`TokenSource`] for one [`Config`], in memory
-/// and in an optional shared [`Store`] (records sealed by `K`). Cheap to clone (shared state).
-/// `N` is how concurrent callers of this host wait for the flight under way.
-pub struct TokenManager<T, S, C, N = Wakers, K = Sealer> {
-    inner: Rc<Inner<T, S, C, N, K>>,
+/// Gets, caches and refreshes the tokens of one [`Config`] over a [`Host`]'s parts: memory,
+/// then the host's shared store (records sealed), then one token request shared by every
+/// caller. Cheap to clone (shared state).
+pub struct TokenManager<H: Host> {
+    inner: Arc<Inner<H>>,
 }
 
-impl<T, S, C, N, K> Clone for TokenManager<T, S, C, N, K> {
+impl<H: Host> Clone for TokenManager<H> {
     fn clone(&self) -> Self {
         Self {
-            inner: Rc::clone(&self.inner),
+            inner: Arc::clone(&self.inner),
         }
     }
 }
 
-impl<T, S, C, N, K> TokenManager<T, S, C, N, K>
-where
-    T: TokenSource + 'static,
-    S: Store + 'static,
-    C: Clock + 'static,
-    N: Notify + 'static,
-    K: Seal + 'static,
-{
-    /// A manager for `config`'s tokens from `source`, kept in `store` (if any) under
-    /// `config`'s cache key. `jitter` in [-1, 1] is this instance's shift of the refresh point
-    /// (pick it at random). Fails when the policy is invalid.
-    pub fn new(
-        config: &Config,
-        policy: Policy,
-        jitter: f64,
-        source: T,
-        store: Option<S>,
-        clock: C,
-    ) -> Result<Self, Error> {
+impl<H: Host> TokenManager<H> {
+    /// A manager for `config`'s tokens over `host`, kept under `config`'s cache key. `jitter`
+    /// in [-1, 1] is this instance's shift of the refresh point (pick it at random). The
+    /// machine is told what the host's store can do. Fails when the policy is invalid.
+    pub fn new(config: &Config, policy: Policy, jitter: f64, host: H) -> Result<Self, Error> {
         let key = config.cache_key().to_owned();
         let fleet_key = format!("{key}{FLEET_SUFFIX}");
-        let shared = match &store {
-            None => Shared::None,
-            Some(s) if s.writes() => Shared::Writable,
-            Some(_) => Shared::ReadOnly,
-        };
-        let min_ttl = store.as_ref().map_or(MIN_STORE_TTL_SECS, Store::min_ttl_secs);
+        let store = host.store();
+        let shared = store.map_or(Shared::Memory, Store::shared);
+        let min_ttl = store.map_or(MIN_STORE_TTL_SECS, Store::min_ttl_secs);
         Ok(Self {
-            inner: Rc::new(Inner {
-                host: url_host(config.token_url()).to_owned(),
+            inner: Arc::new(Inner {
+                host_name: url_host(config.token_url()).to_owned(),
                 lock_key: format!("{key}{MINT_LOCK_SUFFIX}"),
-                sealer: K::new(config.sealing_secret(), &key),
-                fleet_sealer: K::new(config.sealing_secret(), &fleet_key),
+                sealer: H::Seal::new(config.sealing_secret(), &key),
+                fleet_sealer: H::Seal::new(config.sealing_secret(), &fleet_key),
                 fleet_key,
-                observer: RefCell::new(None),
                 key,
-                machine: RefCell::new(Machine::new(policy, jitter, shared)?.with_min_ttl(min_ttl)),
-                source,
-                store,
-                clock,
-                notify: N::default(),
+                machine: Mutex::new(Machine::new(policy, jitter, shared)?.with_min_ttl(min_ttl)),
+                host,
             }),
         })
     }
@@ -130,42 +124,44 @@ where
         &self.inner.key
     }
 
+    /// The host's parts.
+    pub fn host(&self) -> &H {
+        &self.inner.host
+    }
+
     /// The lifecycle policy.
     pub fn policy(&self) -> Policy {
-        self.inner.machine.borrow().policy().clone()
+        self.inner.machine().policy().clone()
     }
 
     /// The counters so far.
     pub fn stats(&self) -> Stats {
-        self.inner.machine.borrow().stats()
+        self.inner.machine().stats()
     }
 
     /// The phase of the token in memory now, if there is one.
     pub fn phase(&self) -> Option<(Phase, Arc<TokenRecord>)> {
-        self.inner.machine.borrow().current(self.inner.clock.now_ms())
+        self.inner.machine().current(self.inner.now())
     }
 
     /// The mint budget's window, to keep across restarts (see [`Machine::budget_window`]).
     pub fn budget_window(&self) -> crate::BudgetWindow {
-        self.inner.machine.borrow().budget_window()
+        self.inner.machine().budget_window()
     }
 
     /// Takes back a window kept from before a restart.
     pub fn restore_budget_window(&self, kept: &crate::BudgetWindow) {
-        self.inner.machine.borrow_mut().restore_budget_window(kept);
+        self.inner.machine().restore_budget_window(kept);
     }
 
     /// Token requests in the budget's window, and the budget.
     pub fn budget_use(&self) -> (u64, u64) {
-        self.inner.machine.borrow().budget_use(self.inner.clock.now_ms())
+        self.inner.machine().budget_use(self.inner.now())
     }
 
     /// When the machine's answers next change by themselves (see [`Machine::next_deadline`]).
     pub fn next_deadline(&self) -> Option<u64> {
-        self.inner
-            .machine
-            .borrow()
-            .next_deadline(self.inner.clock.now_ms())
+        self.inner.machine().next_deadline(self.inner.now())
     }
 
     /// The token this manager would serve next, with its phase, without minting: memory, else
@@ -176,81 +172,50 @@ where
         }
         let inner = &self.inner;
         let value = inner
-            .bounded("get", inner.store.as_ref()?.get(&inner.key))
+            .bounded("get", inner.host.store()?.get(&inner.key))
             .await
             .ok()??;
         let rec = inner.sealer.open(&value).await?;
-        let phase = inner.machine.borrow().phase_of(&rec, inner.clock.now_ms());
+        let phase = inner.machine().phase_of(&rec, inner.now());
         Some((phase, Arc::new(rec)))
     }
 
     /// A token that may be served without asking again until the lease ends (while fresh).
     pub fn lease(&self) -> Option<Lease> {
-        let (record, until_ms) = self.inner.machine.borrow().lease(self.inner.clock.now_ms())?;
+        let (record, until_ms) = self.inner.machine().lease(self.inner.now())?;
         Some(Lease { record, until_ms })
     }
 
     /// A usable token: from memory, else the store, else one token request shared by every
     /// caller that arrives while it runs.
-    pub async fn get(&self) -> Result<Lookup, Error> {
+    pub async fn get(&self) -> Result<Lookup<H>, Error> {
         self.run(Call::new(Want::Usable)).await
     }
 
     /// For a minting authority answering a caller that holds `held` and finds it stale or
     /// refused: a newer token if there is one, else one renewal (shared, honouring the backoff
     /// after failures); if that fails while `held` is still usable, `held` again.
-    pub async fn get_replacing(&self, held: &str) -> Result<Lookup, Error> {
+    pub async fn get_replacing(&self, held: &str) -> Result<Lookup<H>, Error> {
         self.run(Call::new(Want::Replacing(held.to_owned()))).await
     }
 
-    /// Forgets the token everywhere (memory and store), and every hold.
+    /// Forgets the token everywhere (memory and a writable store), and every hold.
     pub async fn invalidate(&self) {
-        let inner = &self.inner;
-        inner.touch(|m, now| m.invalidate(now));
-        if let Some(store) = &inner.store {
-            if let Err(e) = inner.bounded("delete", store.delete(&inner.key)).await {
-                inner.touch(|m, now| m.store_failed(now, &e));
-            }
-        }
-    }
-
-    /// Hands every [`Event`] from now on to `observer` (logs, metrics, alerts). It is called
-    /// synchronously; it must not call back into this manager.
-    pub fn set_observer(&self, observer: impl Fn(&Event) + 'static) {
-        *self.inner.observer.borrow_mut() = Some(Box::new(observer));
+        self.inner.touch(|m, now| m.invalidate(now));
+        self.inner.store_ops().await;
     }
 
     /// The API refused `access_token`: dropped only where it is still the cached token
     /// (compare-and-delete, so a token another caller already replaced survives) — unless a
     /// refusal hold keeps it (see [`Machine::refused`]). Returns what the machine did.
     pub async fn invalidate_token(&self, access_token: &str) -> Refusal {
-        let inner = &self.inner;
-        let refusal = inner.touch(|m, now| m.refused(now, access_token));
-        if refusal == Refusal::Kept {
-            return refusal;
-        }
-        if let Some(store) = &inner.store {
-            let failed = match inner.bounded("get", store.get(&inner.key)).await {
-                Ok(Some(v)) => {
-                    let held = inner.sealer.open(&v).await;
-                    let still_cached = held.is_some_and(|r| r.access_token == access_token);
-                    match still_cached {
-                        true => inner.bounded("delete", store.delete(&inner.key)).await.err(),
-                        false => None,
-                    }
-                }
-                Ok(None) => None,
-                Err(e) => Some(e),
-            };
-            if let Some(e) = failed {
-                inner.touch(|m, now| m.store_failed(now, &e));
-            }
-        }
+        let refusal = self.inner.touch(|m, now| m.refused(now, access_token));
+        self.inner.store_ops().await;
         refusal
     }
 
     /// Drives one call through the machine until it is served or fails.
-    async fn run(&self, mut call: Call) -> Result<Lookup, Error> {
+    async fn run(&self, mut call: Call) -> Result<Lookup<H>, Error> {
         let inner = &self.inner;
         let mut action = inner.event(|m, now| m.want(now, &mut call));
         loop {
@@ -261,10 +226,11 @@ where
                         refresh: None,
                     });
                 }
-                Action::ServeAndRefresh(served, refresh) => {
+                Action::ServeAndRefresh(served, call) => {
+                    let manager = self.clone();
                     return Ok(Lookup {
                         served,
-                        refresh: Some(self.background(refresh)),
+                        refresh: Some(Refresh { manager, call }),
                     });
                 }
                 Action::Fail(e) => return Err(e),
@@ -273,13 +239,12 @@ where
                     inner.event(|m, now| m.stored(now, &mut call, read))
                 }
                 Action::ClaimLock { ttl_ms } => {
-                    let claim = match &inner.store {
+                    let claim = match inner.host.store() {
                         Some(store) => {
-                            inner
-                                .bounded("lock", store.put_if_absent(&inner.lock_key, "minting", ttl_ms))
-                                .await
+                            let lock = store.put_if_absent(&inner.lock_key, "minting", ttl_ms);
+                            inner.bounded("lock", lock).await
                         }
-                        None => Ok(None),
+                        None => Err(StoreError("no store to lock".into())),
                     };
                     inner.event(|m, now| m.claimed(now, &mut call, claim))
                 }
@@ -292,17 +257,17 @@ where
                     inner.event(|m, now| m.saved(now, &mut call, &results))
                 }
                 Action::Unlock => {
-                    let results = match &inner.store {
+                    let results = match inner.host.store() {
                         Some(store) => vec![inner.bounded("unlock", store.delete(&inner.lock_key)).await],
                         None => Vec::new(),
                     };
                     inner.event(|m, now| m.saved(now, &mut call, &results))
                 }
                 Action::WaitUntil(at) => {
-                    let now = inner.clock.now_ms();
+                    let now = inner.now();
                     if at > now {
-                        let woken = pin!(inner.notify.wait());
-                        let slept = pin!(inner.clock.sleep(at - now));
+                        let woken = pin!(inner.host.notify().wait());
+                        let slept = pin!(inner.host.clock().sleep(at - now));
                         select(woken, slept).await;
                     }
                     inner.event(|m, now| m.want(now, &mut call))
@@ -310,22 +275,17 @@ where
             };
         }
     }
-
-    fn background(&self, call: Call) -> LocalBoxFuture<'static, ()> {
-        let me = self.clone();
-        async move {
-            if let Ok(Lookup {
-                refresh: Some(next), ..
-            }) = me.run(call).await
-            {
-                next.await;
-            }
-        }
-        .boxed_local()
-    }
 }
 
-impl<T: TokenSource, S, C: Clock, N: Notify, K> Inner<T, S, C, N, K> {
+impl<H: Host> Inner<H> {
+    fn machine(&self) -> MutexGuard<'_, Machine> {
+        self.machine.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn now(&self) -> u64 {
+        self.host.clock().now_ms()
+    }
+
     /// A store call, bounded by the policy's store timeout: one that takes longer is a store
     /// error (counted and survived), so no caller waits forever on a store.
     async fn bounded<V>(
@@ -333,40 +293,36 @@ impl<T: TokenSource, S, C: Clock, N: Notify, K> Inner<T, S, C, N, K> {
         name: &str,
         op: impl Future<Output = Result<V, StoreError>>,
     ) -> Result<V, StoreError> {
-        let limit = self.machine.borrow().policy().store_timeout_ms;
-        match select(pin!(op), pin!(self.clock.sleep(limit))).await {
+        let limit = self.machine().policy().store_timeout_ms;
+        match select(pin!(op), pin!(self.host.clock().sleep(limit))).await {
             Either::Left((result, _)) => result,
             Either::Right(_) => Err(StoreError(format!("KV {name} timed out after {limit} ms"))),
         }
     }
 
-    /// One token request, bounded by its timeout plus half the grace even if the transport
-    /// ignores its own timeout — so it ends inside the flight's deadline (timeout plus the
-    /// whole grace) and the machine still counts it as this flight's answer.
+    /// One token request, bounded by the policy even if the transport ignores its own timeout
+    /// (so it ends inside the flight's deadline, and the machine still counts it as this
+    /// flight's answer).
     async fn mint(&self, replacing: Option<&str>) -> Result<TokenRecord, Error> {
-        let timeout_ms = self.machine.borrow().policy().request_timeout_ms;
-        let request = pin!(self.source.mint(replacing, timeout_ms));
-        match select(
-            request,
-            pin!(self.clock.sleep(timeout_ms + MINT_LOCK_GRACE_MS / 2)),
-        )
-        .await
-        {
+        let (timeout_ms, bound_ms) = {
+            let m = self.machine();
+            (m.policy().request_timeout_ms, m.policy().mint_bound_ms())
+        };
+        let request = pin!(self.host.source().mint(replacing, timeout_ms));
+        match select(request, pin!(self.host.clock().sleep(bound_ms))).await {
             Either::Left((result, _)) => result,
             Either::Right(_) => Err(Error::Timeout {
-                host: self.host.clone(),
+                host: self.host_name.clone(),
                 after_ms: timeout_ms,
             }),
         }
     }
-}
 
-impl<T: TokenSource, S: Store, C: Clock, N: Notify, K: Seal> Inner<T, S, C, N, K> {
     /// The record (and, with `fleet`, the fleet state, read at the same time) from the store.
     /// A failing record read is the read's failure; a fleet state that cannot be read or opened
     /// is only absent.
     async fn read(&self, fleet: bool) -> Result<StoreRead, StoreError> {
-        let Some(store) = &self.store else {
+        let Some(store) = self.host.store() else {
             return Ok(StoreRead::default());
         };
         let record = self.bounded("get", store.get(&self.key));
@@ -391,7 +347,7 @@ impl<T: TokenSource, S: Store, C: Clock, N: Notify, K: Seal> Inner<T, S, C, N, K
         record: Option<(Arc<TokenRecord>, u64)>,
         fleet: Option<(FleetState, u64)>,
     ) -> Vec<Result<(), StoreError>> {
-        let Some(store) = self.store.as_ref().filter(|s| s.writes()) else {
+        let Some(store) = self.host.store() else {
             return Vec::new();
         };
         let put_record = async {
@@ -410,15 +366,39 @@ impl<T: TokenSource, S: Store, C: Clock, N: Notify, K: Seal> Inner<T, S, C, N, K
         let (a, b) = join(put_record, put_fleet).await;
         a.into_iter().chain(b).collect()
     }
-}
 
-impl<T, S, C: Clock, N: Notify, K: Seal> Inner<T, S, C, N, K> {
+    /// Carries out the store operations the machine asked for outside a flight.
+    async fn store_ops(&self) {
+        let ops = self.machine().take_store_ops();
+        let Some(store) = self.host.store() else {
+            return;
+        };
+        for op in ops {
+            let done = match op {
+                StoreOp::Delete => self.bounded("delete", store.delete(&self.key)).await,
+                StoreOp::DeleteIf { token } => match self.bounded("get", store.get(&self.key)).await {
+                    Ok(Some(v)) => match self.sealer.open(&v).await {
+                        Some(held) if held.access_token == token => {
+                            self.bounded("delete", store.delete(&self.key)).await
+                        }
+                        _ => Ok(()),
+                    },
+                    Ok(None) => Ok(()),
+                    Err(e) => Err(e),
+                },
+            };
+            if let Err(e) = done {
+                self.touch(|m, now| m.store_failed(now, &e));
+            }
+        }
+    }
+
     /// The record in a stored value; one that does not open is counted and missed.
     async fn open(&self, value: Option<String>) -> Option<TokenRecord> {
         let value = value?;
         let opened = self.sealer.open(&value).await;
         if opened.is_none() {
-            self.machine.borrow_mut().store_rejected();
+            self.machine().store_rejected();
         }
         opened
     }
@@ -430,22 +410,22 @@ impl<T, S, C: Clock, N: Notify, K: Seal> Inner<T, S, C, N, K> {
             (action, m.take_landed())
         });
         if landed {
-            self.notify.notify_all();
+            self.host.notify().notify_all();
         }
         action
     }
 
-    /// Runs `f` on the machine at the current time, then hands what happened to the observer.
+    /// Runs `f` on the machine at the current time, then hands what happened to the observer
+    /// (outside the lock).
     fn touch<R>(&self, f: impl FnOnce(&mut Machine, u64) -> R) -> R {
-        let now = self.clock.now_ms();
+        let now = self.now();
         let (result, events) = {
-            let mut m = self.machine.borrow_mut();
+            let mut m = self.machine();
             let result = f(&mut m, now);
             (result, m.take_events())
         };
-        if let Some(observer) = self.observer.borrow().as_ref() {
-            events.iter().for_each(observer);
-        }
+        let observer = self.host.observer();
+        events.iter().for_each(|e| observer.observe(e));
         result
     }
 }

@@ -27,6 +27,7 @@ mod driver;
 mod error;
 mod events;
 mod fleet;
+mod host;
 #[cfg(any(feature = "npm", feature = "worker"))]
 mod js;
 mod ledger;
@@ -59,10 +60,11 @@ pub use config::{
     BodyFormat, CACHE_SCHEMA, ClientAuth, Config, ConfigBuilder, DEFAULT_API_BASE_URL, DEFAULT_AUDIENCE,
     DEFAULT_TOKEN_URL, check_url, url_host,
 };
-pub use driver::{Lease, Lookup, MINT_LOCK_SUFFIX, TokenManager};
+pub use driver::{Lease, Lookup, MINT_LOCK_SUFFIX, Refresh, TokenManager};
 pub use error::{Error, ErrorReport, ServerError, code, field};
 pub use events::{Event, EventKind};
 pub use fleet::{FLEET_SCHEMA, FLEET_SUFFIX, FleetState, Gate, GateKind};
+pub use host::{Host, Observe, Parts, Quiet};
 pub use ledger::{LEDGER_HOURS, Ledger};
 pub use lifecycle::{
     DEFAULT_EXPIRY_MARGIN_MS, DEFAULT_EXPIRY_MARGIN_RATIO, DEFAULT_REFRESH_JITTER_MS, DEFAULT_REFRESH_RATIO,
@@ -70,8 +72,8 @@ pub use lifecycle::{
     MIN_REFRESH_BACKOFF_MS, Phase, Policy, StoreOutage, Timeline, refresh_backoff_ms,
 };
 pub use machine::{
-    Action, BudgetWindow, Call, MINT_LOCK_GRACE_MS, MINT_POLL_MAX_MS, MINT_POLL_MIN_MS, Machine, Refusal,
-    Served, Shared, Source, StoreRead, Want,
+    Action, BudgetWindow, CLOCK_SKEW_MS, Call, MINT_LOCK_GRACE_MS, MINT_POLL_MAX_MS, MINT_POLL_MIN_MS,
+    Machine, Refusal, Served, Shared, Source, StoreOp, StoreRead, Want,
 };
 pub use record::{MIN_STORE_TTL_SECS, TokenRecord};
 pub use seal::{

@@ -231,12 +231,18 @@ impl Policy {
         (lifetime_ms as f64 * share) as u64
     }
 
+    /// How long a driver lets one token request run, even if the transport ignores its own
+    /// timeout: the timeout plus half the grace, so the answer lands inside the flight's step
+    /// deadline (the timeout plus the whole grace) and still counts as that flight's.
+    pub fn mint_bound_ms(&self) -> u64 {
+        self.request_timeout_ms + LOCK_GRACE_MS / 2
+    }
+
     /// The longest one mint can take, retries and the waits between them included: every
-    /// attempt ends within its timeout plus half the grace (the driver's bound), and the mint's
-    /// deadline caps the whole.
+    /// attempt ends within [`Policy::mint_bound_ms`], and the mint's deadline caps the whole.
     pub fn longest_mint_ms(&self) -> u64 {
         let attempts = u64::from(self.mint_attempts);
-        let per_attempt = self.request_timeout_ms + LOCK_GRACE_MS / 2;
+        let per_attempt = self.mint_bound_ms();
         let waits: u64 = (1..self.mint_attempts).map(|r| self.retry_wait(r, 1.0)).sum();
         (attempts * per_attempt + waits)
             .min(self.mint_deadline_ms.max(self.request_timeout_ms) + LOCK_GRACE_MS / 2)

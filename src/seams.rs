@@ -2,13 +2,14 @@
 //! live in the edges (`npm`, `worker`), plus the adapters every edge shares. Futures carry no
 //! `Send` bound: wasm is single-threaded.
 
-use std::cell::{Cell, RefCell};
 use std::future::Future;
+use std::sync::Mutex;
 use std::task::{Poll, Waker};
 
 use crate::assertion::{PrivateKey, assertion_signing_input, finish_assertion, fresh_jti};
 use crate::config::Config;
 use crate::error::Error;
+use crate::machine::Shared;
 use crate::record::{MIN_STORE_TTL_SECS, TokenRecord};
 use crate::secret::ClientSecret;
 use crate::wire::{TokenRequest, TokenResponse, build_token_request, process_token_response};
@@ -151,10 +152,11 @@ pub trait Store {
     fn put(&self, key: &str, value: &str, ttl_secs: u64) -> impl Future<Output = Result<(), StoreError>>;
     /// Removes `key`.
     fn delete(&self, key: &str) -> impl Future<Output = Result<(), StoreError>>;
-    /// Whether `put` and `delete` write anything (`false` for a [`ReadOnlyStore`]: then no
-    /// record is even sealed for it).
-    fn writes(&self) -> bool {
-        true
+    /// What this store can do, which decides what the machine asks of it: [`Shared::ReadWrite`]
+    /// unless told ([`Shared::ReadOnly`] for a [`ReadOnlyStore`]: then nothing is even sealed
+    /// for it; [`Shared::Locking`] for one whose [`Store::put_if_absent`] is atomic).
+    fn shared(&self) -> Shared {
+        Shared::ReadWrite
     }
     /// The shortest TTL, in seconds, that `put` accepts. A token with less life left than this
     /// stays in this instance's memory only. The default is Workers KV's 60 s; Redis, Upstash,
@@ -163,16 +165,16 @@ pub trait Store {
         MIN_STORE_TTL_SECS
     }
     /// Stores `value` under `key` for `ttl_ms` **only if the key is absent**, atomically:
-    /// `Some(true)` if stored, `Some(false)` if the key was there, `None` if this store cannot
-    /// (the default). A store that can lets processes sharing it mint once between them.
+    /// `true` if stored, `false` if the key was there. Asked only of a [`Shared::Locking`]
+    /// store; the default refuses.
     fn put_if_absent(
         &self,
         key: &str,
         value: &str,
         ttl_ms: u64,
-    ) -> impl Future<Output = Result<Option<bool>, StoreError>> {
+    ) -> impl Future<Output = Result<bool, StoreError>> {
         let _ = (key, value, ttl_ms);
-        async { Ok(None) }
+        async { Err(StoreError("this store cannot lock".into())) }
     }
 }
 
@@ -190,8 +192,11 @@ impl<S: Store> Store for ReadOnlyStore<S> {
     async fn delete(&self, _key: &str) -> Result<(), StoreError> {
         Ok(())
     }
-    fn writes(&self) -> bool {
-        false
+    fn shared(&self) -> Shared {
+        Shared::ReadOnly
+    }
+    fn min_ttl_secs(&self) -> u64 {
+        self.0.min_ttl_secs()
     }
 }
 
@@ -221,37 +226,43 @@ pub trait Seal {
 /// How callers of one host wait for the flight under way to end (the waiting half of
 /// single-flight; the deciding half is the machine's). `notify_all` wakes every waiter; a waiter
 /// that wakes early just asks the machine again.
-pub trait Notify: Default {
+pub trait Notify {
     /// Resolves at the next `notify_all` (or earlier: a spurious wake is harmless).
     fn wait(&self) -> impl Future<Output = ()>;
     /// Wakes every waiter.
     fn notify_all(&self);
 }
 
-/// [`Notify`] by Rust wakers: for hosts where any task may resume any other (native code, and
-/// the Durable Object, whose requests share one I/O context).
+/// [`Notify`] by Rust wakers: for hosts where any task may resume any other (native code on
+/// any thread, and the Durable Object, whose requests share one I/O context).
 #[derive(Default)]
-pub struct Wakers {
-    generation: Cell<u64>,
-    wakers: RefCell<Vec<Waker>>,
+pub struct Wakers(Mutex<(u64, Vec<Waker>)>);
+
+impl Wakers {
+    fn state(&self) -> std::sync::MutexGuard<'_, (u64, Vec<Waker>)> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 impl Notify for Wakers {
     fn wait(&self) -> impl Future<Output = ()> {
-        let seen = self.generation.get();
+        let seen = self.state().0;
         std::future::poll_fn(move |cx| {
-            if self.generation.get() != seen {
+            let mut state = self.state();
+            if state.0 != seen {
                 return Poll::Ready(());
             }
-            self.wakers.borrow_mut().push(cx.waker().clone());
+            state.1.push(cx.waker().clone());
             Poll::Pending
         })
     }
 
     fn notify_all(&self) {
-        self.generation.set(self.generation.get() + 1);
-        for w in self.wakers.take() {
-            w.wake();
-        }
+        let wakers = {
+            let mut state = self.state();
+            state.0 += 1;
+            std::mem::take(&mut state.1)
+        };
+        wakers.into_iter().for_each(Waker::wake);
     }
 }

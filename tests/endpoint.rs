@@ -8,8 +8,8 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use autopay_auth::{
-    BodyFormat, ClientAuth, ClientSecret, Config, Endpoint, Error, Policy, PrivateKey, Signer, TokenManager,
-    TokenRequest, TokenResponse, TokenSource, Transport, field,
+    BodyFormat, ClientAuth, ClientSecret, Config, Endpoint, Error, Parts, Policy, PrivateKey, Signer,
+    TokenManager, TokenRequest, TokenResponse, TokenSource, Transport, field,
 };
 use base64ct::{Base64UrlUnpadded, Encoding};
 use support::{FakeClock, FakeStore, START_MS, block_on, get};
@@ -156,15 +156,8 @@ fn a_key_the_platform_refuses_is_held_not_retried() {
     };
     let config = signed_config();
     let source = Endpoint::new(config.clone(), transport.clone(), clock.clone()).with_signer(signer.clone());
-    let m = TokenManager::new(
-        &config,
-        Policy::default(),
-        0.0,
-        source,
-        None::<FakeStore>,
-        clock.clone(),
-    )
-    .unwrap();
+    let host = Parts::new(source, None::<FakeStore>, clock.clone());
+    let m = TokenManager::new(&config, Policy::default(), 0.0, host).unwrap();
     for _ in 0..5 {
         let err = get(&m).unwrap_err();
         assert_eq!(err.field(), Some(field::PRIVATE_KEY));

@@ -8,11 +8,20 @@ use std::rc::Rc;
 use autopay_auth::*;
 use support::*;
 
-fn observed(m: &Manager) -> Rc<RefCell<Vec<Event>>> {
-    let seen = Rc::new(RefCell::new(Vec::new()));
+type Seen = Rc<RefCell<Vec<Event>>>;
+
+/// A manager whose host's observer records every event it is handed.
+fn observed(w: &World, with_store: bool) -> (TokenManager<impl Host>, Seen) {
+    let seen = Seen::default();
     let sink = Rc::clone(&seen);
-    m.set_observer(move |e| sink.borrow_mut().push(e.clone()));
-    seen
+    let config = config();
+    let source = Endpoint::new(config.clone(), w.transport.clone(), w.clock.clone());
+    let host = Parts::new(source, with_store.then(|| w.store.clone()), w.clock.clone())
+        .with_observer(move |e: &Event| sink.borrow_mut().push(e.clone()));
+    (
+        TokenManager::new(&config, Policy::default(), 0.0, host).unwrap(),
+        seen,
+    )
 }
 
 fn kinds(seen: &RefCell<Vec<Event>>) -> Vec<EventKind> {
@@ -22,8 +31,7 @@ fn kinds(seen: &RefCell<Vec<Event>>) -> Vec<EventKind> {
 #[test]
 fn every_event_kind_reaches_the_observer_without_values() {
     let w = World::new();
-    let m = w.manager(true);
-    let seen = observed(&m);
+    let (m, seen) = observed(&w, true);
     get(&m).unwrap();
     let mint = seen.borrow()[0].clone();
     assert_eq!(kinds(&seen), [EventKind::Mint]);
@@ -68,8 +76,7 @@ fn every_event_kind_reaches_the_observer_without_values() {
 #[test]
 fn a_budget_refusal_is_one_event() {
     let w = World::new();
-    let m = w.manager(false);
-    let seen = observed(&m);
+    let (m, seen) = observed(&w, false);
     for _ in 0..11 {
         get(&m).unwrap();
         block_on(m.invalidate());

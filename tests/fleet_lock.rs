@@ -13,7 +13,7 @@ fn token(name: &str, issued: u64) -> TokenRecord {
 }
 
 fn machine(policy: Policy) -> Machine {
-    Machine::new(policy, 0.0, Shared::Writable).unwrap()
+    Machine::new(policy, 0.0, Shared::Locking).unwrap()
 }
 
 fn show(a: &Action) -> String {
@@ -45,7 +45,7 @@ fn holding_the_lock(m: &mut Machine, now: u64) -> Call {
     assert_eq!(show(&m.want(now, &mut c)), "ReadStore");
     assert_eq!(show(&m.stored(now, &mut c, Ok(None))), "ClaimLock");
     assert_eq!(
-        show(&m.claimed(now, &mut c, Ok(Some(true)))),
+        show(&m.claimed(now, &mut c, Ok(true))),
         "ReadStore",
         "the double check"
     );
@@ -110,7 +110,7 @@ fn a_refresh_under_the_lock_adopts_a_newer_record_even_if_it_is_already_stale() 
         show(&m.stored(76_500, &mut r, Ok(Some(token("t1", 0))))),
         "ClaimLock"
     );
-    assert_eq!(show(&m.claimed(76_500, &mut r, Ok(Some(true)))), "ReadStore");
+    assert_eq!(show(&m.claimed(76_500, &mut r, Ok(true))), "ReadStore");
     assert_eq!(
         show(&m.stored(76_500, &mut r, Ok(Some(token("t2", 1_000))))),
         "Unlock"
@@ -129,7 +129,7 @@ fn a_waiter_whose_holder_died_claims_the_lock_again_and_mints_once() {
     let mut now = 0;
     let mut mints = 0;
     // the holder died: its lock lives on until 39 s; then this waiter's claim succeeds
-    let mut action = m.claimed(now, &mut c, Ok(Some(false)));
+    let mut action = m.claimed(now, &mut c, Ok(false));
     loop {
         action = match action {
             Action::WaitUntil(t) => {
@@ -137,7 +137,7 @@ fn a_waiter_whose_holder_died_claims_the_lock_again_and_mints_once() {
                 m.want(now, &mut c)
             }
             Action::ReadStore { .. } => m.stored(now, &mut c, Ok(None)),
-            Action::ClaimLock { .. } => m.claimed(now, &mut c, Ok(Some(now >= 39_000))),
+            Action::ClaimLock { .. } => m.claimed(now, &mut c, Ok(now >= 39_000)),
             Action::Mint { .. } => {
                 mints += 1;
                 assert!(now >= 39_000, "minted at {now} while the lock was held");
@@ -253,7 +253,7 @@ fn the_mint_budget_is_the_fleets() {
         show(&m.stored(100_000, &mut c, Ok(fleet(None, sent.clone())))),
         "ClaimLock"
     );
-    assert_eq!(show(&m.claimed(100_000, &mut c, Ok(Some(true)))), "ReadStore");
+    assert_eq!(show(&m.claimed(100_000, &mut c, Ok(true))), "ReadStore");
     assert_eq!(
         show(&m.stored(100_000, &mut c, Ok(fleet(None, sent)))),
         "Save(-, Cooldown)",
@@ -350,5 +350,5 @@ fn a_claim_answered_after_its_flight_was_declared_dead_frees_the_lock_at_once() 
     m.want(0, &mut c);
     m.stored(0, &mut c, Ok(None));
     m.timeout(60_000);
-    assert_eq!(show(&m.claimed(60_000, &mut c, Ok(Some(true)))), "Unlock");
+    assert_eq!(show(&m.claimed(60_000, &mut c, Ok(true))), "Unlock");
 }

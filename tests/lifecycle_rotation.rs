@@ -42,7 +42,7 @@ fn stale_token_is_served_while_one_refresh_runs() {
         assert_eq!(l.served.record.access_token, "tok-1");
         assert!(l.refresh.is_none());
     }
-    block_on(first.refresh.unwrap());
+    block_on(first.refresh.unwrap().run());
     assert_eq!(w.transport.calls(), 2);
     let after = get(&m).unwrap();
     assert_eq!(

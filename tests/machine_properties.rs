@@ -119,9 +119,8 @@ impl World {
             Action::ClaimLock { .. } => {
                 let claim = match k % 4 {
                     0 => Err(StoreError("down".into())),
-                    1 => Ok(Some(false)),
-                    2 => Ok(None),
-                    _ => Ok(Some(true)),
+                    1 => Ok(false),
+                    _ => Ok(true),
                 };
                 self.m.claimed(now, &mut call, claim)
             }
@@ -179,11 +178,11 @@ proptest! {
     #[test]
     fn invariants_hold_under_any_sequence(
         ops in proptest::collection::vec(op(), 1..120),
-        has_store in any::<bool>(),
+        shared in prop_oneof![Just(Shared::Memory), Just(Shared::ReadWrite), Just(Shared::Locking)],
         jitter in -1.0f64..=1.0,
     ) {
         let mut w = World {
-            m: Machine::new(Policy::default(), jitter, has_store).unwrap(),
+            m: Machine::new(Policy::default(), jitter, shared).unwrap(),
             jitter,
             now: 1_000_000,
             store: None,

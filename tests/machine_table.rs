@@ -169,12 +169,10 @@ fn a_stored_record_is_taken_only_while_usable_and_never_if_refused() {
 
 #[test]
 fn the_minting_lock_decides_who_rereads_who_mints_and_who_polls() {
-    let table: [(Result<Option<bool>, StoreError>, &str); 4] = [
+    let table: [(Result<bool, StoreError>, &str); 3] = [
         // the winner reads the store again before minting (double-checked locking)
-        (Ok(Some(true)), "ReadStore(fleet=true)"),
-        // a store that cannot lock: mint
-        (Ok(None), "Mint(-)"),
-        (Ok(Some(false)), "WaitUntil(50)"),
+        (Ok(true), "ReadStore(fleet=true)"),
+        (Ok(false), "WaitUntil(50)"),
         (Err(StoreError("busy".into())), "WaitUntil(50)"),
     ];
     for (claim, expected) in table {
@@ -186,7 +184,7 @@ fn the_minting_lock_decides_who_rereads_who_mints_and_who_polls() {
 #[test]
 fn a_lock_loser_polls_and_claims_again_doubling_and_never_mints_without_the_lock() {
     let (mut m, mut c) = store_missed();
-    assert_eq!(show(&m.claimed(0, &mut c, Ok(Some(false)))), "WaitUntil(50)");
+    assert_eq!(show(&m.claimed(0, &mut c, Ok(false))), "WaitUntil(50)");
     assert_eq!(show(&m.want(49, &mut c)), "WaitUntil(50)", "woken early: wait on");
     let mut now = 50;
     let mut waits = vec![];
@@ -197,7 +195,7 @@ fn a_lock_loser_polls_and_claims_again_doubling_and_never_mints_without_the_lock
             "ClaimLock(39000)",
             "at {now}"
         );
-        match m.claimed(now, &mut c, Ok(Some(false))) {
+        match m.claimed(now, &mut c, Ok(false)) {
             Action::WaitUntil(t) => {
                 waits.push(t - now);
                 now = t;
@@ -227,10 +225,7 @@ fn a_failing_claim_is_tried_once_more_after_a_pause_then_the_outage_rule_decides
 #[test]
 fn a_minted_token_is_saved_with_its_remaining_life_then_the_lock_freed_then_served() {
     let (mut m, mut c) = store_missed();
-    assert_eq!(
-        show(&m.claimed(0, &mut c, Ok(Some(true)))),
-        "ReadStore(fleet=true)"
-    );
+    assert_eq!(show(&m.claimed(0, &mut c, Ok(true))), "ReadStore(fleet=true)");
     assert_eq!(show(&m.stored(0, &mut c, Ok(None))), "Mint(-)");
     assert_eq!(
         show(&m.minted(2_000, &mut c, Ok(token("t1", 0)))),
@@ -240,7 +235,7 @@ fn a_minted_token_is_saved_with_its_remaining_life_then_the_lock_freed_then_serv
     assert_eq!(show(&m.saved(2_000, &mut c, &[Ok(())])), "Serve(t1, network)");
     // a write that failed keeps the lock (it expires by itself): the waiters do not come in
     let (mut m, mut c) = store_missed();
-    m.claimed(0, &mut c, Ok(Some(true)));
+    m.claimed(0, &mut c, Ok(true));
     m.stored(0, &mut c, Ok(None));
     m.minted(2_000, &mut c, Ok(token("t1", 0)));
     assert_eq!(
@@ -251,7 +246,8 @@ fn a_minted_token_is_saved_with_its_remaining_life_then_the_lock_freed_then_serv
     // a token too short to store (under 60 s left) is kept in memory only; the budget window
     // is still written for the fleet
     let (mut m, mut c) = store_missed();
-    m.claimed(0, &mut c, Ok(None));
+    m.claimed(0, &mut c, Ok(true));
+    m.stored(0, &mut c, Ok(None));
     assert_eq!(
         show(&m.minted(41_000, &mut c, Ok(token("t1", 0)))),
         "Save(0, fleet=window)"
@@ -732,4 +728,52 @@ fn the_budget_window_survives_a_restart_when_the_host_keeps_it() {
     assert_eq!(want(&mut after, 11_000), "Fail(mint_budget_exhausted)");
     // one that is not would have minted
     assert_eq!(want(&mut machine(false), 11_000), "Mint(-)");
+}
+
+#[test]
+fn each_store_is_asked_only_what_it_can_do() {
+    // a store that writes but cannot lock (Workers KV, a Durable Object's storage): a miss
+    // mints at once — no claim is sent — and the token and the fleet state are written
+    let mut m = Machine::new(Policy::default(), 0.0, Shared::ReadWrite).unwrap();
+    let mut c = Call::new(Want::Usable);
+    assert_eq!(show(&m.want(0, &mut c)), "ReadStore(fleet=true)");
+    assert_eq!(show(&m.stored(0, &mut c, Ok(None))), "Mint(-)");
+    assert_eq!(
+        show(&m.minted(0, &mut c, Ok(token("t1", 0)))),
+        "Save(100, fleet=window)"
+    );
+    assert_eq!(show(&m.saved(0, &mut c, &[Ok(()), Ok(())])), "Serve(t1, network)");
+    // a refusal and an invalidation are compare-and-delete and delete, for it to carry out
+    m.refused(1, "t1");
+    m.invalidate(2);
+    let refused = StoreOp::DeleteIf { token: "t1".into() };
+    assert_eq!(m.take_store_ops(), [refused, StoreOp::Delete]);
+    assert!(m.take_store_ops().is_empty());
+
+    // its failing read is an outage, for the outage rule to decide (by default: mint alone)
+    let mut m = Machine::new(Policy::default(), 0.0, Shared::ReadWrite).unwrap();
+    let mut c = Call::new(Want::Usable);
+    m.want(0, &mut c);
+    let down = Err::<StoreRead, _>(StoreError("down".into()));
+    assert_eq!(show(&m.stored(0, &mut c, down)), "Mint(-)");
+    let kinds: Vec<_> = m.take_events().iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, [EventKind::StoreError, EventKind::StoreOutage]);
+
+    // a read-only view (in front of a minting authority): reads, never a write or a delete
+    let mut m = Machine::new(Policy::default(), 0.0, Shared::ReadOnly).unwrap();
+    let mut c = Call::new(Want::Usable);
+    assert_eq!(show(&m.want(0, &mut c)), "ReadStore(fleet=false)");
+    assert_eq!(show(&m.stored(0, &mut c, Ok(None))), "Mint(-)");
+    assert_eq!(
+        show(&m.minted(0, &mut c, Ok(token("t1", 0)))),
+        "Serve(t1, network)"
+    );
+    m.refused(1, "t1");
+    m.invalidate(2);
+    assert!(m.take_store_ops().is_empty());
+
+    // memory only: no store action at all
+    let mut m = machine(false);
+    let mut c = Call::new(Want::Usable);
+    assert_eq!(show(&m.want(0, &mut c)), "Mint(-)");
 }

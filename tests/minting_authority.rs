@@ -25,24 +25,21 @@ impl TokenSource for Authority {
             None => self.manager.get().await?,
         };
         if let Some(refresh) = lookup.refresh {
-            refresh.await; // in the Worker: waitUntil inside the Durable Object
+            refresh.run().await; // in the Worker: waitUntil inside the Durable Object
         }
         Ok((*lookup.served.record).clone())
     }
 }
 
-type Isolate = TokenManager<Authority, ReadOnlyStore<FakeStore>, FakeClock>;
+type Isolate = TokenManager<Parts<Authority, ReadOnlyStore<FakeStore>, FakeClock>>;
 
 fn isolate(w: &World, authority: &Authority, jitter: f64) -> Isolate {
-    TokenManager::new(
-        &config(),
-        Policy::default(),
-        jitter,
+    let host = Parts::new(
         authority.clone(),
         Some(ReadOnlyStore(w.store.clone())),
         w.clock.clone(),
-    )
-    .unwrap()
+    );
+    TokenManager::new(&config(), Policy::default(), jitter, host).unwrap()
 }
 
 fn setup(w: &World) -> Authority {
@@ -63,7 +60,7 @@ fn run(isolates: &[Isolate], calls_each: usize, w: &World) -> Vec<String> {
                 .spawn_local(async move {
                     let l = m.get().await.unwrap();
                     if let Some(r) = l.refresh {
-                        spawner.spawn_local(r).unwrap();
+                        spawner.spawn_local(r.run()).unwrap();
                     }
                     out.borrow_mut().push(l.served.record.access_token.clone());
                 })

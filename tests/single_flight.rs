@@ -126,7 +126,7 @@ fn however_many_callers_see_a_stale_token_one_refresh_starts() {
     for _ in 0..10 {
         assert!(lookup(&m).unwrap().refresh.is_none());
     }
-    block_on(first.refresh.unwrap());
+    block_on(first.refresh.unwrap().run());
     assert_eq!(w.transport.calls(), 2);
 }
 

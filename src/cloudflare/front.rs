@@ -78,12 +78,9 @@ pub fn front_lease(env: Env, ctx: worker::worker_sys::Context) -> Promise {
         let Ok(iso) = iso else {
             return Ok(JsValue::NULL);
         };
-        match iso.tokens.get().await {
-            Ok(lookup) => {
-                if let Some(refresh) = lookup.refresh {
-                    Context::new(ctx).wait_until(refresh);
-                }
-                let r = &lookup.served.record;
+        match iso.token(&Context::new(ctx)).await {
+            Ok(served) => {
+                let r = &served.record;
                 let until = iso
                     .tokens
                     .lease()

@@ -17,10 +17,13 @@ use super::settings::{Fingerprint, Problem, Settings, TOKEN_MINTER, TOKENS_KV, f
 use crate::js::kv::{JsKv, KvStore};
 use crate::js::webcrypto::WebSealer;
 use crate::js::{DateClock, Ticks, jitter};
-use crate::{EventKind, Policy, ReadOnlyStore, Refusal, Store, StoreError, TokenManager};
+use crate::{
+    Error, Event, EventKind, Parts, Policy, ReadOnlyStore, Refusal, Served, Store, StoreError, TokenManager,
+};
 
 /// The per-isolate token cache.
-pub type Tokens = TokenManager<MinterClient, ReadOnlyStore<CountedKv>, DateClock, Ticks, WebSealer>;
+pub type Tokens =
+    TokenManager<Parts<MinterClient, ReadOnlyStore<CountedKv>, DateClock, Ticks, WebSealer, fn(&Event)>>;
 
 /// `AUTOPAY_TOKENS` with its reads counted (the isolate reads it; the minter writes it).
 pub struct CountedKv {
@@ -51,6 +54,16 @@ pub struct Isolate {
 }
 
 impl Isolate {
+    /// A token; a background refresh it starts is handed to `ctx.waitUntil` (the one hand-off
+    /// of the Worker's routes), so it outlives the request.
+    pub async fn token(&self, ctx: &worker::Context) -> Result<Served, Error> {
+        let lookup = self.tokens.get().await?;
+        if let Some(refresh) = lookup.refresh {
+            ctx.wait_until(refresh.run());
+        }
+        Ok(lookup.served)
+    }
+
     /// The API refused `token`: drops it here and at the minter, unless the machine keeps it
     /// (see [`Refusal`]). Whether the call may be retried with another token.
     pub async fn refused(&self, token: &str) -> bool {
@@ -61,6 +74,16 @@ impl Isolate {
             worker::console_warn!("autopay-auth: could not drop a refused token at the minter");
         }
         true
+    }
+}
+
+/// The object logs mints and its own failures; an isolate, what only it sees.
+fn isolate_log(event: &Event) {
+    if !matches!(
+        event.kind,
+        EventKind::Mint | EventKind::Refresh | EventKind::TokenError
+    ) {
+        log_event(event);
     }
 }
 
@@ -92,32 +115,20 @@ pub fn current(env: &Env) -> Result<Rc<Isolate>, Vec<Problem>> {
         .map_err(|_| vec![])?
         .unchecked_into();
     let kv_reads = Rc::default();
-    let tokens = TokenManager::new(
-        &settings.config,
-        Policy::default(),
-        jitter(),
-        minter.clone(),
-        Some(ReadOnlyStore(CountedKv {
-            kv: KvStore::workers(kv),
-            reads: Rc::clone(&kv_reads),
-        })),
-        DateClock,
-    )
-    .map_err(|e| {
+    let store = ReadOnlyStore(CountedKv {
+        kv: KvStore::workers(kv),
+        reads: Rc::clone(&kv_reads),
+    });
+    let host = Parts::new(minter.clone(), Some(store), DateClock)
+        .with_notify(Ticks)
+        .with_seal::<WebSealer>()
+        .with_observer(isolate_log as fn(&Event));
+    let tokens = TokenManager::new(&settings.config, Policy::default(), jitter(), host).map_err(|e| {
         vec![Problem {
             setting: TOKEN_MINTER,
             problem: e.to_string(),
         }]
     })?;
-    // the object logs mints and its own failures; an isolate, what only it sees
-    tokens.set_observer(|event| {
-        if !matches!(
-            event.kind,
-            EventKind::Mint | EventKind::Refresh | EventKind::TokenError
-        ) {
-            log_event(event);
-        }
-    });
     let isolate = Rc::new(Isolate {
         settings,
         tokens,

@@ -16,19 +16,19 @@ use serde::Serialize;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::{JsFuture, spawn_local};
 use worker::{
-    DurableObject, Env, Method, ObjectNamespace, Request, Response, Result, State, Storage, durable_object,
+    DurableObject, Env, ObjectNamespace, Request, Response, Result, State, Storage, durable_object,
 };
 
 use super::reply;
-use super::settings::{Settings, TOKEN_MINTER, TOKENS_KV};
+use super::settings::{Problem, Settings, TOKEN_MINTER, TOKENS_KV};
 use crate::js::fetch::FetchTransport;
 use crate::js::kv::{JsKv, KvStore};
 use crate::js::sign::WebSigner;
 use crate::js::webcrypto::WebSealer;
 use crate::js::{DateClock, jitter};
 use crate::{
-    BudgetWindow, Endpoint, Error, ErrorReport, Event, EventKind, Ledger, Lookup, Phase, Policy, Store,
-    StoreError, TokenManager, TokenRecord, TokenSource,
+    BudgetWindow, Endpoint, Error, ErrorReport, Event, EventKind, Ledger, Lookup, Observe, Parts, Phase,
+    Policy, Store, StoreError, TokenManager, TokenRecord, TokenSource,
 };
 
 /// How the object answers when it could not get a token: the error's report as JSON.
@@ -37,24 +37,39 @@ const FAILED: u16 = 502;
 /// The host named in errors about reaching the object.
 const MINTER_HOST: &str = "TokenMinter (Durable Object)";
 
-const ORIGIN: &str = "https://token-minter.internal";
+const ORIGIN: &str = "https://token-minter.internal/";
 
-/// What an isolate asks: a token, or one newer than `replacing`; or to drop `replacing`.
-#[derive(Serialize, Default)]
-struct Ask {
-    replacing: Option<String>,
+/// What an isolate asks of the minter: the object's whole wire, one JSON body to one URL.
+#[derive(Serialize, Debug, PartialEq, Eq)]
+#[serde(tag = "ask", rename_all = "snake_case")]
+enum MinterRequest {
+    /// A token; one other than `replacing` when the isolate holds that one and finds it stale
+    /// or refused.
+    Token { replacing: Option<String> },
+    /// Drop `token` if it is still the object's (compare-and-delete, KV too).
+    Invalidate { token: String },
+    /// The cron: make sure a token exists, and refresh it now if it is stale.
+    Refresh,
+    /// The mint ledger, the counters and the budget, for `/healthz`.
+    Ledger,
 }
 
-impl Ask {
+impl MinterRequest {
     /// Read field by field (typed deserialisation would bring a float formatter into the wasm).
-    fn decode(json: &str) -> Self {
-        let v: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
-        Self {
-            replacing: v
-                .get("replacing")
-                .and_then(serde_json::Value::as_str)
-                .map(str::to_owned),
-        }
+    fn decode(json: &str) -> Option<Self> {
+        let v: serde_json::Value = serde_json::from_str(json).ok()?;
+        let text = |name: &str| v.get(name).and_then(serde_json::Value::as_str).map(str::to_owned);
+        Some(match v.get("ask")?.as_str()? {
+            "token" => Self::Token {
+                replacing: text("replacing"),
+            },
+            "invalidate" => Self::Invalidate {
+                token: text("token")?,
+            },
+            "refresh" => Self::Refresh,
+            "ledger" => Self::Ledger,
+            _ => return None,
+        })
     }
 }
 
@@ -68,13 +83,31 @@ async fn stored(storage: &Storage, key: &str) -> Result<Option<JsValue>> {
     Ok((!found.is_undefined()).then_some(found))
 }
 
-type Manager = TokenManager<
+type ManagerHost = Parts<
     Endpoint<FetchTransport, DateClock, WebSigner>,
     MinterStore,
     DateClock,
     crate::Wakers,
     WebSealer,
+    Ledgered,
 >;
+type Manager = TokenManager<ManagerHost>;
+
+/// The object's observer: every event is logged, and those the ledger keeps mark it for
+/// storing.
+struct Ledgered {
+    ledger: Rc<RefCell<Ledger>>,
+    dirty: Rc<Cell<bool>>,
+}
+
+impl Observe for Ledgered {
+    fn observe(&self, event: &Event) {
+        log_event(event);
+        if self.ledger.borrow_mut().record(event) {
+            self.dirty.set(true);
+        }
+    }
+}
 
 /// The minter's store: the sealed record in the object's storage, copied to KV for isolates.
 pub struct MinterStore {
@@ -208,7 +241,9 @@ impl Store for MinterStore {
 pub struct TokenMinter {
     state: State,
     env: Env,
-    manager: RefCell<Option<(String, Manager)>>,
+    /// Read once per object instance: a new deployment's settings come with new instances.
+    settings: std::result::Result<Settings, Vec<Problem>>,
+    manager: RefCell<Option<Manager>>,
     /// Mints per hour and the last outcomes, fed by the manager's events.
     ledger: Rc<RefCell<Ledger>>,
     /// The ledger changed since it was last stored.
@@ -244,34 +279,24 @@ pub fn log_event(event: &Event) {
 
 impl TokenMinter {
     fn manager(&self, settings: &Settings) -> Result<Manager> {
-        let key = settings.config.cache_key();
-        if let Some((k, m)) = self.manager.borrow().as_ref() {
-            if k == key {
-                return Ok(m.clone());
-            }
+        if let Some(m) = self.manager.borrow().as_ref() {
+            return Ok(m.clone());
         }
         let fetch: Function = Reflect::get(&js_sys::global(), &"fetch".into())?.dyn_into()?;
         let kv: JsKv = Reflect::get(&self.env, &TOKENS_KV.into())?.unchecked_into();
         let store = MinterStore::new(self.state.storage(), KvStore::workers(kv));
         let source = Endpoint::new(settings.config.clone(), FetchTransport::new(fetch), DateClock)
             .with_signer(WebSigner::default());
-        let m = TokenManager::new(
-            &settings.config,
-            Policy::default(),
-            jitter(),
-            source,
-            Some(store),
-            DateClock,
-        )
-        .map_err(|e| worker::Error::RustError(e.to_string()))?;
-        let (ledger, dirty) = (Rc::clone(&self.ledger), Rc::clone(&self.ledger_dirty));
-        m.set_observer(move |event| {
-            log_event(event);
-            if ledger.borrow_mut().record(event) {
-                dirty.set(true);
-            }
-        });
-        *self.manager.borrow_mut() = Some((key.to_owned(), m.clone()));
+        let ledgered = Ledgered {
+            ledger: Rc::clone(&self.ledger),
+            dirty: Rc::clone(&self.ledger_dirty),
+        };
+        let host = Parts::new(source, Some(store), DateClock)
+            .with_seal::<WebSealer>()
+            .with_observer(ledgered);
+        let m = TokenManager::new(&settings.config, Policy::default(), jitter(), host)
+            .map_err(|e| worker::Error::RustError(e.to_string()))?;
+        *self.manager.borrow_mut() = Some(m.clone());
         Ok(m)
     }
 
@@ -305,11 +330,11 @@ impl TokenMinter {
         }
     }
 
-    fn answer(&self, lookup: std::result::Result<Lookup, Error>) -> Result<Response> {
+    fn answer(&self, lookup: std::result::Result<Lookup<ManagerHost>, Error>) -> Result<Response> {
         match lookup {
             Ok(l) => {
                 if let Some(refresh) = l.refresh {
-                    self.state.wait_until(refresh);
+                    self.state.wait_until(refresh.run());
                 }
                 let mut r = Response::ok(l.served.record.encode())?;
                 r.headers_mut().set("content-type", "application/json")?;
@@ -323,6 +348,7 @@ impl TokenMinter {
 impl DurableObject for TokenMinter {
     fn new(state: State, env: Env) -> Self {
         Self {
+            settings: Settings::read(&env),
             state,
             env,
             manager: RefCell::new(None),
@@ -333,45 +359,40 @@ impl DurableObject for TokenMinter {
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let settings = match Settings::read(&self.env) {
+        let settings = match &self.settings {
             Ok(s) => s,
-            Err(problems) => return reply::misconfigured(&problems),
+            Err(problems) => return reply::misconfigured(problems),
         };
-        let m = self.manager(&settings)?;
+        let Some(ask) = MinterRequest::decode(&req.text().await.unwrap_or_default()) else {
+            return reply::error(400, "invalid_request", "not a minter request");
+        };
+        let m = self.manager(settings)?;
         self.load_ledger(&m).await;
-        let ask = if req.method() == Method::Post {
-            Ask::decode(&req.text().await.unwrap_or_default())
-        } else {
-            Ask::default()
-        };
-        let answer = self.route(&req.path(), &m, ask).await;
+        let answer = self.answer_to(ask, &m).await;
         self.store_ledger(&m).await;
         answer
     }
 }
 
 impl TokenMinter {
-    async fn route(&self, path: &str, m: &Manager, ask: Ask) -> Result<Response> {
-        match path {
-            "/token" => {
-                let lookup = match ask.replacing.as_deref() {
+    async fn answer_to(&self, ask: MinterRequest, m: &Manager) -> Result<Response> {
+        match ask {
+            MinterRequest::Token { replacing } => {
+                let lookup = match replacing.as_deref() {
                     Some(held) => m.get_replacing(held).await,
                     None => m.get().await,
                 };
                 self.answer(lookup)
             }
-            "/invalidate" => {
-                let dropped = match ask.replacing.as_deref() {
-                    Some(token) => m.invalidate_token(token).await != crate::Refusal::Kept,
-                    None => false,
-                };
+            MinterRequest::Invalidate { token } => {
+                let dropped = m.invalidate_token(&token).await != crate::Refusal::Kept;
                 #[derive(Serialize)]
                 struct Dropped {
                     dropped: bool,
                 }
                 reply::json(200, &Dropped { dropped })
             }
-            "/refresh" => {
+            MinterRequest::Refresh => {
                 // the cron: make sure a token exists, and refresh it now if it is stale
                 let before = m.phase().map(|(p, _)| p);
                 match m.get().await {
@@ -379,7 +400,7 @@ impl TokenMinter {
                         let refreshed =
                             l.refresh.is_some() || before.is_none() || before == Some(Phase::Expired);
                         if let Some(refresh) = l.refresh {
-                            refresh.await;
+                            refresh.run().await;
                         }
                         let (phase, rec) = m.phase().map_or((None, None), |(p, r)| (Some(p), Some(r)));
                         #[derive(Serialize)]
@@ -402,7 +423,7 @@ impl TokenMinter {
                     Err(e) => reply::json(FAILED, &e.report()),
                 }
             }
-            "/ledger" => {
+            MinterRequest::Ledger => {
                 let (used, allowed) = m.budget_use();
                 #[derive(Serialize)]
                 struct Budget {
@@ -424,7 +445,6 @@ impl TokenMinter {
                     },
                 )
             }
-            _ => reply::error(404, "not_found", "unknown minter route"),
         }
     }
 }
@@ -465,7 +485,7 @@ impl MinterClient {
     /// One call to the object: its status and body. Through the platform's own stub (`idFromName`,
     /// `get`, `fetch`), not workers-rs' request and response types, whose conversions weighed
     /// 13 KB of wasm for this one call.
-    async fn call(&self, path: &str, replacing: Option<&str>) -> Result<(u16, String)> {
+    async fn call(&self, ask: &MinterRequest) -> Result<(u16, String)> {
         self.calls.set(self.calls.get() + 1);
         let namespace: &JsValue = (*self.namespace).as_ref();
         let method = |obj: &JsValue, name: &str| -> Result<Function> {
@@ -473,13 +493,11 @@ impl MinterClient {
         };
         let id = method(namespace, "idFromName")?.call1(namespace, &JsValue::from_str(&self.name))?;
         let stub = method(namespace, "get")?.call1(namespace, &id)?;
-        let body = serde_json::to_string(&Ask {
-            replacing: replacing.map(str::to_owned),
-        })?;
+        let body = serde_json::to_string(ask)?;
         let init = js_sys::Object::new();
         crate::js::set(&init, "method", &"POST".into());
         crate::js::set(&init, "body", &JsValue::from_str(&body));
-        let url = JsValue::from_str(&format!("{ORIGIN}{path}"));
+        let url = JsValue::from_str(ORIGIN);
         let answer = method(&stub, "fetch")?.call2(&stub, &url, &init)?;
         let response: web_sys::Response = JsFuture::from(js_sys::Promise::resolve(&answer))
             .await?
@@ -493,12 +511,13 @@ impl MinterClient {
 
     /// Drops `token` at the authority if it is still its token (compare-and-delete, KV too).
     pub async fn invalidate(&self, token: &str) -> Result<()> {
-        self.call("/invalidate", Some(token)).await.map(drop)
+        let token = token.to_owned();
+        self.call(&MinterRequest::Invalidate { token }).await.map(drop)
     }
 
     /// The object's mint ledger and counters: its JSON, as it came.
     pub async fn ledger(&self) -> Result<String> {
-        match self.call("/ledger", None).await? {
+        match self.call(&MinterRequest::Ledger).await? {
             (200, text) => Ok(text),
             (status, _) => Err(worker::Error::RustError(format!("the minter answered {status}"))),
         }
@@ -506,7 +525,7 @@ impl MinterClient {
 
     /// The cron's refresh-ahead; returns the object's report.
     pub async fn refresh(&self) -> Result<String> {
-        Ok(self.call("/refresh", None).await?.1)
+        Ok(self.call(&MinterRequest::Refresh).await?.1)
     }
 }
 
@@ -520,7 +539,10 @@ impl TokenSource for MinterClient {
             host: MINTER_HOST.into(),
             message: "the Durable Object did not answer".into(),
         };
-        let (status, text) = self.call("/token", replacing).await.map_err(network)?;
+        let ask = MinterRequest::Token {
+            replacing: replacing.map(str::to_owned),
+        };
+        let (status, text) = self.call(&ask).await.map_err(network)?;
         let unreadable = |what: &str| Error::InvalidResponse {
             status,
             reason: format!("the token minter answered with {what}"),

@@ -51,12 +51,9 @@ async fn token(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
         Ok(found) => found,
         Err(answer) => return answer,
     };
-    match iso.tokens.get().await {
-        Ok(lookup) => {
-            if let Some(refresh) = lookup.refresh {
-                ctx.wait_until(refresh);
-            }
-            let r = &lookup.served.record;
+    match iso.token(ctx).await {
+        Ok(served) => {
+            let r = &served.record;
             reply::json(
                 200,
                 &TokenBody {

@@ -129,11 +129,8 @@ impl ApiCall for Proxied<'_> {
     type Failure = Failed;
 
     async fn token(&mut self) -> std::result::Result<String, Failed> {
-        let lookup = self.iso.tokens.get().await.map_err(Failed::Token)?;
-        if let Some(refresh) = lookup.refresh {
-            self.ctx.wait_until(refresh);
-        }
-        Ok(lookup.served.record.access_token.clone())
+        let served = self.iso.token(self.ctx).await.map_err(Failed::Token)?;
+        Ok(served.record.access_token.clone())
     }
 
     async fn send(&mut self, token: &str) -> std::result::Result<(FetchResponse, u16), Failed> {

@@ -7,7 +7,7 @@ use wasm_bindgen_futures::JsFuture;
 
 use super::errors::error_name;
 use super::set;
-use crate::{Store, StoreError};
+use crate::{Shared, Store, StoreError};
 
 #[wasm_bindgen]
 extern "C" {
@@ -24,10 +24,17 @@ extern "C" {
 
 }
 
-/// The user's KV object, and the shortest TTL it takes.
+/// The user's KV object, the shortest TTL it takes, and whether it has `putIfAbsent`.
 pub(crate) struct KvStore {
     kv: JsKv,
     min_ttl_secs: u64,
+    locks: bool,
+}
+
+/// Whether `kv` has the optional `putIfAbsent(key, value, { ttlMs }) → Promise<boolean>` (the
+/// Redis, Upstash, Deno KV and DynamoDB adapters have one; Workers KV has not).
+fn locks(kv: &JsKv) -> bool {
+    Reflect::get(kv, &"putIfAbsent".into()).is_ok_and(|f| f.is_function())
 }
 
 impl KvStore {
@@ -35,6 +42,7 @@ impl KvStore {
     #[cfg_attr(not(feature = "worker"), allow(dead_code))]
     pub(crate) fn workers(kv: JsKv) -> Self {
         Self {
+            locks: locks(&kv),
             kv,
             min_ttl_secs: crate::MIN_STORE_TTL_SECS,
         }
@@ -53,7 +61,11 @@ impl KvStore {
                 _ => return Err("must be a whole number of seconds from 1 to 86400"),
             }
         };
-        Ok(Self { kv, min_ttl_secs })
+        Ok(Self {
+            locks: locks(&kv),
+            kv,
+            min_ttl_secs,
+        })
     }
 }
 
@@ -87,16 +99,19 @@ impl Store for KvStore {
         self.min_ttl_secs
     }
 
-    /// Uses the object's optional `putIfAbsent(key, value, { ttlMs }) → Promise<boolean>`
-    /// (the Redis and Deno KV adapters have one; Workers KV has not).
-    async fn put_if_absent(&self, key: &str, value: &str, ttl_ms: u64) -> Result<Option<bool>, StoreError> {
-        let supported = Reflect::get(&self.kv, &"putIfAbsent".into()).is_ok_and(|f| f.is_function());
-        if !supported {
-            return Ok(None);
+    fn shared(&self) -> Shared {
+        if self.locks {
+            Shared::Locking
+        } else {
+            Shared::ReadWrite
         }
+    }
+
+    /// The object's `putIfAbsent` (asked only when it has one).
+    async fn put_if_absent(&self, key: &str, value: &str, ttl_ms: u64) -> Result<bool, StoreError> {
         let opts = Object::new();
         set(&opts, "ttlMs", &JsValue::from(ttl_ms as f64));
         let stored = settle("putIfAbsent", self.kv.kv_put_if_absent(key, value, &opts)).await?;
-        Ok(Some(stored.is_truthy()))
+        Ok(stored.is_truthy())
     }
 }

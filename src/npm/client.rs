@@ -10,7 +10,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{JsFuture, future_to_promise};
 
 use super::errors::to_js;
-use super::observe::{Logger, observe};
+use super::observe::{Logger, Watch};
 use super::options::{Options, optional_function};
 use super::telemetry::{Observed, Telemetry};
 use crate::js::errors::error_name;
@@ -21,15 +21,18 @@ use crate::js::token_object;
 use crate::js::webcrypto::WebSealer;
 use crate::js::{DateClock, Ticks, jitter, resolve_api_url, set};
 use crate::{
-    ApiCall, Endpoint, Error, Refusal, Served, TokenManager, TokenRecord, call_api, check_within_base,
+    ApiCall, Endpoint, Error, Parts, Refusal, Served, TokenManager, TokenRecord, call_api, check_within_base,
 };
 
 type Manager = TokenManager<
-    Observed<Endpoint<FetchTransport, DateClock, WebSigner>>,
-    KvStore,
-    DateClock,
-    Ticks,
-    WebSealer,
+    Parts<
+        Observed<Endpoint<FetchTransport, DateClock, WebSigner>>,
+        KvStore,
+        DateClock,
+        Ticks,
+        WebSealer,
+        Watch,
+    >,
 >;
 
 #[wasm_bindgen]
@@ -116,7 +119,7 @@ impl Shared {
         if let Some(refresh) = lookup.refresh {
             let me = Rc::clone(self);
             let refreshing = future_to_promise(async move {
-                refresh.await;
+                refresh.run().await;
                 me.publish();
                 Ok(JsValue::UNDEFINED)
             });
@@ -270,16 +273,17 @@ impl WasmClient {
             inner: Endpoint::new(o.config.clone(), transport, DateClock).with_signer(WebSigner::default()),
             telemetry: telemetry.clone(),
         };
-        let manager = TokenManager::new(&o.config, o.policy, jitter(), source, o.kv, DateClock)
-            .map_err(|e| to_js(&e, None))?;
-        let (logger, on_event, wait_until) = (o.logger, o.on_event, o.wait_until);
-        let events_logger = logger.clone();
-        manager.set_observer(move |event| {
-            if let Some(t) = &telemetry {
-                t.on_event(event);
-            }
-            observe(event, events_logger.as_ref(), on_event.as_ref());
-        });
+        let (logger, wait_until) = (o.logger, o.wait_until);
+        let watch = Watch {
+            telemetry,
+            logger: logger.clone(),
+            on_event: o.on_event,
+        };
+        let host = Parts::new(source, o.kv, DateClock)
+            .with_notify(Ticks)
+            .with_seal::<WebSealer>()
+            .with_observer(watch);
+        let manager = TokenManager::new(&o.config, o.policy, jitter(), host).map_err(|e| to_js(&e, None))?;
         let shared = Rc::new(Shared {
             manager,
             api_base_url: o.api_base_url,

@@ -7,8 +7,9 @@
 use js_sys::Function;
 use wasm_bindgen::{JsCast, JsValue};
 
-use crate::Event;
+use super::telemetry::Telemetry;
 use crate::js::set;
+use crate::{Event, Observe};
 
 /// The event as a plain object: `{ type, at, … }` with only the fields its kind uses.
 fn fields(event: &Event) -> js_sys::Object {
@@ -65,13 +66,24 @@ impl Logger {
     }
 }
 
-/// Hands `event` to `on_event` and `logger`.
-pub(crate) fn observe(event: &Event, logger: Option<&Logger>, on_event: Option<&Function>) {
-    let fields: JsValue = fields(event).into();
-    if let Some(callback) = on_event {
-        let _ = callback.call1(&JsValue::UNDEFINED, &fields);
-    }
-    if let Some(logger) = logger {
-        logger.log(event.kind.level(), event.message(), &fields);
+/// The npm client's observer: telemetry, the `onEvent` callback and the logger.
+pub(crate) struct Watch {
+    pub(crate) telemetry: Option<std::rc::Rc<Telemetry>>,
+    pub(crate) logger: Option<Logger>,
+    pub(crate) on_event: Option<Function>,
+}
+
+impl Observe for Watch {
+    fn observe(&self, event: &Event) {
+        if let Some(t) = &self.telemetry {
+            t.on_event(event);
+        }
+        let fields: JsValue = fields(event).into();
+        if let Some(callback) = &self.on_event {
+            let _ = callback.call1(&JsValue::UNDEFINED, &fields);
+        }
+        if let Some(logger) = &self.logger {
+            logger.log(event.kind.level(), event.message(), &fields);
+        }
     }
 }

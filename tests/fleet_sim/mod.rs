@@ -195,7 +195,7 @@ impl Store {
 /// The answer an I/O action gets.
 enum Done {
     Read(Result<StoreRead, StoreError>),
-    Claim(Result<Option<bool>, StoreError>),
+    Claim(Result<bool, StoreError>),
     Minted(Result<TokenRecord, Error>),
     Saved(Vec<Result<(), StoreError>>),
 }
@@ -556,13 +556,15 @@ impl Sim {
                 };
                 Done::Read(Ok(StoreRead { record, fleet }))
             }
-            Op::Claim { .. } if self.s.store != StoreKind::Atomic => Done::Claim(Ok(None)),
+            Op::Claim { .. } if self.s.store != StoreKind::Atomic => {
+                unreachable!("the machine asks only a store that locks to lock")
+            }
             Op::Claim { ttl_ms } => {
                 let taken = self.store.read(now, 0, Key::Lock).is_some();
                 if !taken {
                     self.store.write(now, Key::Lock, Some(Value::Lock), ttl_ms);
                 }
-                Done::Claim(Ok(Some(!taken)))
+                Done::Claim(Ok(!taken))
             }
         };
         self.at(back_at, Ev::Answer(i, epoch, id, done));
@@ -601,8 +603,9 @@ impl Sim {
 fn new_machine(s: &Scenario, rng: &mut Rng) -> Machine {
     let jitter = rng.unit() * 2.0 - 1.0;
     let shared = match s.store {
-        StoreKind::None => Shared::None,
-        _ => Shared::Writable,
+        StoreKind::None => Shared::Memory,
+        StoreKind::Eventual { .. } => Shared::ReadWrite,
+        StoreKind::Atomic => Shared::Locking,
     };
     Machine::new(s.policy.clone(), jitter, shared).expect("a valid policy")
 }

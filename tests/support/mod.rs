@@ -326,6 +326,13 @@ impl Store for FakeStore {
     fn min_ttl_secs(&self) -> u64 {
         self.min_ttl.get()
     }
+    fn shared(&self) -> Shared {
+        if self.atomic.get() {
+            Shared::Locking
+        } else {
+            Shared::ReadWrite
+        }
+    }
     fn put(&self, key: &str, value: &str, ttl_secs: u64) -> impl Future<Output = Result<(), StoreError>> {
         assert!(
             ttl_secs >= self.min_ttl.get(),
@@ -361,10 +368,9 @@ impl Store for FakeStore {
         key: &str,
         value: &str,
         ttl_ms: u64,
-    ) -> impl Future<Output = Result<Option<bool>, StoreError>> {
-        let r = if !self.atomic.get() {
-            Ok(None)
-        } else if self.fail.get() {
+    ) -> impl Future<Output = Result<bool, StoreError>> {
+        assert!(self.atomic.get(), "a store that cannot lock is never asked to");
+        let r = if self.fail.get() {
             Err(StoreError("kv down".into()))
         } else {
             let now = self.clock.now();
@@ -373,13 +379,15 @@ impl Store for FakeStore {
             if !taken {
                 map.insert(key.into(), (value.into(), now + ttl_ms));
             }
-            Ok(Some(!taken))
+            Ok(!taken)
         };
         async move { r }
     }
 }
 
-pub type Manager = TokenManager<Endpoint<FakeTransport, FakeClock>, FakeStore, FakeClock>;
+/// The parts a test manager runs over.
+pub type TestHost = Parts<Endpoint<FakeTransport, FakeClock>, FakeStore, FakeClock>;
+pub type Manager = TokenManager<TestHost>;
 
 pub fn config() -> Config {
     Config::new(
@@ -431,32 +439,24 @@ impl World {
     }
     pub fn manager(&self, with_store: bool) -> Manager {
         let config = config();
-        TokenManager::new(
-            &config,
-            Policy::default(),
-            0.0,
-            Endpoint::new(config.clone(), self.transport.clone(), self.clock.clone()),
-            with_store.then(|| self.store.clone()),
-            self.clock.clone(),
-        )
-        .unwrap()
+        let source = Endpoint::new(config.clone(), self.transport.clone(), self.clock.clone());
+        let host = Parts::new(source, with_store.then(|| self.store.clone()), self.clock.clone());
+        TokenManager::new(&config, Policy::default(), 0.0, host).unwrap()
     }
 }
 
 /// Runs one `get`, and its background refresh to the end, as an edge would.
-pub fn get<T: TokenSource + 'static, S: Store + 'static, C: Clock + 'static>(
-    m: &TokenManager<T, S, C>,
-) -> Result<Served, Error> {
+pub fn get<H: Host>(m: &TokenManager<H>) -> Result<Served, Error> {
     let mut pool = LocalPool::new();
     let lookup = drive(&mut pool, m.get())?;
     if let Some(refresh) = lookup.refresh {
-        drive(&mut pool, refresh);
+        drive(&mut pool, refresh.run());
     }
     Ok(lookup.served)
 }
 
 /// Runs one `get` and returns the lookup without running its refresh.
-pub fn lookup(m: &Manager) -> Result<Lookup, Error> {
+pub fn lookup(m: &Manager) -> Result<Lookup<TestHost>, Error> {
     drive(&mut LocalPool::new(), m.get())
 }
 

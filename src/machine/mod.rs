@@ -1,0 +1,940 @@
+//! The token lifecycle as a synchronous, deterministic state machine (in the style of
+//! quinn-proto): it owns the cached record, the one flight under way, failures and backoff, and
+//! the policy. It never awaits, sleeps or reads a clock, and does no I/O: callers feed it events
+//! with `now` and carry out the [`Action`]s it answers with (the async driver in
+//! [`crate::TokenManager`] does that over the seams).
+//!
+//! ```text
+//!  event (with now)                         action
+//!  want(call)            ───────────────▶  Serve | ServeAndRefresh | ReadStore | Mint | WaitUntil | Fail
+//!  stored(call, read)    ───────────────▶  Serve | ClaimLock | ReadStore | Mint | Unlock | WaitUntil | Fail
+//!  claimed(call, claim)  ───────────────▶  ReadStore | Mint | WaitUntil | Fail
+//!  minted(call, result)  ───────────────▶  Save | Unlock | Serve | Fail
+//!  saved(call, results)  ───────────────▶  Unlock | Serve | Fail
+//!  refused(token), invalidate(), timeout()  (state only)
+//! ```
+//!
+//! One [`Call`] is one caller's request; the machine keeps in it which flight the caller owns or
+//! waits on. At most one flight runs per machine (per cache key), so two mints are never in
+//! flight at once; a flight has a deadline, after which it is forgotten as dead (its I/O was
+//! cancelled) and the next caller starts a new one.
+//!
+//! ## Across a fleet (instances sharing a store)
+//! A flight reads the store (the record, and the [`FleetState`]: the gate and budget every
+//! instance keeps) before it asks for a token. With a store that can lock (`put_if_absent`):
+//! - **double-checked locking**: whoever takes the minting lock reads the store *again* before
+//!   minting — the holder before it may have saved and released in between — and takes a
+//!   record it finds there (a refresh takes one newer than the token it set out to replace);
+//! - **a waiter never mints on a timer**: one that finds the lock taken looks for the holder's
+//!   token, then tries the lock again, until the lock's whole life has passed
+//!   ([`Policy::lock_ttl_ms`], longer than the longest mint); then it fails with
+//!   `store_unavailable`, never mints without the lock;
+//! - **a failed write keeps the lock** until it expires, so the waiters do not come in to mint
+//!   a token that exists but could not be stored;
+//! - **the gate is the fleet's**: the holder writes a cooldown (429, `Retry-After`, the budget),
+//!   a hold (a refusal) or a backoff (5xx) beside the record, and every instance that reads it
+//!   answers with that error instead of asking; the budget's window is merged the same way.
+//!
+//! When the store cannot be reached, [`StoreOutage`] decides: mint alone, at most once per
+//! rotation spacing, or fail after [`Policy::store_wait_ms`].
+
+//! ## Parts
+//! Each concern is a type of its own, with its own tests; [`Machine`] only routes events
+//! between them:
+//! - the **slot** (`slot.rs`): the token held, the token refused, which stored records to take;
+//! - the **flight** (`flight.rs`): steps, deadlines, roles, lock polling, in-mint retries;
+//! - the **gate** (`gate.rs`): cooldown, hold and backoff — the one answer to "may I mint now";
+//! - the **budget** (`budget.rs`): token requests per window, across restarts and the fleet;
+//! - the **refusal hold** (`refusal.rs`): when a fresh token is refused again, stop minting;
+//! - the **outbox** (`outbox.rs`): events, and the [`Stats`] counted from them.
+
+mod budget;
+mod flight;
+mod gate;
+mod outbox;
+mod refusal;
+mod slot;
+
+use std::sync::Arc;
+
+use crate::error::Error;
+use crate::fleet::FleetState;
+use crate::lifecycle::{LOCK_GRACE_MS, Phase, Policy, StoreOutage};
+use crate::record::{MIN_STORE_TTL_SECS, TokenRecord};
+use crate::seams::StoreError;
+use crate::stats::Stats;
+
+pub use budget::BudgetWindow;
+pub use flight::{MINT_POLL_MAX_MS, MINT_POLL_MIN_MS};
+pub use slot::{CLOCK_SKEW_MS, Served, Source};
+
+use budget::Budget;
+use flight::{Flight, Flights, Purpose, Rng, Step, Then};
+use gate::Gate;
+use outbox::{Note, Outbox};
+use refusal::RefusalHold;
+use slot::Slot;
+
+/// Slack added to the bounds of I/O steps (a flight step's deadline, the minting lock's life).
+pub const MINT_LOCK_GRACE_MS: u64 = LOCK_GRACE_MS;
+
+/// What the store behind a machine can do — the machine's input, which decides the actions it
+/// is sent: none goes to a store that cannot take it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shared {
+    /// No shared store: memory only.
+    Memory,
+    /// Read, never written: a cache in front of a minting authority that writes it.
+    ReadOnly,
+    /// Read and written (records, the fleet state); no lock (Workers KV, a Durable Object's
+    /// own storage).
+    ReadWrite,
+    /// Read, written, and an atomic `put_if_absent` for the minting lock (Redis, Deno KV,
+    /// DynamoDB): processes sharing it mint once between them.
+    Locking,
+}
+
+impl Shared {
+    /// Whether records and the fleet state are written to it.
+    pub fn writes(self) -> bool {
+        matches!(self, Shared::ReadWrite | Shared::Locking)
+    }
+}
+
+impl From<bool> for Shared {
+    /// `true`: a store that locks; `false`: none.
+    fn from(has_store: bool) -> Self {
+        if has_store {
+            Shared::Locking
+        } else {
+            Shared::Memory
+        }
+    }
+}
+
+/// What a store read found: the record, and (for writable stores) the fleet state.
+#[derive(Clone, Debug, Default)]
+pub struct StoreRead {
+    /// The token record, if one opened.
+    pub record: Option<TokenRecord>,
+    /// The fleet's gate and budget window, if stored.
+    pub fleet: Option<FleetState>,
+}
+
+impl From<Option<TokenRecord>> for StoreRead {
+    fn from(record: Option<TokenRecord>) -> Self {
+        Self { record, fleet: None }
+    }
+}
+
+/// What [`Machine::refused`] did with a refused token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// It was the token held: dropped, and never served again. Retry with a new one.
+    Dropped,
+    /// It was not the token held (already replaced, or unknown): remembered as refused.
+    NotHeld,
+    /// A refusal hold is on: the token is kept and nothing is minted; do not retry.
+    Kept,
+}
+
+impl Refusal {
+    /// `dropped`, `not_held` or `kept`, as the JS API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refusal::Dropped => "dropped",
+            Refusal::NotHeld => "not_held",
+            Refusal::Kept => "kept",
+        }
+    }
+}
+
+/// What a caller wants.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Want {
+    /// Any usable token.
+    Usable,
+    /// A token other than this one, which the caller holds and considers stale or refused (a
+    /// minting authority's callers ask this way). Unless a newer token exists, one renewal is
+    /// tried; if it fails while the held token is usable, the held token is served again.
+    Replacing(String),
+}
+
+/// What a caller is doing with respect to the flight.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    /// Not tied to a flight.
+    Free,
+    /// Runs flight `id`'s I/O.
+    Owns(u64),
+    /// Waits for flight `id` to end.
+    Joined(u64),
+    /// Its flight ended (`None`: it was declared dead before its answer came): serve what it
+    /// left (or its error), never start another.
+    Landed(Option<u64>),
+}
+
+/// Whether a call holds the shared store's minting lock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Lock {
+    /// Not held.
+    No,
+    /// Held: released once the token (or the failure) is written.
+    Held,
+    /// Its release is under way.
+    Releasing,
+}
+
+/// One caller's request, threaded through the events of the machine.
+#[derive(Clone, Debug)]
+pub struct Call {
+    want: Want,
+    role: Role,
+    /// A `Replacing` call tries one renewal at most.
+    renewed: bool,
+    lock: Lock,
+}
+
+impl Call {
+    /// A call for `want`.
+    pub fn new(want: Want) -> Self {
+        Self {
+            want,
+            role: Role::Free,
+            renewed: false,
+            lock: Lock::No,
+        }
+    }
+}
+
+/// What the machine asks of its driver.
+#[derive(Debug)]
+pub enum Action {
+    /// Hand this token to the caller; done.
+    Serve(Served),
+    /// Hand this token to the caller, and run `refresh` in the background (a new [`Call`] that
+    /// owns the refresh flight: drive it with [`Machine::want`]).
+    ServeAndRefresh(Served, Call),
+    /// Read the store (the record; with `fleet`, the fleet state too, at once), then report
+    /// with [`Machine::stored`].
+    ReadStore {
+        /// Read the fleet state as well.
+        fleet: bool,
+    },
+    /// Try to take the minting lock (`put_if_absent`), then report with [`Machine::claimed`].
+    /// Only sent over a [`Shared::Locking`] store.
+    ClaimLock {
+        /// How long the lock lives.
+        ttl_ms: u64,
+    },
+    /// Ask the token source for a token, then report with [`Machine::minted`].
+    Mint {
+        /// The token being replaced, if any.
+        replacing: Option<String>,
+    },
+    /// Write `record` (sealed, with its TTL in seconds) and `fleet` (sealed, with its TTL),
+    /// then report with [`Machine::saved`] (one result per write).
+    Save {
+        /// The record and its TTL, when it is worth storing.
+        record: Option<(Arc<TokenRecord>, u64)>,
+        /// The fleet state and its TTL.
+        fleet: Option<(FleetState, u64)>,
+    },
+    /// Delete the minting lock, then report with [`Machine::saved`].
+    Unlock,
+    /// Nothing to do before `t` (or before the flight this call waits on ends): then call
+    /// [`Machine::want`] again with the same call.
+    WaitUntil(u64),
+    /// The call failed.
+    Fail(Error),
+}
+
+/// A store operation outside any flight, asked of the driver through
+/// [`Machine::take_store_ops`]; report failures with [`Machine::store_failed`]. Only sent
+/// to a store that writes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreOp {
+    /// Delete the record (the user invalidated the token).
+    Delete,
+    /// Delete the record only while it holds `token` (compare-and-delete: a token another
+    /// instance already replaced survives).
+    DeleteIf {
+        /// The refused access token.
+        token: String,
+    },
+}
+
+/// The lifecycle machine of one cache key. Plain data: `Send`, no futures, no clock.
+#[derive(Clone, Debug)]
+pub struct Machine {
+    policy: Policy,
+    shared: Shared,
+    /// The store's shortest TTL, in seconds.
+    min_ttl_secs: u64,
+    slot: Slot,
+    flights: Flights,
+    gate: Gate,
+    budget: Budget,
+    refusals: RefusalHold,
+    /// When this instance last minted alone because the store could not be reached.
+    outage_minted_at: Option<u64>,
+    rng: Rng,
+    outbox: Outbox,
+    store_ops: Vec<StoreOp>,
+}
+
+const _: () = {
+    const fn assert_send<T: Send + Sync>() {}
+    assert_send::<Machine>();
+    assert_send::<Call>();
+    assert_send::<Action>();
+};
+
+impl Machine {
+    /// A machine with `policy`; `jitter` in [-1, 1] shifts this instance's refresh point;
+    /// `shared` says what store backs memory (`true`: one that locks). Fails when the policy
+    /// is invalid.
+    pub fn new(policy: Policy, jitter: f64, shared: impl Into<Shared>) -> Result<Self, Error> {
+        policy.validate()?;
+        Ok(Self {
+            policy,
+            shared: shared.into(),
+            min_ttl_secs: MIN_STORE_TTL_SECS,
+            slot: Slot::new(jitter),
+            flights: Flights::default(),
+            gate: Gate::default(),
+            budget: Budget::default(),
+            refusals: RefusalHold::default(),
+            outage_minted_at: None,
+            rng: Rng::seeded(jitter),
+            outbox: Outbox::default(),
+            store_ops: Vec::new(),
+        })
+    }
+
+    /// The same machine over a store whose shortest TTL is `secs` (60 s, Workers KV's, unless
+    /// told): a token with less life left is kept in memory only.
+    #[must_use]
+    pub fn with_min_ttl(mut self, secs: u64) -> Self {
+        self.min_ttl_secs = secs.max(1);
+        self
+    }
+
+    /// The lifecycle policy.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> Stats {
+        self.outbox.stats()
+    }
+
+    /// A store operation failed outside a flight (a [`StoreOp`], say): counted, and an event.
+    pub fn store_failed(&mut self, now: u64, error: &StoreError) {
+        self.outbox.note(now, Note::StoreError(error));
+    }
+
+    /// Counts a stored value that did not open (forged, tampered, foreign): a miss.
+    pub fn store_rejected(&mut self) {
+        self.outbox.note(0, Note::StoreRejected);
+    }
+
+    /// What happened since the last call, oldest first.
+    pub fn take_events(&mut self) -> Vec<crate::Event> {
+        self.outbox.take()
+    }
+
+    /// The store operations asked since the last call (see [`StoreOp`]).
+    pub fn take_store_ops(&mut self) -> Vec<StoreOp> {
+        std::mem::take(&mut self.store_ops)
+    }
+
+    /// The phase of `record` for this instance at `now`.
+    pub fn phase_of(&self, record: &TokenRecord, now: u64) -> Phase {
+        self.slot.phase(&self.policy, record, now)
+    }
+
+    /// The token in memory and its phase, if there is one.
+    pub fn current(&self, now: u64) -> Option<(Phase, Arc<TokenRecord>)> {
+        self.slot.current(&self.policy, now)
+    }
+
+    /// A token that may be served without asking the machine again until the returned instant:
+    /// the refresh point of a fresh token.
+    pub fn lease(&self, now: u64) -> Option<(Arc<TokenRecord>, u64)> {
+        self.slot.lease(&self.policy, now)
+    }
+
+    /// The next instant at which the machine's answers change by themselves: the flight's
+    /// deadline, the end of a backoff, the token's refresh point or end of usable life.
+    pub fn next_deadline(&self, now: u64) -> Option<u64> {
+        let flight = self.flights.current().map(|f| f.deadline);
+        [
+            flight,
+            self.gate.backoff_ends(now),
+            self.slot.deadline(&self.policy, now),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Whether a flight ended since the last call: the driver then wakes the callers waiting.
+    pub fn take_landed(&mut self) -> bool {
+        self.flights.take_landed()
+    }
+
+    /// A deadline passed: a flight past its deadline is forgotten as dead, so that its waiters
+    /// and later callers start anew. Called by every event; hosts may also call it alone.
+    pub fn timeout(&mut self, now: u64) {
+        self.flights.expire(now);
+    }
+
+    /// Why no token request may be made now, if one may not: a cooldown (with the seconds
+    /// left), a hold, or the backoff after a failed flight.
+    pub fn admit(&self, now: u64) -> Result<(), Error> {
+        self.gate.admit(now)
+    }
+
+    /// The API refused `token`.
+    ///
+    /// Usually the token is dropped (compare-and-delete: only if it is the one held, here and
+    /// in a writable store — a [`StoreOp::DeleteIf`]) and never served or taken back from the
+    /// store again. But when the API refuses a token minted moments ago
+    /// ([`Policy::fresh_refusal_ms`]) after a replacement for the same reason, minting again
+    /// will not help: a hold begins ([`Policy::hold_after`]) during which the token is kept,
+    /// its 401 goes back as it is, and nothing is minted for that reason; when the hold ends,
+    /// one replacement is tried again.
+    pub fn refused(&mut self, now: u64, token: &str) -> Refusal {
+        if self.refusals.holding(now) {
+            return Refusal::Kept;
+        }
+        let refusal = match self.slot.issued_if_held(token) {
+            None => Refusal::NotHeld,
+            Some(issued) if self.refusals.keeps(now, issued, &self.policy) => return Refusal::Kept,
+            Some(_) => Refusal::Dropped,
+        };
+        self.slot.refuse(token);
+        if self.shared.writes() {
+            self.store_ops.push(StoreOp::DeleteIf {
+                token: token.to_owned(),
+            });
+        }
+        refusal
+    }
+
+    /// Whether a refused token is being kept (see [`Machine::refused`]).
+    pub fn refusals_held(&self, now: u64) -> bool {
+        self.refusals.holding(now)
+    }
+
+    /// Forgets the token in memory (it is never taken back from the store) and in a writable
+    /// store (a [`StoreOp::Delete`]), and this instance's holds: the user says something
+    /// changed. The fleet's gate and budget (in the store) stay.
+    pub fn invalidate(&mut self, _now: u64) {
+        self.slot.forget();
+        self.gate.clear();
+        self.refusals.clear();
+        // the user asks for a new token: one more may be minted alone while the store is down
+        // (the mint budget still caps it)
+        self.outage_minted_at = None;
+        if self.shared.writes() {
+            self.store_ops.push(StoreOp::Delete);
+        }
+    }
+
+    /// The mint budget's window now, to keep across restarts.
+    pub fn budget_window(&self) -> BudgetWindow {
+        self.budget.window()
+    }
+
+    /// Takes back a window kept from before a restart: its requests count against the budget as
+    /// if this instance had made them (later and duplicate entries are kept in order).
+    pub fn restore_budget_window(&mut self, kept: &BudgetWindow) {
+        self.budget.restore(kept);
+    }
+
+    /// Token requests in the window and the budget, at `now`.
+    pub fn budget_use(&self, now: u64) -> (u64, u64) {
+        self.budget.usage(now, &self.policy)
+    }
+
+    /// A caller wants a token — or, for a call already in the machine, has waited as told.
+    pub fn want(&mut self, now: u64, call: &mut Call) -> Action {
+        self.timeout(now);
+        match call.role {
+            Role::Owns(id) => match self.flights.running(id) {
+                Some(_) => return self.advance(now, call),
+                // the flight landed (or was declared dead)
+                None => call.role = Role::Landed(Some(id)),
+            },
+            Role::Joined(id) => match self.flights.running(id) {
+                Some(f) => return Action::WaitUntil(f.deadline),
+                None => call.role = Role::Landed(Some(id)),
+            },
+            Role::Free | Role::Landed(_) => {}
+        }
+        self.decide(now, call)
+    }
+
+    /// The store read of the owner's flight came back: the record the driver could open, and
+    /// the fleet state (for writable stores).
+    pub fn stored<R: Into<StoreRead>>(
+        &mut self,
+        now: u64,
+        call: &mut Call,
+        read: Result<R, StoreError>,
+    ) -> Action {
+        let Some(flight) = self.owned(call, now) else {
+            return self.want(now, call);
+        };
+        // a store that fails is an outage, unless this read is the double check under the lock
+        // or a read-only view's (a minting authority behind it agrees who mints)
+        let under_lock = flight.step == Step::Rechecking;
+        let read = match read {
+            Ok(read) => read.into(),
+            Err(e) => {
+                self.store_failed(now, &e);
+                if !under_lock && self.shared != Shared::ReadOnly {
+                    return self.outage(now, call);
+                }
+                StoreRead::default()
+            }
+        };
+        if let Some(fleet) = &read.fleet {
+            self.adopt_fleet(now, fleet);
+        }
+        let taken = read.record.filter(|rec| {
+            let replacing = flight.replacing.as_deref();
+            let (policy, purpose) = (&self.policy, flight.purpose);
+            self.slot
+                .takes(policy, now, purpose, replacing, flight.replacing_issued, rec)
+        });
+        if let Some(rec) = taken {
+            self.outbox.note(now, Note::StoreHit);
+            self.slot.keep(Arc::new(rec), Source::Store);
+            self.gate.on_success();
+            self.flights.land(None);
+            return self.release_or_serve(now, call);
+        }
+        // a miss: under the lock, or without a lock to take, mint (`mint` asks the gate)
+        if under_lock || self.shared != Shared::Locking {
+            return self.mint(now, call);
+        }
+        // nothing to take: a gate the fleet keeps (or this instance does) answers for it
+        if let Err(e) = self.gate.admit(now) {
+            return self.fail_flight(now, call, e, None);
+        }
+        self.claim(now, false)
+    }
+
+    /// The fleet state read from the store: its budget window is merged into this instance's,
+    /// and a gate still closed is kept here too.
+    fn adopt_fleet(&mut self, now: u64, fleet: &FleetState) {
+        self.budget
+            .adopt(now, &self.policy, &fleet.sent, fleet.lifetime_ms);
+        if let Some((ms, error)) = fleet.gate.as_ref().and_then(|g| self.gate.adopt(now, g)) {
+            self.outbox.note(now, Note::Cooldown { error, ms });
+        }
+    }
+
+    /// The fleet state to write beside the record: this instance's budget window and its
+    /// closed gate, if any; with the TTL that keeps it while either matters.
+    fn fleet_state(&self, now: u64) -> Option<(FleetState, u64)> {
+        if !self.shared.writes() {
+            return None;
+        }
+        let sent = self.budget.live(now, &self.policy);
+        let gate = self.gate.closed(now);
+        let keep_until = sent
+            .last()
+            .map(|t| t + self.policy.budget_window_ms)
+            .into_iter()
+            .chain(gate.as_ref().map(|g| g.until_ms))
+            .max()?;
+        let ttl = keep_until
+            .saturating_sub(now)
+            .div_ceil(1000)
+            .max(self.min_ttl_secs);
+        let state = FleetState {
+            sent,
+            lifetime_ms: self.budget.lifetime(),
+            gate,
+        };
+        Some((state, ttl))
+    }
+
+    /// The owner's claim of the minting lock came back: `true` taken, `false` held by another
+    /// process.
+    pub fn claimed(&mut self, now: u64, call: &mut Call, claim: Result<bool, StoreError>) -> Action {
+        let Some(flight) = self.owned(call, now) else {
+            // a late claim for a flight declared dead: a lock taken is released at once
+            if claim == Ok(true) {
+                call.lock = Lock::Releasing;
+                return Action::Unlock;
+            }
+            return self.want(now, call);
+        };
+        match claim {
+            Ok(true) => {
+                call.lock = Lock::Held;
+                // double-checked locking: the holder before may have saved and released since
+                // this flight's read
+                self.flights.step(now, &self.policy, Step::Rechecking);
+                Action::ReadStore { fleet: true }
+            }
+            Ok(false) => {
+                let Some(at) = self.flights.current_mut().poll_lock(now, &self.policy) else {
+                    let reason = "the minting lock stayed taken for longer than its lifetime";
+                    let e = Error::StoreUnavailable {
+                        reason: reason.into(),
+                    };
+                    return self.fail_flight(now, call, e, None);
+                };
+                self.pause(now, call, at, Then::Read)
+            }
+            Err(e) => {
+                self.store_failed(now, &e);
+                match flight.step {
+                    // contention is often transient: one more try after a short pause
+                    Step::Claiming { retried: false } => {
+                        self.pause(now, call, now + MINT_POLL_MIN_MS, Then::Claim)
+                    }
+                    _ => self.outage(now, call),
+                }
+            }
+        }
+    }
+
+    /// The store cannot be reached, so the fleet cannot agree on who mints: [`StoreOutage`]
+    /// decides what this instance does.
+    fn outage(&mut self, now: u64, call: &mut Call) -> Action {
+        match self.policy.store_outage {
+            StoreOutage::Mint => {
+                let lifetime = self.budget.lifetime();
+                let spacing = lifetime.map_or(0, |l| self.policy.rotation_spacing_ms(l));
+                if self.outage_minted_at.is_some_and(|t| now < t + spacing) {
+                    let reason = "the store cannot be reached, and this instance already minted \
+                                  without it this token lifetime";
+                    return self.outage_failed(now, call, reason);
+                }
+                self.outage_minted_at = Some(now);
+                self.outbox.note(now, Note::StoreOutage { minted: true });
+                self.mint(now, call)
+            }
+            StoreOutage::Fail => match self.flights.current_mut().poll_outage(now, &self.policy) {
+                Some(at) => self.pause(now, call, at, Then::Read),
+                None => self.outage_failed(now, call, "the store did not answer within storeWaitMs"),
+            },
+        }
+    }
+
+    fn outage_failed(&mut self, now: u64, call: &mut Call, reason: &str) -> Action {
+        self.outbox.note(now, Note::StoreOutage { minted: false });
+        let error = Error::StoreUnavailable {
+            reason: reason.into(),
+        };
+        self.fail_flight(now, call, error, None)
+    }
+
+    /// Ends the flight with `error` without a token request: a renewal backs off (the held
+    /// token is still served); a lock held is released after `fleet` (the failure, for the
+    /// fleet) is written.
+    fn fail_flight(
+        &mut self,
+        now: u64,
+        call: &mut Call,
+        error: Error,
+        fleet: Option<(FleetState, u64)>,
+    ) -> Action {
+        if self
+            .flights
+            .current()
+            .is_some_and(|f| f.purpose == Purpose::Renew)
+        {
+            self.gate.renewal_failed(now, error.retry_after());
+        }
+        self.flights.land(Some(error));
+        self.save_or_serve(now, call, None, fleet)
+    }
+
+    /// The owner's token request came back.
+    pub fn minted(&mut self, now: u64, call: &mut Call, result: Result<TokenRecord, Error>) -> Action {
+        let flight = self.owned(call, now);
+        let result = result.and_then(|rec| {
+            self.outbox.note(now, Note::Answered);
+            if self.phase_of(&rec, now).usable() {
+                Ok(rec)
+            } else {
+                Err(Error::InvalidResponse {
+                    status: 200,
+                    reason: "the token was already past its usable life on arrival".into(),
+                })
+            }
+        });
+        let Some(flight) = flight else {
+            // a late answer to a flight declared dead: keep a good token (and store it, if this
+            // call still holds the lock), report to its caller
+            call.role = Role::Landed(None);
+            return match result {
+                Ok(rec) => {
+                    self.outbox.note(
+                        now,
+                        Note::Minted {
+                            lifetime_ms: rec.lifetime_ms(),
+                        },
+                    );
+                    if !self.slot.newer(&rec) {
+                        return self.release_or_serve(now, call);
+                    }
+                    self.keep_minted(now, call, rec)
+                }
+                Err(e) => {
+                    self.outbox.note(
+                        now,
+                        Note::TokenError {
+                            error: &e,
+                            retrying: false,
+                        },
+                    );
+                    Action::Fail(e)
+                }
+            };
+        };
+        match result {
+            Ok(rec) => {
+                let unchanged = flight.replacing.as_deref() == Some(rec.access_token.as_str());
+                if flight.purpose == Purpose::Renew && unchanged {
+                    // the source handed back the token to replace: nothing was renewed
+                    self.gate.renewal_failed(now, None);
+                } else {
+                    self.gate.on_success();
+                }
+                self.budget.granted(rec.lifetime_ms());
+                self.outbox.note(
+                    now,
+                    Note::Minted {
+                        lifetime_ms: rec.lifetime_ms(),
+                    },
+                );
+                self.flights.land(None);
+                self.keep_minted(now, call, rec)
+            }
+            Err(e) => {
+                let retry = flight.retry_at(now, &self.policy, &e, &mut self.rng);
+                let retrying = retry.is_some();
+                self.outbox.note(now, Note::TokenError { error: &e, retrying });
+                if let Some(at) = retry {
+                    return self.pause(now, call, at, Then::Mint);
+                }
+                if let Some(ms) = self.gate.on_failure(now, &self.policy, flight.purpose, &e) {
+                    self.outbox.note(now, Note::Cooldown { error: &e, ms });
+                }
+                self.flights.land(Some(e));
+                // the failure is the fleet's: written beside the record before the lock is freed
+                self.save_or_serve(now, call, None, self.fleet_state(now))
+            }
+        }
+    }
+
+    /// Holds a token just minted, and writes it (with the fleet state) where it is worth it.
+    fn keep_minted(&mut self, now: u64, call: &mut Call, rec: TokenRecord) -> Action {
+        let rec = Arc::new(rec);
+        let store = self.storable(now, &rec);
+        // a token the store cannot take (too short-lived for its shortest TTL) keeps the lock
+        // until it expires, so the waiters do not mint another
+        if store.is_none() && call.lock == Lock::Held {
+            call.lock = Lock::No;
+        }
+        self.slot.keep(rec, Source::Network);
+        self.save_or_serve(now, call, store, self.fleet_state(now))
+    }
+
+    /// The owner's [`Action::Save`] or [`Action::Unlock`] came back (one result per write or
+    /// delete it made). The minting lock is released only after every write succeeded: a token
+    /// (or a failure) the fleet cannot read must not invite the waiters in; the lock then
+    /// expires by itself.
+    pub fn saved(&mut self, now: u64, call: &mut Call, results: &[Result<(), StoreError>]) -> Action {
+        let mut written = true;
+        for e in results.iter().filter_map(|r| r.as_ref().err()) {
+            written = false;
+            self.store_failed(now, e);
+        }
+        match call.lock {
+            Lock::Held if written => {
+                call.lock = Lock::Releasing;
+                return Action::Unlock;
+            }
+            Lock::Held | Lock::Releasing => call.lock = Lock::No,
+            Lock::No => {}
+        }
+        self.want(now, call)
+    }
+
+    /// The record to write for `rec`, with its TTL: only to a writable store, and only when
+    /// its remaining life fits the store's shortest TTL.
+    fn storable(&self, now: u64, rec: &Arc<TokenRecord>) -> Option<(Arc<TokenRecord>, u64)> {
+        if !self.shared.writes() {
+            return None;
+        }
+        rec.store_ttl_secs(now, self.min_ttl_secs)
+            .map(|ttl| (Arc::clone(rec), ttl))
+    }
+
+    /// After a flight landed: write what is worth writing, then free the lock (if held) — or
+    /// serve at once.
+    fn save_or_serve(
+        &mut self,
+        now: u64,
+        call: &mut Call,
+        record: Option<(Arc<TokenRecord>, u64)>,
+        fleet: Option<(FleetState, u64)>,
+    ) -> Action {
+        if record.is_some() || fleet.is_some() {
+            return Action::Save { record, fleet };
+        }
+        self.release_or_serve(now, call)
+    }
+
+    /// Frees the lock this call holds (nothing was written), or serves.
+    fn release_or_serve(&mut self, now: u64, call: &mut Call) -> Action {
+        if call.lock == Lock::Held {
+            call.lock = Lock::Releasing;
+            return Action::Unlock;
+        }
+        self.want(now, call)
+    }
+
+    /// What to do for a call that owns no running flight.
+    fn decide(&mut self, now: u64, call: &mut Call) -> Action {
+        let landed = match call.role {
+            Role::Landed(id) => Some(id),
+            _ => None,
+        };
+        let Some((rec, source)) = self.slot.usable(&self.policy, now) else {
+            // no usable token: the flight this call waited on failed, or start/join one
+            if let Some(e) = landed.flatten().and_then(|id| self.flights.failed(id)) {
+                return Action::Fail(e.clone());
+            }
+            let asked = match &call.want {
+                Want::Replacing(t) => Some(t.as_str()),
+                Want::Usable => None,
+            };
+            let replacing = self.slot.replacing(asked);
+            return self.fly(now, call, Purpose::Obtain, replacing);
+        };
+        if let Want::Replacing(held) = &call.want {
+            let renew =
+                rec.access_token == *held && !call.renewed && landed.is_none() && !self.gate.backing_off(now);
+            if renew {
+                call.renewed = true;
+                let held = Some(held.clone());
+                return self.fly(now, call, Purpose::Renew, held);
+            }
+        }
+        let served = Served {
+            record: Arc::clone(&rec),
+            source: if landed.is_some() { source } else { Source::Memory },
+        };
+        if landed.is_none() {
+            self.outbox.note(now, Note::MemoryHit);
+        }
+        call.role = Role::Free;
+        let stale = self.phase_of(&rec, now) == Phase::Stale;
+        if stale && self.flights.current().is_none() && self.gate.admits_renewal(now) {
+            self.outbox.note(now, Note::Refresh);
+            let mut refresh = Call::new(Want::Usable);
+            refresh.role = Role::Owns(self.open(now, Purpose::Renew, Some(rec.access_token.clone())));
+            return Action::ServeAndRefresh(served, refresh);
+        }
+        Action::Serve(served)
+    }
+
+    /// Joins the flight under way, or opens one that `call` owns.
+    fn fly(&mut self, now: u64, call: &mut Call, purpose: Purpose, replacing: Option<String>) -> Action {
+        if let Some(f) = self.flights.current() {
+            call.role = Role::Joined(f.id);
+            let deadline = f.deadline;
+            self.outbox.note(now, Note::Coalesced);
+            return Action::WaitUntil(deadline);
+        }
+        call.role = Role::Owns(self.open(now, purpose, replacing));
+        self.advance(now, call)
+    }
+
+    fn open(&mut self, now: u64, purpose: Purpose, replacing: Option<String>) -> u64 {
+        let issued = replacing.as_deref().and_then(|t| self.slot.issued_if_held(t));
+        self.flights.open(now, &self.policy, purpose, replacing, issued)
+    }
+
+    /// The owner's next move in its flight.
+    fn advance(&mut self, now: u64, call: &mut Call) -> Action {
+        let f = self.flights.current_mut();
+        match f.step {
+            Step::Start if self.shared != Shared::Memory => self.read(now),
+            Step::Start => self.mint(now, call),
+            Step::Pause { at, then } if now >= at => match then {
+                Then::Read => self.read(now),
+                Then::Claim => self.claim(now, true),
+                Then::Mint => self.mint(now, call),
+            },
+            Step::Pause { at, .. } => Action::WaitUntil(at),
+            // an owner that re-asks while its I/O is under way (it should not): wait it out
+            Step::Reading | Step::Claiming { .. } | Step::Rechecking | Step::Minting => {
+                Action::WaitUntil(f.deadline)
+            }
+        }
+    }
+
+    /// Nothing to do before `at`; then `then`.
+    fn pause(&mut self, now: u64, call: &mut Call, at: u64, then: Then) -> Action {
+        self.flights.step(now, &self.policy, Step::Pause { at, then });
+        self.advance(now, call)
+    }
+
+    fn read(&mut self, now: u64) -> Action {
+        self.flights.step(now, &self.policy, Step::Reading);
+        Action::ReadStore {
+            fleet: self.shared.writes(),
+        }
+    }
+
+    fn claim(&mut self, now: u64, retried: bool) -> Action {
+        self.flights.step(now, &self.policy, Step::Claiming { retried });
+        Action::ClaimLock {
+            ttl_ms: self.policy.lock_ttl_ms(),
+        }
+    }
+
+    /// The one place a token request is asked for: only when the gate admits it, and never
+    /// past the mint budget. Refused, the flight ends with that error (a budget refusal under
+    /// the lock is written for the fleet before the lock is freed).
+    fn mint(&mut self, now: u64, call: &mut Call) -> Action {
+        if let Err(e) = self.gate.admit(now) {
+            return self.fail_flight(now, call, e, None);
+        }
+        if let Err((until, e)) = self.budget.spend(now, &self.policy) {
+            // nobody asks again before the window allows it: one refusal, not one per caller
+            self.gate.spent(until, e.clone());
+            self.outbox.note(now, Note::BudgetExhausted(&e));
+            let fleet = self.fleet_state(now);
+            return self.fail_flight(now, call, e, fleet);
+        }
+        self.flights.step(now, &self.policy, Step::Minting);
+        let f = self.flights.current_mut();
+        f.attempt(now);
+        Action::Mint {
+            replacing: f.replacing.clone(),
+        }
+    }
+
+    /// The running flight, if `call` owns it.
+    fn owned(&mut self, call: &Call, now: u64) -> Option<Flight> {
+        self.timeout(now);
+        match call.role {
+            Role::Owns(id) => self.flights.running(id).cloned(),
+            _ => None,
+        }
+    }
+}
