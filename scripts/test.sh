@@ -6,8 +6,10 @@ cd "$(dirname "$0")/.."
 bash scripts/setup-test.sh
 source scripts/env.sh
 
-echo "== core (native cargo test)"
-cargo test --all-targets
+echo "== core and the native client (cargo test, feature native: against the emulator and redis-server)"
+# the examples as users run them (the native example and the mixed fleet's Rust instance)
+cargo build --features native --examples
+cargo test --all-targets --features native
 
 echo "== npm edge (wasm-bindgen-test in Node)"
 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \

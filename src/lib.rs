@@ -46,6 +46,8 @@ mod npm;
 pub use npm::WasmClient;
 #[cfg(feature = "worker")]
 mod cloudflare;
+#[cfg(all(feature = "native", not(target_arch = "wasm32")))]
+pub mod native;
 
 pub use api::{
     API_UNAUTHORIZED, ApiCall, DEFAULT_GATEWAY_RETRY_AFTER_SECS, UNFORWARDED_HEADERS, UNFORWARDED_PREFIXES,

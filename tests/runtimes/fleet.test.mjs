@@ -13,7 +13,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createInterface } from 'node:readline';
 import { tmpdir } from 'node:os';
@@ -24,6 +24,8 @@ import { latencyProxy } from './latency-proxy.mjs';
 import { upstashStandIn } from './upstash-standin.mjs';
 
 const PROCESSES = 20;
+// tests/native_fleet/instance.rs, built by `cargo build --features native --examples` (scripts/test.sh)
+const rustInstance = join(root, 'target', 'debug', 'examples', 'fleet_instance');
 let emu, dir, redis, proxy, scratch, upstash, dynamo, dynamoProxy, edgeCode;
 const resolve = (name) => pathToFileURL(createRequire(join(root, 'package.json')).resolve(name)).href;
 const redisModule = resolve('redis');
@@ -61,8 +63,10 @@ function instance(cfg, runtime = 'node') {
          `--allow-net=${new URL(emu.origin).host},${new URL(upstash.url).host}`,
          `--allow-read=${dir},${join(root, 'node_modules')},${scratch}`, `--allow-write=${scratch}`,
          'fleet-instance.mjs', JSON.stringify(cfg)]
-      : ['fleet-instance.mjs', JSON.stringify(cfg)];
-  const cmd = runtime === 'deno' ? bin('deno') : runtime === 'bun' ? bin('bun') : process.execPath;
+      : runtime === 'rust'
+        ? [JSON.stringify(cfg)] // the native client's instance
+        : ['fleet-instance.mjs', JSON.stringify(cfg)];
+  const cmd = runtime === 'deno' ? bin('deno') : runtime === 'bun' ? bin('bun') : runtime === 'rust' ? rustInstance : process.execPath;
   const child = spawn(cmd, args, { cwd: dir, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, DENO_NO_UPDATE_CHECK: '1', NO_COLOR: '1' } });
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
@@ -124,6 +128,32 @@ test(`Redis behind 0–80 ms: ${PROCESSES} processes, bursts at one instant and 
     assert.deepEqual(
       { tokens: o.tokens, tokenRequests: o.tokenRequests, errors: o.errors.length, served: o.served },
       { tokens: 1, tokenRequests: 1, errors: 0, served: PROCESSES * 10 },
+      JSON.stringify(o),
+    );
+  }
+});
+
+test(`a mixed fleet: ${PROCESSES / 2} Rust and ${PROCESSES / 2} Node processes on one Redis 0–80 ms away mint once every run`, { timeout: 240_000 }, async () => {
+  assert.ok(existsSync(rustInstance), `build it first: cargo build --features native --examples (${rustInstance})`);
+  const outcomes = [];
+  for (const spreadMs of [0, 0, 0, 1_500]) {
+    await fresh();
+    const cfg = redisCfg({ spreadMs });
+    const all = [
+      ...Array.from({ length: PROCESSES / 2 }, () => instance(cfg, 'rust')),
+      ...Array.from({ length: PROCESSES / 2 }, () => instance(cfg, 'node')),
+    ];
+    await Promise.all(all.map((i) => i.ready));
+    for (const i of all) i.go();
+    const reports = await Promise.all(all.map((i) => i.done));
+    const rust = reports.filter((r) => r.runtime === 'rust');
+    outcomes.push({ spreadMs, ...summary(reports), rustServed: rust.reduce((n, r) => n + r.served, 0), tokenRequests: emu.stats().tokenRequests });
+  }
+  console.log('# mixed rust/node fleet runs:', JSON.stringify(outcomes));
+  for (const o of outcomes) {
+    assert.deepEqual(
+      { tokens: o.tokens, tokenRequests: o.tokenRequests, mints: o.mints, errors: o.errors.length, served: o.served, rustServed: o.rustServed },
+      { tokens: 1, tokenRequests: 1, mints: 1, errors: 0, served: PROCESSES * 10, rustServed: (PROCESSES / 2) * 10 },
       JSON.stringify(o),
     );
   }

@@ -1,0 +1,242 @@
+//! The native Rust client (cargo feature `native`): the same core as the npm package and the
+//! Worker, over tokio, reqwest (rustls) and — for a fleet — Redis. `Clone + Send + Sync`:
+//! share one [`Client`] between every task of a service; processes (Rust or Node) sharing one
+//! Redis mint once between them.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), autopay_auth::Error> {
+//! use autopay_auth::native::{Client, RedisStore};
+//! use autopay_auth::{ClientSecret, Config, DEFAULT_AUDIENCE, DEFAULT_TOKEN_URL};
+//!
+//! let secret = ClientSecret::new(std::env::var("AUTOPAY_CLIENT_SECRET").unwrap_or_default());
+//! let config = Config::new(DEFAULT_TOKEN_URL, "my-client", secret, DEFAULT_AUDIENCE)?;
+//! let client = Client::builder(config)
+//!     .store(RedisStore::open("redis://127.0.0.1:6379")?)
+//!     .build()?;
+//! let token = client.token().await?; // minted once, then served from memory or Redis
+//! # let _ = token; Ok(()) }
+//! ```
+
+mod redis;
+mod transport;
+
+use std::future::Future;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub use self::redis::RedisStore;
+pub use self::transport::ReqwestTransport;
+
+use crate::{
+    Clock, Config, Endpoint, Error, Event, Parts, Policy, Refusal, Sealer, Source, Stats, TokenManager,
+    TokenRecord, Wakers,
+};
+
+/// The system clock and tokio's timers.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TokioClock;
+
+impl Clock for TokioClock {
+    fn now_ms(&self) -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64)
+    }
+
+    fn sleep(&self, ms: u64) -> impl Future<Output = ()> {
+        tokio::time::sleep(Duration::from_millis(ms))
+    }
+}
+
+/// Whoever is told every [`Event`] (logs, metrics, alerts).
+pub type Observer = Box<dyn Fn(&Event) + Send + Sync>;
+
+type NativeHost =
+    Parts<Endpoint<ReqwestTransport, TokioClock>, RedisStore, TokioClock, Wakers, Sealer, Observer>;
+
+/// A token and what is known of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenInfo {
+    /// The access token, for `Authorization: Bearer …`.
+    pub access_token: String,
+    /// The token type (`Bearer`).
+    pub token_type: String,
+    /// The scope granted, if the token endpoint said.
+    pub scope: Option<String>,
+    /// When it expires (ms since the Unix epoch).
+    pub expires_at_ms: u64,
+    /// Where it came from: this process's memory, the store, or a token request.
+    pub source: Source,
+}
+
+impl TokenInfo {
+    fn new(record: &TokenRecord, source: Source) -> Self {
+        Self {
+            access_token: record.access_token.clone(),
+            token_type: record.token_type.clone(),
+            scope: record.scope.clone(),
+            expires_at_ms: record.expires_at_ms,
+            source,
+        }
+    }
+}
+
+/// Tokens for one [`Config`]: from memory, else the store, else one token request shared by
+/// every task that asks meanwhile. Cheap to clone; clones share everything.
+#[derive(Clone)]
+pub struct Client {
+    manager: TokenManager<NativeHost>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("cache_key", &self.manager.cache_key())
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a [`Client`] is made: [`Client::builder`], then what differs from the defaults (memory
+/// only, the default [`Policy`], a transport of its own, no observer).
+pub struct ClientBuilder {
+    config: Config,
+    store: Option<RedisStore>,
+    policy: Policy,
+    transport: Option<ReqwestTransport>,
+    observer: Option<Observer>,
+    jitter: Option<f64>,
+}
+
+impl ClientBuilder {
+    /// Share tokens through `store` with every process that uses it.
+    #[must_use]
+    pub fn store(mut self, store: RedisStore) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// The lifecycle policy (refresh point, margins, timeouts, budget).
+    #[must_use]
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Send token requests with `transport`.
+    #[must_use]
+    pub fn transport(mut self, transport: ReqwestTransport) -> Self {
+        self.transport = Some(transport);
+        self
+    }
+
+    /// Tell `observer` every event. It is called synchronously and must not call the client.
+    #[must_use]
+    pub fn observer(mut self, observer: impl Fn(&Event) + Send + Sync + 'static) -> Self {
+        self.observer = Some(Box::new(observer));
+        self
+    }
+
+    /// This process's shift of the refresh point, in [-1, 1] (random unless told).
+    #[must_use]
+    pub fn jitter(mut self, jitter: f64) -> Self {
+        self.jitter = Some(jitter.clamp(-1.0, 1.0));
+        self
+    }
+
+    /// The client. Fails with `invalid_config` when the policy is invalid or no HTTP client
+    /// can be made.
+    pub fn build(self) -> Result<Client, Error> {
+        let transport = match self.transport {
+            Some(t) => t,
+            None => ReqwestTransport::new()?,
+        };
+        let source = Endpoint::new(self.config.clone(), transport, TokioClock);
+        let observer = self.observer.unwrap_or_else(|| Box::new(|_: &Event| {}));
+        let host = Parts::new(source, self.store, TokioClock).with_observer(observer);
+        let jitter = self.jitter.unwrap_or_else(random_jitter);
+        let manager = TokenManager::new(&self.config, self.policy, jitter, host)?;
+        Ok(Client { manager })
+    }
+}
+
+/// A number in [-1, 1] from the OS's randomness (0 without any).
+fn random_jitter() -> f64 {
+    let mut bytes = [0u8; 8];
+    if getrandom::getrandom(&mut bytes).is_err() {
+        return 0.0;
+    }
+    (u64::from_le_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+}
+
+impl Client {
+    /// A client for `config` that keeps its token in memory, with the default policy.
+    pub fn new(config: Config) -> Result<Self, Error> {
+        Self::builder(config).build()
+    }
+
+    /// A builder for a client of `config`.
+    pub fn builder(config: Config) -> ClientBuilder {
+        ClientBuilder {
+            config,
+            store: None,
+            policy: Policy::default(),
+            transport: None,
+            observer: None,
+            jitter: None,
+        }
+    }
+
+    /// An access token, for `Authorization: Bearer …`.
+    pub async fn token(&self) -> Result<String, Error> {
+        Ok(self.token_info().await?.access_token)
+    }
+
+    /// A token and what is known of it. A token past its refresh point is served while one
+    /// refresh runs in the background (spawned on the current tokio runtime).
+    pub async fn token_info(&self) -> Result<TokenInfo, Error> {
+        let lookup = self.manager.get().await?;
+        if let Some(refresh) = lookup.refresh {
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => drop(runtime.spawn(refresh.run())),
+                // not on a tokio runtime: the refresh runs before the answer
+                Err(_) => refresh.run().await,
+            }
+        }
+        Ok(TokenInfo::new(&lookup.served.record, lookup.served.source))
+    }
+
+    /// Forgets the token here and in the store, and every hold: the next call mints.
+    pub async fn invalidate(&self) {
+        self.manager.invalidate().await;
+    }
+
+    /// The API refused `access_token` (a 401): dropped where it is still the token held
+    /// (compare-and-delete), unless a refusal hold keeps it — then do not retry.
+    pub async fn refused(&self, access_token: &str) -> Refusal {
+        self.manager.invalidate_token(access_token).await
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> Stats {
+        self.manager.stats()
+    }
+
+    /// The store key of this client's tokens.
+    pub fn cache_key(&self) -> &str {
+        self.manager.cache_key()
+    }
+}
+
+// What the issue promises: one client shared by every task, on any thread.
+const _: () = {
+    const fn shared<T: Clone + Send + Sync + 'static>() {}
+    shared::<Client>();
+};
+
+#[allow(dead_code)]
+fn futures_are_send(c: &Client) -> impl Send + '_ {
+    async move {
+        let _ = c.token_info().await;
+        c.invalidate().await;
+        c.refused("t").await
+    }
+}

@@ -1,0 +1,102 @@
+//! Redis as the fleet's store: the commands of the npm package's Redis adapter (`GET`, `SET …
+//! EX`, `DEL`, and `SET … PX … NX` for the minting lock) under the same keys, so a Rust
+//! service and a Node service sharing one Redis read each other's sealed records and mint once
+//! between them.
+
+use tokio::sync::OnceCell;
+
+use crate::{Error, Shared, Store, StoreError};
+
+/// A Redis database, connected on first use and reconnected by the client library: a Redis
+/// that is down when the client starts is a store outage (survived), not a start-up failure.
+#[derive(Clone)]
+pub struct RedisStore {
+    client: redis::Client,
+    conn: std::sync::Arc<OnceCell<redis::aio::ConnectionManager>>,
+    prefix: String,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // the URL may carry a password
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStore {
+    /// The Redis at `url` (`redis://host:port/db`, `rediss://` for TLS). A URL that is not
+    /// one is `invalid_config` naming `redis_url`; nothing is connected yet.
+    pub fn open(url: &str) -> Result<Self, Error> {
+        let client = redis::Client::open(url)
+            .map_err(|_| Error::config("redis_url", "is not a redis:// or rediss:// URL"))?;
+        Ok(Self {
+            client,
+            conn: Default::default(),
+            prefix: String::new(),
+        })
+    }
+
+    /// The same store with every key under `prefix` (as the npm adapter's `{ prefix }`).
+    #[must_use]
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    async fn query<T: redis::FromRedisValue>(&self, op: &str, cmd: &redis::Cmd) -> Result<T, StoreError> {
+        // the kind of failure only: a server's text could quote a key
+        let failed = |e: redis::RedisError| StoreError(format!("Redis {op} failed: {:?}", e.kind()));
+        let conn = self
+            .conn
+            .get_or_try_init(|| self.client.get_connection_manager())
+            .await
+            .map_err(failed)?;
+        cmd.query_async(&mut conn.clone()).await.map_err(failed)
+    }
+
+    fn key(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+}
+
+impl Store for RedisStore {
+    async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.query("get", redis::cmd("GET").arg(self.key(key))).await
+    }
+
+    async fn put(&self, key: &str, value: &str, ttl_secs: u64) -> Result<(), StoreError> {
+        let cmd = redis::cmd("SET")
+            .arg(self.key(key))
+            .arg(value)
+            .arg("EX")
+            .arg(ttl_secs)
+            .clone();
+        self.query("put", &cmd).await
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.query("delete", redis::cmd("DEL").arg(self.key(key))).await
+    }
+
+    fn shared(&self) -> Shared {
+        Shared::Locking
+    }
+
+    fn min_ttl_secs(&self) -> u64 {
+        1
+    }
+
+    async fn put_if_absent(&self, key: &str, value: &str, ttl_ms: u64) -> Result<bool, StoreError> {
+        let cmd = redis::cmd("SET")
+            .arg(self.key(key))
+            .arg(value)
+            .arg("PX")
+            .arg(ttl_ms.max(1))
+            .arg("NX")
+            .clone();
+        let stored: Option<String> = self.query("putIfAbsent", &cmd).await?;
+        Ok(stored.is_some())
+    }
+}

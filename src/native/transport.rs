@@ -1,0 +1,81 @@
+//! Token requests with reqwest (rustls): never a redirect followed (the secret is in the
+//! body), the answer read no further than [`MAX_TOKEN_RESPONSE_BYTES`].
+
+use crate::{Error, MAX_TOKEN_RESPONSE_BYTES, TokenRequest, TokenResponse, Transport, url_host};
+
+/// Sends token requests over one pooled reqwest client.
+#[derive(Clone, Debug)]
+pub struct ReqwestTransport {
+    http: reqwest::Client,
+}
+
+impl ReqwestTransport {
+    /// A transport with its own connection pool: rustls with the webpki roots, no redirects.
+    pub fn new() -> Result<Self, Error> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("autopay-auth/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::config(crate::field::TOKEN_URL, format!("no HTTP client: {e}")))?;
+        Ok(Self { http })
+    }
+
+    /// A transport over `http` (your own pool, proxy or roots). It should not follow
+    /// redirects: a 3xx is then an invalid answer, never a second request with the secret.
+    pub fn with_client(http: reqwest::Client) -> Self {
+        Self { http }
+    }
+}
+
+impl Transport for ReqwestTransport {
+    async fn send(&self, request: TokenRequest, timeout_ms: u64) -> Result<TokenResponse, Error> {
+        let host = url_host(&request.url).to_owned();
+        let failed = |e: reqwest::Error| {
+            if e.is_timeout() {
+                Error::Timeout {
+                    host: host.clone(),
+                    after_ms: timeout_ms,
+                }
+            } else {
+                // the kind of failure only: reqwest's text can quote the URL
+                let kind = if e.is_connect() { "connect" } else { "request" };
+                Error::Network {
+                    host: host.clone(),
+                    message: format!("the {kind} failed"),
+                }
+            }
+        };
+        let mut send = self
+            .http
+            .post(&request.url)
+            .timeout(std::time::Duration::from_millis(timeout_ms))
+            .header("content-type", request.content_type)
+            .header("accept", "application/json")
+            .body(request.body);
+        if let Some(authorization) = &request.authorization {
+            send = send.header("authorization", authorization);
+        }
+        let mut resp = send.send().await.map_err(failed)?;
+        let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(failed)? {
+            if body.len() + chunk.len() > MAX_TOKEN_RESPONSE_BYTES {
+                return Err(Error::InvalidResponse {
+                    status,
+                    reason: "the answer is larger than 64 KiB".into(),
+                });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(TokenResponse {
+            status,
+            retry_after,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        })
+    }
+}

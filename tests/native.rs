@@ -1,0 +1,356 @@
+//! The native client (feature `native`) against real parts: the Autopay emulator (a real HTTP
+//! server on 127.0.0.1, tests/emulator/server.mjs) and a real redis-server, on a multi-threaded
+//! tokio runtime. The burst, the fault table, a fleet of clients on one Redis, and the example.
+//! Needs `node` and `redis-server` on PATH (scripts/setup-test.sh installs them).
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use autopay_auth::native::{Client, RedisStore};
+use autopay_auth::{ClientSecret, Config, DEFAULT_AUDIENCE, Policy, Refusal, Source, code};
+use serde_json::{Value, json};
+use tokio::sync::Barrier;
+
+const ID: &str = "native-client";
+const SECRET: &str = "native-secret";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A process killed when dropped.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The emulator in a process of its own, and its origin.
+struct Emulator {
+    _process: Killed,
+    origin: String,
+    http: reqwest::Client,
+}
+
+impl Emulator {
+    fn start() -> Self {
+        let mut child = Command::new("node")
+            .arg(root().join("tests/emulator/server.mjs"))
+            .args(["--port", "0", "--client-id", ID, "--client-secret", SECRET])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("node runs the emulator");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let origin = loop {
+            let line = lines.next().expect("the emulator says where it is").unwrap();
+            if let Some(rest) = line.strip_prefix("Autopay emulator on ") {
+                break rest.split_whitespace().next().unwrap().to_owned();
+            }
+        };
+        // keep reading its log, so it never blocks on a full pipe
+        std::thread::spawn(move || lines.for_each(drop));
+        Self {
+            _process: Killed(child),
+            origin,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    fn token_url(&self) -> String {
+        format!("{}/oauth/token", self.origin)
+    }
+
+    fn config(&self) -> Config {
+        Config::new(&self.token_url(), ID, ClientSecret::new(SECRET), DEFAULT_AUDIENCE).unwrap()
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Value {
+        let url = format!("{}/__emulator/{path}", self.origin);
+        let text = self
+            .http
+            .post(url)
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+
+    async fn token_requests(&self) -> u64 {
+        let url = format!("{}/__emulator/stats", self.origin);
+        let text = self.http.get(url).send().await.unwrap().text().await.unwrap();
+        let stats: Value = serde_json::from_str(&text).unwrap();
+        stats["tokenRequests"].as_u64().unwrap()
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A redis-server of its own, on 127.0.0.1.
+struct Redis {
+    _process: Killed,
+    url: String,
+}
+
+impl Redis {
+    fn start() -> Self {
+        let port = free_port();
+        let child = Command::new("redis-server")
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server runs");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self {
+            _process: Killed(child),
+            url: format!("redis://127.0.0.1:{port}"),
+        }
+    }
+}
+
+fn quick() -> Policy {
+    Policy {
+        request_timeout_ms: 1_000,
+        ..Policy::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_thousand_concurrent_tasks_on_a_cold_cache_mint_once() {
+    let emu = Emulator::start();
+    for round in 0..3 {
+        emu.post("reset", json!({})).await;
+        // the token request is slow, so every task arrives while it is out
+        emu.post("faults", json!([{ "delayMs": 200 }])).await;
+        let client = Client::new(emu.config()).unwrap();
+        let start = Arc::new(Barrier::new(1_000));
+        let tasks: Vec<_> = (0..1_000)
+            .map(|_| {
+                let (client, start) = (client.clone(), Arc::clone(&start));
+                tokio::spawn(async move {
+                    start.wait().await;
+                    client.token().await
+                })
+            })
+            .collect();
+        let mut tokens = BTreeSet::new();
+        for t in tasks {
+            tokens.insert(t.await.unwrap().unwrap());
+        }
+        let stats = client.stats();
+        assert_eq!(emu.token_requests().await, 1, "round {round}");
+        assert_eq!((tokens.len(), stats.mints), (1, 1), "round {round}");
+        assert_eq!(
+            stats.coalesced + stats.memory_hits,
+            999,
+            "round {round}: {stats:?}"
+        );
+    }
+}
+
+/// The machine's fault table, through the native driver and a real HTTP exchange: what the
+/// token endpoint answers, what the caller gets, and how many requests were made for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_fault_reaches_the_caller_typed_and_is_asked_no_more_than_it_should() {
+    let emu = Emulator::start();
+    let error = |e: &str, d: &str| json!({ "error": e, "error_description": d });
+    // (faults queued, the code the caller gets or None for a token, token requests made by
+    // three calls in a row)
+    let table: Vec<(Value, Option<&str>, u64)> = vec![
+        // a 5xx that passes: retried within the one call, then served; the next calls hit memory
+        (
+            json!([{ "status": 503, "body": error("server_error", "busy") }]),
+            None,
+            2,
+        ),
+        // rate limited: typed with Retry-After, and no request until it ends
+        (
+            json!([{ "status": 429, "body": error("too_many_requests", "slow down"), "headers": { "retry-after": "30" } }]),
+            Some(code::RATE_LIMITED),
+            1,
+        ),
+        // the credentials refused: the vendor's error and description, then a hold
+        (
+            json!([{ "status": 401, "body": error("invalid_client", "Client authentication failed") }]),
+            Some(code::ACCESS_DENIED),
+            1,
+        ),
+        // a body that is no token: invalid_response, held
+        (
+            json!([{ "status": 200, "raw": "not json" }]),
+            Some(code::INVALID_RESPONSE),
+            1,
+        ),
+        // slower than the timeout, three times: each attempt times out, then the backoff holds
+        (
+            json!([{ "delayMs": 1_500 }, { "delayMs": 1_500 }, { "delayMs": 1_500 }]),
+            Some(code::TIMEOUT),
+            3,
+        ),
+    ];
+    for (faults, expected, requests) in table {
+        emu.post("reset", json!({})).await;
+        emu.post("faults", faults.clone()).await;
+        let client = Client::builder(emu.config()).policy(quick()).build().unwrap();
+        let mut got = Vec::new();
+        for _ in 0..3 {
+            got.push(client.token().await);
+        }
+        let first = got[0].as_ref().err().map(|e| e.code());
+        assert_eq!(first, expected, "{faults}");
+        assert_eq!(emu.token_requests().await, requests, "{faults}");
+        if let Some(Err(e)) = got.first() {
+            let report = e.report();
+            let secret_free =
+                !format!("{e} {e:?} {}", serde_json::to_string(&report).unwrap()).contains(SECRET);
+            assert!(secret_free, "the secret never appears in an error");
+            if e.code() == code::ACCESS_DENIED {
+                assert_eq!(report.error.as_deref(), Some("invalid_client"));
+                assert_eq!(
+                    report.description.as_deref(),
+                    Some("Client authentication failed")
+                );
+                assert_eq!(report.status, Some(401));
+            }
+            if e.code() == code::RATE_LIMITED {
+                assert!(e.retry_after().is_some_and(|s| s > 25), "{e:?}");
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn clients_sharing_one_redis_mint_once_and_a_refused_token_is_dropped_for_all() {
+    let emu = Emulator::start();
+    let redis = Redis::start();
+    emu.post("faults", json!([{ "delayMs": 200 }])).await;
+    // eight clients: no memory shared, one Redis (as eight processes would be)
+    let clients: Vec<Client> = (0..8)
+        .map(|i| {
+            let store = RedisStore::open(&redis.url).unwrap();
+            Client::builder(emu.config())
+                .store(store)
+                .jitter(i as f64 / 8.0)
+                .build()
+                .unwrap()
+        })
+        .collect();
+    let tasks: Vec<_> = clients
+        .iter()
+        .flat_map(|c| (0..25).map(move |_| c.clone()))
+        .map(|c| tokio::spawn(async move { c.token_info().await.unwrap() }))
+        .collect();
+    let mut infos = Vec::new();
+    for t in tasks {
+        infos.push(t.await.unwrap());
+    }
+    let tokens: BTreeSet<_> = infos.iter().map(|i| i.access_token.clone()).collect();
+    assert_eq!((tokens.len(), emu.token_requests().await), (1, 1));
+    assert!(
+        infos.iter().any(|i| i.source == Source::Store),
+        "the others read it from Redis"
+    );
+    let mints: u64 = clients.iter().map(|c| c.stats().mints).sum();
+    assert_eq!(mints, 1);
+
+    // the API refuses it: one client drops it, from Redis too; a new client mints afresh
+    let token = tokens.into_iter().next().unwrap();
+    assert_eq!(clients[0].refused(&token).await, Refusal::Dropped);
+    let fresh = Client::builder(emu.config())
+        .store(RedisStore::open(&redis.url).unwrap())
+        .build()
+        .unwrap();
+    let next = fresh.token_info().await.unwrap();
+    assert_ne!(next.access_token, token);
+    assert_eq!((next.source, emu.token_requests().await), (Source::Network, 2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_that_is_down_is_an_outage_survived_not_a_failure() {
+    let emu = Emulator::start();
+    // nothing listens there
+    let store = RedisStore::open(&format!("redis://127.0.0.1:{}", free_port())).unwrap();
+    let client = Client::builder(emu.config()).store(store).build().unwrap();
+    let first = client.token_info().await.unwrap();
+    assert_eq!(first.source, Source::Network);
+    assert_eq!(client.token_info().await.unwrap().source, Source::Memory);
+    let stats = client.stats();
+    assert_eq!(stats.mints, 1);
+    assert!(stats.kv_errors >= 1, "{stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalidate_mints_anew() {
+    let emu = Emulator::start();
+    let client = Client::new(emu.config()).unwrap();
+    let a = client.token().await.unwrap();
+    assert_eq!(client.token().await.unwrap(), a);
+    client.invalidate().await;
+    let b = client.token().await.unwrap();
+    assert_ne!(a, b);
+    assert_eq!(emu.token_requests().await, 2);
+}
+
+/// `examples/native.rs`, built by `cargo test --features native`, run as a user would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_gets_one_token_for_its_hundred_tasks() {
+    let emu = Emulator::start();
+    let exe = std::env::current_exe().unwrap();
+    let example = exe.parent().unwrap().parent().unwrap().join("examples/native");
+    assert!(
+        example.exists(),
+        "build it first (cargo build --features native --examples): {}",
+        example.display()
+    );
+    let out = Command::new(example)
+        .env("AUTOPAY_CLIENT_ID", ID)
+        .env("AUTOPAY_CLIENT_SECRET", SECRET)
+        .env("AUTOPAY_TOKEN_URL", emu.token_url())
+        .env_remove("AUTOPAY_REDIS_URL")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.starts_with("100 tasks: 1 distinct token(s), 1 mint(s)"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(SECRET));
+    assert_eq!(emu.token_requests().await, 1);
+}
