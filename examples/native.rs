@@ -8,6 +8,7 @@
 //! `AUTOPAY_REDIS_URL` shares the token through Redis with every other process that uses it.
 
 use std::collections::BTreeSet;
+use std::process::ExitCode;
 
 use autopay_auth::native::{Client, RedisStore};
 use autopay_auth::{ClientSecret, Config, DEFAULT_AUDIENCE, DEFAULT_TOKEN_URL};
@@ -15,7 +16,17 @@ use autopay_auth::{ClientSecret, Config, DEFAULT_AUDIENCE, DEFAULT_TOKEN_URL};
 const TASKS: usize = 100;
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("native: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let setting = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let client_id = setting("AUTOPAY_CLIENT_ID").ok_or("set AUTOPAY_CLIENT_ID")?;
     let secret = ClientSecret::new(setting("AUTOPAY_CLIENT_SECRET").ok_or("set AUTOPAY_CLIENT_SECRET")?);
@@ -40,9 +51,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let stats = client.stats();
     println!(
-        "{TASKS} tasks: {} distinct token(s), {} mint(s), {} from memory, {} from the store",
+        "{TASKS} tasks: {} distinct token(s), {} mint(s); {} joined that mint, {} from memory, {} from the store",
         tokens.len(),
         stats.mints,
+        stats.coalesced,
         stats.memory_hits,
         stats.kv_hits
     );

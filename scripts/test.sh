@@ -11,6 +11,10 @@ echo "== core and the native client (cargo test, feature native: against the emu
 cargo build --features native --examples
 cargo test --all-targets --features native
 
+echo "== the crate as published: cargo package (the files it ships, built alone) and its docs (feature native)"
+cargo package --quiet --allow-dirty
+RUSTDOCFLAGS="-D warnings" cargo doc --quiet --no-deps --features native
+
 echo "== npm edge (wasm-bindgen-test in Node)"
 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
   cargo test --target wasm32-unknown-unknown --features npm --test wasm_edge

@@ -1,6 +1,7 @@
 // The README's code is tested: every JavaScript/TypeScript block is exactly a file under
 // examples/readme/, and those files compile under `tsc --strict` against the packed package
-// (the Node one with Node's types, the Worker one on its own); every shell block only runs
+// (the Node one with Node's types, the Worker one on its own); every Rust block is a cargo
+// example (built, and run against the emulator, by tests/native.rs); every shell block only runs
 // npm scripts and files that exist.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -26,6 +27,15 @@ test('every JavaScript or TypeScript block is a file under examples/readme/, wor
   assert.ok(code.length >= 6, `found ${code.length} blocks`);
   for (const b of code) {
     assert.ok(b.file, `${b.doc}: a block without its example file:\n${b.code.slice(0, 200)}`);
+    assert.equal(b.code, readFileSync(join(root, b.file), 'utf8').replace(/\n$/, ''), `${b.doc}: ${b.file} drifted from its file`);
+  }
+});
+
+test('every Rust block is a Rust example of the crate, word for word (cargo builds and the tests run it)', () => {
+  const rust = blocks.filter((b) => b.lang === 'rust');
+  assert.ok(rust.length >= 1, `found ${rust.length} blocks`);
+  for (const b of rust) {
+    assert.ok(b.file?.startsWith('examples/') && b.file.endsWith('.rs'), `${b.doc}: a Rust block without its example file`);
     assert.equal(b.code, readFileSync(join(root, b.file), 'utf8').replace(/\n$/, ''), `${b.doc}: ${b.file} drifted from its file`);
   }
 });
