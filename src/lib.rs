@@ -36,7 +36,10 @@ mod machine;
 mod record;
 mod seal;
 mod seams;
+// the JS edges' settings (names and checks); natively only its tests use it
 mod secret;
+#[cfg_attr(not(all(feature = "npm", feature = "worker")), allow(dead_code))]
+mod settings;
 mod stats;
 mod wire;
 

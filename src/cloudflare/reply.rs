@@ -3,7 +3,8 @@
 use serde::Serialize;
 use worker::{Response, Result};
 
-use super::settings::{Problem, setting_name};
+use super::settings::Problem;
+use crate::settings::variable_name;
 use crate::{Error, gateway_status};
 
 #[derive(Serialize)]
@@ -81,7 +82,7 @@ pub fn unauthorized() -> Result<Response> {
 /// `error` and `error_description` pass through with its status, its raw body never does.
 pub fn token_failure_parts(err: &Error) -> (u16, String, Option<u64>) {
     let (status, retry_after) = gateway_status(err);
-    let report = err.clone().renamed(setting_name).report();
+    let report = err.clone().renamed(variable_name).report();
     let body = serde_json::to_string(&ErrorBody {
         error: report.error.as_deref().unwrap_or(&report.code),
         error_description: report.description.as_deref().unwrap_or(&report.message),

@@ -8,42 +8,43 @@ use worker::Env;
 
 use super::caller::CallerKeys;
 use crate::js::normalize_url;
+use crate::settings::{self, variable};
 use crate::{
-    BodyFormat, ClientAuth, ClientSecret, Config, DEFAULT_API_BASE_URL, DEFAULT_AUDIENCE, DEFAULT_TOKEN_URL,
-    PrivateKey, check_url, field,
+    ClientAuth, ClientSecret, Config, DEFAULT_API_BASE_URL, DEFAULT_AUDIENCE, DEFAULT_TOKEN_URL, PrivateKey,
+    field,
 };
 
 /// Secret: the Autopay Client ID.
-pub const CLIENT_ID: &str = "AUTOPAY_CLIENT_ID";
+pub const CLIENT_ID: &str = variable(field::CLIENT_ID);
 /// Secret: the Autopay Client Secret.
-pub const CLIENT_SECRET: &str = "AUTOPAY_CLIENT_SECRET";
+pub const CLIENT_SECRET: &str = variable(field::CLIENT_SECRET);
 /// Secret: comma-separated keys callers must present as `Authorization: Bearer <key>`.
 pub const PROXY_API_KEYS: &str = "PROXY_API_KEYS";
 /// Secret (optional): comma-separated keys that may read `/healthz` in detail and nothing else —
 /// for monitoring, which should not hold a key that also fetches tokens and proxies.
 pub const HEALTH_API_KEYS: &str = "HEALTH_API_KEYS";
 /// Var: the token endpoint.
-pub const TOKEN_URL: &str = "AUTOPAY_TOKEN_URL";
+pub const TOKEN_URL: &str = variable(field::TOKEN_URL);
 /// Var: the audience (`none` sends none).
-pub const AUDIENCE: &str = "AUTOPAY_AUDIENCE";
+pub const AUDIENCE: &str = variable(field::AUDIENCE);
 /// Var: `json` (default) or `form`.
-pub const TOKEN_REQUEST: &str = "AUTOPAY_TOKEN_REQUEST";
+pub const TOKEN_REQUEST: &str = variable(field::TOKEN_REQUEST);
 /// Var: `client_secret_post` (default), `client_secret_basic` or `private_key_jwt`.
-pub const CLIENT_AUTH: &str = "AUTOPAY_CLIENT_AUTH";
+pub const CLIENT_AUTH: &str = variable(field::CLIENT_AUTH);
 /// Secret: the private key for `private_key_jwt` (a private JWK as JSON, or a PKCS#8 PEM).
-pub const PRIVATE_KEY: &str = "AUTOPAY_PRIVATE_KEY";
+pub const PRIVATE_KEY: &str = variable(field::PRIVATE_KEY);
 /// Var: the key's JWS algorithm (else the key decides).
-pub const PRIVATE_KEY_ALG: &str = "AUTOPAY_PRIVATE_KEY_ALG";
+pub const PRIVATE_KEY_ALG: &str = variable(field::PRIVATE_KEY_ALG);
 /// Var: the key's id (`kid`).
-pub const PRIVATE_KEY_ID: &str = "AUTOPAY_PRIVATE_KEY_ID";
+pub const PRIVATE_KEY_ID: &str = variable(field::PRIVATE_KEY_ID);
 /// Var: the scope to ask for.
-pub const SCOPE: &str = "AUTOPAY_SCOPE";
+pub const SCOPE: &str = variable(field::SCOPE);
 /// Var: resource indicators (RFC 8707), separated by spaces.
-pub const RESOURCE: &str = "AUTOPAY_RESOURCE";
+pub const RESOURCE: &str = variable(field::RESOURCE);
 /// Var: seconds to assume when an answer has no `expires_in`.
-pub const DEFAULT_EXPIRES_IN: &str = "AUTOPAY_DEFAULT_EXPIRES_IN";
+pub const DEFAULT_EXPIRES_IN: &str = variable(field::DEFAULT_EXPIRES_IN);
 /// Var: where proxied calls go.
-pub const API_BASE: &str = "AUTOPAY_API_BASE";
+pub const API_BASE: &str = variable(field::API_BASE_URL);
 /// KV namespace binding for the token record.
 pub const TOKENS_KV: &str = "AUTOPAY_TOKENS";
 /// Durable Object binding: the one minting authority.
@@ -100,30 +101,15 @@ pub fn fingerprint(env: &Env) -> Fingerprint {
     .map(|n| raw(env, n))
 }
 
-/// The Worker setting that sets a core [`field`].
-pub fn setting_name(core: &str) -> Option<&'static str> {
-    Some(match core {
-        field::CLIENT_ID => CLIENT_ID,
-        field::CLIENT_SECRET => CLIENT_SECRET,
-        field::TOKEN_URL => TOKEN_URL,
-        field::AUDIENCE => AUDIENCE,
-        field::API_BASE_URL => API_BASE,
-        field::TOKEN_REQUEST => TOKEN_REQUEST,
-        field::CLIENT_AUTH => CLIENT_AUTH,
-        field::PRIVATE_KEY => PRIVATE_KEY,
-        field::PRIVATE_KEY_ALG => PRIVATE_KEY_ALG,
-        field::PRIVATE_KEY_ID => PRIVATE_KEY_ID,
-        field::SCOPE => SCOPE,
-        field::RESOURCE => RESOURCE,
-        field::DEFAULT_EXPIRES_IN => DEFAULT_EXPIRES_IN,
-        _ => return None,
-    })
+/// A value checked by the settings' rules; a refusal is kept, named by its variable.
+fn checked<T>(problems: &mut Vec<Problem>, r: Result<T, crate::Error>) -> Option<T> {
+    r.map_err(|e| problems.push(Problem::from_error(e))).ok()
 }
 
 impl Problem {
     /// The problem an `invalid_config` error describes, named by its Worker setting.
     fn from_error(e: crate::Error) -> Self {
-        let setting = e.field().and_then(setting_name).unwrap_or(API_BASE);
+        let setting = e.field().and_then(settings::variable_name).unwrap_or(API_BASE);
         let problem = match e {
             crate::Error::InvalidConfig { reason, .. } => reason,
             other => other.to_string(),
@@ -149,16 +135,7 @@ impl Settings {
         let client_id = required(&mut problems, CLIENT_ID);
         let keys = required(&mut problems, PROXY_API_KEYS);
         let set = |name: &str| raw(env, name).filter(|v| !v.trim().is_empty());
-        let client_auth = match set(CLIENT_AUTH) {
-            None => Some(ClientAuth::default()),
-            Some(name) => ClientAuth::parse(name.trim()).or_else(|| {
-                problems.push(Problem {
-                    setting: CLIENT_AUTH,
-                    problem: "must be client_secret_post, client_secret_basic or private_key_jwt".into(),
-                });
-                None
-            }),
-        };
+        let client_auth = checked(&mut problems, settings::client_auth(set(CLIENT_AUTH).as_deref()));
         // the secret is required unless the client signs with a key (then the builder refuses one)
         // `Some(None)`: none, as private_key_jwt wants; `None`: missing (already a problem)
         let secret = match (client_auth, set(CLIENT_SECRET)) {
@@ -179,51 +156,25 @@ impl Settings {
                 }
             }
         };
-        let body = match set(TOKEN_REQUEST).as_deref().map(str::trim) {
-            None | Some("json") => Some(BodyFormat::Json),
-            Some("form") => Some(BodyFormat::Form),
-            Some(_) => {
-                problems.push(Problem {
-                    setting: TOKEN_REQUEST,
-                    problem: "must be json or form".into(),
-                });
-                None
-            }
-        };
+        let body = checked(
+            &mut problems,
+            settings::body_format(set(TOKEN_REQUEST).as_deref()),
+        );
         let default_expires_in = match set(DEFAULT_EXPIRES_IN) {
             None => Some(None),
-            Some(v) => match v.trim().parse::<u64>() {
-                Ok(n) => Some(Some(n)),
-                Err(_) => {
-                    problems.push(Problem {
-                        setting: DEFAULT_EXPIRES_IN,
-                        problem: "must be a whole number of seconds".into(),
-                    });
-                    None
-                }
-            },
+            Some(v) => {
+                let secs = v.trim().parse::<f64>().unwrap_or(f64::NAN);
+                checked(&mut problems, settings::default_expires_in(secs)).map(Some)
+            }
         };
-        let mut url = |name: &'static str, core: &str, default: &str| {
+        let url = |problems: &mut Vec<Problem>, name: &'static str, core: &str, default: &str| {
             let value = raw(env, name)
                 .filter(|v| !v.is_empty())
                 .unwrap_or_else(|| default.to_owned());
-            match normalize_url(&value).map(|href| check_url(core, &href).map(|_| href)) {
-                Some(Ok(href)) => Some(href),
-                Some(Err(e)) => {
-                    problems.push(Problem::from_error(e));
-                    None
-                }
-                None => {
-                    problems.push(Problem {
-                        setting: name,
-                        problem: "must be an absolute URL".into(),
-                    });
-                    None
-                }
-            }
+            checked(problems, settings::url(core, normalize_url(&value)))
         };
-        let token_url = url(TOKEN_URL, field::TOKEN_URL, DEFAULT_TOKEN_URL);
-        let api_base = url(API_BASE, field::API_BASE_URL, DEFAULT_API_BASE_URL);
+        let token_url = url(&mut problems, TOKEN_URL, field::TOKEN_URL, DEFAULT_TOKEN_URL);
+        let api_base = url(&mut problems, API_BASE, field::API_BASE_URL, DEFAULT_API_BASE_URL);
         let audience = match raw(env, AUDIENCE).filter(|v| !v.is_empty()) {
             Some(v) if v == "none" => None,
             Some(v) => Some(v),
@@ -291,12 +242,6 @@ impl Settings {
             private_key,
             secret,
         ) {
-            if api_base.contains('?') {
-                problems.push(Problem {
-                    setting: API_BASE,
-                    problem: "must not have a query".into(),
-                });
-            }
             let mut config = Config::builder(&token_url, &id)
                 .client_auth(client_auth)
                 .body(body)

@@ -8,9 +8,10 @@ use wasm_bindgen::{JsCast, JsValue};
 use crate::js::kv::{JsKv, KvStore};
 use crate::js::normalize_url;
 use crate::npm::observe::Logger;
+use crate::settings;
 use crate::{
-    BodyFormat, ClientAuth, ClientSecret, Config, DEFAULT_API_BASE_URL, DEFAULT_AUDIENCE, DEFAULT_TOKEN_URL,
-    Error, MAX_LIFETIME_SECS, Policy, PrivateKey, StoreOutage, check_url,
+    ClientSecret, Config, DEFAULT_API_BASE_URL, DEFAULT_AUDIENCE, DEFAULT_TOKEN_URL, Error, Policy,
+    PrivateKey, StoreOutage, field,
 };
 
 const KNOWN: &[&str] = &[
@@ -200,12 +201,11 @@ fn number(obj: &JsValue, key: &str, default: f64, (min, max, range): (f64, f64, 
     }
 }
 
-/// Parses a URL with the platform's WHATWG parser and checks it with the core's rules.
-fn url(obj: &JsValue, key: &str, default: &str) -> Result<String, Error> {
-    let raw = string(obj, key, Some(default))?;
-    let href = normalize_url(&raw).ok_or_else(|| Error::config(key, "must be an absolute URL"))?;
-    check_url(key, &href)?;
-    Ok(href)
+/// Parses a URL option (`key`, the core's field `core`) with the platform's WHATWG parser and
+/// checks it with the settings' rules.
+fn url(obj: &JsValue, core: &str, default: &str) -> Result<String, Error> {
+    let key = settings::option_name(core).unwrap_or(core);
+    settings::url(core, normalize_url(&string(obj, key, Some(default))?))
 }
 
 /// Whether a user's object (a store) has these methods, own or inherited (a class instance's
@@ -236,15 +236,7 @@ impl Options {
         }
         let options: &JsValue = &snapshot;
         let client_id = string(options, "clientId", None)?;
-        let client_auth = match optional_string(options, "clientAuth")? {
-            None => ClientAuth::default(),
-            Some(name) => ClientAuth::parse(&name).ok_or_else(|| {
-                Error::config(
-                    "clientAuth",
-                    "must be 'client_secret_post', 'client_secret_basic' or 'private_key_jwt'",
-                )
-            })?,
-        };
+        let client_auth = settings::client_auth(optional_string(options, "clientAuth")?.as_deref())?;
         let secret = optional_string(options, "clientSecret")?.map(ClientSecret::new);
         let private_key = private_key(options)?;
         let credential = if secret.is_some() {
@@ -264,26 +256,20 @@ impl Options {
                  if you accept that",
             ));
         }
-        let token_url = url(options, "tokenUrl", DEFAULT_TOKEN_URL)?;
+        let token_url = url(options, field::TOKEN_URL, DEFAULT_TOKEN_URL)?;
         let audience = get(options, "audience");
         let audience = if audience.is_null() {
             None
         } else {
             Some(string(options, "audience", Some(DEFAULT_AUDIENCE))?)
         };
-        let api_base_url = url(options, "apiBaseUrl", DEFAULT_API_BASE_URL)?;
-        if api_base_url.contains('?') {
-            return Err(Error::config("apiBaseUrl", "must not have a query"));
-        }
+        let api_base_url = url(options, field::API_BASE_URL, DEFAULT_API_BASE_URL)?;
+        let body = settings::body_format(optional_string(options, "tokenRequest")?.as_deref())?;
         let mut config = Config::builder(&token_url, &client_id)
             .client_auth(client_auth)
+            .body(body)
             .audience(audience.as_deref())
             .credentials(secret, private_key);
-        config = match optional_string(options, "tokenRequest")?.as_deref() {
-            None | Some("json") => config,
-            Some("form") => config.body(BodyFormat::Form),
-            Some(_) => return Err(Error::config("tokenRequest", "must be 'json' or 'form'")),
-        };
         if let Some(scope) = optional_string(options, "scope")? {
             config = config.scope(&scope);
         }
@@ -292,17 +278,8 @@ impl Options {
         }
         let assumed = get(options, "defaultExpiresInSec");
         if !absent(&assumed) {
-            match assumed.as_f64() {
-                Some(n) if n.fract() == 0.0 && n >= 1.0 && n <= MAX_LIFETIME_SECS as f64 => {
-                    config = config.default_expires_in(n as u64);
-                }
-                _ => {
-                    return Err(Error::config(
-                        "defaultExpiresInSec",
-                        format!("must be a whole number of seconds from 1 to {MAX_LIFETIME_SECS}"),
-                    ));
-                }
-            }
+            let secs = settings::default_expires_in(assumed.as_f64().unwrap_or(f64::NAN))?;
+            config = config.default_expires_in(secs);
         }
         let config = config.build()?;
 

@@ -212,7 +212,7 @@ test('bad or contradictory options are invalid_config naming the option, before 
     [{ ...base, clientAuth: 'private_key_jwt', privateKey: keys.es256.jwk, privateKeyAlg: 'RS256' }, 'privateKeyAlg', /does not fit/],
     [{ ...base, clientAuth: 'private_key_jwt', privateKey: keys.rs256.pem.replace('PRIVATE KEY', 'RSA PRIVATE KEY') }, 'privateKey', /PKCS#8/],
     [{ ...base, clientAuth: 'private_key_jwt', privateKey: 42 }, 'privateKey', /JWK or a PKCS#8/],
-    [{ ...base, clientSecret: 's', tokenRequest: 'xml' }, 'tokenRequest', /'json' or 'form'/],
+    [{ ...base, clientSecret: 's', tokenRequest: 'xml' }, 'tokenRequest', /json or form/],
     [{ ...base, clientSecret: 's', scope: 'a  b' }, 'scope', /RFC 6749/],
     [{ ...base, clientSecret: 's', scope: 7 }, 'scope', /string/],
     [{ ...base, clientSecret: 's', resource: ['https://a.example', 5] }, 'resource', /array of strings/],

@@ -30,7 +30,11 @@ const union = (name) => [...dts.match(new RegExp(`type ${name} =([^;]+);`))[1].m
 function names() {
   const adapters = ['redis.d.ts', 'deno-kv.d.ts', 'upstash.d.ts', 'dynamodb.d.ts'].map((f) => read('js', 'adapters', f));
   const exported = [dts, ...adapters].flatMap((s) => [...s.matchAll(/^export (?:class|interface|type|function|const) (\w+)/gm)].map((m) => m[1]));
-  const settings = [...read('src', 'cloudflare', 'settings.rs').matchAll(/pub const \w+: &str = "(\w+)";/g)].map((m) => m[1]);
+  // the Worker's own names, and the variables of the settings table both edges share
+  const settings = [...new Set([
+    ...[...read('src', 'cloudflare', 'settings.rs').matchAll(/pub const \w+: &str = "(\w+)";/g)].map((m) => m[1]),
+    ...[...read('src', 'settings.rs').matchAll(/Some\("(AUTOPAY_\w+)"\)/g)].map((m) => m[1]),
+  ])];
   return {
     exported,
     options: ['AutopayAuthCommonOptions', 'SecretCredentials', 'KeyCredentials'].flatMap((name) => members(block(dts, name))),

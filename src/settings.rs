@@ -1,0 +1,219 @@
+//! The settings both JS edges read — the npm package's options and the Worker's variables —
+//! in one place: each setting's name in the core, in the npm options and in the Worker's `env`,
+//! and what its value must be. Each edge reads its own medium (a JS object; `env` strings) and
+//! hands the values here; every refusal is an `invalid_config` naming the core field, which the
+//! edge renames with this table.
+
+use crate::config::{BodyFormat, ClientAuth, check_url};
+use crate::error::{Error, field};
+use crate::wire::MAX_LIFETIME_SECS;
+
+/// One setting: its core [`field`], its npm option and its Worker variable (if it has one).
+pub struct Setting {
+    /// The core's name (`Error::field`).
+    pub field: &'static str,
+    /// The npm option.
+    pub option: &'static str,
+    /// The Worker's `env` name.
+    pub variable: Option<&'static str>,
+}
+
+const fn s(field: &'static str, option: &'static str, variable: Option<&'static str>) -> Setting {
+    Setting {
+        field,
+        option,
+        variable,
+    }
+}
+
+/// Every setting with a name in the core.
+pub const SETTINGS: &[Setting] = &[
+    s(field::TOKEN_URL, "tokenUrl", Some("AUTOPAY_TOKEN_URL")),
+    s(field::CLIENT_ID, "clientId", Some("AUTOPAY_CLIENT_ID")),
+    s(
+        field::CLIENT_SECRET,
+        "clientSecret",
+        Some("AUTOPAY_CLIENT_SECRET"),
+    ),
+    s(field::AUDIENCE, "audience", Some("AUTOPAY_AUDIENCE")),
+    s(field::API_BASE_URL, "apiBaseUrl", Some("AUTOPAY_API_BASE")),
+    s(
+        field::TOKEN_REQUEST,
+        "tokenRequest",
+        Some("AUTOPAY_TOKEN_REQUEST"),
+    ),
+    s(field::CLIENT_AUTH, "clientAuth", Some("AUTOPAY_CLIENT_AUTH")),
+    s(field::PRIVATE_KEY, "privateKey", Some("AUTOPAY_PRIVATE_KEY")),
+    s(
+        field::PRIVATE_KEY_ALG,
+        "privateKeyAlg",
+        Some("AUTOPAY_PRIVATE_KEY_ALG"),
+    ),
+    s(
+        field::PRIVATE_KEY_ID,
+        "privateKeyId",
+        Some("AUTOPAY_PRIVATE_KEY_ID"),
+    ),
+    s(field::SCOPE, "scope", Some("AUTOPAY_SCOPE")),
+    s(field::RESOURCE, "resource", Some("AUTOPAY_RESOURCE")),
+    s(
+        field::DEFAULT_EXPIRES_IN,
+        "defaultExpiresInSec",
+        Some("AUTOPAY_DEFAULT_EXPIRES_IN"),
+    ),
+    s(field::REFRESH_RATIO, "refreshRatio", None),
+    s(field::EXPIRY_MARGIN, "expiryMarginSec", None),
+    s(field::EXPIRY_MARGIN_RATIO, "expiryMarginRatio", None),
+    s(field::REFRESH_JITTER, "refreshJitterSec", None),
+    s(field::REQUEST_TIMEOUT, "timeoutMs", None),
+    s(field::STORE_TIMEOUT, "storeTimeoutMs", None),
+    s(field::STORE_OUTAGE, "storeOutage", None),
+    s(field::STORE_WAIT, "storeWaitMs", None),
+];
+
+fn find(core: &str) -> Option<&'static Setting> {
+    SETTINGS.iter().find(|s| s.field == core)
+}
+
+const fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// The Worker variable of a core field, at compile time (for the Worker's constants): a field
+/// without one does not compile.
+pub const fn variable(core: &str) -> &'static str {
+    let mut i = 0;
+    while i < SETTINGS.len() {
+        if same(SETTINGS[i].field, core) {
+            match SETTINGS[i].variable {
+                Some(v) => return v,
+                None => panic!("a setting without a Worker variable"),
+            }
+        }
+        i += 1;
+    }
+    panic!("not a setting")
+}
+
+/// The npm option that sets a core field.
+pub fn option_name(core: &str) -> Option<&'static str> {
+    find(core).map(|s| s.option)
+}
+
+/// The Worker variable that sets a core field.
+pub fn variable_name(core: &str) -> Option<&'static str> {
+    find(core).and_then(|s| s.variable)
+}
+
+/// `client_secret_post` (the default when absent), `client_secret_basic` or `private_key_jwt`.
+pub fn client_auth(text: Option<&str>) -> Result<ClientAuth, Error> {
+    match text.map(str::trim) {
+        None => Ok(ClientAuth::default()),
+        Some(name) => ClientAuth::parse(name).ok_or_else(|| {
+            Error::config(
+                field::CLIENT_AUTH,
+                "must be client_secret_post, client_secret_basic or private_key_jwt",
+            )
+        }),
+    }
+}
+
+/// `json` (the default when absent) or `form`.
+pub fn body_format(text: Option<&str>) -> Result<BodyFormat, Error> {
+    match text.map(str::trim) {
+        None | Some("json") => Ok(BodyFormat::Json),
+        Some("form") => Ok(BodyFormat::Form),
+        Some(_) => Err(Error::config(field::TOKEN_REQUEST, "must be json or form")),
+    }
+}
+
+/// The lifetime to assume for an answer without `expires_in`: whole seconds, 1 to
+/// [`MAX_LIFETIME_SECS`].
+pub fn default_expires_in(secs: f64) -> Result<u64, Error> {
+    if secs.fract() == 0.0 && (1.0..=MAX_LIFETIME_SECS as f64).contains(&secs) {
+        return Ok(secs as u64);
+    }
+    let why = format!("must be a whole number of seconds from 1 to {MAX_LIFETIME_SECS}");
+    Err(Error::config(field::DEFAULT_EXPIRES_IN, why))
+}
+
+/// A URL setting (`href`: the platform's normalised form, `None` when it is not absolute),
+/// checked by the core's rules; the API base may not have a query (paths are joined to it).
+pub fn url(core: &str, href: Option<String>) -> Result<String, Error> {
+    let href = href.ok_or_else(|| Error::config(core, "must be an absolute URL"))?;
+    check_url(core, &href)?;
+    if core == field::API_BASE_URL && href.contains('?') {
+        return Err(Error::config(core, "must not have a query"));
+    }
+    Ok(href)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_core_setting_has_one_row_and_each_name_is_unique() {
+        for (i, a) in SETTINGS.iter().enumerate() {
+            for b in &SETTINGS[i + 1..] {
+                assert!(
+                    a.field != b.field && a.option != b.option,
+                    "{} / {}",
+                    a.field,
+                    b.field
+                );
+                assert!(a.variable.is_none() || a.variable != b.variable);
+            }
+        }
+        assert_eq!(
+            option_name(field::DEFAULT_EXPIRES_IN),
+            Some("defaultExpiresInSec")
+        );
+        assert_eq!(variable_name(field::API_BASE_URL), Some("AUTOPAY_API_BASE"));
+        assert_eq!(variable_name(field::REFRESH_RATIO), None);
+    }
+
+    #[test]
+    fn each_check_names_its_field() {
+        assert_eq!(
+            client_auth(Some(" private_key_jwt ")).unwrap(),
+            ClientAuth::PrivateKeyJwt
+        );
+        assert_eq!(
+            client_auth(Some("basic")).unwrap_err().field(),
+            Some(field::CLIENT_AUTH)
+        );
+        assert_eq!(body_format(None).unwrap(), BodyFormat::Json);
+        assert_eq!(
+            body_format(Some("xml")).unwrap_err().field(),
+            Some(field::TOKEN_REQUEST)
+        );
+        assert_eq!(default_expires_in(3600.0).unwrap(), 3600);
+        for bad in [0.0, 1.5, MAX_LIFETIME_SECS as f64 + 1.0] {
+            assert_eq!(
+                default_expires_in(bad).unwrap_err().field(),
+                Some(field::DEFAULT_EXPIRES_IN)
+            );
+        }
+        let base = |u: &str| url(field::API_BASE_URL, Some(u.into()));
+        assert!(base("https://api.example.com/v1").is_ok());
+        let query = base("https://api.example.com/?a=1").unwrap_err();
+        assert!(query.to_string().contains("query"), "{query}");
+        assert!(url(field::TOKEN_URL, None).is_err());
+        assert!(
+            url(field::TOKEN_URL, Some("http://example.com/token".into())).is_err(),
+            "https only"
+        );
+    }
+}
