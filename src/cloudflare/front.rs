@@ -1,28 +1,48 @@
 //! What the Worker's JS front (`front.js`, the module workerd runs) asks of the Rust half.
 //!
-//! The front answers `GET /token` and bodiless proxy calls from a *lease* — a token this module
-//! lets it hand out, without calling in here, until the lease's end (the token's refresh point)
-//! — after its own constant-time caller-key check against the key digests published here. Cold
-//! requests of one isolate wait on one JS promise of the front, so a burst costs one call into
-//! here, one KV read and one Durable Object call. All token policy stays in the Rust core:
-//! what may be served and until when, refreshes, refusals, errors. Everything else (other
-//! routes, bodies, misconfiguration) goes to the Rust `fetch`.
+//! The front keeps two things only: the caller-key check (constant-time, against the key
+//! digests published here) and the *lease* — a token this module lets it hand out for
+//! `GET /token` without calling in here, until the lease's end (the token's refresh point).
+//! Cold requests of one isolate wait on one JS promise of the front, so a burst costs one call
+//! into here, one KV read and one Durable Object call. Every decision is made here: what may be
+//! served and until when, refreshes, refusals, errors, and for proxied calls the URL, the
+//! headers and the one retry after a 401 (`frontProxy`, over the platform's own request and
+//! response, without workers-rs' conversions). A refusal takes the lease back from the front.
+//! Everything else (other routes, bodies, misconfiguration) goes to the Rust `fetch`.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 
-use js_sys::{Array, Object, Promise, Uint8Array};
+use js_sys::{Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 use worker::{Context, Env};
 
+use super::proxy::{Answer, forward};
 use super::{isolate, reply};
 use crate::js::{set, token_object};
-use crate::{UNFORWARDED_HEADERS, UNFORWARDED_PREFIXES};
 
 thread_local! {
     /// Answers the front gave from its lease, and its callers that joined a pending call:
     /// added to the `/healthz` counters.
     static FRONT_COUNTS: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+    /// The front's `{ lease }` holder, given with `frontSettings`: a refusal clears its lease.
+    static HOLDER: RefCell<Option<Object>> = const { RefCell::new(None) };
+}
+
+/// The API refused `token`: the front may not hand it out again (its lease is dropped when it
+/// is that token).
+pub fn forget_lease(token: &str) {
+    HOLDER.with(|h| {
+        if let Some(holder) = h.borrow().as_ref() {
+            let lease = Reflect::get(holder, &"lease".into()).unwrap_or(JsValue::NULL);
+            let held = Reflect::get(&lease, &"accessToken".into())
+                .ok()
+                .and_then(|t| t.as_string());
+            if held.as_deref() == Some(token) {
+                set(holder, "lease", &JsValue::NULL);
+            }
+        }
+    });
 }
 
 /// The front's answers since the isolate started: (lease hits, joined callers).
@@ -30,21 +50,17 @@ pub fn front_counts() -> (u64, u64) {
     FRONT_COUNTS.get()
 }
 
-fn strings(list: &[&str]) -> Array {
-    list.iter().map(|s| JsValue::from_str(s)).collect()
-}
-
-/// `{ keys, apiBase, unforwarded, unforwardedPrefixes, encodedSeparators, unauthorized, unreachable }` for this
-/// isolate's settings — the caller keys as SHA-256 digests, the API base without a trailing
-/// `/`, the request headers never forwarded, and two error bodies — or `null` when the settings
-/// are not usable (the Rust `fetch` then names the problem).
+/// `{ keys, unauthorized }` for this isolate's settings — the caller keys as SHA-256 digests
+/// and the body of the 401 — or `null` when the settings are not usable (the Rust `fetch`
+/// then names the problem). `holder` is the front's `{ lease }`, which a refusal clears.
 #[wasm_bindgen(js_name = frontSettings)]
-pub fn front_settings(env: Env) -> JsValue {
+pub fn front_settings(env: Env, holder: Object) -> JsValue {
     let Ok(iso) = isolate::current(&env) else {
         return JsValue::NULL;
     };
-    let s = &iso.settings;
-    let keys: Array = s
+    HOLDER.with(|h| *h.borrow_mut() = Some(holder));
+    let keys: js_sys::Array = iso
+        .settings
         .caller_keys
         .digests()
         .iter()
@@ -52,19 +68,25 @@ pub fn front_settings(env: Env) -> JsValue {
         .collect();
     let out = Object::new();
     set(&out, "keys", &keys);
-    set(&out, "apiBase", &s.api_base.trim_end_matches('/').into());
-    set(&out, "unforwarded", &strings(UNFORWARDED_HEADERS));
-    set(&out, "unforwardedPrefixes", &strings(UNFORWARDED_PREFIXES));
-    set(
-        &out,
-        "encodedSeparators",
-        &strings(&crate::api::ENCODED_SEPARATORS),
-    );
     let (code, description) = reply::UNAUTHORIZED;
     set(&out, "unauthorized", &reply::error_body(code, description).into());
-    let (code, description) = reply::UNREACHABLE;
-    set(&out, "unreachable", &reply::error_body(code, description).into());
     out.into()
+}
+
+/// A bodiless call the front admitted, proxied by [`forward`]: resolves to the API's own
+/// response, or the Worker's answer.
+#[wasm_bindgen(js_name = frontProxy)]
+pub fn front_proxy(env: Env, ctx: worker::worker_sys::Context, request: web_sys::Request) -> Promise {
+    let iso = isolate::cached().ok_or(()).or_else(|_| isolate::current(&env));
+    future_to_promise(async move {
+        let Ok(iso) = iso else {
+            return Ok(JsValue::NULL);
+        };
+        match forward(&request, &iso, &Context::new(ctx)).await? {
+            Answer::Upstream(resp) => Ok(resp.into()),
+            Answer::Reply(reply) => Ok(web_sys::Response::from(reply).into()),
+        }
+    })
 }
 
 /// A token for the front: `{ accessToken, tokenType, scope, expiresAt, until }` (serve it until
@@ -99,19 +121,6 @@ pub fn front_lease(env: Env, ctx: worker::worker_sys::Context) -> Promise {
                 Ok(out.into())
             }
         }
-    })
-}
-
-/// The API answered 401 to `token`: the core drops it (here and at the minter) unless it keeps
-/// it. Resolves to whether the call may be retried with a new lease.
-#[wasm_bindgen(js_name = frontRefused)]
-pub fn front_refused(env: Env, token: String) -> Promise {
-    let iso = isolate::current(&env);
-    future_to_promise(async move {
-        Ok(match iso {
-            Ok(iso) => iso.refused(&token).await.into(),
-            Err(_) => false.into(),
-        })
     })
 }
 

@@ -70,6 +70,7 @@ impl Isolate {
         if self.tokens.invalidate_token(token).await == Refusal::Kept {
             return false;
         }
+        super::front::forget_lease(token);
         if self.minter.invalidate(token).await.is_err() {
             worker::console_warn!("autopay-auth: could not drop a refused token at the minter");
         }
@@ -89,6 +90,12 @@ fn isolate_log(event: &Event) {
 
 thread_local! {
     static CURRENT: RefCell<Option<(Fingerprint, Rc<Isolate>)>> = const { RefCell::new(None) };
+}
+
+/// This isolate's state as last built, without reading `env` again: for the front's hot path,
+/// which reads its settings once per isolate too.
+pub fn cached() -> Option<Rc<Isolate>> {
+    CURRENT.with(|c| c.borrow().as_ref().map(|(_, i)| Rc::clone(i)))
 }
 
 /// This isolate's state for `env`, built on first use and whenever the settings change.

@@ -70,7 +70,7 @@ async fn token(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
 
 async fn proxied(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
     match admitted(&req, env) {
-        Ok(iso) => proxy::proxy(req, &iso, ctx).await,
+        Ok(iso) => proxy::proxy(req.inner(), &iso, ctx).await,
         Err(answer) => answer,
     }
 }

@@ -5,10 +5,10 @@
 //! core's [`call_api`] loop.
 
 use futures_util::future::{FutureExt, LocalBoxFuture, Shared};
-use js_sys::{Function, Object, Reflect, Uint8Array};
+use js_sys::{Array, Function, Object, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::spawn_local;
-use worker::{Context, Method, Request, Response, Result};
+use wasm_bindgen_futures::{JsFuture, spawn_local};
+use worker::{Context, Response, Result};
 
 use super::isolate::Isolate;
 use super::reply;
@@ -20,10 +20,10 @@ use crate::{ApiCall, call_api, is_forwardable_request_header};
 pub const MAX_REPLAY_BYTES: u64 = 1024 * 1024;
 
 /// Where the call goes: base + path + query, still under the base after normalisation.
-fn target(iso: &Isolate, req: &Request) -> std::result::Result<String, crate::Error> {
+fn target(iso: &Isolate, req: &web_sys::Request) -> std::result::Result<String, crate::Error> {
     // The runtime hands us a serialised WHATWG URL: the path starts at the first `/` after
     // the host, and ends at an (unsent) fragment.
-    let href = req.inner().url();
+    let href = req.url();
     let after_scheme = href.find("://").map_or(0, |i| i + 3);
     let path = href[after_scheme..]
         .find('/')
@@ -37,11 +37,14 @@ fn target(iso: &Isolate, req: &Request) -> std::result::Result<String, crate::Er
     resolve_api_url(&iso.settings.api_base, path)
 }
 
-fn forwarded_headers(req: &Request) -> Result<web_sys::Headers> {
+fn forwarded_headers(req: &web_sys::Request) -> Result<web_sys::Headers> {
     let out = web_sys::Headers::new()?;
-    for (name, value) in req.headers().entries() {
+    let entries = js_sys::try_iter(&req.headers())?.into_iter().flatten();
+    for entry in entries {
+        let pair: Array = entry?.unchecked_into();
+        let name = pair.get(0).as_string().unwrap_or_default();
         if is_forwardable_request_header(&name) {
-            out.append(&name, &value)?;
+            out.append(&name, &pair.get(1).as_string().unwrap_or_default())?;
         }
     }
     Ok(out)
@@ -62,11 +65,11 @@ enum Spare {
 /// length up to [`MAX_REPLAY_BYTES`] (buffered); a body of unknown length (`tee()`d, the spare
 /// branch read alongside into at most [`MAX_REPLAY_BYTES`] — never buffered whole). A larger
 /// declared body streams through once.
-async fn bodies(req: &mut Request) -> Result<(JsValue, Spare)> {
-    if matches!(req.method(), Method::Get | Method::Head) {
+async fn bodies(req: &web_sys::Request, method: &str) -> Result<(JsValue, Spare)> {
+    if matches!(method, "GET" | "HEAD") {
         return Ok((JsValue::NULL, Spare::Ready(JsValue::NULL)));
     }
-    let Some(stream) = req.inner().body() else {
+    let Some(stream) = req.body() else {
         return Ok((JsValue::NULL, Spare::Ready(JsValue::NULL)));
     };
     match req
@@ -75,7 +78,8 @@ async fn bodies(req: &mut Request) -> Result<(JsValue, Spare)> {
         .and_then(|l| l.parse::<u64>().ok())
     {
         Some(n) if n <= MAX_REPLAY_BYTES => {
-            let bytes: JsValue = Uint8Array::from(req.bytes().await?.as_slice()).into();
+            let buffer = JsFuture::from(req.array_buffer()?).await?;
+            let bytes: JsValue = Uint8Array::new(&buffer).into();
             Ok((bytes.clone(), Spare::Ready(bytes)))
         }
         Some(_) => Ok((stream.into(), Spare::Gone)),
@@ -169,15 +173,33 @@ impl ApiCall for Proxied<'_> {
     }
 }
 
-/// Proxies `req` to the Autopay API.
-pub async fn proxy(mut req: Request, iso: &Isolate, ctx: &Context) -> Result<Response> {
-    let url = match target(iso, &req) {
+/// What a proxied call answers: the API's own response as it came, or the Worker's reply.
+pub enum Answer {
+    /// The API's response, untouched.
+    Upstream(web_sys::Response),
+    /// The Worker's answer (a refused path, no token, the API unreachable).
+    Reply(Response),
+}
+
+/// Proxies `req` to the Autopay API, for the Rust route.
+pub async fn proxy(req: &web_sys::Request, iso: &Isolate, ctx: &Context) -> Result<Response> {
+    Ok(match forward(req, iso, ctx).await? {
+        Answer::Upstream(resp) => Response::from(resp),
+        Answer::Reply(reply) => reply,
+    })
+}
+
+/// Proxies `req` (the platform's request: the Rust route's, or the JS front's as it came) to
+/// the Autopay API: the path joined under the base (or refused), the headers filtered, the
+/// token injected, and after a 401 the one retry.
+pub async fn forward(req: &web_sys::Request, iso: &Isolate, ctx: &Context) -> Result<Answer> {
+    let url = match target(iso, req) {
         Ok(u) => u,
-        Err(e) => return reply::error(400, "invalid_request", &e.to_string()),
+        Err(e) => return reply::error(400, "invalid_request", &e.to_string()).map(Answer::Reply),
     };
-    let headers = forwarded_headers(&req)?;
-    let method = req.inner().method().to_ascii_uppercase();
-    let (body, spare) = bodies(&mut req).await?;
+    let headers = forwarded_headers(req)?;
+    let method = req.method().to_ascii_uppercase();
+    let (body, spare) = bodies(req, &method).await?;
     let fetch: Function = Reflect::get(&js_sys::global(), &"fetch".into())?.dyn_into()?;
     let mut call = Proxied {
         iso,
@@ -192,9 +214,11 @@ pub async fn proxy(mut req: Request, iso: &Isolate, ctx: &Context) -> Result<Res
     };
     let outcome = call_api(&mut call).await;
     match outcome {
-        Ok(resp) => Ok(Response::from(resp.unchecked_into::<web_sys::Response>())),
-        Err(Failed::Token(e)) => reply::token_failure(&e),
-        Err(Failed::Unreachable) => reply::error(502, reply::UNREACHABLE.0, reply::UNREACHABLE.1),
+        Ok(resp) => Ok(Answer::Upstream(resp.unchecked_into())),
+        Err(Failed::Token(e)) => reply::token_failure(&e).map(Answer::Reply),
+        Err(Failed::Unreachable) => {
+            reply::error(502, reply::UNREACHABLE.0, reply::UNREACHABLE.1).map(Answer::Reply)
+        }
         Err(Failed::Worker(e)) => Err(e),
     }
 }

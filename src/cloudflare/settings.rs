@@ -163,7 +163,8 @@ impl Settings {
         let default_expires_in = match set(DEFAULT_EXPIRES_IN) {
             None => Some(None),
             Some(v) => {
-                let secs = v.trim().parse::<f64>().unwrap_or(f64::NAN);
+                // whole seconds, or refused (a float parser would bring 10 KB of tables)
+                let secs = v.trim().parse::<u64>().map_or(f64::NAN, |n| n as f64);
                 checked(&mut problems, settings::default_expires_in(secs)).map(Some)
             }
         };
