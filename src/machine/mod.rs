@@ -46,9 +46,13 @@
 //! - the **gate** (`gate.rs`): cooldown, hold and backoff — the one answer to "may I mint now";
 //! - the **budget** (`budget.rs`): token requests per window, across restarts and the fleet;
 //! - the **refusal hold** (`refusal.rs`): when a fresh token is refused again, stop minting;
-//! - the **outbox** (`outbox.rs`): events, and the [`Stats`] counted from them.
+//! - the **outbox** (`outbox.rs`): events, and the [`Stats`] counted from them;
+//! - and what goes in and out: a [`Call`] (`call.rs`), the [`Action`]s and [`StoreOp`]s
+//!   (`action.rs`).
 
+mod action;
 mod budget;
+mod call;
 mod flight;
 mod gate;
 mod outbox;
@@ -64,11 +68,14 @@ use crate::record::{MIN_STORE_TTL_SECS, TokenRecord};
 use crate::seams::StoreError;
 use crate::stats::Stats;
 
+pub use action::{Action, Refusal, StoreOp, StoreRead};
 pub use budget::BudgetWindow;
+pub use call::{Call, Want};
 pub use flight::{MINT_POLL_MAX_MS, MINT_POLL_MIN_MS};
 pub use slot::{CLOCK_SKEW_MS, Served, Source};
 
 use budget::Budget;
+use call::{Lock, Role};
 use flight::{Flight, Flights, Purpose, Rng, Step, Then};
 use gate::Gate;
 use outbox::{Note, Outbox};
@@ -110,158 +117,6 @@ impl From<bool> for Shared {
             Shared::Memory
         }
     }
-}
-
-/// What a store read found: the record, and (for writable stores) the fleet state.
-#[derive(Clone, Debug, Default)]
-pub struct StoreRead {
-    /// The token record, if one opened.
-    pub record: Option<TokenRecord>,
-    /// The fleet's gate and budget window, if stored.
-    pub fleet: Option<FleetState>,
-}
-
-impl From<Option<TokenRecord>> for StoreRead {
-    fn from(record: Option<TokenRecord>) -> Self {
-        Self { record, fleet: None }
-    }
-}
-
-/// What [`Machine::refused`] did with a refused token.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Refusal {
-    /// It was the token held: dropped, and never served again. Retry with a new one.
-    Dropped,
-    /// It was not the token held (already replaced, or unknown): remembered as refused.
-    NotHeld,
-    /// A refusal hold is on: the token is kept and nothing is minted; do not retry.
-    Kept,
-}
-
-impl Refusal {
-    /// `dropped`, `not_held` or `kept`, as the JS API spells it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Refusal::Dropped => "dropped",
-            Refusal::NotHeld => "not_held",
-            Refusal::Kept => "kept",
-        }
-    }
-}
-
-/// What a caller wants.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Want {
-    /// Any usable token.
-    Usable,
-    /// A token other than this one, which the caller holds and considers stale or refused (a
-    /// minting authority's callers ask this way). Unless a newer token exists, one renewal is
-    /// tried; if it fails while the held token is usable, the held token is served again.
-    Replacing(String),
-}
-
-/// What a caller is doing with respect to the flight.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Role {
-    /// Not tied to a flight.
-    Free,
-    /// Runs flight `id`'s I/O.
-    Owns(u64),
-    /// Waits for flight `id` to end.
-    Joined(u64),
-    /// Its flight ended (`None`: it was declared dead before its answer came): serve what it
-    /// left (or its error), never start another.
-    Landed(Option<u64>),
-}
-
-/// Whether a call holds the shared store's minting lock.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Lock {
-    /// Not held.
-    No,
-    /// Held: released once the token (or the failure) is written.
-    Held,
-    /// Its release is under way.
-    Releasing,
-}
-
-/// One caller's request, threaded through the events of the machine.
-#[derive(Clone, Debug)]
-pub struct Call {
-    want: Want,
-    role: Role,
-    /// A `Replacing` call tries one renewal at most.
-    renewed: bool,
-    lock: Lock,
-}
-
-impl Call {
-    /// A call for `want`.
-    pub fn new(want: Want) -> Self {
-        Self {
-            want,
-            role: Role::Free,
-            renewed: false,
-            lock: Lock::No,
-        }
-    }
-}
-
-/// What the machine asks of its driver.
-#[derive(Debug)]
-pub enum Action {
-    /// Hand this token to the caller; done.
-    Serve(Served),
-    /// Hand this token to the caller, and run `refresh` in the background (a new [`Call`] that
-    /// owns the refresh flight: drive it with [`Machine::want`]).
-    ServeAndRefresh(Served, Call),
-    /// Read the store (the record; with `fleet`, the fleet state too, at once), then report
-    /// with [`Machine::stored`].
-    ReadStore {
-        /// Read the fleet state as well.
-        fleet: bool,
-    },
-    /// Try to take the minting lock (`put_if_absent`), then report with [`Machine::claimed`].
-    /// Only sent over a [`Shared::Locking`] store.
-    ClaimLock {
-        /// How long the lock lives.
-        ttl_ms: u64,
-    },
-    /// Ask the token source for a token, then report with [`Machine::minted`].
-    Mint {
-        /// The token being replaced, if any.
-        replacing: Option<String>,
-    },
-    /// Write `record` (sealed, with its TTL in seconds) and `fleet` (sealed, with its TTL),
-    /// then report with [`Machine::saved`] (one result per write).
-    Save {
-        /// The record and its TTL, when it is worth storing.
-        record: Option<(Arc<TokenRecord>, u64)>,
-        /// The fleet state and its TTL.
-        fleet: Option<(FleetState, u64)>,
-    },
-    /// Delete the minting lock, then report with [`Machine::saved`].
-    Unlock,
-    /// Nothing to do before `t` (or before the flight this call waits on ends): then call
-    /// [`Machine::want`] again with the same call.
-    WaitUntil(u64),
-    /// The call failed.
-    Fail(Error),
-}
-
-/// A store operation outside any flight, asked of the driver through
-/// [`Machine::take_store_ops`]; report failures with [`Machine::store_failed`]. Only sent
-/// to a store that writes.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum StoreOp {
-    /// Delete the record (the user invalidated the token).
-    Delete,
-    /// Delete the record only while it holds `token` (compare-and-delete: a token another
-    /// instance already replaced survives).
-    DeleteIf {
-        /// The refused access token.
-        token: String,
-    },
 }
 
 /// The lifecycle machine of one cache key. Plain data: `Send`, no futures, no clock.
