@@ -10,9 +10,12 @@
 //   (`frontLease`), so one KV read and at most one Durable Object call per isolate, however
 //   many requests are cold. A refusal (a 401 from the API) clears the lease from the Rust side.
 //
-// Bodiless (GET/HEAD) proxy calls go to `frontProxy` with the platform's request as it came:
-// the URL, the headers, the token and the one retry after a 401 are Rust's, and the upstream
-// Response comes back as it is. GET /livez answers "ok" here. Everything else — /healthz, other
+// Bodiless (GET/HEAD) proxy calls: Rust prepares the upstream request from the platform's
+// request and the lease's token (`frontRequest`, synchronous: the URL joined under the base and
+// checked, the headers filtered), the front fetches it and returns the Response as it is; a 401
+// goes back to Rust (`frontRetry`), which decides whether the token is dropped and the call
+// made once more. A path Rust refuses, or a fetch that throws, is the Rust `fetch`'s to answer.
+// GET /livez answers "ok" here. Everything else — /healthz, other
 // methods, calls with a body, misconfiguration, the cron — is the Rust `fetch` / `scheduled`.
 import RustWorker, { TokenMinter } from '../../build/index.js';
 
@@ -91,6 +94,27 @@ function tokenAnswer(got, request, env, ctx) {
   return new Response(`${got.head}${left}}`, OK);
 }
 
+/** A bodiless proxy call: what Rust prepares, fetched here; a 401 is Rust's to decide. */
+async function proxy(request, env, ctx) {
+  const rustFetch = () => rust.fetch.call({ env, ctx }, request);
+  const got = await token(env, ctx);
+  if (got === null) return rustFetch();
+  if (got.accessToken === undefined) return failure(got);
+  const call = rust.frontRequest(request, got.accessToken);
+  if (call === null) return rustFetch();
+  let response;
+  try {
+    response = await fetch(call.url, call.init);
+  } catch {
+    return rustFetch();
+  }
+  if (response.status !== 401) return response;
+  const retried = await rust.frontRetry(env, ctx, request, got.accessToken);
+  if (retried === null) return response; // the API's own 401
+  await response.body?.cancel(); // retried: this answer is not needed
+  return retried;
+}
+
 export default {
   async fetch(request, env, ctx) {
     const method = request.method;
@@ -110,7 +134,7 @@ export default {
     }
     if (!(await admitted(request, s))) return json(401, s.unauthorized, { 'www-authenticate': 'Bearer' });
     if (method === 'GET' && path === '/token') return tokenRoute(request, env, ctx);
-    return rust.frontProxy(env, ctx, request).then((answer) => answer ?? rust.fetch.call({ env, ctx }, request));
+    return proxy(request, env, ctx);
   },
 
   scheduled(event, env, ctx) {

@@ -6,8 +6,9 @@
 //! Cold requests of one isolate wait on one JS promise of the front, so a burst costs one call
 //! into here, one KV read and one Durable Object call. Every decision is made here: what may be
 //! served and until when, refreshes, refusals, errors, and for proxied calls the URL, the
-//! headers and the one retry after a 401 (`frontProxy`, over the platform's own request and
-//! response, without workers-rs' conversions). A refusal takes the lease back from the front.
+//! headers (`frontRequest`: synchronous, the front then `fetch`es what it is handed) and the
+//! one retry after a 401 (`frontRetry`), over the platform's own request and response, without
+//! workers-rs' conversions. A refusal takes the lease back from the front.
 //! Everything else (other routes, bodies, misconfiguration) goes to the Rust `fetch`.
 
 use std::cell::{Cell, RefCell};
@@ -17,7 +18,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 use worker::{Context, Env};
 
-use super::proxy::{Answer, forward};
+use super::proxy::{Answer, prepare, retry_refused};
 use super::{isolate, reply};
 use crate::js::{set, token_object};
 
@@ -73,19 +74,48 @@ pub fn front_settings(env: Env, holder: Object) -> JsValue {
     out.into()
 }
 
-/// A bodiless call the front admitted, proxied by [`forward`]: resolves to the API's own
-/// response, or the Worker's answer.
-#[wasm_bindgen(js_name = frontProxy)]
-pub fn front_proxy(env: Env, ctx: worker::worker_sys::Context, request: web_sys::Request) -> Promise {
-    let iso = isolate::cached().ok_or(()).or_else(|_| isolate::current(&env));
+/// A bodiless call the front admitted, as the proxy forwards it: `{ url, init }` for the
+/// front's own `fetch` — the path joined under the API base and checked, the headers filtered,
+/// `token` as the bearer — or `null` when the path is refused or the settings are not usable
+/// (the Rust `fetch` then answers). Synchronous: the hot path never waits on wasm.
+#[wasm_bindgen(js_name = frontRequest)]
+pub fn front_request(request: web_sys::Request, token: &str) -> JsValue {
+    let Some(iso) = isolate::cached() else {
+        return JsValue::NULL;
+    };
+    match prepare(&request, &iso, token) {
+        Ok(Ok((url, init))) => {
+            let out = Object::new();
+            set(&out, "url", &url.into());
+            set(&out, "init", &init);
+            out.into()
+        }
+        _ => JsValue::NULL,
+    }
+}
+
+/// The API answered the front's call with a 401 for `token`: the core decides. Resolves to the
+/// answer of the one retry with a new token, or `null` when the 401 stands (the token is kept,
+/// or another would not help). The front's lease is cleared when the token is dropped.
+#[wasm_bindgen(js_name = frontRetry)]
+pub fn front_retry(
+    env: Env,
+    ctx: worker::worker_sys::Context,
+    request: web_sys::Request,
+    token: String,
+) -> Promise {
+    let iso = isolate::current(&env);
     future_to_promise(async move {
         let Ok(iso) = iso else {
             return Ok(JsValue::NULL);
         };
-        match forward(&request, &iso, &Context::new(ctx)).await? {
-            Answer::Upstream(resp) => Ok(resp.into()),
-            Answer::Reply(reply) => Ok(web_sys::Response::from(reply).into()),
-        }
+        Ok(
+            match retry_refused(&request, &iso, &Context::new(ctx), &token).await? {
+                None => JsValue::NULL,
+                Some(Answer::Upstream(resp)) => resp.into(),
+                Some(Answer::Reply(reply)) => web_sys::Response::from(reply).into(),
+            },
+        )
     })
 }
 

@@ -5,7 +5,7 @@
 //! core's [`call_api`] loop.
 
 use futures_util::future::{FutureExt, LocalBoxFuture, Shared};
-use js_sys::{Array, Function, Object, Reflect, Uint8Array};
+use js_sys::{Function, Object, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::{JsFuture, spawn_local};
 use worker::{Context, Response, Result};
@@ -13,16 +13,20 @@ use worker::{Context, Response, Result};
 use super::isolate::Isolate;
 use super::reply;
 use crate::js::fetch::{FetchResponse, call_fetch, read_stream_capped};
-use crate::js::{resolve_api_url, set};
-use crate::{ApiCall, call_api, is_forwardable_request_header};
+use crate::js::set;
+use crate::{
+    API_UNAUTHORIZED, ApiCall, call_api, check_within_base, is_forwardable_request_header, join_api_path,
+    should_retry_api_call,
+};
 
 /// Bodies up to this size are kept so a 401 can be retried; larger ones stream through once.
 pub const MAX_REPLAY_BYTES: u64 = 1024 * 1024;
 
-/// Where the call goes: base + path + query, still under the base after normalisation.
+/// Where the call goes: base + path + query, still under the base. The runtime hands us a
+/// serialised WHATWG URL, already normalised (no dot segments; `%2e` and friends are refused
+/// here), so the join needs no second parse: the path starts at the first `/` after the host
+/// and ends at an (unsent) fragment.
 fn target(iso: &Isolate, req: &web_sys::Request) -> std::result::Result<String, crate::Error> {
-    // The runtime hands us a serialised WHATWG URL: the path starts at the first `/` after
-    // the host, and ends at an (unsent) fragment.
     let href = req.url();
     let after_scheme = href.find("://").map_or(0, |i| i + 3);
     let path = href[after_scheme..]
@@ -34,18 +38,25 @@ fn target(iso: &Isolate, req: &web_sys::Request) -> std::result::Result<String, 
             "the path holds an encoded dot, slash or backslash, or a `;` parameter: refused before anything is sent",
         ));
     }
-    resolve_api_url(&iso.settings.api_base, path)
+    let base = &iso.settings.api_base;
+    let joined = join_api_path(base, path)?;
+    check_within_base(base, &joined)?;
+    Ok(joined)
 }
 
+/// The request's headers without those a proxy must not pass on: copied by the platform, then
+/// the unforwarded ones deleted — only the names cross into Rust, never the values.
 fn forwarded_headers(req: &web_sys::Request) -> Result<web_sys::Headers> {
-    let out = web_sys::Headers::new()?;
-    let entries = js_sys::try_iter(&req.headers())?.into_iter().flatten();
-    for entry in entries {
-        let pair: Array = entry?.unchecked_into();
-        let name = pair.get(0).as_string().unwrap_or_default();
-        if is_forwardable_request_header(&name) {
-            out.append(&name, &pair.get(1).as_string().unwrap_or_default())?;
-        }
+    let out = web_sys::Headers::new_with_headers(&req.headers())?;
+    let keys: js_sys::Function = Reflect::get(&out, &"keys".into())?.dyn_into()?;
+    let names = js_sys::try_iter(&keys.call0(&out)?)?.into_iter().flatten();
+    // collected first: deleting while iterating would skip names
+    let refused: Vec<String> = names
+        .filter_map(|name| name.ok()?.as_string())
+        .filter(|name| !is_forwardable_request_header(name))
+        .collect();
+    for name in refused {
+        out.delete(&name)?;
     }
     Ok(out)
 }
@@ -189,30 +200,94 @@ pub async fn proxy(req: &web_sys::Request, iso: &Isolate, ctx: &Context) -> Resu
     })
 }
 
-/// Proxies `req` (the platform's request: the Rust route's, or the JS front's as it came) to
-/// the Autopay API: the path joined under the base (or refused), the headers filtered, the
-/// token injected, and after a 401 the one retry.
+/// Proxies `req` (the platform's request) to the Autopay API: the path joined under the base
+/// (or refused), the headers filtered, the token injected, and after a 401 the one retry.
 pub async fn forward(req: &web_sys::Request, iso: &Isolate, ctx: &Context) -> Result<Answer> {
-    let url = match target(iso, req) {
-        Ok(u) => u,
-        Err(e) => return reply::error(400, "invalid_request", &e.to_string()).map(Answer::Reply),
+    let mut call = match Proxied::new(req, iso, ctx).await? {
+        Ok(call) => call,
+        Err(refused) => return Ok(refused),
+    };
+    finish(call_api(&mut call).await)
+}
+
+/// The front's call got a 401 with `token`: the core drops the token (unless it keeps it),
+/// and — when another token may help — the call is made once more, with a new token. `None`:
+/// no retry, the API's 401 stands.
+pub async fn retry_refused(
+    req: &web_sys::Request,
+    iso: &Isolate,
+    ctx: &Context,
+    token: &str,
+) -> Result<Option<Answer>> {
+    let mut call = match Proxied::new(req, iso, ctx).await? {
+        Ok(call) => call,
+        Err(refused) => return Ok(Some(refused)),
+    };
+    let retry =
+        call.refused(token).await && should_retry_api_call(API_UNAUTHORIZED, 0, call.replayable().await);
+    if !retry {
+        return Ok(None);
+    }
+    let once = async {
+        let token = call.token().await?;
+        Ok(call.send(&token).await?.0)
+    };
+    finish(once.await).map(Some)
+}
+
+/// A bodiless call the front admitted, prepared for its own `fetch` (so the hot path never
+/// waits on wasm): `(url, init)` with the path joined under the base, the headers filtered and
+/// `token` as the bearer; `Err` when the path is refused (the Rust `fetch` then answers).
+pub fn prepare(
+    req: &web_sys::Request,
+    iso: &Isolate,
+    token: &str,
+) -> Result<std::result::Result<(String, Object), ()>> {
+    let Ok(url) = target(iso, req) else {
+        return Ok(Err(()));
     };
     let headers = forwarded_headers(req)?;
-    let method = req.method().to_ascii_uppercase();
-    let (body, spare) = bodies(req, &method).await?;
-    let fetch: Function = Reflect::get(&js_sys::global(), &"fetch".into())?.dyn_into()?;
-    let mut call = Proxied {
-        iso,
-        ctx,
-        fetch,
-        url,
-        method,
-        headers,
-        body,
-        spare,
-        sent: false,
-    };
-    let outcome = call_api(&mut call).await;
+    headers.set("authorization", &format!("Bearer {token}"))?;
+    let init = Object::new();
+    set(&init, "method", &req.method().into());
+    set(&init, "headers", &headers);
+    set(&init, "redirect", &"manual".into());
+    Ok(Ok((url, init)))
+}
+
+impl<'a> Proxied<'a> {
+    /// The call for `req`, or the answer that refuses its path.
+    async fn new(
+        req: &web_sys::Request,
+        iso: &'a Isolate,
+        ctx: &'a Context,
+    ) -> Result<std::result::Result<Self, Answer>> {
+        let url = match target(iso, req) {
+            Ok(u) => u,
+            Err(e) => {
+                return reply::error(400, "invalid_request", &e.to_string()).map(|r| Err(Answer::Reply(r)));
+            }
+        };
+        let headers = forwarded_headers(req)?;
+        let method = req.method().to_ascii_uppercase();
+        let (body, spare) = bodies(req, &method).await?;
+        let fetch: Function = Reflect::get(&js_sys::global(), &"fetch".into())?.dyn_into()?;
+        Ok(Ok(Self {
+            iso,
+            ctx,
+            fetch,
+            url,
+            method,
+            headers,
+            body,
+            spare,
+            sent: false,
+        }))
+    }
+}
+
+/// The answer for a call's outcome.
+fn finish(outcome: std::result::Result<FetchResponse, Failed>) -> Result<Answer> {
     match outcome {
         Ok(resp) => Ok(Answer::Upstream(resp.unchecked_into())),
         Err(Failed::Token(e)) => reply::token_failure(&e).map(Answer::Reply),

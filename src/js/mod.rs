@@ -22,7 +22,9 @@ pub(crate) fn normalize_url(url: &str) -> Option<String> {
 }
 
 /// `base` + `path` as a normalised URL that stays under `base` — the only kind of URL a bearer
-/// token is sent to (the npm client's `fetch` and the Worker's proxy).
+/// token is sent to by the npm client's `fetch` (the Worker's proxy joins the runtime's own
+/// normalised URL, and checks it the same way).
+#[cfg_attr(not(feature = "npm"), allow(dead_code))]
 pub(crate) fn resolve_api_url(base: &str, path: &str) -> Result<String, Error> {
     let joined = join_api_path(base, path)?;
     let href = normalize_url(&joined).ok_or_else(|| Error::argument("the path does not make a valid URL"))?;
