@@ -167,10 +167,12 @@ impl<H: Host> TokenManager<H> {
     /// The token this manager would serve next, with its phase, without minting: memory, else
     /// the store (read, not adopted). For health reports.
     pub async fn peek(&self) -> Option<(Phase, Arc<TokenRecord>)> {
-        if let Some(found) = self.phase() {
-            return Some(found);
-        }
         let inner = &self.inner;
+        match inner.machine().peek(inner.now()) {
+            Ok(held) => return Some(held),
+            Err(false) => return None,
+            Err(true) => {}
+        }
         let value = inner
             .bounded("get", inner.host.store()?.get(&inner.key))
             .await

@@ -215,6 +215,13 @@ impl Machine {
         self.slot.current(&self.policy, now)
     }
 
+    /// What a health report shows without minting or adopting anything: the token held (`Ok`),
+    /// else whether the store should be looked at (`Err(true)`: one that is read; the record
+    /// found there is judged with [`Machine::phase_of`] and not kept).
+    pub fn peek(&self, now: u64) -> Result<(Phase, Arc<TokenRecord>), bool> {
+        self.current(now).ok_or(self.shared != Shared::Memory)
+    }
+
     /// A token that may be served without asking the machine again until the returned instant:
     /// the refresh point of a fresh token.
     pub fn lease(&self, now: u64) -> Option<(Arc<TokenRecord>, u64)> {
