@@ -83,15 +83,13 @@ pub fn front_request(request: web_sys::Request, token: &str) -> JsValue {
     let Some(iso) = isolate::cached() else {
         return JsValue::NULL;
     };
-    match prepare(&request, &iso, token) {
-        Ok(Ok((url, init))) => {
-            let out = Object::new();
-            set(&out, "url", &url.into());
-            set(&out, "init", &init);
-            out.into()
-        }
-        _ => JsValue::NULL,
-    }
+    let Some((url, init)) = prepare(&request, &iso, token) else {
+        return JsValue::NULL;
+    };
+    let out = Object::new();
+    set(&out, "url", &url.into());
+    set(&out, "init", &init);
+    out.into()
 }
 
 /// The API answered the front's call with a 401 for `token`: the core decides. Resolves to the

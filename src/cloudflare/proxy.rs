@@ -192,22 +192,18 @@ pub enum Answer {
     Reply(Response),
 }
 
-/// Proxies `req` to the Autopay API, for the Rust route.
+/// Proxies `req` (the platform's request, for the Rust route) to the Autopay API: the path
+/// joined under the base (or refused), the headers filtered, the token injected, and after a
+/// 401 the one retry.
 pub async fn proxy(req: &web_sys::Request, iso: &Isolate, ctx: &Context) -> Result<Response> {
-    Ok(match forward(req, iso, ctx).await? {
+    let answer = match Proxied::new(req, iso, ctx).await? {
+        Ok(mut call) => finish(call_api(&mut call).await)?,
+        Err(refused) => refused,
+    };
+    Ok(match answer {
         Answer::Upstream(resp) => Response::from(resp),
         Answer::Reply(reply) => reply,
     })
-}
-
-/// Proxies `req` (the platform's request) to the Autopay API: the path joined under the base
-/// (or refused), the headers filtered, the token injected, and after a 401 the one retry.
-pub async fn forward(req: &web_sys::Request, iso: &Isolate, ctx: &Context) -> Result<Answer> {
-    let mut call = match Proxied::new(req, iso, ctx).await? {
-        Ok(call) => call,
-        Err(refused) => return Ok(refused),
-    };
-    finish(call_api(&mut call).await)
 }
 
 /// The front's call got a 401 with `token`: the core drops the token (unless it keeps it),
@@ -237,22 +233,17 @@ pub async fn retry_refused(
 
 /// A bodiless call the front admitted, prepared for its own `fetch` (so the hot path never
 /// waits on wasm): `(url, init)` with the path joined under the base, the headers filtered and
-/// `token` as the bearer; `Err` when the path is refused (the Rust `fetch` then answers).
-pub fn prepare(
-    req: &web_sys::Request,
-    iso: &Isolate,
-    token: &str,
-) -> Result<std::result::Result<(String, Object), ()>> {
-    let Ok(url) = target(iso, req) else {
-        return Ok(Err(()));
-    };
-    let headers = forwarded_headers(req)?;
-    headers.set("authorization", &format!("Bearer {token}"))?;
+/// `token` as the bearer; `None` when the path is refused or the platform fails (the Rust
+/// `fetch` then answers).
+pub fn prepare(req: &web_sys::Request, iso: &Isolate, token: &str) -> Option<(String, Object)> {
+    let url = target(iso, req).ok()?;
+    let headers = forwarded_headers(req).ok()?;
+    headers.set("authorization", &format!("Bearer {token}")).ok()?;
     let init = Object::new();
     set(&init, "method", &req.method().into());
     set(&init, "headers", &headers);
     set(&init, "redirect", &"manual".into());
-    Ok(Ok((url, init)))
+    Some((url, init))
 }
 
 impl<'a> Proxied<'a> {
