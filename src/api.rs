@@ -65,8 +65,8 @@ pub fn join_api_path(base: &str, path: &str) -> Result<String, Error> {
 
 /// What a proxied path may not hold, percent-encoded: a dot, a slash or a backslash (`%2e`,
 /// `%2f`, `%5c`, any case, also double-encoded as `%252e` …). They stay under the base as sent,
-/// but an upstream that decodes before routing would resolve them outside it. Published to the
-/// Worker's JS front, which hands such paths to Rust to refuse.
+/// but an upstream that decodes before routing would resolve them outside it. The Worker's proxy
+/// refuses them, for the front's bodiless calls and the Rust route's alike.
 #[cfg_attr(not(feature = "worker"), allow(dead_code))]
 pub const ENCODED_SEPARATORS: [&str; 3] = ["2e", "2f", "5c"];
 
