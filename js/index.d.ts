@@ -119,7 +119,7 @@ export interface AutopayAuthCommonOptions {
   tokenRequest?: 'json' | 'form';
   /** Shared token cache across instances (optional). */
   kv?: KVNamespaceLike | null;
-  /** Token endpoint. Default `https://api-auth.autopay.io/oauth/token`. */
+  /** Token endpoint. Default `https://api-auth.autopay.io/oauth/token`, for Autopay's own request only: any other vendor's configuration (another `audience` or none, `tokenRequest: 'form'`, another `clientAuth`, a `scope` or `resource`) must set it, or the constructor throws `invalid_config`. */
   tokenUrl?: string;
   /** The `audience` parameter. Default `https://api.autopay.io`; `null` sends none. */
   audience?: string | null;
@@ -129,7 +129,7 @@ export interface AutopayAuthCommonOptions {
   resource?: string | string[];
   /** Seconds a token lives when the server's answer has no `expires_in` (default: such an answer is `invalid_response`). */
   defaultExpiresInSec?: number;
-  /** Base URL for `auth.fetch`. Default `https://api.autopay.io`. */
+  /** Base URL for `auth.fetch`. Default `https://api.autopay.io` when `tokenUrl` is Autopay's; with any other `tokenUrl`, `auth.fetch` needs it. */
   apiBaseUrl?: string;
   /** Fetch implementation. Default `globalThis.fetch`. */
   fetch?: (input: string, init?: RequestInit) => Promise<Response>;

@@ -14,6 +14,8 @@ pub const DEFAULT_TOKEN_URL: &str = "https://api-auth.autopay.io/oauth/token";
 pub const DEFAULT_AUDIENCE: &str = "https://api.autopay.io";
 /// Where the Autopay API lives.
 pub const DEFAULT_API_BASE_URL: &str = "https://api.autopay.io";
+/// The host of [`DEFAULT_TOKEN_URL`]: only Autopay's own request is ever sent there.
+const AUTOPAY_TOKEN_HOST: &str = "api-auth.autopay.io";
 /// Bumped whenever the stored record or the key derivation changes shape.
 pub const CACHE_SCHEMA: u32 = 2;
 
@@ -95,6 +97,49 @@ struct Ask {
     default_expires_in: Option<u64>,
 }
 
+impl Ask {
+    /// What makes this request another vendor's, in words (never a value): `None` for
+    /// Autopay's own request (JSON, the secret in the body, audience [`DEFAULT_AUDIENCE`], no
+    /// scope or resource).
+    fn not_autopays(&self) -> Option<&'static str> {
+        Some(match self {
+            Ask {
+                client_auth: ClientAuth::PrivateKeyJwt,
+                ..
+            } => "signs with a private key",
+            Ask {
+                client_auth: ClientAuth::SecretBasic,
+                ..
+            } => "uses client_secret_basic",
+            Ask {
+                body: BodyFormat::Form,
+                ..
+            } => "sends a form body",
+            Ask { audience: None, .. } => "sends no audience",
+            Ask {
+                audience: Some(a), ..
+            } if a != DEFAULT_AUDIENCE => "sets another audience",
+            Ask { scope: Some(_), .. } => "asks for a scope",
+            Ask { resources, .. } if !resources.is_empty() => "asks for a resource",
+            _ => return None,
+        })
+    }
+}
+
+/// Whether `url` is on Autopay's token host (any case, any port, a trailing dot or not).
+pub fn is_autopay_token_url(url: &str) -> bool {
+    let host = url_host(url);
+    let host = host.rsplit_once(':').map_or(host, |(h, port)| {
+        if port.bytes().all(|b| b.is_ascii_digit()) {
+            h
+        } else {
+            host
+        }
+    });
+    host.trim_end_matches('.')
+        .eq_ignore_ascii_case(AUTOPAY_TOKEN_HOST)
+}
+
 /// Builds a [`Config`] for any client-credentials endpoint; [`ConfigBuilder::build`] checks it.
 /// Unset, everything is Autopay's: JSON body, the secret in it, audience
 /// [`DEFAULT_AUDIENCE`], no scope, no resource.
@@ -156,6 +201,8 @@ impl ConfigBuilder {
     }
 
     /// Checks everything: each refusal is `invalid_config` naming the setting, never its value.
+    /// Autopay's token endpoint (the edges' default) is sent only Autopay's own request: any
+    /// other shape is another vendor's, and its credentials never go to Autopay.
     pub fn build(self) -> Result<Config, Error> {
         check_url(field::TOKEN_URL, &self.token_url)?;
         check_text(field::CLIENT_ID, &self.client_id)?;
@@ -214,6 +261,18 @@ impl ConfigBuilder {
             return Err(Error::config(
                 field::DEFAULT_EXPIRES_IN,
                 format!("must be a whole number of seconds from 1 to {MAX_LIFETIME_SECS}"),
+            ));
+        }
+        if is_autopay_token_url(&self.token_url)
+            && let Some(foreign) = ask.not_autopays()
+        {
+            return Err(Error::config(
+                field::TOKEN_URL,
+                format!(
+                    "must be your token endpoint: this configuration {foreign}, so it is not \
+                     Autopay's, and Autopay's token endpoint (the default) is sent only Autopay's \
+                     own request"
+                ),
             ));
         }
         let mut config = Config {
@@ -496,7 +555,12 @@ mod tests {
             ),
             cfg(DEFAULT_TOKEN_URL, "id2", "s3cr3t-value", DEFAULT_AUDIENCE),
             cfg(DEFAULT_TOKEN_URL, "id", "s3cr3t-value2", DEFAULT_AUDIENCE),
-            cfg(DEFAULT_TOKEN_URL, "id", "s3cr3t-value", "https://other.example"),
+            cfg(
+                "https://other.example/oauth/token",
+                "id",
+                "s3cr3t-value",
+                "https://other.example",
+            ),
         ];
         for o in others {
             assert_ne!(o.unwrap().cache_key(), key);
@@ -632,6 +696,45 @@ mod tests {
             assert_eq!(err.code(), "invalid_config");
             assert_eq!(err.field(), Some(name), "{err}");
         }
+    }
+
+    #[test]
+    fn another_vendors_request_never_goes_to_autopays_endpoint() {
+        let autopay = || any(DEFAULT_TOKEN_URL);
+        let foreign = [
+            autopay().audience(Some("https://api.other.example")),
+            autopay().audience(None),
+            autopay().body(BodyFormat::Form),
+            autopay().client_auth(ClientAuth::SecretBasic),
+            autopay().scope("read"),
+            autopay().resource("https://api.other.example"),
+            Config::builder("https://API-AUTH.autopay.io:443/oauth/token", "id")
+                .client_secret(ClientSecret::new("s3cr3t-value"))
+                .scope("read"),
+            Config::builder("https://api-auth.autopay.io./other", "id")
+                .client_secret(ClientSecret::new("s3cr3t-value"))
+                .audience(None),
+            Config::builder(DEFAULT_TOKEN_URL, "id")
+                .client_auth(ClientAuth::PrivateKeyJwt)
+                .private_key(jwk_key()),
+        ];
+        for builder in foreign {
+            let err = builder.build().unwrap_err();
+            assert_eq!(
+                (err.code(), err.field()),
+                ("invalid_config", Some(field::TOKEN_URL))
+            );
+            assert!(err.to_string().contains("Autopay"), "{err}");
+            assert!(!err.to_string().contains("other.example"), "no value: {err}");
+        }
+        // Autopay's own request keeps its endpoint; the same request elsewhere is anyone's
+        assert!(autopay().build().is_ok());
+        assert!(autopay().default_expires_in(60).build().is_ok());
+        assert!(any("https://as.example/token").scope("read").build().is_ok());
+        assert!(!is_autopay_token_url(
+            "https://api-auth.autopay.io.evil.example/t"
+        ));
+        assert!(!is_autopay_token_url("https://evil.example/api-auth.autopay.io"));
     }
 
     #[test]

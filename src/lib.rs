@@ -63,7 +63,7 @@ pub use assertion::{
 };
 pub use config::{
     BodyFormat, CACHE_SCHEMA, ClientAuth, Config, ConfigBuilder, DEFAULT_API_BASE_URL, DEFAULT_AUDIENCE,
-    DEFAULT_TOKEN_URL, check_url, url_host,
+    DEFAULT_TOKEN_URL, check_url, is_autopay_token_url, url_host,
 };
 pub use driver::{Lease, Lookup, MINT_LOCK_SUFFIX, Refresh, TokenManager};
 pub use error::{Error, ErrorReport, ServerError, code, field};

@@ -4,7 +4,7 @@
 //! hands the values here; every refusal is an `invalid_config` naming the core field, which the
 //! edge renames with this table.
 
-use crate::config::{BodyFormat, ClientAuth, check_url};
+use crate::config::{BodyFormat, ClientAuth, DEFAULT_API_BASE_URL, check_url, is_autopay_token_url};
 use crate::error::{Error, field};
 use crate::wire::MAX_LIFETIME_SECS;
 
@@ -159,6 +159,21 @@ pub fn url(core: &str, href: Option<String>) -> Result<String, Error> {
     Ok(href)
 }
 
+/// The API base when none is set: Autopay's API for a token from Autopay's endpoint, and none
+/// for any other endpoint (its token would go to Autopay's API).
+pub fn default_api_base(token_url: &str) -> Option<&'static str> {
+    is_autopay_token_url(token_url).then_some(DEFAULT_API_BASE_URL)
+}
+
+/// Why an API call has no base: the token's endpoint is not Autopay's and none was set.
+pub fn api_base_required() -> Error {
+    Error::config(
+        field::API_BASE_URL,
+        "is required when the token endpoint is not Autopay's: without it the token would go to \
+         Autopay's API",
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,6 +226,12 @@ mod tests {
         let query = base("https://api.example.com/?a=1").unwrap_err();
         assert!(query.to_string().contains("query"), "{query}");
         assert!(url(field::TOKEN_URL, None).is_err());
+        assert_eq!(
+            default_api_base("https://api-auth.autopay.io/oauth/token"),
+            Some(DEFAULT_API_BASE_URL)
+        );
+        assert_eq!(default_api_base("https://login.example.com/oauth2/token"), None);
+        assert_eq!(api_base_required().field(), Some(field::API_BASE_URL));
         assert!(
             url(field::TOKEN_URL, Some("http://example.com/token".into())).is_err(),
             "https only"

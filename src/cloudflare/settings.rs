@@ -168,14 +168,25 @@ impl Settings {
                 checked(&mut problems, settings::default_expires_in(secs)).map(Some)
             }
         };
-        let url = |problems: &mut Vec<Problem>, name: &'static str, core: &str, default: &str| {
-            let value = raw(env, name)
-                .filter(|v| !v.is_empty())
-                .unwrap_or_else(|| default.to_owned());
+        let url = |problems: &mut Vec<Problem>, name: &'static str, core: &str, default: Option<&str>| {
+            let value = raw(env, name).filter(|v| !v.is_empty());
+            let Some(value) = value.or_else(|| default.map(str::to_owned)) else {
+                return checked(problems, Err(settings::api_base_required()));
+            };
             checked(problems, settings::url(core, normalize_url(&value)))
         };
-        let token_url = url(&mut problems, TOKEN_URL, field::TOKEN_URL, DEFAULT_TOKEN_URL);
-        let api_base = url(&mut problems, API_BASE, field::API_BASE_URL, DEFAULT_API_BASE_URL);
+        let token_url = url(
+            &mut problems,
+            TOKEN_URL,
+            field::TOKEN_URL,
+            Some(DEFAULT_TOKEN_URL),
+        );
+        // Autopay's API is the default only for Autopay's tokens (a wrong token URL is
+        // reported above, and the API base's default then does not matter)
+        let api_default = token_url
+            .as_deref()
+            .map_or(Some(DEFAULT_API_BASE_URL), settings::default_api_base);
+        let api_base = url(&mut problems, API_BASE, field::API_BASE_URL, api_default);
         let audience = match raw(env, AUDIENCE).filter(|v| !v.is_empty()) {
             Some(v) if v == "none" => None,
             Some(v) => Some(v),

@@ -22,6 +22,7 @@ use crate::js::webcrypto::WebSealer;
 use crate::js::{DateClock, Ticks, jitter, resolve_api_url, set};
 use crate::{
     ApiCall, Endpoint, Error, Parts, Refusal, Served, TokenManager, TokenRecord, call_api, check_within_base,
+    settings,
 };
 
 type Manager = TokenManager<
@@ -54,7 +55,8 @@ const MAX_REDIRECTS: usize = 5;
 
 struct Shared {
     manager: Manager,
-    api_base_url: String,
+    /// `None`: the token endpoint is not Autopay's and no base was set (`fetch` refuses).
+    api_base_url: Option<String>,
     fetch: Function,
     /// The platform error behind the last failed token request.
     cause: LastCause,
@@ -217,7 +219,10 @@ impl ApiCall for NpmCall {
             let next = header(&resp, "location")
                 .and_then(|to| web_sys::Url::new_with_base(&to, &url).ok())
                 .map(|u| u.href())
-                .filter(|next| check_within_base(&shared.api_base_url, next).is_ok());
+                .filter(|next| {
+                    let base = shared.api_base_url.as_deref();
+                    base.is_some_and(|base| check_within_base(base, next).is_ok())
+                });
             let Some(next) = next else {
                 return Ok((resp, status));
             };
@@ -346,7 +351,11 @@ impl WasmClient {
             let path = path
                 .as_string()
                 .ok_or_else(|| shared.error(&Error::argument("path must be a string")))?;
-            let url = resolve_api_url(&shared.api_base_url, &path).map_err(|e| shared.error(&e))?;
+            let base = shared.api_base_url.as_deref();
+            let url = base
+                .ok_or_else(settings::api_base_required)
+                .and_then(|base| resolve_api_url(base, &path))
+                .map_err(|e| shared.error(&e))?;
             let replayable = body_replayable(&init);
             let mut call = NpmCall {
                 shared,

@@ -10,8 +10,7 @@ use crate::js::normalize_url;
 use crate::npm::observe::Logger;
 use crate::settings;
 use crate::{
-    ClientSecret, Config, DEFAULT_API_BASE_URL, DEFAULT_AUDIENCE, DEFAULT_TOKEN_URL, Error, Policy,
-    PrivateKey, StoreOutage, field,
+    ClientSecret, Config, DEFAULT_AUDIENCE, DEFAULT_TOKEN_URL, Error, Policy, PrivateKey, StoreOutage, field,
 };
 
 const KNOWN: &[&str] = &[
@@ -59,7 +58,8 @@ fn in_browser() -> bool {
 pub(crate) struct Options {
     pub(crate) config: Config,
     pub(crate) policy: Policy,
-    pub(crate) api_base_url: String,
+    /// `None`: unset, and the token endpoint is not Autopay's (`auth.fetch` refuses).
+    pub(crate) api_base_url: Option<String>,
     pub(crate) fetch: Function,
     pub(crate) kv: Option<KvStore>,
     /// Where log lines go (`console` unless given; `None` when the user passed `null`).
@@ -263,7 +263,10 @@ impl Options {
         } else {
             Some(string(options, "audience", Some(DEFAULT_AUDIENCE))?)
         };
-        let api_base_url = url(options, field::API_BASE_URL, DEFAULT_API_BASE_URL)?;
+        let api_base_url = match settings::default_api_base(&token_url) {
+            _ if !absent(&get(options, "apiBaseUrl")) => Some(url(options, field::API_BASE_URL, "")?),
+            default => default.map(str::to_owned),
+        };
         let body = settings::body_format(optional_string(options, "tokenRequest")?.as_deref())?;
         let mut config = Config::builder(&token_url, &client_id)
             .client_auth(client_auth)

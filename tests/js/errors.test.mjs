@@ -141,6 +141,48 @@ test('invalid_config: each bad option is named, its value never shown', () => {
   }
 });
 
+test('another vendor with tokenUrl unset: invalid_config naming tokenUrl, nothing sent anywhere', async () => {
+  let sent = 0;
+  const fetch = async () => {
+    sent += 1;
+    throw new Error('nothing may be sent');
+  };
+  const vendor = { clientId: 'vendor-client', clientSecret: SECRET, fetch };
+  // the five foreign shapes, each read from an environment variable that is not set
+  const foreign = [
+    { audience: 'https://api.vendor.example' },
+    { audience: null },
+    { tokenRequest: 'form' },
+    { clientAuth: 'client_secret_basic' },
+    { scope: 'read:things' },
+    { resource: 'https://api.vendor.example' },
+  ];
+  for (const tokenUrl of [undefined, process.env.AUTOPAY_TEST_UNSET_TOKEN_URL, '']) {
+    for (const extra of foreign) {
+      assert.throws(
+        () => new AutopayAuth({ ...vendor, tokenUrl, ...extra }),
+        (e) => {
+          assert.equal(e.code, 'invalid_config', JSON.stringify(extra));
+          assert.equal(e.option, 'tokenUrl');
+          assertNoSecret(e);
+          return true;
+        },
+      );
+    }
+  }
+  // with its own endpoint, the same configuration is fine; auth.fetch then needs apiBaseUrl
+  // (Autopay's API is the default only for Autopay's tokens)
+  const auth = new AutopayAuth({ ...vendor, tokenUrl: emu.tokenUrl, audience: null });
+  await assert.rejects(auth.fetch('/v1/echo'), (e) => {
+    assert.equal(e.code, 'invalid_config');
+    assert.equal(e.option, 'apiBaseUrl');
+    return true;
+  });
+  assert.equal(sent, 0, 'no request left the client');
+  // Autopay's own shape keeps both defaults
+  assert.doesNotThrow(() => new AutopayAuth({ clientId: 'cid', clientSecret: SECRET, fetch }));
+});
+
 test('the secret is in nothing the library hands out', async () => {
   const kv = new MemoryKV();
   const auth = make({ kv });

@@ -58,6 +58,14 @@ test('missing or malformed settings → 500 naming each setting, never its value
     [{ AUTOPAY_CLIENT_ID: '', PROXY_API_KEYS: 'short' }, ['AUTOPAY_CLIENT_ID', 'PROXY_API_KEYS']],
     [{ AUTOPAY_TOKEN_URL: 'http://auth.example.com/oauth/token' }, ['AUTOPAY_TOKEN_URL']],
     [{ AUTOPAY_API_BASE: 'not a url' }, ['AUTOPAY_API_BASE']],
+    // another vendor's settings with the token URL unset or empty: never Autopay's endpoint
+    [{ AUTOPAY_TOKEN_URL: null, AUTOPAY_SCOPE: 'read' }, ['AUTOPAY_TOKEN_URL']],
+    [{ AUTOPAY_TOKEN_URL: null, AUTOPAY_AUDIENCE: 'none' }, ['AUTOPAY_TOKEN_URL']],
+    [{ AUTOPAY_TOKEN_URL: '', AUTOPAY_TOKEN_REQUEST: 'form' }, ['AUTOPAY_TOKEN_URL']],
+    [{ AUTOPAY_TOKEN_URL: null, AUTOPAY_CLIENT_AUTH: 'client_secret_basic' }, ['AUTOPAY_TOKEN_URL']],
+    [{ AUTOPAY_TOKEN_URL: null, AUTOPAY_AUDIENCE: 'https://auth.example.com/api' }, ['AUTOPAY_TOKEN_URL']],
+    // a token from another endpoint never goes to Autopay's API by default
+    [{ AUTOPAY_API_BASE: null }, ['AUTOPAY_API_BASE']],
     [{ HEALTH_API_KEYS: 'short' }, ['HEALTH_API_KEYS']],
     // a health key that is also a caller key would fetch tokens: refused
     [{ HEALTH_API_KEYS: `monitoring-key-0123456789, ${CALLER_KEY}` }, ['HEALTH_API_KEYS']],
