@@ -147,7 +147,9 @@ export function makeApi(WasmClient) {
     fetch(path, init) {
       try {
         const signal = init?.signal;
-        const ready = Date.now() < this.#lease.until ? Promise.resolve() : this.#info(signal);
+        // without an API base the client refuses at once: no token is got for nothing
+        const warm = Date.now() < this.#lease.until || !this.#client.hasApiBase;
+        const ready = warm ? Promise.resolve() : this.#info(signal);
         return ready.then(() => this.#client.fetch(path, init, abortion(signal))).catch(rethrow);
       } catch (e) {
         return Promise.reject(e); // a getter of `init` threw: a rejection, never a throw

@@ -368,6 +368,12 @@ impl WasmClient {
         })
     }
 
+    /// Whether `fetch` has an API base (without one it refuses before any token is got).
+    #[wasm_bindgen(getter, js_name = hasApiBase)]
+    pub fn has_api_base(&self) -> bool {
+        self.shared.api_base_url.is_some()
+    }
+
     /// The OpenTelemetry `Meter` of the `telemetry` option, or `undefined`.
     #[wasm_bindgen(getter)]
     pub fn meter(&self) -> JsValue {
