@@ -11,6 +11,13 @@ export interface KVNamespaceLike {
    */
   putIfAbsent?(key: string, value: string, options: { ttlMs: number }): Promise<boolean>;
   /**
+   * Optional, and required with `putIfAbsent`: delete `key` only while its value is exactly
+   * `expected`, atomically; resolve `true` if deleted. The minting lock is released through it
+   * (its value names its owner, so a holder never frees another's lock), and a refused
+   * token's record is deleted through it (a token saved since is kept).
+   */
+  deleteIf?(key: string, expected: string): Promise<boolean>;
+  /**
    * Optional: the shortest `expirationTtl` (whole seconds, 1–86400) that `put` accepts.
    * Without it the store is taken for Workers KV (60 s), and a token with less than a minute
    * left stays in each instance's memory. The Redis, Upstash, Deno KV and DynamoDB adapters
@@ -285,5 +292,6 @@ export class MemoryKV implements KVNamespaceLike {
   get(key: string): Promise<string | null>;
   put(key: string, value: string, options?: { expirationTtl?: number; expiration?: number }): Promise<void>;
   delete(key: string): Promise<void>;
+  deleteIf(key: string, expected: string): Promise<boolean>;
   list(options?: { prefix?: string }): Promise<{ keys: { name: string; expiration?: number }[]; list_complete: true }>;
 }

@@ -49,6 +49,13 @@ export class MemoryKV {
     this.#entries.delete(String(key));
   }
 
+  /** Deletes `key` only while it holds `expected` (one step: JS runs it to the end). */
+  async deleteIf(key, expected) {
+    if (this.#live(String(key))?.value !== expected) return false;
+    this.#entries.delete(String(key));
+    return true;
+  }
+
   async list({ prefix = '' } = {}) {
     const keys = [];
     for (const name of [...this.#entries.keys()].sort()) {

@@ -15,6 +15,7 @@ use std::future::Future;
 
 use futures_util::future::{Either, join, select};
 
+use crate::assertion::fresh_jti;
 use crate::config::{Config, url_host};
 use crate::error::Error;
 use crate::fleet::{FLEET_SUFFIX, FleetState};
@@ -219,9 +220,11 @@ impl<H: Host> TokenManager<H> {
     /// Drives one call through the machine until it is served or fails.
     async fn run(&self, mut call: Call) -> Result<Lookup<H>, Error> {
         let inner = &self.inner;
-        let mut action = inner.event(|m, now| m.want(now, &mut call));
+        // the owner id of the lock this call claimed last: only that value is ever released
+        let mut owner: Option<String> = None;
+        let (mut action, mut epoch) = inner.event(|m, now| m.want(now, &mut call));
         loop {
-            action = match action {
+            (action, epoch) = match action {
                 Action::Serve(served) => {
                     return Ok(Lookup {
                         served,
@@ -241,12 +244,14 @@ impl<H: Host> TokenManager<H> {
                     inner.event(|m, now| m.stored(now, &mut call, read))
                 }
                 Action::ClaimLock { ttl_ms } => {
-                    let claim = match inner.host.store() {
-                        Some(store) => {
-                            let lock = store.put_if_absent(&inner.lock_key, "minting", ttl_ms);
+                    owner = fresh_jti();
+                    let claim = match (inner.host.store(), &owner) {
+                        (Some(store), Some(owner)) => {
+                            let lock = store.put_if_absent(&inner.lock_key, owner, ttl_ms);
                             inner.bounded("lock", lock).await
                         }
-                        None => Err(StoreError("no store to lock".into())),
+                        (None, _) => Err(StoreError("no store to lock".into())),
+                        (_, None) => Err(StoreError("no randomness for the lock's owner".into())),
                     };
                     inner.event(|m, now| m.claimed(now, &mut call, claim))
                 }
@@ -259,16 +264,20 @@ impl<H: Host> TokenManager<H> {
                     inner.event(|m, now| m.saved(now, &mut call, &results))
                 }
                 Action::Unlock => {
-                    let results = match inner.host.store() {
-                        Some(store) => vec![inner.bounded("unlock", store.delete(&inner.lock_key)).await],
-                        None => Vec::new(),
+                    // fenced: deletes the lock only while it is still this claim's
+                    let results = match (inner.host.store(), owner.take()) {
+                        (Some(store), Some(owner)) => {
+                            let unlock = store.delete_if(&inner.lock_key, &owner);
+                            vec![inner.bounded("unlock", unlock).await.map(drop)]
+                        }
+                        _ => Vec::new(),
                     };
                     inner.event(|m, now| m.saved(now, &mut call, &results))
                 }
                 Action::WaitUntil(at) => {
                     let now = inner.now();
                     if at > now {
-                        let woken = pin!(inner.host.notify().wait());
+                        let woken = pin!(inner.host.notify().wait(epoch));
                         let slept = pin!(inner.host.clock().sleep(at - now));
                         select(woken, slept).await;
                     }
@@ -321,8 +330,9 @@ impl<H: Host> Inner<H> {
     }
 
     /// The record (and, with `fleet`, the fleet state, read at the same time) from the store.
-    /// A failing record read is the read's failure; a fleet state that cannot be read or opened
-    /// is only absent.
+    /// A failing record read is the read's failure; a fleet state that cannot be *read* is
+    /// reported as such (never as "none": the machine decides), one that does not open or
+    /// decode is absent.
     async fn read(&self, fleet: bool) -> Result<StoreRead, StoreError> {
         let Some(store) = self.host.store() else {
             return Ok(StoreRead::default());
@@ -330,20 +340,29 @@ impl<H: Host> Inner<H> {
         let record = self.bounded("get", store.get(&self.key));
         let state = async {
             if !fleet {
-                return None;
+                return Ok(None);
             }
-            let value = self.bounded("get", store.get(&self.fleet_key)).await.ok()??;
-            FleetState::decode(&self.fleet_sealer.open_text(&value).await?)
+            let Some(value) = self.bounded("get", store.get(&self.fleet_key)).await? else {
+                return Ok(None);
+            };
+            let text = self.fleet_sealer.open_text(&value).await;
+            Ok(text.as_deref().and_then(FleetState::decode))
         };
         let (record, fleet) = join(record, state).await;
+        let (fleet, fleet_error) = match fleet {
+            Ok(fleet) => (fleet, None),
+            Err(e) => (None, Some(e)),
+        };
         Ok(StoreRead {
             record: self.open(record?).await,
             fleet,
+            fleet_error,
         })
     }
 
     /// Writes the record and the fleet state (sealed, at the same time): one result per write.
-    /// A platform that cannot seal stores nothing: never a plain value.
+    /// A platform that cannot seal stores nothing (never a plain value), and that is a failed
+    /// write: the lock is kept.
     async fn save(
         &self,
         record: Option<(Arc<TokenRecord>, u64)>,
@@ -354,12 +373,16 @@ impl<H: Host> Inner<H> {
         };
         let put_record = async {
             let (rec, ttl_secs) = record?;
-            let value = self.sealer.seal(&rec).await?;
+            let Some(value) = self.sealer.seal(&rec).await else {
+                return Some(Err(StoreError::unsealed()));
+            };
             Some(self.bounded("put", store.put(&self.key, &value, ttl_secs)).await)
         };
         let put_fleet = async {
             let (state, ttl_secs) = fleet?;
-            let value = self.fleet_sealer.seal_text(&state.encode()).await?;
+            let Some(value) = self.fleet_sealer.seal_text(&state.encode()).await else {
+                return Some(Err(StoreError::unsealed()));
+            };
             Some(
                 self.bounded("put", store.put(&self.fleet_key, &value, ttl_secs))
                     .await,
@@ -378,11 +401,14 @@ impl<H: Host> Inner<H> {
         for op in ops {
             let done = match op {
                 StoreOp::Delete => self.bounded("delete", store.delete(&self.key)).await,
+                // the stored value that holds the refused token is deleted only while it is
+                // still there, in one store operation: a token saved since the read survives
                 StoreOp::DeleteIf { token } => match self.bounded("get", store.get(&self.key)).await {
                     Ok(Some(v)) => match self.sealer.open(&v).await {
-                        Some(held) if held.access_token == token => {
-                            self.bounded("delete", store.delete(&self.key)).await
-                        }
+                        Some(held) if held.access_token == token => self
+                            .bounded("delete", store.delete_if(&self.key, &v))
+                            .await
+                            .map(drop),
                         _ => Ok(()),
                     },
                     Ok(None) => Ok(()),
@@ -405,8 +431,11 @@ impl<H: Host> Inner<H> {
         opened
     }
 
-    /// Feeds one event to the machine; wakes the waiters when a flight has landed.
-    fn event(&self, f: impl FnOnce(&mut Machine, u64) -> Action) -> Action {
+    /// Feeds one event to the machine; wakes the waiters when a flight has landed. With the
+    /// action comes the waker's epoch taken *before* the machine was asked, for a wait the
+    /// action may ask for: a flight that lands after the answer still wakes it.
+    fn event(&self, f: impl FnOnce(&mut Machine, u64) -> Action) -> (Action, u64) {
+        let epoch = self.host.notify().epoch();
         let (action, landed) = self.touch(|m, now| {
             let action = f(m, now);
             (action, m.take_landed())
@@ -414,7 +443,7 @@ impl<H: Host> Inner<H> {
         if landed {
             self.host.notify().notify_all();
         }
-        action
+        (action, epoch)
     }
 
     /// Runs `f` on the machine at the current time, then hands what happened to the observer

@@ -209,6 +209,13 @@ impl Error {
         }
     }
 
+    /// Whether the failure happened here, before anything was sent (bad configuration, no
+    /// signer, a key the platform refuses): it says nothing of the token endpoint, so it never
+    /// closes the fleet's gate or spends its budget.
+    pub fn is_local(&self) -> bool {
+        matches!(self, Error::InvalidConfig { .. } | Error::InvalidArgument { .. })
+    }
+
     /// Seconds to wait before asking again, when the server (or the mint budget) said.
     pub fn retry_after(&self) -> Option<u64> {
         match self {

@@ -63,18 +63,23 @@ pub const LOCK_GRACE_MS: u64 = 2_000;
 /// What an instance without a usable token does when the shared store cannot be reached (a read
 /// or the minting lock fails), so the fleet cannot agree on who mints.
 ///
-/// The default is [`StoreOutage::Mint`]: availability, bounded. An instance mints on its own at
-/// most once per rotation spacing (about one per token lifetime, and never past the mint
-/// budget), so an outage costs at most one token per instance per lifetime — the same as a
-/// fleet with no shared store — and never a token per request. Vendors whose quota cannot
-/// afford even that choose [`StoreOutage::Fail`].
+/// Either way, a blip is not an outage: the store is tried again for
+/// [`Policy::store_wait_ms`] first (a failed call, a timeout), and a renewal never mints alone
+/// (the held token is served, and the renewal backs off). Then the default is
+/// [`StoreOutage::Mint`]: availability, bounded. An instance mints on its own at most once per
+/// rotation spacing (about one per token lifetime, and never past the mint budget), so an outage
+/// costs at most one token per instance per lifetime — the same as a fleet with no shared store
+/// — and never a token per request; those requests are the instance's own and never count
+/// against the fleet's budget when the store returns. Vendors whose quota cannot afford even
+/// that choose [`StoreOutage::Fail`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum StoreOutage {
-    /// Mint alone, at most once per rotation spacing (see above).
+    /// After [`Policy::store_wait_ms`], mint alone, at most once per rotation spacing (see
+    /// above).
     #[default]
     Mint,
-    /// Keep trying the store for [`Policy::store_wait_ms`], then fail with `store_unavailable`;
-    /// never mint without the store's agreement.
+    /// After [`Policy::store_wait_ms`], fail with `store_unavailable`; never mint without the
+    /// store's agreement.
     Fail,
 }
 
@@ -117,7 +122,8 @@ pub struct Policy {
     pub store_timeout_ms: u64,
     /// What an instance without a token does while the shared store cannot be reached.
     pub store_outage: StoreOutage,
-    /// With [`StoreOutage::Fail`]: how long to keep trying the store before failing.
+    /// How long a caller without a token keeps trying an unreachable store before the
+    /// [`StoreOutage`] policy applies.
     pub store_wait_ms: u64,
 }
 

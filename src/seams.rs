@@ -144,6 +144,13 @@ impl<T: Transport, C: Clock, G: Signer> TokenSource for Endpoint<T, C, G> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoreError(pub String);
 
+impl StoreError {
+    /// A value that could not be sealed (no randomness or no crypto here): nothing was written.
+    pub fn unsealed() -> Self {
+        StoreError("the value could not be sealed, so it was not written".into())
+    }
+}
+
 /// A shared key-value store with expiring entries (the shape of Workers KV).
 pub trait Store {
     /// The value under `key`, if any.
@@ -175,6 +182,17 @@ pub trait Store {
     ) -> impl Future<Output = Result<bool, StoreError>> {
         let _ = (key, value, ttl_ms);
         async { Err(StoreError("this store cannot lock".into())) }
+    }
+    /// Deletes `key` **only while its value is exactly `expected`**, in one atomic operation:
+    /// `true` if it was deleted, `false` if the key held something else or nothing. The fenced
+    /// release of the minting lock (its value names its owner) and the delete of a refused
+    /// token's record go through it, so neither can remove what another instance wrote in the
+    /// meantime. A [`Shared::Locking`] store must have it (Redis and Upstash: a script; DynamoDB:
+    /// a conditional delete; Deno KV: an atomic check). The default deletes nothing: a store
+    /// that cannot compare and delete at once leaves the record for the next token to replace.
+    fn delete_if(&self, key: &str, expected: &str) -> impl Future<Output = Result<bool, StoreError>> {
+        let _ = (key, expected);
+        async { Ok(false) }
     }
 }
 
@@ -226,9 +244,19 @@ pub trait Seal {
 /// How callers of one host wait for the flight under way to end (the waiting half of
 /// single-flight; the deciding half is the machine's). `notify_all` wakes every waiter; a waiter
 /// that wakes early just asks the machine again.
+///
+/// No wake-up is missed: a caller takes the [`Notify::epoch`] *before* it asks the machine, and
+/// waits for any `notify_all` after that — so a flight that lands between the machine's answer
+/// ("wait") and the wait itself still wakes it.
 pub trait Notify {
-    /// Resolves at the next `notify_all` (or earlier: a spurious wake is harmless).
-    fn wait(&self) -> impl Future<Output = ()>;
+    /// How many `notify_all`s there have been (hosts whose callers cannot interleave with a
+    /// landing — one thread, no await in between — may answer 0 and ignore it in `wait`).
+    fn epoch(&self) -> u64 {
+        0
+    }
+    /// Resolves at the first `notify_all` after `epoch` (at once if there was one already; or
+    /// earlier: a spurious wake is harmless).
+    fn wait(&self, epoch: u64) -> impl Future<Output = ()>;
     /// Wakes every waiter.
     fn notify_all(&self);
 }
@@ -245,8 +273,11 @@ impl Wakers {
 }
 
 impl Notify for Wakers {
-    fn wait(&self) -> impl Future<Output = ()> {
-        let seen = self.state().0;
+    fn epoch(&self) -> u64 {
+        self.state().0
+    }
+
+    fn wait(&self, seen: u64) -> impl Future<Output = ()> {
         std::future::poll_fn(move |cx| {
             let mut state = self.state();
             if state.0 != seen {
@@ -264,5 +295,21 @@ impl Notify for Wakers {
             std::mem::take(&mut state.1)
         };
         wakers.into_iter().for_each(Waker::wake);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_landing_between_the_machines_answer_and_the_wait_still_wakes() {
+        let wakers = Wakers::default();
+        let epoch = wakers.epoch(); // taken before asking the machine
+        wakers.notify_all(); // the flight lands before the caller waits
+        let waited = futures_util::FutureExt::now_or_never(wakers.wait(epoch));
+        assert_eq!(waited, Some(()), "the wait ends at once");
+        let later = futures_util::FutureExt::now_or_never(wakers.wait(wakers.epoch()));
+        assert_eq!(later, None, "with nothing new, it waits");
     }
 }

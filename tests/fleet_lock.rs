@@ -28,10 +28,10 @@ fn show(a: &Action) -> String {
             record
                 .as_ref()
                 .map_or("-".into(), |(r, _)| r.access_token.clone()),
-            fleet
-                .as_ref()
-                .and_then(|(f, _)| f.gate.as_ref())
-                .map_or("open".into(), |g| format!("{:?}", g.kind))
+            match fleet {
+                None => "-".into(),
+                Some((f, _)) => f.gate.as_ref().map_or("open".into(), |g| format!("{:?}", g.kind)),
+            }
         ),
         Action::Unlock => "Unlock".into(),
         Action::WaitUntil(t) => format!("WaitUntil({t})"),
@@ -60,6 +60,7 @@ fn fleet(gate: Option<Gate>, sent: Vec<u64>) -> StoreRead {
             lifetime_ms: Some(86_400_000),
             gate,
         }),
+        fleet_error: None,
     }
 }
 
@@ -271,28 +272,56 @@ fn the_mint_budget_is_the_fleets() {
     );
 }
 
+/// Drives `c` from `now` against a store whose every read fails, until the machine asks for
+/// something else: that action, shown, the time, and how many reads it made.
+fn through_outage(m: &mut Machine, c: &mut Call, mut now: u64) -> (String, u64, u32) {
+    let mut action = m.want(now, c);
+    let mut reads = 0;
+    loop {
+        action = match action {
+            Action::ReadStore { .. } => {
+                reads += 1;
+                m.stored(now, c, Err::<Option<TokenRecord>, _>(StoreError("down".into())))
+            }
+            Action::WaitUntil(t) => {
+                now = t;
+                m.want(now, c)
+            }
+            other => return (show(&other), now, reads),
+        };
+    }
+}
+
 #[test]
 fn when_the_store_is_down_an_instance_mints_alone_once_per_lifetime_by_default() {
     let mut m = machine(Policy::default());
-    let down = || Err::<Option<TokenRecord>, _>(StoreError("down".into()));
+    // a blip is not an outage: the store is tried for storeWaitMs, then this instance mints
     let mut c = Call::new(Want::Usable);
-    m.want(0, &mut c);
-    assert_eq!(show(&m.stored(0, &mut c, down())), "Mint(-)");
-    m.minted(0, &mut c, Ok(token("t1", 0)));
-    m.saved(
-        0,
-        &mut c,
-        &[Err(StoreError("down".into())), Err(StoreError("down".into()))],
+    assert_eq!(
+        through_outage(&mut m, &mut c, 0),
+        ("Mint(-)".into(), DEFAULT_STORE_WAIT_MS, 11)
     );
+    let t = DEFAULT_STORE_WAIT_MS;
+    assert_eq!(
+        show(&m.minted(t, &mut c, Ok(token("t1", t)))),
+        "Save(t1, -)",
+        "the record only: a token minted alone is not the fleet's to count"
+    );
+    // minted alone: the request is this instance's, so no fleet state is written for it
+    assert_eq!(
+        show(&m.saved(t, &mut c, &[Err(StoreError("down".into()))])),
+        "Serve(t1, network)"
+    );
+    assert_eq!(m.budget_use(t).0, 1, "it counts here");
     // the token is lost (refused) while the store is still down: no second mint this lifetime
     assert_eq!(m.refused(50_000, "t1"), Refusal::Dropped);
     let mut c = Call::new(Want::Usable);
-    m.want(50_000, &mut c);
-    assert_eq!(show(&m.stored(50_000, &mut c, down())), "Fail(store_unavailable)");
+    let (action, ..) = through_outage(&mut m, &mut c, 50_000);
+    assert_eq!(action, "Fail(store_unavailable)");
     // a rotation spacing (70 % of the 100 s lifetime) after the first: one more is allowed
     let mut c = Call::new(Want::Usable);
-    m.want(70_000, &mut c);
-    assert_eq!(show(&m.stored(70_000, &mut c, down())), "Mint(t1)");
+    let (action, ..) = through_outage(&mut m, &mut c, 75_000);
+    assert_eq!(action, "Mint(t1)");
     let kinds: Vec<_> = m
         .take_events()
         .iter()
@@ -300,6 +329,21 @@ fn when_the_store_is_down_an_instance_mints_alone_once_per_lifetime_by_default()
         .map(|e| e.detail.clone().unwrap())
         .collect();
     assert_eq!(kinds, ["mint", "fail", "mint"]);
+}
+
+#[test]
+fn the_store_answering_within_store_wait_is_a_blip_and_nothing_is_minted_alone() {
+    let mut m = machine(Policy::default());
+    let mut c = Call::new(Want::Usable);
+    m.want(0, &mut c);
+    let down = Err::<Option<TokenRecord>, _>(StoreError("down".into()));
+    assert_eq!(show(&m.stored(0, &mut c, down)), "WaitUntil(500)");
+    assert_eq!(show(&m.want(500, &mut c)), "ReadStore");
+    assert_eq!(
+        show(&m.stored(500, &mut c, Ok(Some(token("s1", 0))))),
+        "Serve(s1, kv)"
+    );
+    assert_eq!(m.stats().mints, 0);
 }
 
 #[test]
@@ -351,4 +395,89 @@ fn a_claim_answered_after_its_flight_was_declared_dead_frees_the_lock_at_once() 
     m.stored(0, &mut c, Ok(None));
     m.timeout(60_000);
     assert_eq!(show(&m.claimed(60_000, &mut c, Ok(true))), "Unlock");
+}
+
+#[test]
+fn a_holder_whose_locks_life_passed_claims_again_before_any_token_request() {
+    let policy = Policy::default();
+    let ttl = policy.lock_ttl_ms();
+    let mut m = machine(policy);
+    let mut c = Call::new(Want::Usable);
+    m.want(0, &mut c);
+    assert_eq!(show(&m.stored(0, &mut c, Ok(None))), "ClaimLock");
+    // a slow store: the claim and the double check each take nearly their whole bound…
+    assert_eq!(show(&m.claimed(11_999, &mut c, Ok(true))), "ReadStore");
+    assert_eq!(show(&m.stored(23_998, &mut c, Ok(None))), "Mint(-)");
+    // …and a slow endpoint that fails: the retry would end past the lock's life
+    let busy = Error::Server(ServerError {
+        status: 503,
+        error: None,
+        description: None,
+        retry_after: None,
+    });
+    let Action::WaitUntil(retry) = m.minted(34_998, &mut c, Err(busy)) else {
+        panic!("a retry")
+    };
+    assert!(retry + Policy::default().mint_bound_ms() > ttl);
+    assert_eq!(
+        show(&m.want(retry, &mut c)),
+        "ClaimLock",
+        "no token request without claiming the lock again"
+    );
+    // another holds it now: this one waits for its token, and never mints beside it
+    assert_eq!(
+        show(&m.claimed(retry, &mut c, Ok(false))),
+        format!("WaitUntil({})", retry + MINT_POLL_MIN_MS)
+    );
+}
+
+#[test]
+fn a_local_failure_stays_with_the_instance_and_spends_nothing_of_the_fleets() {
+    let mut m = machine(Policy::default());
+    let mut c = holding_the_lock(&mut m, 0);
+    assert_eq!(show(&m.stored(0, &mut c, Ok(None))), "Mint(-)");
+    assert_eq!(m.budget_use(0).0, 1);
+    // no signer here, or a key the platform refuses: nothing was sent
+    let local = Error::config(field::PRIVATE_KEY, "cannot be used here");
+    assert_eq!(
+        show(&m.minted(0, &mut c, Err(local))),
+        "Unlock",
+        "the lock is freed without writing a gate for the fleet"
+    );
+    assert_eq!(m.budget_use(0).0, 0, "the budget gets its request back");
+    assert_eq!(show(&m.saved(0, &mut c, &[Ok(())])), "Fail(invalid_config)");
+    let mut c = Call::new(Want::Usable);
+    m.want(1, &mut c);
+    assert_eq!(
+        show(&m.stored(1, &mut c, Ok(None))),
+        "Fail(invalid_config)",
+        "this instance holds, before it claims the lock"
+    );
+}
+
+#[test]
+fn a_fleet_state_that_cannot_be_read_is_not_none() {
+    let mut m = machine(Policy::default());
+    let mut c = Call::new(Want::Usable);
+    m.want(0, &mut c);
+    let read = StoreRead {
+        record: None,
+        fleet: None,
+        fleet_error: Some(StoreError("down".into())),
+    };
+    assert_eq!(
+        show(&m.stored(0, &mut c, Ok(read))),
+        "WaitUntil(500)",
+        "the fleet's gate and budget are unknown: the store is tried again, no lock is claimed"
+    );
+    // a usable record is still taken: serving needs no fleet state
+    let mut m = machine(Policy::default());
+    let mut c = Call::new(Want::Usable);
+    m.want(0, &mut c);
+    let read = StoreRead {
+        record: Some(token("s1", 0)),
+        fleet: None,
+        fleet_error: Some(StoreError("down".into())),
+    };
+    assert_eq!(show(&m.stored(0, &mut c, Ok(read))), "Serve(s1, kv)");
 }

@@ -133,8 +133,9 @@ fn with_a_store_a_caller_without_a_usable_token_reads_it_first() {
     let table: [(Result<Option<TokenRecord>, StoreError>, &str); 3] = [
         (Ok(Some(token("s1", 0))), "Serve(s1, kv)"),
         (Ok(None), "ClaimLock(39000)"),
-        // the store cannot be reached: by default this instance mints alone (once per lifetime)
-        (Err(StoreError("down".into())), "Mint(-)"),
+        // the store cannot be reached: a blip is not an outage, so it is tried again first
+        // (after storeWaitMs the outage rule decides: by default this instance mints alone)
+        (Err(StoreError("down".into())), "WaitUntil(501)"),
     ];
     for (read, expected) in table {
         let mut m = machine(true);
@@ -218,8 +219,23 @@ fn a_failing_claim_is_tried_once_more_after_a_pause_then_the_outage_rule_decides
     let down = || Err(StoreError("down".into()));
     assert_eq!(show(&m.claimed(0, &mut c, down())), "WaitUntil(50)");
     assert_eq!(show(&m.want(50, &mut c)), "ClaimLock(39000)");
-    assert_eq!(show(&m.claimed(50, &mut c, down())), "Mint(-)");
-    assert_eq!(m.stats().kv_errors, 2);
+    // the outage rule: the store is tried again for storeWaitMs, then (by default) this
+    // instance mints alone
+    assert_eq!(show(&m.claimed(50, &mut c, down())), "WaitUntil(550)");
+    let mut now = 550;
+    let mut action = m.want(now, &mut c);
+    let last = loop {
+        action = match action {
+            Action::ReadStore { .. } => m.stored(now, &mut c, Err::<StoreRead, _>(StoreError("down".into()))),
+            Action::WaitUntil(t) => {
+                now = t;
+                m.want(now, &mut c)
+            }
+            other => break show(&other),
+        };
+    };
+    assert_eq!(last, "Mint(-)");
+    assert_eq!(now, 50 + DEFAULT_STORE_WAIT_MS, "after storeWaitMs");
 }
 
 #[test]
@@ -750,14 +766,24 @@ fn each_store_is_asked_only_what_it_can_do() {
     assert_eq!(m.take_store_ops(), [refused, StoreOp::Delete]);
     assert!(m.take_store_ops().is_empty());
 
-    // its failing read is an outage, for the outage rule to decide (by default: mint alone)
+    // its failing read is an outage, for the outage rule to decide after storeWaitMs (by
+    // default: mint alone)
     let mut m = Machine::new(Policy::default(), 0.0, Shared::ReadWrite).unwrap();
     let mut c = Call::new(Want::Usable);
     m.want(0, &mut c);
-    let down = Err::<StoreRead, _>(StoreError("down".into()));
-    assert_eq!(show(&m.stored(0, &mut c, down)), "Mint(-)");
+    let down = || Err::<StoreRead, _>(StoreError("down".into()));
+    assert_eq!(show(&m.stored(0, &mut c, down())), "WaitUntil(500)");
+    m.want(DEFAULT_STORE_WAIT_MS, &mut c);
+    assert_eq!(show(&m.stored(DEFAULT_STORE_WAIT_MS, &mut c, down())), "Mint(-)");
     let kinds: Vec<_> = m.take_events().iter().map(|e| e.kind).collect();
-    assert_eq!(kinds, [EventKind::StoreError, EventKind::StoreOutage]);
+    assert_eq!(
+        kinds,
+        [
+            EventKind::StoreError,
+            EventKind::StoreError,
+            EventKind::StoreOutage
+        ]
+    );
 
     // a read-only view (in front of a minting authority): reads, never a write or a delete
     let mut m = Machine::new(Policy::default(), 0.0, Shared::ReadOnly).unwrap();

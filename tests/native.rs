@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use autopay_auth::native::{Client, RedisStore};
-use autopay_auth::{ClientSecret, Config, DEFAULT_AUDIENCE, Policy, Refusal, Source, code};
+use autopay_auth::{
+    ClientAuth, ClientSecret, Config, DEFAULT_AUDIENCE, Policy, PrivateKey, Refusal, Source, code, field,
+};
 use serde_json::{Value, json};
 use tokio::sync::Barrier;
 
@@ -353,4 +355,86 @@ async fn the_example_gets_one_token_for_its_hundred_tasks() {
     );
     assert!(!stdout.contains(SECRET));
     assert_eq!(emu.token_requests().await, 1);
+}
+
+#[test]
+fn a_private_key_the_native_client_cannot_sign_with_is_refused_when_it_is_built() {
+    let key = r#"{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0","d":"jpsQnnGQmL-YBIffH1136cLyMqQ0-LGH1cs0nOKFf2c"}"#;
+    let config = Config::builder("https://as.example/token", "id")
+        .client_auth(ClientAuth::PrivateKeyJwt)
+        .private_key(PrivateKey::parse(key, None, None).unwrap())
+        .build()
+        .unwrap();
+    let err = Client::new(config).unwrap_err();
+    assert_eq!(
+        (err.code(), err.field()),
+        ("invalid_config", Some(field::PRIVATE_KEY))
+    );
+}
+
+/// The store contract (as `autopay-auth/conformance` checks it for the npm adapters) against the
+/// native Redis store and a real redis-server: values byte for byte, 50 concurrent claims of one
+/// lock with one winner, a fenced release, lock expiry, compare-and-delete, 1 s TTLs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_native_redis_store_keeps_the_store_contract() {
+    use autopay_auth::Store;
+    let redis = Redis::start();
+    let store = Arc::new(RedisStore::open(&redis.url).unwrap());
+    for v in ["{\"a\":1}", "42", " 7", "OK", "null", "héllo ✓", "v2.AbC-_9"] {
+        store.put("value", v, 60).await.unwrap();
+        assert_eq!(store.get("value").await.unwrap().as_deref(), Some(v));
+    }
+    assert_eq!(store.get("absent").await.unwrap(), None);
+    let claims: Vec<_> = (0..50)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move { store.put_if_absent("lock", &format!("owner-{i}"), 10_000).await })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for (i, claim) in claims.into_iter().enumerate() {
+        if claim.await.unwrap().unwrap() {
+            winners.push(format!("owner-{i}"));
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one claim wins");
+    let other = if winners[0] == "owner-0" {
+        "owner-1"
+    } else {
+        "owner-0"
+    };
+    assert!(
+        !store.delete_if("lock", other).await.unwrap(),
+        "another owner frees nothing"
+    );
+    assert!(
+        !store.put_if_absent("lock", other, 10_000).await.unwrap(),
+        "still held"
+    );
+    assert!(
+        store.delete_if("lock", &winners[0]).await.unwrap(),
+        "the owner frees it"
+    );
+    assert!(
+        store.put_if_absent("lock", other, 1_000).await.unwrap(),
+        "free again"
+    );
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    assert!(
+        store.put_if_absent("lock", "later", 1_000).await.unwrap(),
+        "an expired lock is free"
+    );
+    store.put("record", "v2.first", 60).await.unwrap();
+    store.put("record", "v2.second", 60).await.unwrap();
+    assert!(!store.delete_if("record", "v2.first").await.unwrap());
+    assert_eq!(store.get("record").await.unwrap().as_deref(), Some("v2.second"));
+    assert!(store.delete_if("record", "v2.second").await.unwrap());
+    assert_eq!(store.get("record").await.unwrap(), None);
+    store.put("brief", "x", 1).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    assert_eq!(
+        store.get("brief").await.unwrap(),
+        None,
+        "a 1 s TTL, to the second"
+    );
 }

@@ -115,12 +115,74 @@ fn a_store_that_fails_to_lock_still_gets_a_token() {
         (s.record.access_token.as_str(), s.source),
         ("tok-1", Source::Network)
     );
-    // the read and both writes (the record, the fleet state) failed, and were survived: the
-    // store being unreachable, this instance minted alone (the default `StoreOutage::Mint`)
-    assert_eq!(m.stats().kv_errors, 3);
+    // the store was tried for storeWaitMs (11 reads, every 500 ms) and stayed unreachable, so
+    // this instance minted alone (the default `StoreOutage::Mint`) — a request that is its own,
+    // never the fleet's budget, so only the record's write was tried (and failed)
+    assert_eq!(m.stats().kv_errors, 12);
     assert_eq!(w.transport.calls(), 1);
     assert!(
-        w.clock.now() - START_MS < 1_000,
-        "a broken store costs a short pause, not the lock timeout"
+        w.clock.now() - START_MS < DEFAULT_STORE_WAIT_MS + 1_000,
+        "a broken store costs storeWaitMs, not the lock timeout"
     );
+}
+
+#[test]
+fn a_holder_frees_only_its_own_lock() {
+    let w = World::new();
+    w.store.atomic.set(true);
+    let m = w.manager(true);
+    let lock = format!("{}{MINT_LOCK_SUFFIX}", m.cache_key());
+    let mut pool = LocalPool::new();
+    let out = spawn_gets(&pool, std::slice::from_ref(&m), 1);
+    // the holder's token request is out…
+    w.transport.gate.close();
+    pool.run_until_stalled();
+    let owner = w.store.value(&lock).expect("the holder's lock");
+    assert_ne!(owner, "minting", "the lock's value is a random owner id");
+    // …while its lock expired and another process took it
+    w.store
+        .map
+        .borrow_mut()
+        .insert(lock.clone(), ("another-owner".into(), u64::MAX));
+    w.transport.gate.open();
+    run_all(&mut pool);
+    assert!(out.borrow()[0].is_ok());
+    assert_eq!(
+        w.store.value(&lock).as_deref(),
+        Some("another-owner"),
+        "the release is fenced: another owner's lock is never deleted"
+    );
+}
+
+/// A sealer for a platform that cannot seal (no randomness, no crypto).
+struct NoSeal;
+
+impl Seal for NoSeal {
+    fn new(_secret: &ClientSecret, _context: &str) -> Self {
+        NoSeal
+    }
+    async fn seal_text(&self, _plain: &str) -> Option<String> {
+        None
+    }
+    async fn open_text(&self, _value: &str) -> Option<String> {
+        None
+    }
+}
+
+#[test]
+fn a_record_that_cannot_be_sealed_is_a_failed_write_and_the_lock_is_kept() {
+    let w = World::new();
+    w.store.atomic.set(true);
+    let config = config();
+    let source = Endpoint::new(config.clone(), w.transport.clone(), w.clock.clone());
+    let host = Parts::new(source, Some(w.store.clone()), w.clock.clone()).with_seal::<NoSeal>();
+    let m = TokenManager::new(&config, Policy::default(), 0.0, host).unwrap();
+    assert_eq!(get(&m).unwrap().record.access_token, "tok-1");
+    assert!(w.store.value(m.cache_key()).is_none(), "nothing plain is stored");
+    let lock = format!("{}{MINT_LOCK_SUFFIX}", m.cache_key());
+    assert!(
+        w.store.value(&lock).is_some(),
+        "the token exists but the fleet cannot read it: the lock is kept, so nobody mints another"
+    );
+    assert!(m.stats().kv_errors >= 1);
 }

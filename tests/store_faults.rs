@@ -79,10 +79,12 @@ fn a_store_that_never_answers_costs_its_bound_not_a_hang() {
         (s.record.access_token.as_str(), s.source),
         ("tok-1", Source::Network)
     );
-    // the read timed out after 3 s, and so did the two writes (record and fleet state, at once)
-    assert_eq!(m.stats().kv_errors, 3);
+    // three reads timed out after 3 s each (the store is tried for storeWaitMs after the
+    // first), then it minted alone, and the record's write timed out too (a token minted
+    // alone is this instance's: no fleet state is written for it)
+    assert_eq!(m.stats().kv_errors, 4);
     assert!(
-        w.clock.now() - START_MS < 7_000,
+        w.clock.now() - START_MS < 3_000 + DEFAULT_STORE_WAIT_MS + 3_000 + 3_000,
         "took {} ms",
         w.clock.now() - START_MS
     );
@@ -94,10 +96,11 @@ fn failing_store_is_counted_and_survived() {
     w.store.fail.set(true);
     let m = w.manager(true);
     assert_eq!(get(&m).unwrap().record.access_token, "tok-1");
-    assert_eq!(m.stats().kv_errors, 3); // the get and the two puts (record, fleet state)
+    // 11 reads over storeWaitMs, and the record's put (minted alone)
+    assert_eq!(m.stats().kv_errors, 12);
     assert_eq!(get(&m).unwrap().source, Source::Memory);
     block_on(m.invalidate());
-    assert_eq!(m.stats().kv_errors, 4);
+    assert_eq!(m.stats().kv_errors, 13);
 }
 
 #[test]
@@ -143,6 +146,25 @@ fn a_refusal_never_deletes_the_token_another_instance_stored_since() {
 }
 
 #[test]
+fn a_token_stored_between_the_refusals_read_and_its_delete_survives() {
+    let w = World::new();
+    let m = w.manager(true);
+    get(&m).unwrap();
+    // another instance stores tok-9 right after this one read tok-1's record to compare it
+    let key = m.cache_key().to_owned();
+    let newer = sealer().seal(&record("tok-9", START_MS, 86_400), [9; 12]);
+    *w.store.after_get.borrow_mut() = Some(Box::new(move |map| {
+        map.insert(key, (newer, u64::MAX));
+    }));
+    assert_eq!(block_on(m.invalidate_token("tok-1")), Refusal::Dropped);
+    // the delete compares the value it read, in one store operation: tok-9 is not touched
+    let kept = open(&w.store.value(m.cache_key()).expect("tok-9 is still stored"));
+    assert_eq!(kept.access_token, "tok-9");
+    assert_eq!(get(&m).unwrap().record.access_token, "tok-9", "taken, not minted");
+    assert_eq!(w.transport.calls(), 1);
+}
+
+#[test]
 fn refused_token_is_not_taken_back_from_a_lagging_store() {
     let w = World::new();
     let m = w.manager(true);
@@ -162,4 +184,24 @@ fn invalidate_forgets_everywhere() {
     block_on(m.invalidate());
     assert!(w.store.value(m.cache_key()).is_none());
     assert_eq!(get(&m).unwrap().source, Source::Network);
+}
+
+#[test]
+fn a_fleet_state_that_cannot_be_read_is_never_taken_for_none() {
+    let w = World::new();
+    w.store.atomic.set(true);
+    // the record reads fine; the fleet state (the gate and the budget) cannot be read
+    *w.store.fail_reads_of.borrow_mut() = Some(FLEET_SUFFIX.into());
+    let config = config();
+    let policy = Policy {
+        store_outage: StoreOutage::Fail,
+        ..Policy::default()
+    };
+    let source = Endpoint::new(config.clone(), w.transport.clone(), w.clock.clone());
+    let host = Parts::new(source, Some(w.store.clone()), w.clock.clone());
+    let m = TokenManager::new(&config, policy, 0.0, host).unwrap();
+    // the fleet may be in a cooldown or out of budget: with `storeOutage: 'fail'` nothing is
+    // sent without knowing
+    assert_eq!(get(&m).unwrap_err().code(), "store_unavailable");
+    assert_eq!(w.transport.calls(), 0);
 }

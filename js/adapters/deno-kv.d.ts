@@ -14,4 +14,4 @@ export interface DenoKvLike {
  * Deno KV as the shared token store. Processes sharing one Deno KV mint once between them
  * (atomic check-and-set minting lock). Keys live under `prefix` (default `["autopay-auth"]`).
  */
-export function denoKV(kv: DenoKvLike, options?: { prefix?: unknown[] }): KVNamespaceLike & Required<Pick<KVNamespaceLike, 'putIfAbsent' | 'minExpirationTtl'>>;
+export function denoKV(kv: DenoKvLike, options?: { prefix?: unknown[] }): KVNamespaceLike & Required<Pick<KVNamespaceLike, 'putIfAbsent' | 'deleteIf' | 'minExpirationTtl'>>;

@@ -17,6 +17,14 @@ async function whenFree(op) {
   }
 }
 
+/** The string a stored entry holds while it lives: a plain string (no TTL), or `{ value, until }`
+ * before `until`; anything else, or a deadline passed, is nothing. */
+function held(v) {
+  if (typeof v === 'string') return v;
+  if (v !== null && typeof v === 'object' && typeof v.value === 'string' && v.until > Date.now()) return v.value;
+  return null;
+}
+
 /** Wraps a `Deno.Kv` in the KVNamespace shape (+ `putIfAbsent`). Keys go under `prefix`. */
 export function denoKV(kv, { prefix = ['autopay-auth'] } = {}) {
   if (kv === null || typeof kv !== 'object' || typeof kv.atomic !== 'function') {
@@ -27,20 +35,30 @@ export function denoKV(kv, { prefix = ['autopay-auth'] } = {}) {
     minExpirationTtl: 1,
     async get(key) {
       const entry = await whenFree(() => kv.get(k(key)));
-      return typeof entry.value === 'string' ? entry.value : null;
+      return held(entry.value);
     },
+    // with its deadline beside it: Deno KV deletes expired keys late (`expireIn` is a hint)
     async put(key, value, { expirationTtl } = {}) {
-      const options = expirationTtl === undefined ? undefined : { expireIn: expirationTtl * 1000 };
-      await whenFree(() => kv.set(k(key), value, options));
+      if (expirationTtl === undefined) return void (await whenFree(() => kv.set(k(key), value)));
+      const ms = expirationTtl * 1000;
+      await whenFree(() => kv.set(k(key), { value, until: Date.now() + ms }, { expireIn: ms }));
     },
     async delete(key) {
       await whenFree(() => kv.delete(k(key)));
     },
+    // an atomic check of the entry read: deleted only if nothing changed it since
+    async deleteIf(key, expected) {
+      return whenFree(async () => {
+        const current = await kv.get(k(key));
+        if (held(current.value) !== expected) return false;
+        const res = await kv.atomic().check(current).delete(k(key)).commit();
+        return res.ok;
+      });
+    },
     async putIfAbsent(key, value, { ttlMs }) {
       return whenFree(async () => {
         const current = await kv.get(k(key));
-        const held = current.value !== null && typeof current.value === 'object' && current.value.until > Date.now();
-        if (held) return false;
+        if (held(current.value) !== null) return false;
         const res = await kv
           .atomic()
           .check(current)

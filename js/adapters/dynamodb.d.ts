@@ -17,4 +17,4 @@ export interface DynamoKVOptions {
  * once between them (a conditional put, `attribute_not_exists`, as the minting lock). Reads are
  * strongly consistent.
  */
-export function dynamoKV(client: DynamoDBClient, options: DynamoKVOptions): KVNamespaceLike & Required<Pick<KVNamespaceLike, 'putIfAbsent' | 'minExpirationTtl'>>;
+export function dynamoKV(client: DynamoDBClient, options: DynamoKVOptions): KVNamespaceLike & Required<Pick<KVNamespaceLike, 'putIfAbsent' | 'deleteIf' | 'minExpirationTtl'>>;

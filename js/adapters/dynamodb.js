@@ -38,6 +38,25 @@ export function dynamoKV(client, { table, prefix = '', keyAttribute = 'pk', ttlA
     async delete(key) {
       await client.send(new DeleteItemCommand({ TableName: table, Key: Key(key) }));
     },
+    // a conditional delete: only while the item holds `expected` (fenced lock release, the
+    // refused token's record)
+    async deleteIf(key, expected) {
+      try {
+        await client.send(
+          new DeleteItemCommand({
+            TableName: table,
+            Key: Key(key),
+            ConditionExpression: '#v = :v',
+            ExpressionAttributeNames: { '#v': 'value' },
+            ExpressionAttributeValues: { ':v': { S: expected } },
+          }),
+        );
+        return true;
+      } catch (e) {
+        if (e?.name === 'ConditionalCheckFailedException') return false;
+        throw e;
+      }
+    },
     async putIfAbsent(key, value, { ttlMs }) {
       const now = Date.now();
       try {

@@ -9,4 +9,4 @@ export type RedisClientLike =
  * Redis as the shared token store. Processes sharing one Redis mint once between them
  * (atomic `SET … PX … NX` minting lock).
  */
-export function redisKV(client: RedisClientLike, options?: { prefix?: string }): KVNamespaceLike & Required<Pick<KVNamespaceLike, 'putIfAbsent' | 'minExpirationTtl'>>;
+export function redisKV(client: RedisClientLike, options?: { prefix?: string }): KVNamespaceLike & Required<Pick<KVNamespaceLike, 'putIfAbsent' | 'deleteIf' | 'minExpirationTtl'>>;

@@ -7,4 +7,4 @@ import type { KVNamespaceLike } from './index.js';
  * them (atomic `SET … PX … NX` minting lock). Values are stored as `redisKV` stores them, so
  * TCP and HTTP clients of one database share the record. Keys go under `prefix` (default none).
  */
-export function upstashKV(redis: Redis, options?: { prefix?: string }): KVNamespaceLike & Required<Pick<KVNamespaceLike, 'putIfAbsent' | 'minExpirationTtl'>>;
+export function upstashKV(redis: Redis, options?: { prefix?: string }): KVNamespaceLike & Required<Pick<KVNamespaceLike, 'putIfAbsent' | 'deleteIf' | 'minExpirationTtl'>>;

@@ -234,6 +234,20 @@ impl Store for MinterStore {
         here.map_err(|e| store_error("delete", &e))?;
         kv
     }
+
+    /// Compare-and-delete in one step: the object's input gate delivers no other event (no
+    /// request, no fetch answer) while its storage is read, so nothing runs between the read
+    /// and the delete.
+    async fn delete_if(&self, key: &str, expected: &str) -> std::result::Result<bool, StoreError> {
+        let kept = stored(&self.storage, key)
+            .await
+            .map_err(|e| store_error("get", &e))?
+            .and_then(|v| Kept::from_js(&v));
+        if kept.is_none_or(|k| k.value != expected) {
+            return Ok(false);
+        }
+        self.delete(key).await.map(|()| true)
+    }
 }
 
 /// The minting authority.

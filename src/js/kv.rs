@@ -21,20 +21,22 @@ extern "C" {
     fn kv_delete(this: &JsKv, key: &str) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(method, catch, js_name = putIfAbsent)]
     fn kv_put_if_absent(this: &JsKv, key: &str, value: &str, options: &JsValue) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(method, catch, js_name = deleteIf)]
+    fn kv_delete_if(this: &JsKv, key: &str, expected: &str) -> Result<JsValue, JsValue>;
 
 }
 
-/// The user's KV object, the shortest TTL it takes, and whether it has `putIfAbsent`.
+/// The user's KV object, the shortest TTL it takes, whether it locks (`putIfAbsent` and
+/// `deleteIf`), and whether it can compare and delete (`deleteIf`).
 pub(crate) struct KvStore {
     kv: JsKv,
     min_ttl_secs: u64,
     locks: bool,
+    deletes_if: bool,
 }
 
-/// Whether `kv` has the optional `putIfAbsent(key, value, { ttlMs }) → Promise<boolean>` (the
-/// Redis, Upstash, Deno KV and DynamoDB adapters have one; Workers KV has not).
-fn locks(kv: &JsKv) -> bool {
-    Reflect::get(kv, &"putIfAbsent".into()).is_ok_and(|f| f.is_function())
+fn has(kv: &JsKv, method: &str) -> bool {
+    Reflect::get(kv, &method.into()).is_ok_and(|f| f.is_function())
 }
 
 impl KvStore {
@@ -42,27 +44,46 @@ impl KvStore {
     #[cfg_attr(not(feature = "worker"), allow(dead_code))]
     pub(crate) fn workers(kv: JsKv) -> Self {
         Self {
-            locks: locks(&kv),
+            locks: false,
+            deletes_if: false,
             kv,
             min_ttl_secs: crate::MIN_STORE_TTL_SECS,
         }
     }
 
     /// The user's store: its `minExpirationTtl` (whole seconds, 1 to 86400) says the shortest
-    /// TTL it takes; without one it is taken for Workers KV (60 s). `Err` names what is wrong.
+    /// TTL it takes; without one it is taken for Workers KV (60 s). `Err` names the option that
+    /// is wrong, and why.
     #[cfg_attr(not(feature = "npm"), allow(dead_code))]
-    pub(crate) fn user(kv: JsKv) -> Result<Self, &'static str> {
+    pub(crate) fn user(kv: JsKv) -> Result<Self, (&'static str, &'static str)> {
         let declared = Reflect::get(&kv, &"minExpirationTtl".into()).unwrap_or(JsValue::UNDEFINED);
         let min_ttl_secs = if declared.is_undefined() {
             crate::MIN_STORE_TTL_SECS
         } else {
             match declared.as_f64() {
                 Some(n) if n.fract() == 0.0 && (1.0..=86_400.0).contains(&n) => n as u64,
-                _ => return Err("must be a whole number of seconds from 1 to 86400"),
+                _ => {
+                    return Err((
+                        "kv.minExpirationTtl",
+                        "must be a whole number of seconds from 1 to 86400",
+                    ));
+                }
             }
         };
+        // a lock is the optional pair `putIfAbsent(key, value, { ttlMs })` and
+        // `deleteIf(key, expected)` (the Redis, Upstash, Deno KV and DynamoDB adapters have
+        // both; Workers KV neither): a lock without a fenced release is no lock
+        let (puts_if_absent, deletes_if) = (has(&kv, "putIfAbsent"), has(&kv, "deleteIf"));
+        if puts_if_absent && !deletes_if {
+            return Err((
+                "kv",
+                "has putIfAbsent but no deleteIf(key, expected): a minting lock needs both, atomic \
+                 (deleteIf deletes the key only while it holds expected)",
+            ));
+        }
         Ok(Self {
-            locks: locks(&kv),
+            locks: puts_if_absent,
+            deletes_if,
             kv,
             min_ttl_secs,
         })
@@ -113,5 +134,13 @@ impl Store for KvStore {
         set(&opts, "ttlMs", &JsValue::from(ttl_ms as f64));
         let stored = settle("putIfAbsent", self.kv.kv_put_if_absent(key, value, &opts)).await?;
         Ok(stored.is_truthy())
+    }
+
+    async fn delete_if(&self, key: &str, expected: &str) -> Result<bool, StoreError> {
+        if !self.deletes_if {
+            return Ok(false);
+        }
+        let deleted = settle("deleteIf", self.kv.kv_delete_if(key, expected)).await?;
+        Ok(deleted.is_truthy())
     }
 }

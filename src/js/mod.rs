@@ -105,7 +105,7 @@ pub(crate) const TICK_MS: u64 = 10;
 pub(crate) struct Ticks;
 
 impl Notify for Ticks {
-    fn wait(&self) -> impl Future<Output = ()> {
+    fn wait(&self, _epoch: u64) -> impl Future<Output = ()> {
         crate::Clock::sleep(&DateClock, TICK_MS)
     }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::error::Error;
 use crate::fleet::FleetState;
 use crate::record::TokenRecord;
+use crate::seams::StoreError;
 
 use super::{Call, Served};
 
@@ -16,11 +17,16 @@ pub struct StoreRead {
     pub record: Option<TokenRecord>,
     /// The fleet's gate and budget window, if stored.
     pub fleet: Option<FleetState>,
+    /// The fleet state could not be read (the record could): not the same as "none stored".
+    pub fleet_error: Option<StoreError>,
 }
 
 impl From<Option<TokenRecord>> for StoreRead {
     fn from(record: Option<TokenRecord>) -> Self {
-        Self { record, fleet: None }
+        Self {
+            record,
+            ..Self::default()
+        }
     }
 }
 
@@ -60,8 +66,9 @@ pub enum Action {
         /// Read the fleet state as well.
         fleet: bool,
     },
-    /// Try to take the minting lock (`put_if_absent`), then report with [`Machine::claimed`](crate::Machine::claimed).
-    /// Only sent over a [`Shared::Locking`](crate::Shared::Locking) store.
+    /// Try to take the minting lock (`put_if_absent`, its value a fresh random owner id), then
+    /// report with [`Machine::claimed`](crate::Machine::claimed). Only sent over a
+    /// [`Shared::Locking`](crate::Shared::Locking) store.
     ClaimLock {
         /// How long the lock lives.
         ttl_ms: u64,
@@ -79,7 +86,9 @@ pub enum Action {
         /// The fleet state and its TTL.
         fleet: Option<(FleetState, u64)>,
     },
-    /// Delete the minting lock, then report with [`Machine::saved`](crate::Machine::saved).
+    /// Release the minting lock this call claimed — fenced: only while the lock's value is
+    /// still the owner id the claim wrote ([`Store::delete_if`](crate::Store::delete_if)) —
+    /// then report with [`Machine::saved`](crate::Machine::saved).
     Unlock,
     /// Nothing to do before `t` (or before the flight this call waits on ends): then call
     /// [`Machine::want`](crate::Machine::want) again with the same call.

@@ -40,8 +40,12 @@ impl BudgetWindow {
 /// The token requests of the window, and the lifetime that sizes it.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Budget {
-    /// When each token request in the window was sent, oldest first.
+    /// When each token request in the window was sent, oldest first: the fleet's (published
+    /// beside the record, merged from it)…
     sent: VecDeque<u64>,
+    /// …and this instance's alone, made while the store could not be reached: they count
+    /// here, and are never published — so an outage never locks the fleet out afterwards.
+    alone: VecDeque<u64>,
     /// The lifetime of the last token granted.
     lifetime: Option<u64>,
 }
@@ -49,18 +53,36 @@ pub(crate) struct Budget {
 impl Budget {
     /// Counts a token request at `now`, or refuses it when the window's are spent: then the
     /// error, and the instant the window allows one again.
-    pub(crate) fn spend(&mut self, now: u64, policy: &Policy) -> Result<(), (u64, Error)> {
+    /// `alone`: the request is this instance's only (the store cannot be reached).
+    pub(crate) fn spend(&mut self, now: u64, policy: &Policy, alone: bool) -> Result<(), (u64, Error)> {
         let window = policy.budget_window_ms;
-        while self.sent.front().is_some_and(|t| now >= t + window) {
-            self.sent.pop_front();
+        for list in [&mut self.sent, &mut self.alone] {
+            while list.front().is_some_and(|t| now >= t + window) {
+                list.pop_front();
+            }
         }
-        if self.sent.len() as u64 >= policy.mint_budget(self.lifetime) {
-            let until = self.sent.front().copied().unwrap_or(now) + window;
+        if (self.sent.len() + self.alone.len()) as u64 >= policy.mint_budget(self.lifetime) {
+            let oldest = self.sent.front().into_iter().chain(self.alone.front()).min();
+            let until = oldest.copied().unwrap_or(now) + window;
             let retry_after = (until - now).div_ceil(1000);
             return Err((until, Error::MintBudgetExhausted { retry_after }));
         }
-        self.sent.push_back(now);
+        if alone {
+            self.alone.push_back(now);
+        } else {
+            self.sent.push_back(now);
+        }
         Ok(())
+    }
+
+    /// The request counted at `at` was never sent (a local failure): it is taken back.
+    pub(crate) fn refund(&mut self, at: u64) {
+        for list in [&mut self.sent, &mut self.alone] {
+            if let Some(i) = list.iter().rposition(|t| *t == at) {
+                list.remove(i);
+                return;
+            }
+        }
     }
 
     /// The lifetime of the last token granted.
@@ -93,10 +115,10 @@ impl Budget {
         }
     }
 
-    /// The window now, to keep across restarts.
+    /// The window now, to keep across restarts (this instance's requests alone included).
     pub(crate) fn window(&self) -> BudgetWindow {
         BudgetWindow {
-            sent: self.sent.iter().copied().collect(),
+            sent: merge_sorted(self.sent.iter().copied(), self.alone.iter().copied()),
             lifetime_ms: self.lifetime,
         }
     }
@@ -114,10 +136,15 @@ impl Budget {
         self.lifetime = self.lifetime.or(kept.lifetime_ms);
     }
 
-    /// Token requests in the window, and the budget, at `now`.
+    /// Token requests in the window (this instance's alone included), and the budget, at `now`.
     pub(crate) fn usage(&self, now: u64, policy: &Policy) -> (u64, u64) {
+        let alone = self
+            .alone
+            .iter()
+            .filter(|t| now < *t + policy.budget_window_ms)
+            .count();
         (
-            self.live(now, policy).len() as u64,
+            (self.live(now, policy).len() + alone) as u64,
             policy.mint_budget(self.lifetime),
         )
     }
@@ -133,13 +160,13 @@ mod tests {
         let mut b = Budget::default();
         let size = p.mint_budget(None);
         for i in 0..size {
-            b.spend(i, &p).unwrap();
+            b.spend(i, &p, false).unwrap();
         }
-        let (until, e) = b.spend(size, &p).unwrap_err();
+        let (until, e) = b.spend(size, &p, false).unwrap_err();
         assert_eq!(until, p.budget_window_ms);
         assert_eq!(e.retry_after(), Some((p.budget_window_ms - size).div_ceil(1000)));
         assert!(
-            b.spend(p.budget_window_ms, &p).is_ok(),
+            b.spend(p.budget_window_ms, &p, false).is_ok(),
             "the oldest left the window"
         );
     }
@@ -153,5 +180,21 @@ mod tests {
         });
         assert!(b.window().sent.is_empty());
         assert_eq!(b.lifetime(), Some(60_000));
+    }
+
+    #[test]
+    fn requests_made_alone_count_here_and_are_never_published() {
+        let p = Policy::default();
+        let mut b = Budget::default();
+        b.spend(10, &p, true).unwrap();
+        b.spend(20, &p, false).unwrap();
+        assert_eq!(
+            b.live(30, &p),
+            vec![20],
+            "only the fleet's requests are published"
+        );
+        assert_eq!(b.usage(30, &p).0, 2, "both count against this instance's budget");
+        b.refund(20);
+        assert!(b.live(30, &p).is_empty(), "a request never sent is taken back");
     }
 }

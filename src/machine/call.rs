@@ -31,8 +31,10 @@ pub(crate) enum Role {
 pub(crate) enum Lock {
     /// Not held.
     No,
-    /// Held: released once the token (or the failure) is written.
-    Held,
+    /// Held until `until` (the claim's send time plus the lock's life, by this instance's
+    /// clock): released once the token (or the failure) is written. Past `until` it may be
+    /// another's: no token request is sent without claiming it again.
+    Held { until: u64 },
     /// Its release is under way.
     Releasing,
 }

@@ -28,6 +28,8 @@ pub(crate) enum Then {
     Claim,
     /// The next attempt of a failed mint.
     Mint,
+    /// The double check under the lock again (after a failing one).
+    Recheck,
 }
 
 /// Where the flight is.
@@ -63,9 +65,15 @@ pub(crate) struct Flight {
     lock_wait: Option<(u64, u64)>,
     /// When to stop trying an unreachable store ([`crate::StoreOutage::Fail`]).
     outage_until: Option<u64>,
-    /// Token requests this flight has made, and when the first was sent.
+    /// Token requests this flight has made, when the first and the last were sent.
     attempts: u32,
     mint_started: u64,
+    pub(crate) last_attempt: u64,
+    /// When the last lock claim was sent: the lock lives from then, at the most.
+    pub(crate) claim_sent: u64,
+    /// The store could not be reached and this flight mints alone: its token requests are
+    /// this instance's, never the fleet's budget.
+    pub(crate) alone: bool,
 }
 
 impl Flight {
@@ -98,6 +106,7 @@ impl Flight {
             self.mint_started = now;
         }
         self.attempts += 1;
+        self.last_attempt = now;
     }
 
     /// When to try a failed token request again: only for a flight that callers wait on
@@ -164,6 +173,9 @@ impl Flights {
             outage_until: None,
             attempts: 0,
             mint_started: now,
+            last_attempt: now,
+            claim_sent: now,
+            alone: false,
         });
         self.count
     }

@@ -24,6 +24,11 @@ pub(crate) struct Gate {
     /// …and the error callers get meanwhile (none after a renewal that failed without one:
     /// the held token is served, and only renewals wait).
     error: Option<Error>,
+    /// No token request before this instant: a local failure (nothing was sent — no signer,
+    /// a key the platform refuses), with its error, and how many in a row (each doubles).
+    /// This instance's alone: never shared with the fleet.
+    local: Option<(u64, Error)>,
+    locals: u32,
 }
 
 impl Gate {
@@ -41,6 +46,9 @@ impl Gate {
             });
         }
         if let Some((_, e)) = self.hold.as_ref().filter(|(until, _)| now < *until) {
+            return Err(e.clone());
+        }
+        if let Some((_, e)) = self.local.as_ref().filter(|(until, _)| now < *until) {
             return Err(e.clone());
         }
         match &self.error {
@@ -83,10 +91,7 @@ impl Gate {
             Error::MintBudgetExhausted { retry_after } => {
                 Some(self.cool(now, policy.cooldown(Some(*retry_after)), e))
             }
-            Error::AccessDenied(_)
-            | Error::InvalidRequest(_)
-            | Error::InvalidResponse { .. }
-            | Error::InvalidConfig { .. } => {
+            Error::AccessDenied(_) | Error::InvalidRequest(_) | Error::InvalidResponse { .. } => {
                 self.holds += 1;
                 self.hold = Some((now + policy.hold_after(self.holds), e.clone()));
                 None
@@ -104,6 +109,13 @@ impl Gate {
         cooled
     }
 
+    /// A token request failed here before anything was sent (see [`Error::is_local`]): this
+    /// instance holds (doubling), and nothing of it reaches the fleet's gate.
+    pub(crate) fn on_local_failure(&mut self, now: u64, policy: &Policy, e: &Error) {
+        self.locals += 1;
+        self.local = Some((now + policy.hold_after(self.locals), e.clone()));
+    }
+
     /// A renewal failed without a token request's error (the held token is still served):
     /// renewals back off.
     pub(crate) fn renewal_failed(&mut self, now: u64, retry_after_secs: Option<u64>) {
@@ -116,6 +128,7 @@ impl Gate {
         self.failures = 0;
         self.retry_at = 0;
         self.holds = 0;
+        self.locals = 0;
         self.error = None;
     }
 
@@ -123,6 +136,8 @@ impl Gate {
     /// token endpoint's word, and stays).
     pub(crate) fn clear(&mut self) {
         self.hold = None;
+        self.local = None;
+        self.locals = 0;
         self.error = None;
         self.retry_at = 0;
         self.holds = 0;
@@ -240,5 +255,16 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(g.admit(10_500).is_ok());
+    }
+
+    #[test]
+    fn a_local_failure_holds_this_instance_and_never_the_fleet() {
+        let (p, mut g) = (Policy::default(), Gate::default());
+        let e = Error::config(crate::field::PRIVATE_KEY, "cannot be used here");
+        g.on_local_failure(0, &p, &e);
+        assert_eq!(g.admit(1).unwrap_err().code(), "invalid_config");
+        assert!(g.closed(1).is_none(), "nothing for the fleet");
+        g.on_local_failure(p.hold_after(1), &p, &e);
+        assert!(g.admit(p.hold_after(1) + p.hold_after(1)).is_err(), "doubles");
     }
 }

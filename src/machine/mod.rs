@@ -361,12 +361,32 @@ impl Machine {
                 if !under_lock && self.shared != Shared::ReadOnly {
                     return self.outage(now, call);
                 }
+                // a double check that failed is not "nothing stored": it is tried again for
+                // `store_wait_ms` (a renewal gives up at once and backs off, freeing the lock);
+                // only then does the holder mint without it
+                if under_lock {
+                    let f = self.flights.current_mut();
+                    if let Some(at) = f.poll_outage(now, &self.policy) {
+                        return self.pause(now, call, at, Then::Recheck);
+                    }
+                    if f.purpose == Purpose::Renew {
+                        let reason = "the store could not be read under the lock";
+                        let e = Error::StoreUnavailable {
+                            reason: reason.into(),
+                        };
+                        return self.fail_flight(now, call, e, None);
+                    }
+                }
                 StoreRead::default()
             }
         };
+        if let Some(e) = &read.fleet_error {
+            self.store_failed(now, e);
+        }
         if let Some(fleet) = &read.fleet {
             self.adopt_fleet(now, fleet);
         }
+        let fleet_unknown = read.fleet_error.is_some();
         let taken = read.record.filter(|rec| {
             let replacing = flight.replacing.as_deref();
             let (policy, purpose) = (&self.policy, flight.purpose);
@@ -379,6 +399,12 @@ impl Machine {
             self.gate.on_success();
             self.flights.land(None);
             return self.release_or_serve(now, call);
+        }
+        // a fleet state that could not be read is not "none": without the lock this instance
+        // knows neither the fleet's gate nor its budget, so it is an outage (under the lock,
+        // the state this flight's first read adopted stands)
+        if fleet_unknown && !under_lock {
+            return self.outage(now, call);
         }
         // a miss: under the lock, or without a lock to take, mint (`mint` asks the gate)
         if under_lock || self.shared != Shared::Locking {
@@ -440,11 +466,12 @@ impl Machine {
         };
         match claim {
             Ok(true) => {
-                call.lock = Lock::Held;
+                call.lock = Lock::Held {
+                    until: flight.claim_sent + self.policy.lock_ttl_ms(),
+                };
                 // double-checked locking: the holder before may have saved and released since
                 // this flight's read
-                self.flights.step(now, &self.policy, Step::Rechecking);
-                Action::ReadStore { fleet: true }
+                self.recheck(now)
             }
             Ok(false) => {
                 let Some(at) = self.flights.current_mut().poll_lock(now, &self.policy) else {
@@ -472,6 +499,17 @@ impl Machine {
     /// The store cannot be reached, so the fleet cannot agree on who mints: [`StoreOutage`]
     /// decides what this instance does.
     fn outage(&mut self, now: u64, call: &mut Call) -> Action {
+        // a blip is not an outage: the store is tried again for `store_wait_ms` (a renewal
+        // does not wait: the held token is served, and the renewal backs off)
+        let flight = self.flights.current_mut();
+        if let Some(at) = flight.poll_outage(now, &self.policy) {
+            return self.pause(now, call, at, Then::Read);
+        }
+        if flight.purpose == Purpose::Renew {
+            let reason = "the store cannot be reached: the held token is served, and the \
+                          renewal is tried again later";
+            return self.outage_failed(now, call, reason);
+        }
         match self.policy.store_outage {
             StoreOutage::Mint => {
                 let lifetime = self.budget.lifetime();
@@ -483,12 +521,10 @@ impl Machine {
                 }
                 self.outage_minted_at = Some(now);
                 self.outbox.note(now, Note::StoreOutage { minted: true });
+                self.flights.current_mut().alone = true;
                 self.mint(now, call)
             }
-            StoreOutage::Fail => match self.flights.current_mut().poll_outage(now, &self.policy) {
-                Some(at) => self.pause(now, call, at, Then::Read),
-                None => self.outage_failed(now, call, "the store did not answer within storeWaitMs"),
-            },
+            StoreOutage::Fail => self.outage_failed(now, call, "the store did not answer within storeWaitMs"),
         }
     }
 
@@ -590,6 +626,15 @@ impl Machine {
                 if let Some(at) = retry {
                     return self.pause(now, call, at, Then::Mint);
                 }
+                if e.is_local() {
+                    // nothing was sent (no signer, a key the platform refuses): the budget
+                    // gets its request back, and the failure stays with this instance —
+                    // never in the fleet's gate or budget
+                    self.budget.refund(flight.last_attempt);
+                    self.gate.on_local_failure(now, &self.policy, &e);
+                    self.flights.land(Some(e));
+                    return self.release_or_serve(now, call);
+                }
                 if let Some(ms) = self.gate.on_failure(now, &self.policy, flight.purpose, &e) {
                     self.outbox.note(now, Note::Cooldown { error: &e, ms });
                 }
@@ -606,7 +651,7 @@ impl Machine {
         let store = self.storable(now, &rec);
         // a token the store cannot take (too short-lived for its shortest TTL) keeps the lock
         // until it expires, so the waiters do not mint another
-        if store.is_none() && call.lock == Lock::Held {
+        if store.is_none() && matches!(call.lock, Lock::Held { .. }) {
             call.lock = Lock::No;
         }
         self.slot.keep(rec, Source::Network);
@@ -624,11 +669,11 @@ impl Machine {
             self.store_failed(now, e);
         }
         match call.lock {
-            Lock::Held if written => {
+            Lock::Held { .. } if written => {
                 call.lock = Lock::Releasing;
                 return Action::Unlock;
             }
-            Lock::Held | Lock::Releasing => call.lock = Lock::No,
+            Lock::Held { .. } | Lock::Releasing => call.lock = Lock::No,
             Lock::No => {}
         }
         self.want(now, call)
@@ -661,7 +706,7 @@ impl Machine {
 
     /// Frees the lock this call holds (nothing was written), or serves.
     fn release_or_serve(&mut self, now: u64, call: &mut Call) -> Action {
-        if call.lock == Lock::Held {
+        if matches!(call.lock, Lock::Held { .. }) {
             call.lock = Lock::Releasing;
             return Action::Unlock;
         }
@@ -740,6 +785,7 @@ impl Machine {
                 Then::Read => self.read(now),
                 Then::Claim => self.claim(now, true),
                 Then::Mint => self.mint(now, call),
+                Then::Recheck => self.recheck(now),
             },
             Step::Pause { at, .. } => Action::WaitUntil(at),
             // an owner that re-asks while its I/O is under way (it should not): wait it out
@@ -762,8 +808,15 @@ impl Machine {
         }
     }
 
+    /// The double check under the lock.
+    fn recheck(&mut self, now: u64) -> Action {
+        self.flights.step(now, &self.policy, Step::Rechecking);
+        Action::ReadStore { fleet: true }
+    }
+
     fn claim(&mut self, now: u64, retried: bool) -> Action {
         self.flights.step(now, &self.policy, Step::Claiming { retried });
+        self.flights.current_mut().claim_sent = now;
         Action::ClaimLock {
             ttl_ms: self.policy.lock_ttl_ms(),
         }
@@ -773,10 +826,20 @@ impl Machine {
     /// past the mint budget. Refused, the flight ends with that error (a budget refusal under
     /// the lock is written for the fleet before the lock is freed).
     fn mint(&mut self, now: u64, call: &mut Call) -> Action {
+        // a lock whose life has passed (this process was paused, its clock jumped) may be
+        // another's by now: no token request without claiming it again (the claim is followed
+        // by the double check, which takes the token another holder stored meanwhile)
+        if let Lock::Held { until } = call.lock
+            && now + self.policy.mint_bound_ms() > until
+        {
+            call.lock = Lock::No;
+            return self.claim(now, false);
+        }
         if let Err(e) = self.gate.admit(now) {
             return self.fail_flight(now, call, e, None);
         }
-        if let Err((until, e)) = self.budget.spend(now, &self.policy) {
+        let alone = self.flights.current().is_some_and(|f| f.alone);
+        if let Err((until, e)) = self.budget.spend(now, &self.policy, alone) {
             // nobody asks again before the window allows it: one refusal, not one per caller
             self.gate.spent(until, e.clone());
             self.outbox.note(now, Note::BudgetExhausted(&e));

@@ -142,9 +142,17 @@ impl ClientBuilder {
         self
     }
 
-    /// The client. Fails with `invalid_config` when the policy is invalid or no HTTP client
-    /// can be made.
+    /// The client. Fails with `invalid_config` when the policy is invalid, no HTTP client can
+    /// be made, or the configuration signs with a private key (this client has no signer yet:
+    /// refused here, never at mint time, where it would hold the whole fleet's gate).
     pub fn build(self) -> Result<Client, Error> {
+        if self.config.private_key().is_some() {
+            return Err(Error::config(
+                crate::field::PRIVATE_KEY,
+                "cannot be used by the native client yet (it has no private_key_jwt signer): use \
+                 client_secret_post or client_secret_basic",
+            ));
+        }
         let transport = match self.transport {
             Some(t) => t,
             None => ReqwestTransport::new()?,

@@ -99,4 +99,20 @@ impl Store for RedisStore {
         let stored: Option<String> = self.query("putIfAbsent", &cmd).await?;
         Ok(stored.is_some())
     }
+
+    /// The npm adapter's script: Redis runs it atomically.
+    async fn delete_if(&self, key: &str, expected: &str) -> Result<bool, StoreError> {
+        let cmd = redis::cmd("EVAL")
+            .arg(DELETE_IF)
+            .arg(1)
+            .arg(self.key(key))
+            .arg(expected)
+            .clone();
+        let deleted: i64 = self.query("deleteIf", &cmd).await?;
+        Ok(deleted == 1)
+    }
 }
+
+/// Deletes `KEYS[1]` only while it holds `ARGV[1]` (as `js/adapters/redis-commands.js`).
+const DELETE_IF: &str =
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";

@@ -350,7 +350,7 @@ impl Options {
             None
         } else if has_methods(&kv, &["get", "put", "delete"]) {
             let store = KvStore::user(kv.unchecked_into::<JsKv>())
-                .map_err(|why| Error::config("kv.minExpirationTtl", why))?;
+                .map_err(|(option, why)| Error::config(option, why))?;
             Some(store)
         } else {
             return Err(Error::config(

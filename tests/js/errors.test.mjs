@@ -119,6 +119,8 @@ test('invalid_config: each bad option is named, its value never shown', () => {
     [{ ...good, apiBaseUrl: 'nope' }, 'apiBaseUrl'],
     [{ ...good, audience: 7 }, 'audience'],
     [{ ...good, kv: {} }, 'kv'],
+    // a lock without a fenced release is no lock
+    [{ ...good, kv: { get() {}, put() {}, delete() {}, putIfAbsent() {} } }, 'kv'],
     [{ ...good, fetch: 'x' }, 'fetch'],
     [{ ...good, refreshRatio: 0 }, 'refreshRatio'],
     [{ ...good, expiryMarginSec: -1 }, 'expiryMarginSec'],

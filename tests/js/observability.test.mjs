@@ -23,7 +23,7 @@ function recorder() {
 test('onEvent and the logger see mints, store errors, token errors and cooldowns — never a value', async () => {
   const r = recorder();
   const failing = { get: async () => { throw new TypeError('x'); }, put: async () => {}, delete: async () => {} };
-  const auth = make({ kv: failing, onEvent: r.onEvent, logger: r.logger });
+  const auth = make({ kv: failing, onEvent: r.onEvent, logger: r.logger, storeWaitMs: 0 });
   const token = await auth.getToken();
   await auth.getToken(); // a memory hit: no event
   // the store failing, this instance mints alone (storeOutage 'mint'), and says so

@@ -274,8 +274,16 @@ pub struct FakeStore {
     pub atomic: Rc<Cell<bool>>,
     /// The shortest TTL it takes: Workers KV's 60 s unless set (Redis and the others take 1 s).
     pub min_ttl: Rc<Cell<u64>>,
+    /// Runs once, right after the next `get` has read its answer: another instance's write
+    /// landing between a read and what the reader does next.
+    pub after_get: Rc<RefCell<Option<AfterGet>>>,
+    /// Reads of keys that end with this fail (one key of two unreadable).
+    pub fail_reads_of: Rc<RefCell<Option<String>>>,
     clock: FakeClock,
 }
+
+/// What [`FakeStore::after_get`] does to the store's map.
+pub type AfterGet = Box<dyn FnOnce(&mut HashMap<String, (String, u64)>)>;
 
 impl FakeStore {
     pub fn new(clock: &FakeClock) -> Self {
@@ -286,6 +294,8 @@ impl FakeStore {
             hang: Rc::default(),
             atomic: Rc::default(),
             min_ttl: Rc::new(Cell::new(60)),
+            after_get: Rc::default(),
+            fail_reads_of: Rc::default(),
             clock: clock.clone(),
         }
     }
@@ -303,7 +313,12 @@ impl FakeStore {
 
 impl Store for FakeStore {
     fn get(&self, key: &str) -> impl Future<Output = Result<Option<String>, StoreError>> {
-        let r = if self.fail.get() {
+        let unreadable = self
+            .fail_reads_of
+            .borrow()
+            .as_ref()
+            .is_some_and(|s| key.ends_with(s.as_str()));
+        let r = if self.fail.get() || unreadable {
             Err(StoreError("kv down".into()))
         } else {
             let now = self.clock.now();
@@ -314,6 +329,9 @@ impl Store for FakeStore {
                 .filter(|(_, exp)| *exp > now)
                 .map(|(v, _)| v.clone()))
         };
+        if let Some(then) = self.after_get.borrow_mut().take() {
+            then(&mut self.map.borrow_mut());
+        }
         let hang = self.hang.get();
         async move {
             YieldOnce(false).await;
@@ -380,6 +398,20 @@ impl Store for FakeStore {
                 map.insert(key.into(), (value.into(), now + ttl_ms));
             }
             Ok(!taken)
+        };
+        async move { r }
+    }
+    fn delete_if(&self, key: &str, expected: &str) -> impl Future<Output = Result<bool, StoreError>> {
+        let r = if self.fail.get() {
+            Err(StoreError("kv down".into()))
+        } else {
+            let now = self.clock.now();
+            let mut map = self.map.borrow_mut();
+            let held = map.get(key).is_some_and(|(v, exp)| v == expected && *exp > now);
+            if held {
+                map.remove(key);
+            }
+            Ok(held)
         };
         async move { r }
     }
