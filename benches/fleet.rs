@@ -1,8 +1,10 @@
 //! The fleet simulation at internet scale (`cargo bench --bench fleet`; `npm run bench` runs it
-//! and writes BENCHMARKS.md from its JSON): 1,000 instances of the real machine × 30 simulated
-//! days for 24 h, 1 h and 5 min tokens on each kind of store, with every fault on a schedule
-//! (crashes, lock holders dying mid-mint, an hour-long store outage, a 429 storm); then how mints
-//! grow with the fleet, 10 → 10,000 instances. Prints a table; writes `bench/results/fleet.json`.
+//! and writes BENCHMARKS.md from its JSON): 1,000 instances of the real client (driver and
+//! machine) × 30 simulated days for 24 h, 1 h and 5 min tokens on each kind of store, with every
+//! fault on a schedule (crashes, lock holders dying or paused mid-mint, failing and late store
+//! calls, an hour-long store outage, a 429 storm); then how mints grow with the fleet, 10 →
+//! 10,000 instances. Prints a table with the callers' failures; writes
+//! `bench/results/fleet.json`.
 #[path = "../tests/fleet_sim/mod.rs"]
 mod fleet_sim;
 
@@ -34,7 +36,7 @@ fn main() {
     println!("fleet simulation: 1,000 instances x {days} days, store 0-200 ms away");
     println!(
         "{:<46} {:>6} {:>7} {:>8} {:>6} {:>6} {:>6} {:>8} {:>8} {:>6}",
-        "store, token", "mints", "per int", "worst", "lost", "outage", "429s", "in cool", "expired", "secs"
+        "store, token", "mints", "per int", "worst", "lost", "outage", "429s", "in cool", "failed", "secs"
     );
     for life in [86_400, 3_600, 300] {
         let variants = stores()
@@ -53,6 +55,9 @@ fn main() {
                 store,
                 crash_every_ms: Some(DAY),
                 holder_dies: 0.01,
+                holder_pauses: 0.01,
+                store_faults: 0.001,
+                store_late: 0.001,
                 outage: Some((days * DAY / 3, HOUR)),
                 storms: vec![(2 * days * DAY / 3, HOUR / 2, 60)],
                 ..Scenario::new(42)
@@ -79,16 +84,19 @@ fn main() {
                 r.mints_during_outage,
                 r.rate_limited,
                 r.requests_during_cooldown,
-                r.expired_served,
+                r.failures(),
                 secs
             );
+            if !r.errors.is_empty() {
+                println!("{:<46} callers failed: {:?}", "", r.errors);
+            }
             table.push(serde_json::json!({
                 "store": store.name(), "storeOutage": format!("{outage:?}").to_lowercase(), "tokenLifeSecs": life, "instances": 1000, "days": days,
                 "mints": r.mints, "intervals": r.intervals, "mintsPerInterval": r.mints_per_interval(),
                 "worstInterval": r.worst_interval, "lostWithHolder": r.mints_lost_with_holder,
                 "duringOutage": r.mints_during_outage, "tokenRequests": r.token_requests,
                 "rateLimited": r.rate_limited, "requestsDuringCooldown": r.requests_during_cooldown,
-                "served": r.served, "expiredServed": r.expired_served, "pastMarginServed": r.past_margin_served,
+                "served": r.served, "expiredServed": r.expired_served, "failures": r.failures(),
                 "errors": r.errors, "crashes": r.crashes, "storeCalls": r.store_calls, "seconds": secs,
             }));
         }
@@ -123,6 +131,7 @@ fn main() {
             growth.push(serde_json::json!({
                 "instances": n, "store": store.name(), "mintsPerInterval": r.mints_per_interval(),
                 "worstInterval": r.worst_interval, "mints": r.mints, "expiredServed": r.expired_served,
+                "served": r.served, "failures": r.failures(), "errors": r.errors,
             }));
         }
     }

@@ -1,39 +1,14 @@
-//! The fleet simulation, short: a few hundred instances of the real machine over simulated days,
-//! a store 0–200 ms away, every fault at once, each scenario on several seeds. The long run
-//! (1,000 instances × 30 days, fleets of 10 to 10,000) is `cargo bench --bench fleet`, which
-//! `npm run bench` turns into BENCHMARKS.md.
+//! The fleet simulation, short: the real client (driver and machine) in every instance, over a
+//! simulated host (see `fleet_sim/mod.rs`). Every invariant is checked at every token request
+//! and every serve; a failing seed prints the command that replays it. The long run (1,000
+//! instances × 30 days, fleets of 10 to 10,000) is `cargo bench --bench fleet`, which `npm run
+//! bench` turns into BENCHMARKS.md.
 mod fleet_sim;
 use autopay_auth::{Policy, StoreOutage};
 use fleet_sim::*;
 
 const DAY: u64 = 86_400_000;
-
-/// 300 instances for 6 hours, 5 min tokens, and the endpoint answering 429 (`Retry-After: 60`)
-/// from the first hour for 30 minutes.
-fn storm(store: StoreKind, seed: u64) -> Scenario {
-    Scenario {
-        instances: 300,
-        duration_ms: 6 * 3_600_000,
-        token_life_s: 300,
-        request_gap_ms: 60_000,
-        storms: vec![(3_600_000, 1_800_000, 60)],
-        store,
-        ..Scenario::new(seed)
-    }
-}
-
-/// 200 instances for a day, 1 h tokens, the store down for an hour from the sixth.
-fn outage(policy: Policy) -> Scenario {
-    Scenario {
-        instances: 200,
-        duration_ms: DAY,
-        token_life_s: 3_600,
-        request_gap_ms: 120_000,
-        outage: Some((6 * 3_600_000, 3_600_000)),
-        policy,
-        ..Scenario::new(7)
-    }
-}
+const HOUR: u64 = 3_600_000;
 
 fn run(s: Scenario) -> Report {
     let label = format!(
@@ -48,23 +23,117 @@ fn run(s: Scenario) -> Report {
     r
 }
 
+/// How many drawn seeds `cargo test` runs (`AUTOPAY_SIM_SEEDS` for more).
+fn seeds() -> u64 {
+    std::env::var("AUTOPAY_SIM_SEEDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300)
+}
+
+/// Codes a caller may fail with, each with the cause the docs name for it.
+fn documented(code: &str, s: &Scenario) -> bool {
+    match code {
+        // the vendor's cooldown (a 429 storm)
+        "rate_limited" => !s.storms.is_empty(),
+        // the budget, spent by what forces extra token requests: failures retried, revoked
+        // tokens replaced, tokens lost with their holder
+        "mint_budget_exhausted" => {
+            !s.storms.is_empty()
+                || s.endpoint_faults > 0.0
+                || s.revoke_every_ms.is_some()
+                || s.holder_dies > 0.0
+                || s.holder_pauses > 0.0
+        }
+        // the token endpoint failed (503s, every attempt)
+        "server_error" => s.endpoint_faults > 0.0,
+        // the store could not be reached (an outage, failing calls), or the lock's holder
+        // died or was paused and the waiters waited out its whole life
+        "store_unavailable" => {
+            s.outage.is_some()
+                || s.store_faults > 0.0
+                || s.store_late > 0.0
+                || s.holder_dies > 0.0
+                || s.holder_pauses > 0.0
+                || s.crash_every_ms.is_some()
+                || s.seal_faults > 0.0
+        }
+        _ => false,
+    }
+}
+
+#[test]
+fn hundreds_of_drawn_seeds_hold_every_invariant() {
+    let started = std::time::Instant::now();
+    let (mut failures, mut served, mut mints) = (0, 0, 0);
+    for seed in 1..=seeds() {
+        let s = Scenario::drawn(seed);
+        let r = Sim::new(s.clone()).run();
+        for (code, n) in &r.errors {
+            assert!(
+                documented(code, &s),
+                "{n} callers failed with {code}, which this scenario gives no cause for: {s:?}\n{r:?}\nreplay: {}",
+                replay_command(seed)
+            );
+        }
+        if s.store == StoreKind::Atomic {
+            assert!(
+                r.worst_interval <= 1,
+                "{} mints in half a token lifetime: {s:?}\n{r:?}\nreplay: {}",
+                r.worst_interval,
+                replay_command(seed)
+            );
+        }
+        failures += r.failures();
+        served += r.served;
+        mints += r.mints;
+    }
+    println!(
+        "{} seeds in {:.1} s: {served} callers served, {failures} failed, {mints} mints",
+        seeds(),
+        started.elapsed().as_secs_f64()
+    );
+    assert!(served > 100_000, "the load happened");
+}
+
+/// `AUTOPAY_SIM_SEED=N`: the drawn scenario of seed N, again, with its report.
+#[test]
+fn replay_a_seed() {
+    let Some(seed) = std::env::var("AUTOPAY_SIM_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    else {
+        return;
+    };
+    let s = Scenario::drawn(seed);
+    println!("{s:#?}");
+    run(s);
+}
+
+#[test]
+fn runs_are_deterministic() {
+    let a = Sim::new(Scenario::drawn(11)).run();
+    let b = Sim::new(Scenario::drawn(11)).run();
+    assert_eq!(format!("{a:?}"), format!("{b:?}"));
+}
+
 #[test]
 fn an_atomic_store_keeps_one_mint_per_refresh_interval_through_crashes_and_bursts() {
-    for seed in 1..=3 {
+    for seed in 1..=2 {
         for life in [3_600, 300] {
             let r = run(Scenario {
-                instances: 200,
-                duration_ms: 2 * DAY,
+                instances: 100,
+                duration_ms: DAY,
                 token_life_s: life,
-                crash_every_ms: Some(6 * 3_600_000),
+                crash_every_ms: Some(6 * HOUR),
                 request_gap_ms: 300_000,
                 ..Scenario::new(seed)
             });
             assert_eq!(r.worst_interval, 1, "seed {seed}, {life} s tokens: {r:?}");
             assert!(r.mints_per_interval() <= 1.1, "{r:?}");
-            assert_eq!((r.expired_served, r.past_margin_served), (0, 0), "{r:?}");
+            assert_eq!(r.failures(), 0, "{r:?}");
             assert!(
-                r.crashes > 100 && r.served > 100_000,
+                r.crashes > 20 && r.served > 20_000,
                 "the faults and the load happened: {r:?}"
             );
         }
@@ -72,49 +141,82 @@ fn an_atomic_store_keeps_one_mint_per_refresh_interval_through_crashes_and_burst
 }
 
 #[test]
-fn a_lock_holder_that_dies_mid_mint_costs_the_lost_token_and_nothing_more() {
-    for seed in 1..=3 {
+fn a_lock_holder_paused_past_its_locks_life_never_mints_without_it() {
+    // the invariant "a token request only from a live lock's holder, never two live locks" is
+    // checked at every request: a paused holder that resumed and retried would break it
+    for seed in 1..=4 {
         let r = run(Scenario {
-            instances: 200,
-            duration_ms: DAY,
+            instances: 30,
+            duration_ms: 6 * HOUR,
+            token_life_s: 300,
+            holder_pauses: 0.5,
+            endpoint_faults: 0.3,
+            ..Scenario::new(seed)
+        });
+        assert!(r.pauses > 10, "{r:?}");
+        assert_eq!(r.expired_served, 0);
+    }
+}
+
+#[test]
+fn a_lock_holder_that_dies_mid_mint_costs_the_lost_token_and_nothing_more() {
+    for seed in 1..=2 {
+        let r = run(Scenario {
+            instances: 100,
+            duration_ms: DAY / 2,
             token_life_s: 300,
             holder_dies: 0.1,
             ..Scenario::new(seed)
         });
-        assert!(r.mints_lost_with_holder > 10, "{r:?}");
-        // each dead holder's token is lost; one more is minted once its lock expires, and
-        // nothing else: no waiter mints on a timer
+        assert!(r.crashes > 10, "holders died: {r:?}");
         assert!(
             r.mints as f64 <= r.intervals * 1.05 + r.mints_lost_with_holder as f64,
             "{r:?}"
         );
-        assert_eq!(r.expired_served, 0);
     }
 }
 
 #[test]
 fn a_429_storm_costs_one_token_request_per_cooldown_for_the_whole_fleet() {
-    for seed in 1..=3 {
+    let storm = |store, seed| Scenario {
+        instances: 100,
+        duration_ms: 3 * HOUR,
+        token_life_s: 300,
+        request_gap_ms: 60_000,
+        storms: vec![(HOUR, HOUR / 2, 60)],
+        store,
+        ..Scenario::new(seed)
+    };
+    for seed in 1..=2 {
         let r = run(storm(StoreKind::Atomic, seed));
         assert_eq!(r.requests_during_cooldown, 0, "{r:?}");
         assert!(
             (25..=31).contains(&r.rate_limited),
-            "one per 60 s cooldown over 30 minutes: {r:?}"
+            "one per 60 s cooldown: {r:?}"
         );
-        assert_eq!(r.expired_served, 0);
     }
-    // without a shared store, each instance asks on its own
     let alone = run(storm(StoreKind::None, 1));
-    assert!(alone.rate_limited > 1_000, "{alone:?}");
+    assert!(alone.rate_limited > 500, "{alone:?}");
 }
 
 #[test]
-fn an_hour_long_store_outage_costs_at_most_one_mint_per_instance_and_lifetime() {
+fn an_hour_long_store_outage_costs_at_most_one_mint_per_instance_and_never_locks_the_fleet_out() {
+    let outage = |policy| Scenario {
+        instances: 100,
+        duration_ms: DAY / 2,
+        token_life_s: 300,
+        request_gap_ms: 60_000,
+        outage: Some((2 * HOUR, HOUR)),
+        policy,
+        ..Scenario::new(7)
+    };
     let r = run(outage(Policy::default()));
-    assert!(r.mints_during_outage > 0 && r.mints_during_outage <= 200, "{r:?}");
+    assert!(r.mints_during_outage > 0, "{r:?}");
     assert_eq!(r.worst_interval, 1, "outside the outage: {r:?}");
-    assert_eq!(r.expired_served, 0);
-    // failing instead of minting alone: not one token request while the store is down
+    // the mints made alone are each instance's own: none reaches the fleet's budget, so when
+    // the store returns nobody is refused for them
+    assert_eq!(r.errors.get("mint_budget_exhausted"), None, "{r:?}");
+    assert_eq!(r.failures(), 0, "{r:?}");
     let strict = run(outage(Policy {
         store_outage: StoreOutage::Fail,
         ..Policy::default()
@@ -124,4 +226,22 @@ fn an_hour_long_store_outage_costs_at_most_one_mint_per_instance_and_lifetime() 
         strict.errors.get("store_unavailable").copied().unwrap_or(0) > 0,
         "{strict:?}"
     );
+}
+
+#[test]
+fn revoked_tokens_are_deleted_by_compare_and_delete_only() {
+    // the invariant "a record is deleted only while it holds a revoked token" is checked at
+    // every delete; callers report each revoked token and ask again
+    for seed in 1..=3 {
+        let r = run(Scenario {
+            instances: 40,
+            duration_ms: 6 * HOUR,
+            token_life_s: 900,
+            request_gap_ms: 30_000,
+            revoke_every_ms: Some(20 * 60_000),
+            store_latency_ms: (0, 400),
+            ..Scenario::new(seed)
+        });
+        assert!(r.revocations > 5, "{r:?}");
+    }
 }
