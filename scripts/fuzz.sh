@@ -13,11 +13,20 @@ if ! command -v cargo-fuzz >/dev/null 2>&1; then
   echo "fuzz: installing cargo-fuzz 0.13.2"
   cargo install cargo-fuzz --version 0.13.2 --locked
 fi
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 for target in token_answer sealed_record api_path; do
   echo "== fuzz $target (${seconds} s)"
-  cargo +nightly fuzz run "$target" -- -max_total_time="$seconds" -rss_limit_mb=2048 2>&1 | grep -E "^(#[0-9]+ +DONE|Done|==|SUMMARY|artifact|thread)" || true
+  status=0
+  cargo +nightly fuzz run "$target" -- -max_total_time="$seconds" -rss_limit_mb=2048 >"$log" 2>&1 || status=$?
+  grep -E "^(#[0-9]+ +DONE|Done|SUMMARY|artifact)" "$log" || true
   if ls "fuzz/artifacts/$target"/crash-* >/dev/null 2>&1; then
     echo "fuzz: $target crashed; inputs in fuzz/artifacts/$target"; exit 1
+  fi
+  # no crash is a finding only when the fuzzer ran: a build that failed, or a run that ended
+  # without libFuzzer's closing "Done N runs", is a failure of this script, never "no crash"
+  if [ "$status" -ne 0 ] || ! grep -qE "^Done [0-9]+ runs" "$log"; then
+    echo "fuzz: $target did not run to its end (exit $status):"; tail -n 20 "$log"; exit 1
   fi
 done
 echo "fuzz: no crash in ${seconds} s per target"

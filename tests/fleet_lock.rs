@@ -481,3 +481,29 @@ fn a_fleet_state_that_cannot_be_read_is_not_none() {
     };
     assert_eq!(show(&m.stored(0, &mut c, Ok(read))), "Serve(s1, kv)");
 }
+
+#[test]
+fn a_late_error_to_a_flight_declared_dead_asks_again_instead_of_failing_the_caller() {
+    let mut m = machine(Policy::default());
+    let mut c = holding_the_lock(&mut m, 0);
+    assert_eq!(show(&m.stored(0, &mut c, Ok(None))), "Mint(-)");
+    // the process was paused past its flight's deadline and its lock's life; on resume, the
+    // 503 it was sent meanwhile arrives
+    let resumed = Policy::default().lock_ttl_ms() + 1;
+    let busy = Error::Server(ServerError {
+        status: 503,
+        error: None,
+        description: None,
+        retry_after: None,
+    });
+    assert_eq!(
+        show(&m.minted(resumed, &mut c, Err(busy))),
+        "Unlock",
+        "its lock is released (fenced: deleted only if still its own)"
+    );
+    assert_eq!(
+        show(&m.saved(resumed, &mut c, &[Ok(())])),
+        "ReadStore",
+        "the fleet may have a token by now: the caller asks again, it is not failed"
+    );
+}

@@ -572,8 +572,10 @@ impl Machine {
             }
         });
         let Some(flight) = flight else {
-            // a late answer to a flight declared dead: keep a good token (and store it, if this
-            // call still holds the lock), report to its caller
+            // a late answer to a flight declared dead (its process was paused, say): keep a good
+            // token (and store it, if this call still holds the lock); after an error, free a
+            // lock still held (fenced: only if still its own) and ask again — the fleet may have
+            // a token by now — rather than fail the caller
             call.role = Role::Landed(None);
             return match result {
                 Ok(rec) => {
@@ -596,7 +598,7 @@ impl Machine {
                             retrying: false,
                         },
                     );
-                    Action::Fail(e)
+                    self.release_or_serve(now, call)
                 }
             };
         };

@@ -476,6 +476,9 @@ impl World {
             return;
         }
         if let Some(value) = self.kv_read(key, 0) {
+            if self.s.revoke_every_ms.is_none() {
+                self.violation("a record was deleted, though no token was ever refused".into());
+            }
             let token = self.sealed_tokens.borrow().get(&value).cloned();
             if let Some(token) = token
                 && !self.revoked.borrow().contains(&token)
@@ -561,9 +564,13 @@ impl World {
             println!("{now:>10} i{i:<3} minted (alone {alone})");
         }
         self.inflight.borrow_mut()[slot].2 = Some(index);
-        self.tokens
-            .borrow_mut()
-            .insert(token.clone(), now + self.s.token_life_s * 1000);
+        let mut tokens = self.tokens.borrow_mut();
+        tokens.insert(token.clone(), now + self.s.token_life_s * 1000);
+        // an expired token is as good as unknown to the serve check: forget them now and then
+        if tokens.len() > 4_096 && self.r.borrow().mints % 4_096 == 0 {
+            tokens.retain(|_, expires| *expires > now);
+        }
+        drop(tokens);
         *self.newest_token.borrow_mut() = Some(token.clone());
         TokenResponse {
             status: 200,
@@ -906,7 +913,11 @@ impl Seal for SimSeal {
         nonce[..8].copy_from_slice(&n.to_le_bytes());
         nonce[8..].copy_from_slice(&(w.seq.get() as u32).to_le_bytes());
         let value = self.0.seal_plain(plain, nonce);
-        if let Some(rec) = TokenRecord::decode(plain) {
+        // which token a sealed value holds, for the delete check (only revoked tokens' records
+        // may be deleted, and only revocations delete records)
+        if w.s.revoke_every_ms.is_some()
+            && let Some(rec) = TokenRecord::decode(plain)
+        {
             w.sealed_tokens
                 .borrow_mut()
                 .insert(value.clone(), rec.access_token);

@@ -108,6 +108,13 @@ async function fresh() {
   await redis.cli('flushall');
 }
 
+/** Whether every instance's burst was under way at one moment: the latest start before the
+ * earliest end (a fleet whose instances ran one after another proves nothing). */
+const overlapped = (reports) => {
+  const windows = reports.map((r) => r.window).filter(Boolean);
+  return windows.length === reports.length && Math.max(...windows.map((w) => w[0])) < Math.min(...windows.map((w) => w[1]));
+};
+
 const summary = (reports) => ({
   tokens: new Set(reports.flatMap((r) => r.tokens)).size,
   served: reports.reduce((n, r) => n + r.served, 0),
@@ -120,8 +127,8 @@ test(`Redis behind 0–80 ms: ${PROCESSES} processes, bursts at one instant and 
   const outcomes = [];
   for (const spreadMs of [0, 0, 0, 0, 1_500, 1_500]) {
     await fresh();
-    const s = summary(await fleet(PROCESSES, redisCfg({ spreadMs })));
-    outcomes.push({ spreadMs, ...s, tokenRequests: emu.stats().tokenRequests });
+    const reports = await fleet(PROCESSES, redisCfg({ spreadMs }));
+    outcomes.push({ spreadMs, ...summary(reports), overlapped: overlapped(reports), tokenRequests: emu.stats().tokenRequests });
   }
   console.log('# redis fleet runs:', JSON.stringify(outcomes));
   for (const o of outcomes) {
@@ -130,6 +137,8 @@ test(`Redis behind 0–80 ms: ${PROCESSES} processes, bursts at one instant and 
       { tokens: 1, tokenRequests: 1, errors: 0, served: PROCESSES * 10 },
       JSON.stringify(o),
     );
+    // at one instant, every process's calls were under way together: the race was real
+    if (o.spreadMs === 0) assert.ok(o.overlapped, `the processes' bursts overlapped: ${JSON.stringify(o)}`);
   }
 });
 
@@ -147,7 +156,8 @@ test(`a mixed fleet: ${PROCESSES / 2} Rust and ${PROCESSES / 2} Node processes o
     for (const i of all) i.go();
     const reports = await Promise.all(all.map((i) => i.done));
     const rust = reports.filter((r) => r.runtime === 'rust');
-    outcomes.push({ spreadMs, ...summary(reports), rustServed: rust.reduce((n, r) => n + r.served, 0), tokenRequests: emu.stats().tokenRequests });
+    const node = reports.filter((r) => r.runtime !== 'rust');
+    outcomes.push({ spreadMs, ...summary(reports), overlapped: overlapped(node), rustServed: rust.reduce((n, r) => n + r.served, 0), tokenRequests: emu.stats().tokenRequests });
   }
   console.log('# mixed rust/node fleet runs:', JSON.stringify(outcomes));
   for (const o of outcomes) {
@@ -156,6 +166,7 @@ test(`a mixed fleet: ${PROCESSES / 2} Rust and ${PROCESSES / 2} Node processes o
       { tokens: 1, tokenRequests: 1, mints: 1, errors: 0, served: PROCESSES * 10, rustServed: (PROCESSES / 2) * 10 },
       JSON.stringify(o),
     );
+    if (o.spreadMs === 0) assert.ok(o.overlapped, `the Node processes' bursts overlapped: ${JSON.stringify(o)}`);
   }
 });
 
@@ -165,8 +176,8 @@ test(`Deno KV with 0–80 ms calls: ${PROCESSES} Deno processes, bursts and spre
     await emu.post('/__emulator/reset');
     const db = join(scratch, `fleet-${i}.sqlite`);
     const cfg = { store: 'deno-kv', tokenUrl: emu.tokenUrl, denoKv: db, delayMs: 80, calls: 10, spreadMs };
-    const s = summary(await fleet(PROCESSES, cfg, 'deno'));
-    outcomes.push({ spreadMs, ...s, tokenRequests: emu.stats().tokenRequests });
+    const reports = await fleet(PROCESSES, cfg, 'deno');
+    outcomes.push({ spreadMs, ...summary(reports), overlapped: overlapped(reports), tokenRequests: emu.stats().tokenRequests });
   }
   console.log('# deno kv fleet runs:', JSON.stringify(outcomes));
   for (const o of outcomes) {
@@ -175,6 +186,7 @@ test(`Deno KV with 0–80 ms calls: ${PROCESSES} Deno processes, bursts and spre
       { tokens: 1, tokenRequests: 1, errors: 0 },
       JSON.stringify(o),
     );
+    if (o.spreadMs === 0) assert.ok(o.overlapped, `the processes' bursts overlapped: ${JSON.stringify(o)}`);
   }
 });
 
@@ -200,7 +212,44 @@ test('the lock holder killed mid-mint (SIGKILL): the waiters wait for its lock, 
   console.log('# holder killed:', JSON.stringify({ ...s, waitedMs: waited, tokenRequests: emu.stats().tokenRequests }));
   assert.equal(emu.stats().tokenRequests, 2, "the dead holder's request and one more");
   assert.deepEqual({ tokens: s.tokens, errors: s.errors.length }, { tokens: 1, errors: 0 });
-  assert.ok(waited < 30_000, `waited ${waited} ms: about the lock's life (15.75 s), not the waiters' own timers`);
+  // the holder took its lock about 0.3–1 s before it was killed: the waiters waited out the
+  // rest of the lock's life (15.75 s), not a timer of their own, and not much longer
+  assert.ok(waited > 13_000 && waited < 30_000, `waited ${waited} ms: about the lock's life (15.75 s)`);
+});
+
+test('a lock holder paused (SIGSTOP) past its lock\'s life, resumed (SIGCONT) while another holds the lock, sends no token request without it', { timeout: 120_000 }, async () => {
+  await fresh();
+  // the holder's request is answered 503 after 1 s, while it is stopped; the next holder's
+  // request takes 2 s (inside its 3 s timeout), while the first is resumed
+  emu.fault({ status: 503, delayMs: 1_000, body: { error: 'temporarily_unavailable' } }, { delayMs: 2_000 });
+  const paused = instance(redisCfg({ calls: 2, options: quick }));
+  const others = Array.from({ length: 5 }, () => instance(redisCfg({ calls: 5, options: quick })));
+  await Promise.all([paused, ...others].map((i) => i.ready));
+  paused.go();
+  for (let i = 0; i < 200 && emu.stats().tokenRequests === 0; i++) await new Promise((r) => setTimeout(r, 5));
+  assert.equal(emu.stats().tokenRequests, 1, 'the first holder asked');
+  paused.child.kill('SIGSTOP');
+  const stoppedAt = Date.now();
+  try {
+    // its lock (15.75 s) runs out while it is stopped; then the others come
+    await new Promise((r) => setTimeout(r, 16_500));
+    for (const o of others) o.go();
+    for (let i = 0; i < 400 && emu.stats().tokenRequests < 2; i++) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(emu.stats().tokenRequests, 2, 'another process took the expired lock and asked');
+  } finally {
+    paused.child.kill('SIGCONT'); // while the other holder's request is still out
+  }
+  const resumedAfter = Date.now() - stoppedAt;
+  const [first, ...rest] = await Promise.all([paused.done, ...others.map((o) => o.done)]);
+  const s = summary(rest);
+  console.log('# holder paused:', JSON.stringify({ resumedAfterMs: resumedAfter, tokenRequests: emu.stats().tokenRequests, first, others: s }));
+  assert.ok(resumedAfter > 16_000, 'paused past its lock\'s life');
+  assert.equal(emu.stats().tokenRequests, 2, 'the resumed process sent nothing beside the new holder');
+  assert.deepEqual({ tokens: s.tokens, errors: s.errors.length }, { tokens: 1, errors: 0 });
+  // the resumed process's own callers: its dead flight's late 503 is not their answer — they
+  // asked again and were served the fleet's token
+  assert.deepEqual({ errors: first.errors, served: first.served }, { errors: [], served: 2 }, JSON.stringify(first));
+  assert.ok(first.tokens.every((t) => rest[0].tokens.includes(t)), JSON.stringify(first));
 });
 
 test('a 429 seen by one process keeps the whole fleet from asking until Retry-After ends', { timeout: 120_000 }, async () => {
