@@ -256,6 +256,14 @@ mod tests {
             after_ms: 1,
         };
         assert_eq!(gateway_status(&timeout), (503, Some(5)));
+        // the mint budget spent: the seconds until the window allows a request again
+        assert_eq!(
+            gateway_status(&Error::MintBudgetExhausted { retry_after: 1_234 }),
+            (503, Some(1_234))
+        );
+        let unavailable = Error::StoreUnavailable { reason: "r".into() };
+        assert_eq!(gateway_status(&unavailable), (503, Some(5)));
+        assert_eq!(gateway_status(&Error::config("token_url", "r")), (500, None));
     }
 
     #[test]

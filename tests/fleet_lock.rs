@@ -507,3 +507,27 @@ fn a_late_error_to_a_flight_declared_dead_asks_again_instead_of_failing_the_call
         "the fleet may have a token by now: the caller asks again, it is not failed"
     );
 }
+
+#[test]
+fn a_429_gives_the_budget_its_request_back_and_the_cooldown_paces_the_fleet() {
+    let mut m = machine(Policy::default());
+    let mut c = holding_the_lock(&mut m, 0);
+    assert_eq!(show(&m.stored(0, &mut c, Ok(None))), "Mint(-)");
+    assert_eq!(m.budget_use(0).0, 1);
+    let limited = Error::RateLimited(ServerError {
+        status: 429,
+        error: None,
+        description: None,
+        retry_after: Some(60),
+    });
+    assert_eq!(
+        show(&m.minted(0, &mut c, Err(limited))),
+        "Save(-, Cooldown)",
+        "the cooldown is the fleet's"
+    );
+    assert_eq!(
+        m.budget_use(0).0,
+        0,
+        "the endpoint took nothing: a storm of 429s does not spend the budget"
+    );
+}

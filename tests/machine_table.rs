@@ -128,6 +128,47 @@ fn the_lock_lives_longer_than_the_longest_mint_it_guards() {
 }
 
 #[test]
+fn the_slowest_flight_ends_inside_its_lock_without_claiming_it_again() {
+    // every I/O takes its whole bound: the claim and the double check (a store timeout each),
+    // then every attempt times out at its bound, with the longest waits between them
+    let p = Policy::default();
+    let (mut m, mut c) = store_missed();
+    assert_eq!(
+        show(&m.claimed(p.store_timeout_ms, &mut c, Ok(true))),
+        "ReadStore(fleet=true)"
+    );
+    let mut now = 2 * p.store_timeout_ms;
+    let mut action = m.stored(now, &mut c, Ok(None));
+    let mut attempts = 0;
+    let last = loop {
+        action = match action {
+            Action::Mint { .. } => {
+                attempts += 1;
+                now += p.mint_bound_ms();
+                let slow = Error::Timeout {
+                    host: "h".into(),
+                    after_ms: p.request_timeout_ms,
+                };
+                m.minted(now, &mut c, Err(slow))
+            }
+            Action::WaitUntil(t) => {
+                now = t;
+                m.want(now, &mut c)
+            }
+            Action::Save { .. } => {
+                now += p.store_timeout_ms;
+                m.saved(now, &mut c, &[Ok(())])
+            }
+            other => break show(&other),
+        };
+    };
+    // the lock's life covers it all: no attempt needed the lock claimed again
+    assert_eq!(last, "Unlock");
+    assert!(attempts >= 2, "{attempts} attempts");
+    assert!(now <= LOCK_TTL, "done at {now} ms, the lock lives {LOCK_TTL} ms");
+}
+
+#[test]
 fn with_a_store_a_caller_without_a_usable_token_reads_it_first() {
     assert_eq!(want(&mut machine(true), 0), "ReadStore(fleet=true)");
     let table: [(Result<Option<TokenRecord>, StoreError>, &str); 3] = [

@@ -628,6 +628,11 @@ impl Machine {
                 if let Some(at) = retry {
                     return self.pause(now, call, at, Then::Mint);
                 }
+                if matches!(e, Error::RateLimited(_)) {
+                    // the endpoint said it did not take the request: no token was minted, so
+                    // the budget (of tokens asked for) gets it back; the cooldown paces the fleet
+                    self.budget.refund(flight.last_attempt);
+                }
                 if e.is_local() {
                     // nothing was sent (no signer, a key the platform refuses): the budget
                     // gets its request back, and the failure stays with this instance —

@@ -152,14 +152,26 @@ test('a polluted Object.prototype cannot redirect the secret, the token or the s
     Object.prototype.tokenUrl = `${trap}/oauth/token`;
     Object.prototype.apiBaseUrl = trap;
     Object.prototype.kv = { get: async () => null, put: async () => evil.push('put'), delete: async () => {} };
+    // every option that could send, log, watch or reshape something, inherited: none is read
+    Object.prototype.fetch = async () => {
+      evil.push('fetch');
+      throw new Error('trap');
+    };
+    Object.prototype.onEvent = () => evil.push('onEvent');
+    Object.prototype.logger = { debug: () => evil.push('log'), info: () => evil.push('log'), warn: () => evil.push('log'), error: () => evil.push('log') };
+    Object.prototype.waitUntil = () => evil.push('waitUntil');
+    Object.prototype.audience = `${trap}/audience`; // Autopay's emulator refuses any other audience
+    Object.prototype.clientAuth = 'client_secret_basic';
+    Object.prototype.tokenRequest = 'form';
+    Object.prototype.timeoutMs = 1;
     const auth = new AutopayAuth({ clientId: 'cid', clientSecret: SECRET, tokenUrl: emu.tokenUrl, apiBaseUrl: `${emu.origin}/v1` });
     assert.ok(await auth.getToken());
     assert.equal((await auth.fetch('/x')).status, 200);
     assert.throws(() => new AutopayAuth({ clientId: 'cid' }), (e) => e.option === 'clientSecret');
   } finally {
-    delete Object.prototype.tokenUrl;
-    delete Object.prototype.apiBaseUrl;
-    delete Object.prototype.kv;
+    for (const k of ['tokenUrl', 'apiBaseUrl', 'kv', 'fetch', 'onEvent', 'logger', 'waitUntil', 'audience', 'clientAuth', 'tokenRequest', 'timeoutMs']) {
+      delete Object.prototype[k];
+    }
     server.close();
   }
   assert.deepEqual(evil, []);
@@ -183,6 +195,46 @@ test('auth.fetch follows redirects only within apiBaseUrl', async () => {
   } finally {
     server.close();
   }
+});
+
+test('auth.fetch follows at most 5 redirects, then hands the sixth back as it is', async () => {
+  const auth = make();
+  // a chain of `n` redirects, every hop inside apiBaseUrl, ending at /v1/landed
+  const chain = (n) => {
+    let url = `${emu.origin}/v1/landed`;
+    for (let i = 1; i < n; i++) url = `${emu.origin}/v1/hop?redirect=${encodeURIComponent(url)}`;
+    return `/hop?redirect=${encodeURIComponent(url)}`;
+  };
+  const five = await auth.fetch(chain(5));
+  assert.equal(five.status, 200, 'five redirects are followed');
+  assert.equal((await five.json()).path, '/v1/landed');
+  const six = await auth.fetch(chain(6));
+  assert.equal(six.status, 302, 'the sixth is handed back');
+  assert.ok(six.headers.get('location').includes('/v1/landed'));
+});
+
+test('init.headers the platform refuses: a typed invalid_argument, nothing sent', async () => {
+  const auth = make();
+  await auth.getToken();
+  const before = emu.stats().apiRequests ?? null;
+  for (const headers of [{ 'bad header': 'x' }, { ok: 'line\nbreak' }, [['only-a-name']]]) {
+    const e = await rejection(auth.fetch('/x', { headers }));
+    assert.equal(e.code, 'invalid_argument', JSON.stringify(headers));
+    assert.match(e.message, /init\.headers/);
+  }
+  if (before !== null) assert.equal(emu.stats().apiRequests, before, 'nothing reached the API');
+});
+
+test('a fetch that ignores its abort signal and never settles costs its bound, not a hang', async () => {
+  const never = () => new Promise(() => {}); // ignores the signal it is handed
+  const auth = make({ fetch: never, timeoutMs: 200 });
+  const started = Date.now();
+  const e = await rejection(auth.getToken());
+  const took = Date.now() - started;
+  assert.equal(e.code, 'timeout');
+  // each attempt ends 1 s after its 200 ms timeout whatever the fetch does: three attempts
+  // and their waits, far under the 30 s mint deadline
+  assert.ok(took < 6_000, `took ${took} ms`);
 });
 
 test("logs carry no values: a store's error text is not copied, only the operation and its name", async () => {
