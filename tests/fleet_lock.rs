@@ -531,3 +531,43 @@ fn a_429_gives_the_budget_its_request_back_and_the_cooldown_paces_the_fleet() {
         "the endpoint took nothing: a storm of 429s does not spend the budget"
     );
 }
+
+#[test]
+fn on_a_store_that_cannot_lock_each_instance_keeps_its_own_budget() {
+    // Workers KV: the instances cannot agree who mints, so pooling their budgets would only
+    // refuse callers; the window another instance wrote, and its budget cooldown, are not taken
+    let mut m = Machine::new(Policy::default(), 0.0, Shared::ReadWrite).unwrap();
+    let mut c = Call::new(Want::Usable);
+    m.want(100_000, &mut c);
+    let spent = Gate {
+        kind: GateKind::Cooldown,
+        until_ms: 3_600_000,
+        repeats: 1,
+        error: Error::MintBudgetExhausted { retry_after: 3_500 },
+    };
+    let sent: Vec<u64> = (0..11).map(|i| i * 1_000).collect();
+    assert_eq!(
+        show(&m.stored(100_000, &mut c, Ok(fleet(Some(spent), sent)))),
+        "Mint(-)"
+    );
+    assert_eq!(m.budget_use(100_000).0, 1, "its own request only");
+    // a vendor's cooldown is still everyone's
+    let mut m = Machine::new(Policy::default(), 0.0, Shared::ReadWrite).unwrap();
+    let mut c = Call::new(Want::Usable);
+    m.want(100_000, &mut c);
+    let limited = Gate {
+        kind: GateKind::Cooldown,
+        until_ms: 160_000,
+        repeats: 1,
+        error: Error::RateLimited(ServerError {
+            status: 429,
+            error: None,
+            description: None,
+            retry_after: Some(60),
+        }),
+    };
+    assert_eq!(
+        show(&m.stored(100_000, &mut c, Ok(fleet(Some(limited), Vec::new())))),
+        "Fail(rate_limited)"
+    );
+}

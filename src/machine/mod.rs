@@ -420,9 +420,19 @@ impl Machine {
     /// The fleet state read from the store: its budget window is merged into this instance's,
     /// and a gate still closed is kept here too.
     fn adopt_fleet(&mut self, now: u64, fleet: &FleetState) {
-        self.budget
-            .adopt(now, &self.policy, &fleet.sent, fleet.lifetime_ms);
-        if let Some((ms, error)) = fleet.gate.as_ref().and_then(|g| self.gate.adopt(now, g)) {
+        // the budget is pooled only where the fleet agrees who mints (a store that locks):
+        // instances on a store that cannot lock each mint on their own, so pooling their
+        // budgets would only refuse callers; each keeps its own (a runaway one is still capped)
+        let pooled = self.shared == Shared::Locking;
+        if pooled {
+            self.budget
+                .adopt(now, &self.policy, &fleet.sent, fleet.lifetime_ms);
+        }
+        let gate = fleet
+            .gate
+            .as_ref()
+            .filter(|g| pooled || !matches!(g.error, Error::MintBudgetExhausted { .. }));
+        if let Some((ms, error)) = gate.and_then(|g| self.gate.adopt(now, g)) {
             self.outbox.note(now, Note::Cooldown { error, ms });
         }
     }
