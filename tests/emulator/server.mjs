@@ -10,7 +10,7 @@
 //
 // Control endpoints (loopback only, for tests): GET /__emulator/stats, POST /__emulator/reset,
 // POST /__emulator/config {expiresIn}, POST /__emulator/faults [{status, body, headers, delayMs,
-// raw}] (queued for the next token requests), POST /__emulator/revoke (every issued token dies).
+// raw, endless}] (queued for the next token requests), POST /__emulator/revoke (every issued token dies).
 // POST /__emulator/config {refuseAll} makes the API refuse every token. API calls: a path ending
 // in /status/NNN answers NNN; `?delayMs=N` answers after N ms (≤ 5 s); `?redirect=URL[&status=N]`
 // answers a redirect there; answers echo the request (headers without `authorization`).
@@ -84,6 +84,26 @@ export async function startEmulator({
     state.stats.tokenRequests++;
     const fault = state.faults.shift();
     if (fault?.delayMs) await new Promise((r) => setTimeout(r, fault.delayMs));
+    if (fault?.endless) {
+      // a 200 whose body never ends (64 KiB every 10 ms) until the client stops reading: only a
+      // reader that streams and stops at its cap answers; one that buffers waits for its timeout.
+      // Bounded: 60 s or 256 MiB at most.
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"access_token":"');
+      const chunk = 'a'.repeat(64 * 1024);
+      const until = Date.now() + 60_000;
+      let sent = 0;
+      const timer = setInterval(() => {
+        if (res.destroyed || Date.now() > until || sent > 256 * 1024 * 1024) {
+          clearInterval(timer);
+          return res.destroy();
+        }
+        res.write(chunk);
+        sent += chunk.length;
+      }, 10);
+      res.on('close', () => clearInterval(timer));
+      return;
+    }
     if (fault && fault.status !== undefined) {
       const body = fault.raw !== undefined ? fault.raw : fault.body ?? '';
       return send(res, fault.status, body, fault.headers);

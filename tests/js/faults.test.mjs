@@ -225,6 +225,17 @@ test('init.headers the platform refuses: a typed invalid_argument, nothing sent'
   if (before !== null) assert.equal(emu.stats().apiRequests, before, 'nothing reached the API');
 });
 
+test('a token answer that never ends is read only up to 64 KiB, never buffered', async () => {
+  emu.fault({ endless: true });
+  const auth = make({ timeoutMs: 8_000 });
+  const started = Date.now();
+  const e = await rejection(auth.getToken());
+  const took = Date.now() - started;
+  // a reader that buffered the whole body would wait for its 8 s timeout and fail with `timeout`
+  assert.equal(e.code, 'invalid_response', `${e.code} after ${took} ms`);
+  assert.ok(took < 4_000, `took ${took} ms`);
+});
+
 test('a fetch that ignores its abort signal and never settles costs its bound, not a hang', async () => {
   const never = () => new Promise(() => {}); // ignores the signal it is handed
   const auth = make({ fetch: never, timeoutMs: 200 });

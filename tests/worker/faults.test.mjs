@@ -162,6 +162,17 @@ test('a 503 is retried inside the one mint of the Durable Object', async () => {
   assert.deepEqual([ctx.emu.stats().tokenRequests, ctx.emu.stats().minted], [2, 1]);
 });
 
+test('a token answer that never ends is refused (502 invalid_response) at 64 KiB, never buffered', async () => {
+  ctx.emu.fault({ endless: true });
+  const started = Date.now();
+  const r = await ctx.w.call('/token', { headers: auth() });
+  const took = Date.now() - started;
+  // a reader that buffered would wait for the request's timeout, and answer 503 (timeout)
+  assert.equal(r.status, 502, `${r.status} after ${took} ms`);
+  assert.equal((await r.json()).error, 'invalid_response');
+  assert.ok(took < 5_000, `took ${took} ms`);
+});
+
 test('a 20 MB token answer is refused (502 invalid_response), never buffered', async () => {
   const huge = { status: 200, raw: JSON.stringify({ access_token: 'a'.repeat(20 * 1024 * 1024), expires_in: 60, token_type: 'Bearer' }) };
   ctx.emu.fault(huge);
