@@ -12,6 +12,16 @@ fn token(name: &str, issued: u64) -> TokenRecord {
     record(name, issued, LIFE_S)
 }
 
+/// The token endpoint unavailable for a moment (503, no `Retry-After`): a fault worth a retry.
+fn busy() -> Error {
+    Error::Server(ServerError {
+        status: 503,
+        error: None,
+        description: None,
+        retry_after: None,
+    })
+}
+
 fn machine(policy: Policy) -> Machine {
     Machine::new(policy, 0.0, Shared::Locking).unwrap()
 }
@@ -409,13 +419,7 @@ fn a_holder_whose_locks_life_passed_claims_again_before_any_token_request() {
     assert_eq!(show(&m.claimed(11_999, &mut c, Ok(true))), "ReadStore");
     assert_eq!(show(&m.stored(23_998, &mut c, Ok(None))), "Mint(-)");
     // …and a slow endpoint that fails: the retry would end past the lock's life
-    let busy = Error::Server(ServerError {
-        status: 503,
-        error: None,
-        description: None,
-        retry_after: None,
-    });
-    let Action::WaitUntil(retry) = m.minted(34_998, &mut c, Err(busy)) else {
+    let Action::WaitUntil(retry) = m.minted(34_998, &mut c, Err(busy())) else {
         panic!("a retry")
     };
     assert!(retry + Policy::default().mint_bound_ms() > ttl);
@@ -490,14 +494,8 @@ fn a_late_error_to_a_flight_declared_dead_asks_again_instead_of_failing_the_call
     // the process was paused past its flight's deadline and its lock's life; on resume, the
     // 503 it was sent meanwhile arrives
     let resumed = Policy::default().lock_ttl_ms() + 1;
-    let busy = Error::Server(ServerError {
-        status: 503,
-        error: None,
-        description: None,
-        retry_after: None,
-    });
     assert_eq!(
-        show(&m.minted(resumed, &mut c, Err(busy))),
+        show(&m.minted(resumed, &mut c, Err(busy()))),
         "Unlock",
         "its lock is released (fenced: deleted only if still its own)"
     );
