@@ -153,6 +153,23 @@ test('a body without Content-Length is replayed after a 401 only up to 1 MiB', a
   ctx.emu.revoke();
   const big = await ctx.w.call('/up', { method: 'POST', body: streamOf(3 * 1024 * 1024), duplex: 'half', headers: auth() });
   assert.equal(big.status, 401, 'streamed once, not retried');
+  // the edge, to the byte, with an API that answers its 401 before reading the body: 1 MiB is
+  // kept and replayed, one byte more is not. Each on a fresh Worker: a token refused moments
+  // after it replaced a refused one starts the refusal hold (no retry), which is not this row
+  for (const [size, status] of [[512 * 1024, 200], [1024 * 1024, 200], [1024 * 1024 + 1, 401]]) {
+    await ctx.emu.post('/__emulator/reset');
+    const w = await startWorker(ctx.emu);
+    try {
+      await w.call('/token', { headers: auth() });
+      ctx.emu.revoke();
+      const r = await w.call('/up', { method: 'POST', body: streamOf(size), duplex: 'half', headers: auth() });
+      assert.equal(r.status, status, `${size} bytes`);
+      if (status === 200) assert.equal((await r.json()).body.length, size);
+      else await r.text();
+    } finally {
+      await w.close();
+    }
+  }
 });
 
 test('a 503 is retried inside the one mint of the Durable Object', async () => {
