@@ -19,7 +19,9 @@ fuzz_target!(|data: &[u8]| {
         body: body.to_owned(),
     };
     let sent_at = 1_700_000_000_000;
-    match process_token_response(&response, sent_at, sent_at + 5) {
+    // with and without a lifetime to assume for an answer that has no `expires_in`
+    let assumed = (data[2] & 1 == 1).then_some(3_600);
+    match process_token_response(&response, sent_at, sent_at + 5, assumed) {
         Ok(record) => {
             assert_eq!(status, 200);
             assert!(is_bearer_token(&record.access_token));
