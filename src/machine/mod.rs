@@ -638,16 +638,15 @@ impl Machine {
                 if let Some(at) = retry {
                     return self.pause(now, call, at, Then::Mint);
                 }
-                if matches!(e, Error::RateLimited(_)) {
-                    // the endpoint said it did not take the request: no token was minted, so
-                    // the budget (of tokens asked for) gets it back; the cooldown paces the fleet
+                // nothing was minted — the endpoint did not take the request (a 429: the
+                // cooldown paces the fleet), or it was never sent (a local failure) — so the
+                // budget gets its request back
+                if e.is_local() || matches!(e, Error::RateLimited(_)) {
                     self.budget.refund(flight.last_attempt);
                 }
                 if e.is_local() {
-                    // nothing was sent (no signer, a key the platform refuses): the budget
-                    // gets its request back, and the failure stays with this instance —
-                    // never in the fleet's gate or budget
-                    self.budget.refund(flight.last_attempt);
+                    // no signer, a key the platform refuses: the failure stays with this
+                    // instance, never in the fleet's gate
                     self.gate.on_local_failure(now, &self.policy, &e);
                     self.flights.land(Some(e));
                     return self.release_or_serve(now, call);
