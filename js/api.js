@@ -76,7 +76,8 @@ export function makeApi(WasmClient) {
       const rejected = counter('autopay_auth.store.rejected', 'Stored records that did not open (forged, tampered, foreign)', '{record}');
       const refusals = counter('autopay_auth.budget.refusals', 'Token requests the mint budget refused', '{request}');
       const remaining = meter.createObservableGauge('autopay_auth.token.remaining', { description: 'Seconds the current token has left', unit: 's' });
-      const all = [mints, hits, storeErrors, rejected, refusals, remaining];
+      const quota = meter.createObservableGauge('autopay_auth.quota.remaining', { description: 'Token requests a quota the token endpoint declared has left, by autopay_auth.quota.name', unit: '{request}' });
+      const all = [mints, hits, storeErrors, rejected, refusals, remaining, quota];
       const observe = (result) => {
         const s = this.stats();
         result.observe(mints, s.mints);
@@ -87,6 +88,7 @@ export function makeApi(WasmClient) {
         result.observe(refusals, s.budgetRefusals);
         const expiresAt = this.#lease.info?.expiresAt ?? this.#expiresAt;
         if (expiresAt !== null) result.observe(remaining, Math.max(0, (expiresAt - Date.now()) / 1000));
+        for (const q of this.quotas()) result.observe(quota, q.remaining, { 'autopay_auth.quota.name': q.name });
       };
       meter.addBatchObservableCallback(observe, all);
     }
@@ -164,6 +166,11 @@ export function makeApi(WasmClient) {
     /** The emergency lever: forgets the token in memory and in KV. */
     invalidate() {
       return this.#client.invalidate().catch(rethrow);
+    }
+
+    /** The quotas the token endpoint declared: `[{ name, limit, remaining, resetAt }]`. */
+    quotas() {
+      return this.#client.quotas();
     }
 
     /** `{ mints, memoryHits, kvHits, kvErrors, kvRejected, failures, refreshes, coalesced, budgetRefusals }`. */

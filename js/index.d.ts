@@ -50,7 +50,7 @@ export interface Logger {
 }
 
 /** What happened; never carries a token, a secret or a store's value. */
-export type AutopayAuthEventType = 'mint' | 'refresh' | 'store_error' | 'token_error' | 'cooldown' | 'budget_exhausted' | 'store_outage';
+export type AutopayAuthEventType = 'mint' | 'refresh' | 'store_error' | 'token_error' | 'cooldown' | 'budget_exhausted' | 'store_outage' | 'quota';
 
 export interface AutopayAuthEvent {
   type: AutopayAuthEventType;
@@ -64,9 +64,13 @@ export interface AutopayAuthEvent {
   code?: AutopayAuthErrorCode;
   /** `token_error`, `cooldown`: HTTP status of the token endpoint's answer. */
   status?: number;
-  /** `cooldown`, `budget_exhausted`: seconds until a token request may be made again. */
+  /** `quota`: token requests the declared quota has left. */
+  remaining?: number;
+  /** `quota`: the declared quota's size, when the endpoint said. */
+  limit?: number;
+  /** `cooldown`, `budget_exhausted`: seconds until a token request may be made again; `quota`: until the quota resets. */
   retryAfter?: number;
-  /** `store_error`: the failing operation and the error's name (never its text); `store_outage`: `mint` (minted alone) or `fail`; `token_error`: `retrying` when another attempt of the same request follows. */
+  /** `store_error`: the failing operation and the error's name (never its text); `store_outage`: `mint` (minted alone) or `fail`; `token_error`: `retrying` when another attempt of the same request follows; `budget_exhausted`: the limit that refused (`budget`, `per_hour`, `per_day`, `per_month`, or a declared quota's name); `quota`: the declared quota's name (`auth0-client:per_hour`, `okta`, `ratelimit:default`, …). */
   detail?: string;
 }
 
@@ -161,6 +165,14 @@ export interface AutopayAuthCommonOptions {
   storeOutage?: 'mint' | 'fail';
   /** With `storeOutage: 'fail'`: how long to keep trying an unreachable store, in milliseconds. Default 5000. */
   storeWaitMs?: number;
+  /**
+   * The most token requests the whole fleet (every instance on the same `kv`) makes per hour,
+   * per day (both sliding) and per calendar month in UTC — for a vendor that meters tokens.
+   * Beside it, quotas the token endpoint declares (Auth0's, Okta's, the IETF `RateLimit`
+   * fields) are kept fleet-wide on their own. A caller without a usable token when one is
+   * spent gets `mint_budget_exhausted` with `retryAfter`. Also `'3/hour, 50/day, 1000/month'`.
+   */
+  mintBudget?: MintBudget | string;
   /** Where log lines go (mint: info; refresh: debug; store and token errors, cooldowns: warn; budget: error). Default `console`; `null` for silence. */
   logger?: Logger | null;
   /**
@@ -284,6 +296,28 @@ export class AutopayAuth {
    */
   invalidate(): Promise<void>;
   stats(): AutopayAuthStats;
+  /** The quotas the token endpoint declared, with what each has left (less what the fleet sent since it said). */
+  quotas(): DeclaredQuota[];
+}
+
+/** The user's limits on token requests, for the whole fleet. */
+export interface MintBudget {
+  perHour?: number;
+  perDay?: number;
+  /** Per calendar month in UTC (resets at 00:00 UTC on the 1st). */
+  perMonth?: number;
+}
+
+/** A quota the token endpoint declared in its answers. */
+export interface DeclaredQuota {
+  /** `auth0-client:per_hour`, `auth0-organization:per_day`, `okta`, `ratelimit:<name>`, `ratelimit`. */
+  name: string;
+  /** Its size, or `null` when the endpoint did not say. */
+  limit: number | null;
+  /** Token requests left (the fleet stops before the last 2 % of `limit`). */
+  remaining: number;
+  /** When it resets, ms since the Unix epoch. */
+  resetAt: number;
 }
 
 /** In-memory `KVNamespace` (honours `expirationTtl`, which must be at least 60). */

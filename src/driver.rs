@@ -160,6 +160,12 @@ impl<H: Host> TokenManager<H> {
         self.inner.machine().budget_use(self.inner.now())
     }
 
+    /// What each quota the token endpoint declared has left, less what was sent since it said:
+    /// `(name, size, left, reset instant)` (see [`Machine::quotas`]).
+    pub fn quotas(&self) -> Vec<(String, Option<u64>, u64, u64)> {
+        self.inner.machine().quotas(self.inner.now())
+    }
+
     /// When the machine's answers next change by themselves (see [`Machine::next_deadline`]).
     pub fn next_deadline(&self) -> Option<u64> {
         self.inner.machine().next_deadline(self.inner.now())
@@ -257,7 +263,11 @@ impl<H: Host> TokenManager<H> {
                 }
                 Action::Mint { replacing } => {
                     let minted = inner.mint(replacing.as_deref()).await;
-                    inner.event(|m, now| m.minted(now, &mut call, minted))
+                    let declared = inner.host.source().declared();
+                    inner.event(|m, now| {
+                        m.learn(now, &declared);
+                        m.minted(now, &mut call, minted)
+                    })
                 }
                 Action::Save { record, fleet } => {
                     let results = inner.save(record, fleet).await;

@@ -22,6 +22,9 @@ pub enum EventKind {
     /// The shared store could not be reached by a caller without a token: it minted alone
     /// (`detail: "mint"`) or failed with `store_unavailable` (`detail: "fail"`).
     StoreOutage,
+    /// The token endpoint declared a quota (`detail`: its name) with `remaining` of `limit`
+    /// left until `retryAfter` seconds from now; the fleet stops asking before it runs out.
+    Quota,
 }
 
 /// One event. Serialises as `{ "type", "at", … }` with only the fields its kind uses.
@@ -45,17 +48,26 @@ pub struct Event {
     /// HTTP status of the token endpoint's answer (`token_error`, `cooldown`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
-    /// Seconds until a token request may be made again (`cooldown`, `budget_exhausted`).
+    /// Requests a declared quota has left (`quota`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remaining: Option<u64>,
+    /// A declared quota's size, when the endpoint said (`quota`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u64>,
+    /// Seconds until a token request may be made again (`cooldown`, `budget_exhausted`), or
+    /// until a declared quota resets (`quota`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
-    /// The failing store operation and the error's name, never its text (`store_error`).
+    /// The failing store operation and the error's name, never its text (`store_error`); the
+    /// limit that refused (`budget_exhausted`: `budget`, `per_hour`, `per_day`, `per_month` or
+    /// a declared quota's name); the declared quota (`quota`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
 }
 
 impl EventKind {
-    /// `mint`, `refresh`, `store_error`, `token_error`, `cooldown`, `budget_exhausted` or
-    /// `store_outage`.
+    /// `mint`, `refresh`, `store_error`, `token_error`, `cooldown`, `budget_exhausted`,
+    /// `store_outage` or `quota`.
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::Mint => "mint",
@@ -65,6 +77,7 @@ impl EventKind {
             EventKind::Cooldown => "cooldown",
             EventKind::BudgetExhausted => "budget_exhausted",
             EventKind::StoreOutage => "store_outage",
+            EventKind::Quota => "quota",
         }
     }
 
@@ -72,7 +85,7 @@ impl EventKind {
     /// should look at `warn`, a spent mint budget `error`.
     pub fn level(self) -> &'static str {
         match self {
-            EventKind::Refresh => "debug",
+            EventKind::Refresh | EventKind::Quota => "debug",
             EventKind::Mint => "info",
             EventKind::StoreError | EventKind::TokenError | EventKind::Cooldown | EventKind::StoreOutage => {
                 "warn"
@@ -92,6 +105,8 @@ impl Event {
             lifetime_secs: None,
             code: None,
             status: None,
+            remaining: None,
+            limit: None,
             retry_after: None,
             detail: None,
         }
@@ -110,6 +125,9 @@ impl Event {
             }
             EventKind::StoreOutage => {
                 "the shared store cannot be reached by a caller without a token (detail: mint alone, or fail)"
+            }
+            EventKind::Quota => {
+                "the token endpoint declared a quota (detail): remaining of limit until retryAfter"
             }
         }
     }

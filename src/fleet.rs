@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::error::{Error, ErrorReport};
+use crate::quota::{Declared, MAX_DECLARED};
 
 /// Appended to the cache key for the fleet state.
 pub const FLEET_SUFFIX: &str = ":fleet";
@@ -68,6 +69,8 @@ pub struct FleetState {
     pub lifetime_ms: Option<u64>,
     /// A closed gate, if any.
     pub gate: Option<Gate>,
+    /// The quotas the token endpoint declared, still in force.
+    pub declared: Vec<Declared>,
 }
 
 // Written typed (integers and strings: no float formatter in the wasm), read field by field.
@@ -79,6 +82,18 @@ struct Stored<'a> {
     lifetime_ms: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     gate: Option<StoredGate>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    quota: Vec<StoredQuota<'a>>,
+}
+
+#[derive(Serialize)]
+struct StoredQuota<'a> {
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limit: Option<u64>,
+    remaining: u64,
+    reset_ms: u64,
+    seen_ms: u64,
 }
 
 #[derive(Serialize)]
@@ -137,6 +152,17 @@ impl FleetState {
             sent: &self.sent,
             lifetime_ms: self.lifetime_ms,
             gate,
+            quota: self
+                .declared
+                .iter()
+                .map(|d| StoredQuota {
+                    name: &d.name,
+                    limit: d.limit,
+                    remaining: d.remaining,
+                    reset_ms: d.reset_ms,
+                    seen_ms: d.seen_ms,
+                })
+                .collect(),
         };
         // integers and strings only: cannot fail
         serde_json::to_string(&stored).unwrap_or_default()
@@ -159,7 +185,8 @@ impl FleetState {
         if !sent.is_sorted() {
             return None;
         }
-        sent.truncate(MAX_SENT);
+        // the newest count: the oldest leave the windows first
+        sent.drain(..sent.len().saturating_sub(MAX_SENT));
         let lifetime_ms = match o.get("lifetime_ms") {
             None => None,
             Some(v) => Some(v.as_u64()?),
@@ -168,12 +195,37 @@ impl FleetState {
             None => None,
             Some(g) => Some(decode_gate(g.as_object()?)?),
         };
+        let declared = match o.get("quota") {
+            None => Vec::new(),
+            Some(q) => q
+                .as_array()?
+                .iter()
+                .take(MAX_DECLARED)
+                .map(decode_quota)
+                .collect::<Option<Vec<_>>>()?,
+        };
         Some(Self {
             sent,
             lifetime_ms,
             gate,
+            declared,
         })
     }
+}
+
+fn decode_quota(q: &Value) -> Option<Declared> {
+    let q = q.as_object()?;
+    let name = q.get("name")?.as_str()?;
+    Some(Declared {
+        name: name.chars().take(64).collect(),
+        limit: match q.get("limit") {
+            None => None,
+            Some(l) => Some(l.as_u64()?),
+        },
+        remaining: q.get("remaining")?.as_u64()?,
+        reset_ms: q.get("reset_ms")?.as_u64()?,
+        seen_ms: q.get("seen_ms")?.as_u64()?,
+    })
 }
 
 fn decode_gate(g: &Map<String, Value>) -> Option<Gate> {
@@ -264,6 +316,22 @@ mod tests {
                     repeats: 2,
                     error,
                 }),
+                declared: vec![
+                    Declared {
+                        name: "auth0-client:per_hour".into(),
+                        limit: Some(3),
+                        remaining: 1,
+                        reset_ms: 3_600_000,
+                        seen_ms: 5,
+                    },
+                    Declared {
+                        name: "okta".into(),
+                        limit: None,
+                        remaining: 0,
+                        reset_ms: 60_000,
+                        seen_ms: 9,
+                    },
+                ],
             };
             assert_eq!(FleetState::decode(&s.encode()), Some(s.clone()), "{s:?}");
         }

@@ -33,6 +33,7 @@ mod js;
 mod ledger;
 mod lifecycle;
 mod machine;
+mod quota;
 mod record;
 mod seal;
 mod seams;
@@ -80,6 +81,7 @@ pub use machine::{
     Action, BudgetWindow, CLOCK_SKEW_MS, Call, MINT_LOCK_GRACE_MS, MINT_POLL_MAX_MS, MINT_POLL_MIN_MS,
     Machine, Refusal, Served, Shared, Source, StoreOp, StoreRead, Want,
 };
+pub use quota::{Declared, Limit, MAX_DECLARED, QUOTA_HEADERS, Window, declared, parse_limits};
 pub use record::{MIN_STORE_TTL_SECS, TokenRecord};
 pub use seal::{
     MAX_SEALED_LEN, NONCE_LEN, SEAL_SALT, SEALED_PREFIX, Sealer, TAG_LEN, encode_sealed, fresh_nonce,

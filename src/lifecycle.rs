@@ -9,6 +9,7 @@
 //! the token's lifetime, so a 5-second token is used for most of its 5 seconds.
 
 use crate::error::{Error, field};
+use crate::quota::{Limit, check_limits};
 use crate::record::TokenRecord;
 
 /// Share of the lifetime after which a token is stale (aliri_tokens: 75 %).
@@ -118,6 +119,9 @@ pub struct Policy {
     pub budget_window_ms: u64,
     /// Token requests allowed in a window beyond what normal rotation needs.
     pub budget_burst: u32,
+    /// The user's own limits for the whole fleet (so many an hour, a day, a calendar month),
+    /// beside the budget above and the quotas the token endpoint declares.
+    pub limits: Vec<Limit>,
     /// Bound of one store call.
     pub store_timeout_ms: u64,
     /// What an instance without a token does while the shared store cannot be reached.
@@ -146,6 +150,7 @@ impl Default for Policy {
             fresh_refusal_ms: DEFAULT_FRESH_REFUSAL_MS,
             budget_window_ms: DEFAULT_BUDGET_WINDOW_MS,
             budget_burst: DEFAULT_BUDGET_BURST,
+            limits: Vec::new(),
             store_timeout_ms: DEFAULT_STORE_TIMEOUT_MS,
             store_outage: StoreOutage::Mint,
             store_wait_ms: DEFAULT_STORE_WAIT_MS,
@@ -207,6 +212,7 @@ impl Policy {
                 "must allow at least one mint per window",
             ));
         }
+        check_limits(&self.limits)?;
         if self.store_timeout_ms == 0 {
             return Err(Error::config(field::STORE_TIMEOUT, "must be at least 1 ms"));
         }

@@ -10,6 +10,7 @@ use crate::assertion::{PrivateKey, assertion_signing_input, finish_assertion, fr
 use crate::config::Config;
 use crate::error::Error;
 use crate::machine::Shared;
+use crate::quota::{Declared, declared};
 use crate::record::{MIN_STORE_TTL_SECS, TokenRecord};
 use crate::secret::ClientSecret;
 use crate::wire::{TokenRequest, TokenResponse, build_token_request, process_token_response};
@@ -44,6 +45,12 @@ pub trait TokenSource {
         replacing: Option<&str>,
         timeout_ms: u64,
     ) -> impl Future<Output = Result<TokenRecord, Error>>;
+
+    /// The quotas the last answer declared (see [`crate::declared`]), taken once. A source that
+    /// never hears them has none.
+    fn declared(&self) -> Vec<Declared> {
+        Vec::new()
+    }
 }
 
 /// Signs `private_key_jwt` assertions with the client's key (the platform's WebCrypto in the JS
@@ -75,6 +82,8 @@ pub struct Endpoint<T, C, G = NoSigner> {
     transport: T,
     clock: C,
     signer: G,
+    /// The quotas the last answer declared, until taken.
+    declared: Mutex<Vec<Declared>>,
 }
 
 impl<T: Transport, C: Clock> Endpoint<T, C> {
@@ -85,6 +94,7 @@ impl<T: Transport, C: Clock> Endpoint<T, C> {
             transport,
             clock,
             signer: NoSigner,
+            declared: Mutex::default(),
         }
     }
 }
@@ -97,6 +107,7 @@ impl<T, C, G> Endpoint<T, C, G> {
             transport: self.transport,
             clock: self.clock,
             signer,
+            declared: self.declared,
         }
     }
 }
@@ -131,12 +142,23 @@ impl<T: Transport, C: Clock, G: Signer> TokenSource for Endpoint<T, C, G> {
         let request = build_token_request(&self.config, assertion.as_deref());
         let sent_at = self.clock.now_ms();
         let response = self.transport.send(request, timeout_ms).await?;
+        let now = self.clock.now_ms();
+        if let Ok(mut kept) = self.declared.lock() {
+            *kept = declared(&response.quota, sent_at, now);
+        }
         process_token_response(
             &response,
             sent_at,
             self.clock.now_ms(),
             self.config.default_expires_in(),
         )
+    }
+
+    fn declared(&self) -> Vec<Declared> {
+        self.declared
+            .lock()
+            .map(|mut d| std::mem::take(&mut *d))
+            .unwrap_or_default()
     }
 }
 

@@ -69,6 +69,7 @@ pub const SETTINGS: &[Setting] = &[
     s(field::STORE_TIMEOUT, "storeTimeoutMs", None),
     s(field::STORE_OUTAGE, "storeOutage", None),
     s(field::STORE_WAIT, "storeWaitMs", None),
+    s(field::MINT_BUDGET, "mintBudget", Some("AUTOPAY_MINT_BUDGET")),
 ];
 
 fn find(core: &str) -> Option<&'static Setting> {

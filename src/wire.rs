@@ -152,6 +152,8 @@ pub struct TokenResponse {
     pub retry_after: Option<String>,
     /// The body as text.
     pub body: String,
+    /// The quota headers present ([`crate::QUOTA_HEADERS`]), names lowercase, values as sent.
+    pub quota: Vec<(String, String)>,
 }
 
 /// Judges the answer to a request that left at `sent_at_ms` (ms since the Unix epoch): a
@@ -315,6 +317,7 @@ mod tests {
         TokenResponse {
             status,
             retry_after: None,
+            quota: Vec::new(),
             body: body.to_owned(),
         }
     }

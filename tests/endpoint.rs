@@ -32,6 +32,7 @@ impl Transport for Recorder {
         Ok(TokenResponse {
             status: 200,
             retry_after: None,
+            quota: Vec::new(),
             body: if body.is_empty() {
                 format!(r#"{{"access_token":"tok-{n}","token_type":"bearer","expires_in":"3600"}}"#)
             } else {

@@ -69,6 +69,7 @@ fn fleet(gate: Option<Gate>, sent: Vec<u64>) -> StoreRead {
             sent,
             lifetime_ms: Some(86_400_000),
             gate,
+            declared: Vec::new(),
         }),
         fleet_error: None,
     }

@@ -245,3 +245,68 @@ fn revoked_tokens_are_deleted_by_compare_and_delete_only() {
         assert!(r.revocations > 5, "{r:?}");
     }
 }
+
+/// A vendor that declares 3 tokens an hour (as Auth0 does, in every answer) and 2-second
+/// tokens: twenty instances on a store 0–80 ms away, bursts at once and spread, ask at most 3
+/// times — the fleet learns the remainder from each answer, counts what it sent since, and
+/// stops before it runs out — and every caller left without a token is told when to come back.
+#[test]
+fn a_declared_quota_of_three_an_hour_holds_for_twenty_instances() {
+    for seed in 1..=20 {
+        let mut s = Scenario::new(seed);
+        s.instances = 20;
+        s.duration_ms = 10_000;
+        s.token_life_s = 2;
+        s.store_latency_ms = (0, 80);
+        s.endpoint_latency_ms = (20, 300);
+        s.request_gap_ms = 150;
+        s.start_burst = if seed % 2 == 0 { 10 } else { 1 };
+        s.quota = Some((3, HOUR));
+        let r = run(s);
+        assert!(r.token_requests <= 3, "seed {seed}: {r:?}");
+        assert_eq!(r.over_quota, 0, "seed {seed}: {r:?}");
+        assert!(r.served > 0, "seed {seed}: {r:?}");
+        let codes: Vec<_> = r.errors.keys().collect();
+        assert_eq!(codes, ["mint_budget_exhausted"], "seed {seed}: {r:?}");
+    }
+}
+
+/// The same vendor with no shared store: each instance learns the quota only from its own
+/// answers, so the fleet cannot keep it — the vendor's 429 does. Reported, not hidden: this
+/// is why a fleet on a metered vendor needs a store that locks.
+#[test]
+fn without_a_shared_store_a_declared_quota_is_kept_per_instance_only() {
+    let mut s = Scenario::new(7);
+    s.instances = 20;
+    s.duration_ms = 10_000;
+    s.token_life_s = 2;
+    s.store = StoreKind::None;
+    s.request_gap_ms = 150;
+    s.quota = Some((3, HOUR));
+    let r = run(s);
+    assert!(r.over_quota > 0, "{r:?}");
+    assert!(
+        r.token_requests <= 20 * 3,
+        "each instance stops at the remainder it was told: {r:?}"
+    );
+}
+
+/// The user's own limit, for a vendor that declares nothing: 3 an hour, kept by twenty
+/// instances on one store as one.
+#[test]
+fn a_limit_of_three_an_hour_set_by_the_user_holds_for_twenty_instances() {
+    for seed in 1..=10 {
+        let mut s = Scenario::new(seed);
+        s.instances = 20;
+        s.duration_ms = 10_000;
+        s.token_life_s = 2;
+        s.store_latency_ms = (0, 80);
+        s.request_gap_ms = 150;
+        s.start_burst = 10;
+        s.policy.limits = vec![autopay_auth::Limit::per_hour(3)];
+        let r = run(s);
+        assert_eq!(r.token_requests, 3, "seed {seed}: {r:?}");
+        let codes: Vec<_> = r.errors.keys().collect();
+        assert_eq!(codes, ["mint_budget_exhausted"], "seed {seed}: {r:?}");
+    }
+}

@@ -16,6 +16,7 @@ fuzz_target!(|data: &[u8]| {
     let response = TokenResponse {
         status,
         retry_after: (!retry_after.is_empty()).then(|| retry_after.to_owned()),
+        quota: Vec::new(),
         body: body.to_owned(),
     };
     let sent_at = 1_700_000_000_000;

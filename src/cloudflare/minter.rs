@@ -28,7 +28,7 @@ use crate::js::webcrypto::WebSealer;
 use crate::js::{DateClock, jitter};
 use crate::{
     BudgetWindow, Endpoint, Error, ErrorReport, Event, EventKind, Ledger, Lookup, Observe, Parts, Phase,
-    Policy, Store, StoreError, TokenManager, TokenRecord, TokenSource,
+    Store, StoreError, TokenManager, TokenRecord, TokenSource,
 };
 
 /// How the object answers when it could not get a token: the error's report as JSON.
@@ -308,7 +308,7 @@ impl TokenMinter {
         let host = Parts::new(source, Some(store), DateClock)
             .with_seal::<WebSealer>()
             .with_observer(ledgered);
-        let m = TokenManager::new(&settings.config, Policy::default(), jitter(), host)
+        let m = TokenManager::new(&settings.config, settings.policy.clone(), jitter(), host)
             .map_err(|e| worker::Error::RustError(e.to_string()))?;
         *self.manager.borrow_mut() = Some(m.clone());
         Ok(m)

@@ -10,8 +10,8 @@ use super::caller::CallerKeys;
 use crate::js::normalize_url;
 use crate::settings::{self, variable};
 use crate::{
-    ClientAuth, ClientSecret, Config, DEFAULT_API_BASE_URL, DEFAULT_AUDIENCE, DEFAULT_TOKEN_URL, PrivateKey,
-    field,
+    ClientAuth, ClientSecret, Config, DEFAULT_API_BASE_URL, DEFAULT_AUDIENCE, DEFAULT_TOKEN_URL, Policy,
+    PrivateKey, field, parse_limits,
 };
 
 /// Secret: the Autopay Client ID.
@@ -45,6 +45,8 @@ pub const RESOURCE: &str = variable(field::RESOURCE);
 pub const DEFAULT_EXPIRES_IN: &str = variable(field::DEFAULT_EXPIRES_IN);
 /// Var: where proxied calls go.
 pub const API_BASE: &str = variable(field::API_BASE_URL);
+/// Var: the fleet's own limits on token requests (`3/hour, 50/day, 1000/month`).
+pub const MINT_BUDGET: &str = variable(field::MINT_BUDGET);
 /// KV namespace binding for the token record.
 pub const TOKENS_KV: &str = "AUTOPAY_TOKENS";
 /// Durable Object binding: the one minting authority.
@@ -62,6 +64,8 @@ pub struct Problem {
 /// The configuration, validated.
 pub struct Settings {
     pub config: Config,
+    /// The lifecycle policy: the defaults, with the mint budget's limits.
+    pub policy: Policy,
     pub api_base: String,
     pub caller_keys: CallerKeys,
     /// Keys for the detailed `/healthz` only (empty when not set).
@@ -77,7 +81,7 @@ fn present(env: &Env, name: &str) -> bool {
 }
 
 /// The raw values of every setting, in [`fingerprint`]'s order.
-pub type Fingerprint = [Option<String>; 15];
+pub type Fingerprint = [Option<String>; 16];
 
 /// The raw values that decide the settings, so an isolate can reuse what it built from them.
 pub fn fingerprint(env: &Env) -> Fingerprint {
@@ -97,6 +101,7 @@ pub fn fingerprint(env: &Env) -> Fingerprint {
         SCOPE,
         RESOURCE,
         DEFAULT_EXPIRES_IN,
+        MINT_BUDGET,
     ]
     .map(|n| raw(env, n))
 }
@@ -160,6 +165,7 @@ impl Settings {
             &mut problems,
             settings::body_format(set(TOKEN_REQUEST).as_deref()),
         );
+        let limits = checked(&mut problems, parse_limits(&set(MINT_BUDGET).unwrap_or_default()));
         let default_expires_in = match set(DEFAULT_EXPIRES_IN) {
             None => Some(None),
             Some(v) => {
@@ -243,6 +249,7 @@ impl Settings {
             Some(default_expires_in),
             Some(private_key),
             Some(secret),
+            Some(limits),
         ) = (
             client_id,
             token_url,
@@ -253,6 +260,7 @@ impl Settings {
             default_expires_in,
             private_key,
             secret,
+            limits,
         ) {
             let mut config = Config::builder(&token_url, &id)
                 .client_auth(client_auth)
@@ -272,6 +280,10 @@ impl Settings {
                 Ok(config) if problems.is_empty() => {
                     return Ok(Settings {
                         config,
+                        policy: Policy {
+                            limits,
+                            ..Policy::default()
+                        },
                         api_base,
                         caller_keys,
                         health_keys,

@@ -9,7 +9,9 @@ use wasm_bindgen_futures::JsFuture;
 
 use super::errors::{error_name, is_timeout};
 use super::set;
-use crate::{Error, MAX_TOKEN_RESPONSE_BYTES, TokenRequest, TokenResponse, Transport, url_host};
+use crate::{
+    Error, MAX_TOKEN_RESPONSE_BYTES, QUOTA_HEADERS, TokenRequest, TokenResponse, Transport, url_host,
+};
 
 #[wasm_bindgen]
 extern "C" {
@@ -134,12 +136,17 @@ impl FetchTransport {
         set(&init, "signal", &abort_after(timeout_ms as f64));
         let (resp, status) = call_fetch(&self.fetch, &request.url, &init.into()).await?;
         let retry_after = header(&resp, "retry-after");
+        let quota = QUOTA_HEADERS
+            .iter()
+            .filter_map(|name| Some(((*name).to_owned(), header(&resp, name)?)))
+            .collect();
         Ok(read_capped(&resp, MAX_TOKEN_RESPONSE_BYTES)
             .await?
             .map(|body| TokenResponse {
                 status,
                 retry_after,
                 body,
+                quota,
             }))
     }
 }

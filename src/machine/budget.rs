@@ -7,6 +7,7 @@ use std::collections::VecDeque;
 use crate::error::Error;
 use crate::fleet::{merge_sent, merge_sorted};
 use crate::lifecycle::Policy;
+use crate::quota::{Declared, MAX_DECLARED};
 
 /// The mint budget's window as plain data, for a host that keeps it across restarts (the
 /// Worker's Durable Object stores it, so a restart storm cannot reset the budget).
@@ -40,32 +41,60 @@ impl BudgetWindow {
 /// The token requests of the window, and the lifetime that sizes it.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Budget {
-    /// When each token request in the window was sent, oldest first: the fleet's (published
-    /// beside the record, merged from it)…
+    /// When each token request was sent, oldest first, as far back as a window or a declared
+    /// quota counts: the fleet's (published beside the record, merged from it)…
     sent: VecDeque<u64>,
     /// …and this instance's alone, made while the store could not be reached: they count
     /// here, and are never published — so an outage never locks the fleet out afterwards.
     alone: VecDeque<u64>,
     /// The lifetime of the last token granted.
     lifetime: Option<u64>,
+    /// The quotas the token endpoint declared, the newest word of each (the fleet's too).
+    declared: Vec<Declared>,
 }
 
+/// Why the budget refuses a token request: until when, the error, and which limit (for the
+/// event: `budget`, `per_hour`, `per_day`, `per_month`, or a declared quota's name).
+pub(crate) type Refused = (u64, Error, String);
+
 impl Budget {
-    /// Counts a token request at `now`, or refuses it when the window's are spent: then the
-    /// error, and the instant the window allows one again.
+    /// Counts a token request at `now`, or refuses it when a window's are spent or a declared
+    /// quota has nothing left beyond its reserve: then the instant every one allows a request
+    /// again, the error, and the limit.
     /// `alone`: the request is this instance's only (the store cannot be reached).
-    pub(crate) fn spend(&mut self, now: u64, policy: &Policy, alone: bool) -> Result<(), (u64, Error)> {
+    pub(crate) fn spend(&mut self, now: u64, policy: &Policy, alone: bool) -> Result<(), Refused> {
+        self.prune(now, policy);
+        let mut refused: Option<(u64, String)> = None;
+        let mut refuse = |until: u64, why: &str| {
+            if refused.as_ref().is_none_or(|(u, _)| until > *u) {
+                refused = Some((until, why.to_owned()));
+            }
+        };
+        // the storm guard, sized by the tokens' lifetime
         let window = policy.budget_window_ms;
-        for list in [&mut self.sent, &mut self.alone] {
-            while list.front().is_some_and(|t| now >= t + window) {
-                list.pop_front();
+        let base = self.since((now + 1).saturating_sub(window));
+        if base.len() as u64 >= policy.mint_budget(self.lifetime) {
+            refuse(base.first().copied().unwrap_or(now) + window, "budget");
+        }
+        // the user's limits
+        for limit in &policy.limits {
+            let (from, _) = limit.window.span(now, 0);
+            let counted = self.since(from);
+            if counted.len() as u64 >= limit.max {
+                let (_, until) = limit.window.span(now, counted[0]);
+                refuse(until, &format!("per_{}", limit.window.as_str()));
             }
         }
-        if (self.sent.len() + self.alone.len()) as u64 >= policy.mint_budget(self.lifetime) {
-            let oldest = self.sent.front().into_iter().chain(self.alone.front()).min();
-            let until = oldest.copied().unwrap_or(now) + window;
-            let retry_after = (until - now).div_ceil(1000);
-            return Err((until, Error::MintBudgetExhausted { retry_after }));
+        // the vendor's word: what it had left, less what was sent since
+        for d in &self.declared {
+            let used = self.since(d.seen_ms + 1).len() as u64;
+            if d.remaining.saturating_sub(used) <= d.reserve() {
+                refuse(d.reset_ms, &d.name);
+            }
+        }
+        if let Some((until, why)) = refused {
+            let retry_after = until.saturating_sub(now).div_ceil(1000).max(1);
+            return Err((until, Error::MintBudgetExhausted { retry_after }, why));
         }
         if alone {
             self.alone.push_back(now);
@@ -73,6 +102,37 @@ impl Budget {
             self.sent.push_back(now);
         }
         Ok(())
+    }
+
+    /// Every request (this instance's alone included) sent at `from` or later, oldest first.
+    fn since(&self, from: u64) -> Vec<u64> {
+        merge_sorted(
+            self.sent.iter().copied().filter(|t| *t >= from),
+            self.alone.iter().copied().filter(|t| *t >= from),
+        )
+    }
+
+    /// The first instant any window or live declaration still counts at `now`.
+    fn horizon(&self, now: u64, policy: &Policy) -> u64 {
+        let base = (now + 1).saturating_sub(policy.budget_window_ms);
+        let limits = policy.limits.iter().map(|l| l.window.span(now, 0).0);
+        let declared = self
+            .declared
+            .iter()
+            .filter(|d| d.reset_ms > now)
+            .map(|d| d.seen_ms);
+        limits.chain(declared).fold(base, u64::min)
+    }
+
+    /// Forgets what no window counts any more, and declarations past their reset.
+    fn prune(&mut self, now: u64, policy: &Policy) {
+        self.declared.retain(|d| d.reset_ms > now);
+        let from = self.horizon(now, policy);
+        for list in [&mut self.sent, &mut self.alone] {
+            while list.front().is_some_and(|t| *t < from) {
+                list.pop_front();
+            }
+        }
     }
 
     /// The request counted at `at` was never sent (a local failure): it is taken back.
@@ -95,16 +155,73 @@ impl Budget {
         self.lifetime = Some(lifetime_ms);
     }
 
-    /// The requests still in the window at `now`, oldest first.
-    pub(crate) fn live(&self, now: u64, policy: &Policy) -> Vec<u64> {
-        let window = policy.budget_window_ms;
-        self.sent.iter().copied().filter(|t| now < t + window).collect()
+    /// The token endpoint declared quotas: each replaces an older word of the same name.
+    /// Returns those that are news (for the events).
+    pub(crate) fn learn(&mut self, now: u64, declared: &[Declared]) -> Vec<Declared> {
+        let mut news = Vec::new();
+        for d in declared.iter().filter(|d| d.reset_ms > now) {
+            let full = self.declared.len() >= MAX_DECLARED;
+            match self.declared.iter_mut().find(|k| k.name == d.name) {
+                Some(known) if known.seen_ms > d.seen_ms || known == d => continue,
+                Some(known) => *known = d.clone(),
+                None if !full => self.declared.push(d.clone()),
+                None => continue,
+            }
+            news.push(d.clone());
+        }
+        news
     }
 
-    /// Merges the fleet's window (read from the store) into this one.
-    pub(crate) fn adopt(&mut self, now: u64, policy: &Policy, sent: &[u64], lifetime_ms: Option<u64>) {
-        let window = policy.budget_window_ms;
-        let live = |t: &u64| now < t + window;
+    /// The declarations still in force at `now`, to publish.
+    pub(crate) fn declared(&self, now: u64) -> Vec<Declared> {
+        self.declared
+            .iter()
+            .filter(|d| d.reset_ms > now)
+            .cloned()
+            .collect()
+    }
+
+    /// What a declared quota has left at `now`: (name, size, left, reset), for the stats.
+    pub(crate) fn quota_left(&self, now: u64) -> Vec<(String, Option<u64>, u64, u64)> {
+        self.declared(now)
+            .into_iter()
+            .map(|d| {
+                let used = self.since(d.seen_ms + 1).len() as u64;
+                (d.name, d.limit, d.remaining.saturating_sub(used), d.reset_ms)
+            })
+            .collect()
+    }
+
+    /// The requests any window still counts at `now`, oldest first (the fleet's: this
+    /// instance's alone are never published).
+    pub(crate) fn live(&self, now: u64, policy: &Policy) -> Vec<u64> {
+        let from = self.horizon(now, policy);
+        self.sent.iter().copied().filter(|t| *t >= from).collect()
+    }
+
+    /// Until when the fleet state matters: the last request's longest window, the latest
+    /// declared reset.
+    pub(crate) fn keep_until(&self, now: u64, policy: &Policy) -> Option<u64> {
+        let last = self.sent.back().map(|t| {
+            let windows = policy.limits.iter().map(|l| l.window.span(*t, *t).1);
+            windows.fold(t + policy.budget_window_ms, u64::max)
+        });
+        let resets = self.declared(now).into_iter().map(|d| d.reset_ms);
+        last.into_iter().chain(resets).max()
+    }
+
+    /// Merges the fleet's window and declarations (read from the store) into this one's.
+    pub(crate) fn adopt(
+        &mut self,
+        now: u64,
+        policy: &Policy,
+        sent: &[u64],
+        lifetime_ms: Option<u64>,
+        declared: &[Declared],
+    ) {
+        self.learn(now, declared);
+        let from = self.horizon(now, policy);
+        let live = |t: &u64| *t >= from;
         self.sent = merge_sent(
             self.sent.iter().copied().filter(live),
             sent.iter().copied().filter(live),
@@ -136,17 +253,11 @@ impl Budget {
         self.lifetime = self.lifetime.or(kept.lifetime_ms);
     }
 
-    /// Token requests in the window (this instance's alone included), and the budget, at `now`.
+    /// Token requests in the base window (this instance's alone included), and the budget, at
+    /// `now`.
     pub(crate) fn usage(&self, now: u64, policy: &Policy) -> (u64, u64) {
-        let alone = self
-            .alone
-            .iter()
-            .filter(|t| now < *t + policy.budget_window_ms)
-            .count();
-        (
-            (self.live(now, policy).len() + alone) as u64,
-            policy.mint_budget(self.lifetime),
-        )
+        let from = (now + 1).saturating_sub(policy.budget_window_ms);
+        (self.since(from).len() as u64, policy.mint_budget(self.lifetime))
     }
 }
 
@@ -162,13 +273,80 @@ mod tests {
         for i in 0..size {
             b.spend(i, &p, false).unwrap();
         }
-        let (until, e) = b.spend(size, &p, false).unwrap_err();
+        let (until, e, why) = b.spend(size, &p, false).unwrap_err();
+        assert_eq!(why, "budget");
         assert_eq!(until, p.budget_window_ms);
         assert_eq!(e.retry_after(), Some((p.budget_window_ms - size).div_ceil(1000)));
         assert!(
             b.spend(p.budget_window_ms, &p, false).is_ok(),
             "the oldest left the window"
         );
+    }
+
+    #[test]
+    fn a_users_limits_count_across_their_windows() {
+        use crate::quota::{Limit, month_start, next_month_start};
+        let p = Policy {
+            limits: vec![Limit::per_hour(3), Limit::per_month(5)],
+            ..Policy::default()
+        };
+        let t0 = 1_796_585_675_000; // 2026-12-06T19:34:35Z
+        let mut b = Budget::default();
+        for i in 0..3 {
+            b.spend(t0 + i, &p, i == 1).unwrap();
+        }
+        let (until, e, why) = b.spend(t0 + 10, &p, false).unwrap_err();
+        assert_eq!((until, why.as_str()), (t0 + 3_600_000, "per_hour"));
+        assert_eq!(e.retry_after(), Some(3_600));
+        // an hour later the hourly window allows two more, then the month is spent
+        let later = t0 + 3_600_001;
+        b.spend(later, &p, false).unwrap();
+        b.spend(later + 1, &p, false).unwrap();
+        let (until, _, why) = b.spend(later + 2, &p, false).unwrap_err();
+        assert_eq!((until, why.as_str()), (next_month_start(t0), "per_month"));
+        // the month's requests are kept for as long as it counts them, and published
+        assert_eq!(b.live(later + 2, &p).first(), Some(&t0));
+        assert!(month_start(t0) <= t0);
+        assert_eq!(
+            b.keep_until(later, &p),
+            Some(next_month_start(t0)),
+            "the fleet state is kept while the month counts"
+        );
+        assert!(b.spend(next_month_start(t0), &p, false).is_ok(), "a new month");
+    }
+
+    #[test]
+    fn a_declared_quota_stops_requests_before_it_runs_out_until_its_reset() {
+        let p = Policy::default();
+        let mut b = Budget::default();
+        let said = |remaining, seen_ms, limit| Declared {
+            name: "auth0-client:per_hour".into(),
+            limit,
+            remaining,
+            reset_ms: 1_000_000,
+            seen_ms,
+        };
+        // the answer to the request sent at 10 said 2 left
+        b.spend(10, &p, false).unwrap();
+        assert_eq!(b.learn(20, &[said(2, 10, Some(3))]).len(), 1);
+        b.spend(30, &p, false).unwrap();
+        assert_eq!(b.quota_left(31)[0].2, 1, "one sent since it said");
+        b.spend(40, &p, true).unwrap();
+        let (until, e, why) = b.spend(50, &p, false).unwrap_err();
+        assert_eq!((until, why.as_str()), (1_000_000, "auth0-client:per_hour"));
+        assert_eq!(e.code(), "mint_budget_exhausted");
+        // an older word changes nothing; a newer one replaces it
+        assert!(b.learn(60, &[said(9, 5, Some(10))]).is_empty());
+        assert_eq!(b.learn(60, &[said(2, 40, Some(100))]).len(), 1);
+        assert!(
+            b.spend(70, &p, false).is_err(),
+            "2 left of 100 is the reserve (2 %)"
+        );
+        b.learn(80, &[said(1, 40, None)]);
+        b.spend(90, &p, false).expect("1 left, no reserve without a size");
+        assert!(b.spend(100, &p, false).is_err());
+        assert!(b.spend(1_000_000, &p, false).is_ok(), "reset");
+        assert!(b.declared(1_000_000).is_empty());
     }
 
     #[test]

@@ -88,9 +88,9 @@ impl Gate {
             {
                 Some(self.cool(now, policy.cooldown(s.retry_after), e))
             }
-            Error::MintBudgetExhausted { retry_after } => {
-                Some(self.cool(now, policy.cooldown(Some(*retry_after)), e))
-            }
+            // a budget's or a declared quota's wait is this library's own reckoning (a minting
+            // authority's, say), never a vendor's whim: kept whole, not capped like a Retry-After
+            Error::MintBudgetExhausted { retry_after } => Some(self.cool(now, retry_after * 1000, e)),
             Error::AccessDenied(_) | Error::InvalidRequest(_) | Error::InvalidResponse { .. } => {
                 self.holds += 1;
                 self.hold = Some((now + policy.hold_after(self.holds), e.clone()));
@@ -255,6 +255,16 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(g.admit(10_500).is_ok());
+        // an authority's refusal for an hour (a declared quota's reset) is kept whole, where a
+        // vendor's Retry-After is capped
+        let p = Policy::default();
+        g.on_failure(
+            0,
+            &p,
+            Purpose::Obtain,
+            &Error::MintBudgetExhausted { retry_after: 3_600 },
+        );
+        assert_eq!(g.admit(1_000_000).unwrap_err().retry_after(), Some(2_600));
     }
 
     #[test]

@@ -64,6 +64,7 @@ use std::sync::Arc;
 use crate::error::Error;
 use crate::fleet::FleetState;
 use crate::lifecycle::{LOCK_GRACE_MS, Phase, Policy, StoreOutage};
+use crate::quota::Declared;
 use crate::record::{MIN_STORE_TTL_SECS, TokenRecord};
 use crate::seams::StoreError;
 use crate::stats::Stats;
@@ -317,6 +318,20 @@ impl Machine {
         self.budget.restore(kept);
     }
 
+    /// The token endpoint's answer declared quotas (see [`crate::declared`]): the budget keeps
+    /// them (the fleet state publishes them), and each that is news is an event.
+    pub fn learn(&mut self, now: u64, declared: &[Declared]) {
+        for d in self.budget.learn(now, declared) {
+            self.outbox.note(now, Note::Quota(&d));
+        }
+    }
+
+    /// What each quota the token endpoint declared has left at `now`, less what was sent
+    /// since it said: `(name, size, left, reset instant)`.
+    pub fn quotas(&self, now: u64) -> Vec<(String, Option<u64>, u64, u64)> {
+        self.budget.quota_left(now)
+    }
+
     /// Token requests in the window and the budget, at `now`.
     pub fn budget_use(&self, now: u64) -> (u64, u64) {
         self.budget.usage(now, &self.policy)
@@ -426,7 +441,10 @@ impl Machine {
         let pooled = self.shared == Shared::Locking;
         if pooled {
             self.budget
-                .adopt(now, &self.policy, &fleet.sent, fleet.lifetime_ms);
+                .adopt(now, &self.policy, &fleet.sent, fleet.lifetime_ms, &fleet.declared);
+        } else {
+            // the vendor's word holds for every instance, pooled or not
+            self.budget.learn(now, &fleet.declared);
         }
         let gate = fleet
             .gate
@@ -445,9 +463,9 @@ impl Machine {
         }
         let sent = self.budget.live(now, &self.policy);
         let gate = self.gate.closed(now);
-        let keep_until = sent
-            .last()
-            .map(|t| t + self.policy.budget_window_ms)
+        let keep_until = self
+            .budget
+            .keep_until(now, &self.policy)
             .into_iter()
             .chain(gate.as_ref().map(|g| g.until_ms))
             .max()?;
@@ -459,6 +477,7 @@ impl Machine {
             sent,
             lifetime_ms: self.budget.lifetime(),
             gate,
+            declared: self.budget.declared(now),
         };
         Some((state, ttl))
     }
@@ -855,10 +874,16 @@ impl Machine {
             return self.fail_flight(now, call, e, None);
         }
         let alone = self.flights.current().is_some_and(|f| f.alone);
-        if let Err((until, e)) = self.budget.spend(now, &self.policy, alone) {
+        if let Err((until, e, limit)) = self.budget.spend(now, &self.policy, alone) {
             // nobody asks again before the window allows it: one refusal, not one per caller
             self.gate.spent(until, e.clone());
-            self.outbox.note(now, Note::BudgetExhausted(&e));
+            self.outbox.note(
+                now,
+                Note::BudgetExhausted {
+                    error: &e,
+                    limit: &limit,
+                },
+            );
             let fleet = self.fleet_state(now);
             return self.fail_flight(now, call, e, fleet);
         }

@@ -4,6 +4,7 @@
 use crate::code;
 use crate::error::Error;
 use crate::events::{Event, EventKind};
+use crate::quota::Declared;
 use crate::seams::StoreError;
 use crate::stats::Stats;
 
@@ -30,7 +31,9 @@ pub(crate) enum Note<'a> {
     /// A rate limit started a cooldown of `ms`.
     Cooldown { error: &'a Error, ms: u64 },
     /// The mint budget refused a token request.
-    BudgetExhausted(&'a Error),
+    BudgetExhausted { error: &'a Error, limit: &'a str },
+    /// The token endpoint declared a quota.
+    Quota(&'a Declared),
     /// The store could not be reached by a caller without a token: it minted alone, or failed.
     StoreOutage { minted: bool },
 }
@@ -108,11 +111,20 @@ impl Outbox {
                 e.retry_after = Some(ms.div_ceil(1000));
                 Some(e)
             }
-            Note::BudgetExhausted(error) => {
+            Note::BudgetExhausted { error, limit } => {
                 s.budget_refusals += 1;
                 let mut e = Event::new(EventKind::BudgetExhausted, now);
                 e.code = Some(error.code());
                 e.retry_after = error.retry_after();
+                e.detail = Some(limit.to_owned());
+                Some(e)
+            }
+            Note::Quota(d) => {
+                let mut e = Event::new(EventKind::Quota, now);
+                e.detail = Some(d.name.clone());
+                e.remaining = Some(d.remaining);
+                e.limit = d.limit;
+                e.retry_after = Some(d.reset_ms.saturating_sub(now).div_ceil(1000));
                 Some(e)
             }
             Note::StoreOutage { minted } => {

@@ -1,7 +1,9 @@
 //! Token requests with reqwest (rustls): never a redirect followed (the secret is in the
 //! body), the answer read no further than [`MAX_TOKEN_RESPONSE_BYTES`].
 
-use crate::{Error, MAX_TOKEN_RESPONSE_BYTES, TokenRequest, TokenResponse, Transport, url_host};
+use crate::{
+    Error, MAX_TOKEN_RESPONSE_BYTES, QUOTA_HEADERS, TokenRequest, TokenResponse, Transport, url_host,
+};
 
 /// Sends token requests over one pooled reqwest client.
 #[derive(Clone, Debug)]
@@ -62,6 +64,13 @@ impl Transport for ReqwestTransport {
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        let quota = QUOTA_HEADERS
+            .iter()
+            .filter_map(|name| {
+                let value = resp.headers().get(*name)?.to_str().ok()?;
+                Some(((*name).to_owned(), value.to_owned()))
+            })
+            .collect();
         let mut body = Vec::new();
         while let Some(chunk) = resp.chunk().await.map_err(failed)? {
             if body.len() + chunk.len() > MAX_TOKEN_RESPONSE_BYTES {
@@ -76,6 +85,7 @@ impl Transport for ReqwestTransport {
             status,
             retry_after,
             body: String::from_utf8_lossy(&body).into_owned(),
+            quota,
         })
     }
 }

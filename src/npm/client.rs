@@ -380,6 +380,22 @@ impl WasmClient {
         self.shared.meter.clone()
     }
 
+    /// The quotas the token endpoint declared, with what each has left less what the fleet
+    /// sent since: `[{ name, limit, remaining, resetAt }]` (`limit` `null` when undeclared).
+    pub fn quotas(&self) -> JsValue {
+        let list: Vec<serde_json::Value> = self
+            .shared
+            .manager
+            .quotas()
+            .into_iter()
+            .map(|(name, limit, remaining, reset_at)| {
+                serde_json::json!({ "name": name, "limit": limit, "remaining": remaining, "resetAt": reset_at })
+            })
+            .collect();
+        let json = serde_json::to_string(&list).unwrap_or_default();
+        js_sys::JSON::parse(&json).unwrap_or(JsValue::NULL)
+    }
+
     /// The counters (see `Stats`).
     pub fn stats(&self) -> JsValue {
         let json = serde_json::to_string(&self.shared.manager.stats()).unwrap_or_default();

@@ -21,6 +21,8 @@ fn fields(event: &Event) -> js_sys::Object {
         ("mints", event.mints),
         ("lifetimeSecs", event.lifetime_secs),
         ("status", event.status.map(u64::from)),
+        ("remaining", event.remaining),
+        ("limit", event.limit),
         ("retryAfter", event.retry_after),
     ];
     for (key, value) in numbers {

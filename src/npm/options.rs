@@ -10,7 +10,8 @@ use crate::js::normalize_url;
 use crate::npm::observe::Logger;
 use crate::settings;
 use crate::{
-    ClientSecret, Config, DEFAULT_AUDIENCE, DEFAULT_TOKEN_URL, Error, Policy, PrivateKey, StoreOutage, field,
+    ClientSecret, Config, DEFAULT_AUDIENCE, DEFAULT_TOKEN_URL, Error, Limit, Policy, PrivateKey, StoreOutage,
+    Window, field, parse_limits,
 };
 
 const KNOWN: &[&str] = &[
@@ -37,6 +38,7 @@ const KNOWN: &[&str] = &[
     "storeTimeoutMs",
     "storeOutage",
     "storeWaitMs",
+    "mintBudget",
     "logger",
     "loggerArgs",
     "telemetry",
@@ -190,6 +192,50 @@ fn resources(obj: &JsValue) -> Result<Vec<String>, Error> {
         .collect()
 }
 
+/// `mintBudget`: `{ perHour, perDay, perMonth }` (whole numbers from 1, each optional), or the
+/// Worker's text (`'3/hour, 50/day, 1000/month'`). Absent is no limit of the user's.
+fn mint_budget(obj: &JsValue) -> Result<Vec<Limit>, Error> {
+    let v = get(obj, "mintBudget");
+    if absent(&v) {
+        return Ok(Vec::new());
+    }
+    if let Some(text) = v.as_string() {
+        return parse_limits(&text);
+    }
+    let wrong = || {
+        Error::config(
+            field::MINT_BUDGET,
+            "must be { perHour, perDay, perMonth }: whole numbers from 1 (or '3/hour, 50/day')",
+        )
+    };
+    if !v.is_object() || js_sys::Array::is_array(&v) {
+        return Err(wrong());
+    }
+    let keys = own_keys(&v).map_err(|_| wrong())?;
+    let mut limits = Vec::new();
+    for key in keys.iter() {
+        let key = key.as_string().unwrap_or_default();
+        let window = match key.as_str() {
+            "perHour" => Window::Hour,
+            "perDay" => Window::Day,
+            "perMonth" => Window::Month,
+            _ => return Err(wrong()),
+        };
+        let n = get(&v, &key);
+        if absent(&n) {
+            continue;
+        }
+        match n.as_f64() {
+            Some(max) if max.fract() == 0.0 && (1.0..=1e9).contains(&max) => limits.push(Limit {
+                window,
+                max: max as u64,
+            }),
+            _ => return Err(wrong()),
+        }
+    }
+    Ok(limits)
+}
+
 fn number(obj: &JsValue, key: &str, default: f64, (min, max, range): (f64, f64, &str)) -> Result<f64, Error> {
     let v = get(obj, key);
     if absent(&v) {
@@ -331,6 +377,7 @@ impl Options {
                 d.store_wait_ms as f64,
                 (0.0, 600_000.0, "0 to 600000"),
             )? as u64,
+            limits: mint_budget(options)?,
             ..d
         };
         policy.validate()?;

@@ -268,4 +268,8 @@ impl<S: TokenSource> TokenSource for Observed<S> {
         }
         result
     }
+
+    fn declared(&self) -> Vec<crate::Declared> {
+        self.inner.declared()
+    }
 }

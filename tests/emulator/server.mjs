@@ -11,7 +11,11 @@
 // Control endpoints (loopback only, for tests): GET /__emulator/stats, POST /__emulator/reset,
 // POST /__emulator/config {expiresIn}, POST /__emulator/faults [{status, body, headers, delayMs,
 // raw, endless}] (queued for the next token requests), POST /__emulator/revoke (every issued token dies).
-// POST /__emulator/config {refuseAll} makes the API refuse every token. API calls: a path ending
+// POST /__emulator/config {refuseAll} makes the API refuse every token; {quota: {kind, limit,
+// windowSec}} grants at most `limit` tokens per fixed window, declares the quota in every token
+// answer as a metered vendor does — kind `auth0` (Auth0-Client-Quota-Limit), `okta`
+// (X-Rate-Limit-*) or `ietf` (RateLimit / RateLimit-Policy) — and answers 429 past it
+// ({quota: null} turns it off). API calls: a path ending
 // in /status/NNN answers NNN; `?delayMs=N` answers after N ms (≤ 5 s); `?redirect=URL[&status=N]`
 // answers a redirect there; answers echo the request (headers without `authorization`).
 import { createServer } from 'node:http';
@@ -45,7 +49,10 @@ export async function startEmulator({
     refuseAll: false, // the API refuses every token (a misconfigured account)
     tokens: new Map(), // token -> expiresAt (ms)
     faults: [],
-    stats: { minted: 0, tokenRequests: 0, apiRequests: 0, apiUnauthorized: 0 },
+    quota: null, // { kind, limit, windowSec }: a metered vendor (off: the contract has none)
+    quotaWindow: { start: 0, used: 0 },
+    quotaSince: 0,
+    stats: { minted: 0, tokenRequests: 0, apiRequests: 0, apiUnauthorized: 0, overQuota: 0 },
     // performance.now() when the last minted token's request arrived and was answered (for
     // benchmarks that split a first token into before / at / after Autopay)
     lastMint: null,
@@ -55,7 +62,7 @@ export async function startEmulator({
     'access-control-allow-origin': '*',
     'access-control-allow-methods': 'GET, POST, PUT, PATCH, DELETE, OPTIONS',
     'access-control-allow-headers': 'authorization, content-type',
-    'access-control-expose-headers': 'retry-after',
+    'access-control-expose-headers': 'retry-after, auth0-client-quota-limit, x-rate-limit-limit, x-rate-limit-remaining, x-rate-limit-reset, ratelimit, ratelimit-policy',
     'access-control-max-age': '600',
   };
 
@@ -79,9 +86,35 @@ export async function startEmulator({
     return Buffer.concat(chunks).toString('utf8');
   }
 
+  /** The quota's count for one more token request: whether it is past the quota, and the
+   * headers that declare what is left. */
+  function metered() {
+    const { kind, limit, windowSec } = state.quota;
+    const now = Date.now();
+    const w = windowSec * 1000;
+    // fixed windows from when the quota was set (a test never straddles a window's end)
+    const start = state.quotaSince + Math.floor((now - state.quotaSince) / w) * w;
+    if (state.quotaWindow.start !== start) state.quotaWindow = { start, used: 0 };
+    const used = ++state.quotaWindow.used;
+    const left = Math.max(0, limit - used);
+    const t = Math.ceil((start + w - now) / 1000);
+    const bucket = windowSec >= 86_400 ? 'per_day' : 'per_hour';
+    const headers = {
+      auth0: { 'auth0-client-quota-limit': `b=${bucket};q=${limit};r=${left};t=${t}` },
+      okta: { 'x-rate-limit-limit': String(limit), 'x-rate-limit-remaining': String(left), 'x-rate-limit-reset': String(Math.ceil((start + w) / 1000)) },
+      ietf: { 'ratelimit-policy': `"tokens";q=${limit};w=${windowSec}`, ratelimit: `"tokens";r=${left};t=${t}` },
+    }[kind];
+    return { over: used > limit, headers };
+  }
+
   async function token(req, res) {
     const arrived = performance.now();
     state.stats.tokenRequests++;
+    const quota = state.quota ? metered() : { over: false, headers: {} };
+    if (quota.over) {
+      state.stats.overQuota++;
+      return oauthError(res, 429, 'too_many_requests', 'Quota exceeded', quota.headers);
+    }
     const fault = state.faults.shift();
     if (fault?.delayMs) await new Promise((r) => setTimeout(r, fault.delayMs));
     if (fault?.endless) {
@@ -149,7 +182,7 @@ export async function startEmulator({
     state.stats.minted++;
     if (log) console.log(`[emulator] minted token #${state.stats.minted} (expires_in ${state.expiresIn})`);
     state.lastMint = { arrived, answered: performance.now() };
-    return send(res, 200, { access_token: accessToken, scope, expires_in: state.expiresIn, token_type: 'Bearer' });
+    return send(res, 200, { access_token: accessToken, scope, expires_in: state.expiresIn, token_type: 'Bearer' }, quota.headers);
   }
 
   async function api(req, res, url) {
@@ -194,13 +227,20 @@ export async function startEmulator({
         state.faults = [];
         state.expiresIn = expiresIn;
         state.refuseAll = false;
+        state.quota = null;
+        state.quotaWindow = { start: 0, used: 0 };
         for (const k of Object.keys(state.stats)) state.stats[k] = 0;
         return send(res, 200, { ok: true });
       case '/__emulator/config': {
         const c = JSON.parse(body || '{}');
         if (c.expiresIn !== undefined) state.expiresIn = c.expiresIn;
         if (c.refuseAll !== undefined) state.refuseAll = Boolean(c.refuseAll);
-        return send(res, 200, { ok: true, expiresIn: state.expiresIn, refuseAll: state.refuseAll });
+        if (c.quota !== undefined) {
+          state.quota = c.quota;
+          state.quotaSince = Date.now();
+          state.quotaWindow = { start: 0, used: 0 };
+        }
+        return send(res, 200, { ok: true, expiresIn: state.expiresIn, refuseAll: state.refuseAll, quota: state.quota });
       }
       case '/__emulator/faults':
         state.faults.push(...JSON.parse(body || '[]'));

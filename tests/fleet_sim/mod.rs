@@ -106,6 +106,10 @@ pub struct Scenario {
     pub outage: Option<(u64, u64)>,
     /// The endpoint answers 429 with `Retry-After: .2` s from `.0` for `.1` ms.
     pub storms: Vec<(u64, u64, u64)>,
+    /// The endpoint grants at most `.0` tokens per window of `.1` ms (fixed windows from the
+    /// start), declares the quota in every answer as Auth0 does (`Auth0-Client-Quota-Limit`),
+    /// and answers 429 past it.
+    pub quota: Option<(u64, u64)>,
     pub policy: Policy,
     pub seed: u64,
 }
@@ -136,6 +140,7 @@ impl Scenario {
             revoke_every_ms: None,
             outage: None,
             storms: Vec::new(),
+            quota: None,
             policy: Policy::default(),
             seed,
         }
@@ -192,6 +197,7 @@ impl Scenario {
             revoke_every_ms: (rng.unit() < 0.3).then(|| rng.range((30_000, 600_000))),
             outage,
             storms,
+            quota: None,
             policy,
             seed,
         }
@@ -223,6 +229,8 @@ pub struct Report {
     pub requests_during_cooldown: u64,
     /// 429 answers sent.
     pub rate_limited: u64,
+    /// Token requests that arrived when the declared quota was already spent (goal: 0).
+    pub over_quota: u64,
     /// Callers served a token.
     pub served: u64,
     /// Of those, tokens already past their true expiry (an invariant: always 0).
@@ -378,6 +386,8 @@ pub struct World {
     /// exempts the first mint after it from the interval count.
     debts: RefCell<Vec<u64>>,
     quiet_until: Cell<u64>,
+    /// The declared quota's window: its start, and the requests in it.
+    quota_used: RefCell<(u64, u64)>,
     newest_token: RefCell<Option<String>>,
     r: RefCell<Report>,
 }
@@ -526,6 +536,32 @@ impl World {
         if now < self.quiet_until.get() {
             r.requests_during_cooldown += 1;
         }
+        // the declared quota: this window's requests, this one included
+        let quota = self.s.quota.map(|(q, window)| {
+            let start = now - now % window;
+            let mut used = self.quota_used.borrow_mut();
+            if used.0 != start {
+                *used = (start, 0);
+            }
+            used.1 += 1;
+            let left = q.saturating_sub(used.1);
+            let header = format!(
+                "b=per_hour;q={q};r={left};t={}",
+                (start + window - now).div_ceil(1000)
+            );
+            (used.1 > q, vec![("auth0-client-quota-limit".to_owned(), header)])
+        });
+        let (over, quota) = quota.unwrap_or_default();
+        if over {
+            r.over_quota += 1;
+            r.rate_limited += 1;
+            return TokenResponse {
+                status: 429,
+                retry_after: None,
+                quota,
+                body: r#"{"error":"too_many_requests","error_description":"quota exceeded"}"#.into(),
+            };
+        }
         let storm = self
             .s
             .storms
@@ -539,6 +575,7 @@ impl World {
             return TokenResponse {
                 status: 429,
                 retry_after: Some(retry_after.to_string()),
+                quota,
                 body: r#"{"error":"too_many_requests","error_description":"slow down"}"#.into(),
             };
         }
@@ -547,6 +584,7 @@ impl World {
             return TokenResponse {
                 status: 503,
                 retry_after: None,
+                quota,
                 body: r#"{"error":"temporarily_unavailable","error_description":"try again"}"#.into(),
             };
         }
@@ -575,6 +613,7 @@ impl World {
         TokenResponse {
             status: 200,
             retry_after: None,
+            quota,
             body: format!(
                 r#"{{"access_token":"{token}","token_type":"Bearer","expires_in":{}}}"#,
                 self.s.token_life_s
@@ -1154,6 +1193,7 @@ impl Sim {
             revoked: RefCell::new(HashSet::new()),
             debts: RefCell::new(Vec::new()),
             quiet_until: Cell::new(0),
+            quota_used: RefCell::default(),
             newest_token: RefCell::new(None),
             r: RefCell::new(Report::default()),
         });

@@ -190,6 +190,32 @@ test(`Deno KV with 0–80 ms calls: ${PROCESSES} Deno processes, bursts and spre
   }
 });
 
+test(`a metered vendor: a quota of 3 an hour declared the Auth0, Okta and IETF ways, 2-second tokens, ${PROCESSES} processes on Redis 0–80 ms for 10 s: at most 3 token requests`, { timeout: 240_000 }, async () => {
+  const outcomes = [];
+  for (const kind of ['auth0', 'okta', 'ietf', 'mintBudget']) {
+    await fresh();
+    emu.setExpiresIn(2);
+    // the last: a vendor that declares nothing, and the fleet's own `mintBudget: '3/hour'`
+    const declared = kind !== 'mintBudget';
+    if (declared) await emu.post('/__emulator/config', { quota: { kind, limit: 3, windowSec: 3_600 } });
+    const cfg = redisCfg({ calls: 5, steadyMs: 10_000, everyMs: 300, options: declared ? {} : { mintBudget: '3/hour' } });
+    const reports = await fleet(PROCESSES, cfg);
+    const s = summary(reports);
+    const codes = [...new Set(s.errors)];
+    outcomes.push({ kind, tokenRequests: emu.stats().tokenRequests, overQuota: emu.stats().overQuota, served: s.served, failed: s.errors.length, codes, expired: s.expired, overlapped: overlapped(reports) });
+  }
+  console.log('# metered vendor fleets:', JSON.stringify(outcomes));
+  for (const o of outcomes) {
+    assert.ok(o.tokenRequests <= 3, JSON.stringify(o));
+    assert.equal(o.overQuota, 0, JSON.stringify(o));
+    assert.ok(o.served > PROCESSES * 5, `served the tokens the quota allowed: ${JSON.stringify(o)}`);
+    // a caller without a usable token once the quota is spent is told when to come back
+    assert.deepEqual(o.codes, ['mint_budget_exhausted'], JSON.stringify(o));
+    assert.equal(o.expired, 0);
+    assert.ok(o.overlapped, JSON.stringify(o));
+  }
+});
+
 // Short timeouts make a short minting lock: 2 × 500 ms store calls + 3 attempts of 3 s (+1 s
 // bound each) with their waits (750 ms) + 2 s grace = 15.75 s.
 const quick = { timeoutMs: 3_000, storeTimeoutMs: 500 };

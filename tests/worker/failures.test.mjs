@@ -67,6 +67,7 @@ test('missing or malformed settings → 500 naming each setting, never its value
     // a token from another endpoint never goes to Autopay's API by default
     [{ AUTOPAY_API_BASE: null }, ['AUTOPAY_API_BASE']],
     [{ HEALTH_API_KEYS: 'short' }, ['HEALTH_API_KEYS']],
+    [{ AUTOPAY_MINT_BUDGET: '3/week' }, ['AUTOPAY_MINT_BUDGET']],
     // a health key that is also a caller key would fetch tokens: refused
     [{ HEALTH_API_KEYS: `monitoring-key-0123456789, ${CALLER_KEY}` }, ['HEALTH_API_KEYS']],
   ];

@@ -184,3 +184,37 @@ test('the token record is kept in the Durable Object\'s storage: after a restart
     await again.close();
   }
 });
+
+test('a metered vendor: the Durable Object keeps a quota the endpoint declares (2 an hour) and AUTOPAY_MINT_BUDGET; /token answers 503 with Retry-After once it is spent', { timeout: 30_000 }, async () => {
+  const run = async (w) => {
+    const statuses = [];
+    let retryAfter;
+    for (const until = Date.now() + 5_000; Date.now() < until; await new Promise((r) => setTimeout(r, 100))) {
+      const r = await w.call('/token', { headers: auth() });
+      statuses.push(r.status);
+      if (r.status === 503) {
+        retryAfter = Number(r.headers.get('retry-after'));
+        assert.equal((await r.json()).error, 'mint_budget_exhausted');
+      } else await r.arrayBuffer();
+    }
+    return { statuses, retryAfter };
+  };
+  ctx.emu.setExpiresIn(2);
+  await ctx.emu.post('/__emulator/config', { quota: { kind: 'okta', limit: 2, windowSec: 3_600 } });
+  const declared = await run(ctx.w);
+  assert.equal(ctx.emu.stats().tokenRequests, 2, 'the declared quota');
+  assert.equal(ctx.emu.stats().overQuota, 0);
+  assert.ok(declared.statuses.includes(200) && declared.statuses.includes(503), declared.statuses.join());
+  assert.ok(declared.retryAfter > 3_500, String(declared.retryAfter));
+
+  await ctx.emu.post('/__emulator/reset');
+  ctx.emu.setExpiresIn(2);
+  const w = await startWorker(ctx.emu, { AUTOPAY_MINT_BUDGET: '1/hour' });
+  try {
+    const own = await run(w);
+    assert.equal(ctx.emu.stats().tokenRequests, 1, 'the budget set for the Worker');
+    assert.ok(own.retryAfter > 3_500, String(own.retryAfter));
+  } finally {
+    await w.close();
+  }
+});
