@@ -105,6 +105,8 @@ export interface SecretCredentials {
   privateKey?: never;
   privateKeyAlg?: never;
   privateKeyId?: never;
+  certificate?: never;
+  x5c?: never;
 }
 
 /** A private key instead of a secret: a fresh signed assertion per token request (RFC 7523). */
@@ -116,6 +118,13 @@ export interface KeyCredentials {
   privateKeyAlg?: SigningAlg;
   /** The `kid` put in the assertion's header; default the JWK's `kid`. */
   privateKeyId?: string;
+  /**
+   * The key's X.509 certificate (PEM, leaf first, then any chain): each assertion's header names
+   * it by `x5t#S256` (its SHA-256 thumbprint) — Microsoft Entra ID's certificate credentials.
+   */
+  certificate?: string;
+  /** With `certificate`: also send the chain in the header (`x5c`), for Entra's subject name and issuer authentication. Default false. */
+  x5c?: boolean;
   clientSecret?: never;
 }
 

@@ -139,6 +139,56 @@ pub struct PrivateKey {
     material: ClientSecret,
     alg: SigningAlg,
     kid: Option<String>,
+    /// The key's certificate, when given: its thumbprint, and the chain to send (`x5c`).
+    certificate: Option<Certificate>,
+}
+
+/// An X.509 certificate of the key, as the assertion's header names it (Microsoft Entra ID's
+/// certificate credentials): `x5t#S256`, and optionally the chain itself in `x5c`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Certificate {
+    /// base64url of the SHA-256 of the first (leaf) certificate's DER.
+    thumbprint: String,
+    /// Each certificate's DER in standard base64, leaf first, when the chain is sent.
+    x5c: Option<Vec<String>>,
+}
+
+/// The certificates of a PEM text (`-----BEGIN CERTIFICATE-----` blocks, leaf first), as DER.
+fn certificates_der(pem: &str) -> Result<Vec<Vec<u8>>, Error> {
+    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+    const END: &str = "-----END CERTIFICATE-----";
+    let bad = |why: &str| Error::config(field::CERTIFICATE, why);
+    let mut out = Vec::new();
+    let mut rest = pem.trim();
+    while !rest.is_empty() {
+        let body = rest
+            .strip_prefix(BEGIN)
+            .ok_or_else(|| bad("must be PEM certificates (-----BEGIN CERTIFICATE-----), leaf first"))?;
+        let (body, after) = body
+            .split_once(END)
+            .ok_or_else(|| bad("has a certificate without its -----END CERTIFICATE----- line"))?;
+        let b64: String = body.chars().filter(|c| !c.is_whitespace()).collect();
+        let der = base64::decode(&b64).ok_or_else(|| bad("has a PEM body that is not base64"))?;
+        // a DER SEQUENCE, the shape of every X.509 certificate
+        if der.len() < 64 || der[0] != 0x30 {
+            return Err(bad("is not an X.509 certificate"));
+        }
+        out.push(der);
+        rest = after.trim_start();
+        if out.len() > 10 {
+            return Err(bad("has more than 10 certificates"));
+        }
+    }
+    if out.is_empty() {
+        return Err(bad("must hold a certificate"));
+    }
+    Ok(out)
+}
+
+/// `x5t#S256` of a certificate (RFC 7515 §4.1.8): base64url of the SHA-256 of its DER.
+pub fn x5t_s256(der: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    base64::url_encode(&Sha256::digest(der))
 }
 
 impl fmt::Debug for PrivateKey {
@@ -146,6 +196,7 @@ impl fmt::Debug for PrivateKey {
         f.debug_struct("PrivateKey")
             .field("alg", &self.alg.name())
             .field("kid", &self.kid)
+            .field("x5t#S256", &self.certificate.as_ref().map(|c| &c.thumbprint))
             .field("key", &"[redacted]")
             .finish()
     }
@@ -257,6 +308,7 @@ impl PrivateKey {
             material: ClientSecret::new(format!("{{{}}}", members.join(","))),
             alg,
             kid,
+            certificate: None,
         })
     }
 
@@ -298,7 +350,27 @@ impl PrivateKey {
             material: ClientSecret::new(b64),
             alg,
             kid: check_kid(kid)?,
+            certificate: None,
         })
+    }
+
+    /// The same key with its X.509 certificate (PEM, leaf first, then any chain): every
+    /// assertion's header names it by `x5t#S256`, and with `x5c` carries the chain too (what
+    /// Microsoft Entra ID's certificate credentials use; its subject-name/issuer
+    /// authentication needs `x5c`). The certificate is public; it is not checked against the
+    /// key here — the token endpoint does that.
+    pub fn with_certificate(mut self, pem: &str, x5c: bool) -> Result<Self, Error> {
+        let ders = certificates_der(pem)?;
+        self.certificate = Some(Certificate {
+            thumbprint: x5t_s256(&ders[0]),
+            x5c: x5c.then(|| ders.iter().map(|d| base64::encode(d)).collect()),
+        });
+        Ok(self)
+    }
+
+    /// The certificate's `x5t#S256`, when one was given.
+    pub fn x5t_s256(&self) -> Option<&str> {
+        self.certificate.as_ref().map(|c| c.thumbprint.as_str())
     }
 
     /// How the key is written.
@@ -345,6 +417,8 @@ pub fn assertion_signing_input(
         alg: key.alg.name(),
         typ: "JWT",
         kid: key.kid(),
+        x5t_s256: key.x5t_s256(),
+        x5c: key.certificate.as_ref().and_then(|c| c.x5c.as_deref()),
     };
     let claims = Claims {
         iss: client_id,
@@ -370,6 +444,10 @@ struct Header<'a> {
     typ: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     kid: Option<&'a str>,
+    #[serde(rename = "x5t#S256", skip_serializing_if = "Option::is_none")]
+    x5t_s256: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    x5c: Option<&'a [String]>,
 }
 
 #[derive(Serialize)]
@@ -497,5 +575,50 @@ mod tests {
         let (a, b) = (fresh_jti().unwrap(), fresh_jti().unwrap());
         assert_ne!(a, b);
         assert_eq!(a.len(), 22);
+    }
+
+    #[test]
+    fn a_certificate_is_named_by_its_sha256_thumbprint_and_sent_with_x5c() {
+        // made by `openssl req -x509`; its thumbprint by
+        // `openssl x509 -outform DER | openssl dgst -sha256 -binary | base64url`
+        let pem = include_str!("../tests/fixtures/entra-cert.pem");
+        let key = PrivateKey::parse(EC_JWK, None, None).unwrap();
+        let with = key.clone().with_certificate(pem, false).unwrap();
+        assert_eq!(
+            with.x5t_s256(),
+            Some("S-Jx8obiTzhJSXnEYe82M2_B_f5Neo4CDcLjv_MFpiE")
+        );
+        let header = |k: &PrivateKey| {
+            let input = assertion_signing_input(k, "cid", "https://login.example/token", 0, "j");
+            let h = input.split('.').next().unwrap().to_owned();
+            serde_json::from_slice::<serde_json::Value>(&base64::url_decode(&h).unwrap()).unwrap()
+        };
+        assert_eq!(
+            header(&with)["x5t#S256"],
+            "S-Jx8obiTzhJSXnEYe82M2_B_f5Neo4CDcLjv_MFpiE"
+        );
+        assert!(header(&with).get("x5c").is_none());
+        assert!(
+            header(&key).get("x5t#S256").is_none(),
+            "none without a certificate"
+        );
+        // with x5c, the chain as given (standard base64 of each DER), leaf first
+        let chain = format!("{pem}\n{pem}");
+        let x5c = header(&key.clone().with_certificate(&chain, true).unwrap())["x5c"].clone();
+        let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        assert_eq!(x5c, serde_json::json!([body, body]));
+        for bad in [
+            "",
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----",
+            "not pem",
+        ] {
+            assert_eq!(
+                key.clone().with_certificate(bad, false).unwrap_err().field(),
+                Some(field::CERTIFICATE),
+                "{bad}"
+            );
+        }
+        let shown = format!("{with:?}");
+        assert!(shown.contains("S-Jx8") && !shown.contains(&body[..40]));
     }
 }

@@ -71,6 +71,10 @@ pub mod field {
     pub const PRIVATE_KEY_ALG: &str = "private_key_alg";
     /// The private key's id (`kid`).
     pub const PRIVATE_KEY_ID: &str = "private_key_id";
+    /// The X.509 certificate of the `private_key_jwt` key (its `x5t#S256`).
+    pub const CERTIFICATE: &str = "certificate";
+    /// Whether the assertion carries the certificate chain (`x5c`).
+    pub const X5C: &str = "x5c";
     /// The scope asked for.
     pub const SCOPE: &str = "scope";
     /// The resource indicators (RFC 8707).

@@ -60,7 +60,7 @@ pub use api::{
 };
 pub use assertion::{
     ASSERTION_LIFETIME_SECS, ASSERTION_TYPE, KeyFormat, PrivateKey, SigningAlg, assertion_signing_input,
-    finish_assertion, fresh_jti,
+    finish_assertion, fresh_jti, x5t_s256,
 };
 pub use config::{
     BodyFormat, CACHE_SCHEMA, ClientAuth, Config, ConfigBuilder, DEFAULT_API_BASE_URL, DEFAULT_AUDIENCE,

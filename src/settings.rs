@@ -54,6 +54,8 @@ pub const SETTINGS: &[Setting] = &[
         "privateKeyId",
         Some("AUTOPAY_PRIVATE_KEY_ID"),
     ),
+    s(field::CERTIFICATE, "certificate", Some("AUTOPAY_CERTIFICATE")),
+    s(field::X5C, "x5c", Some("AUTOPAY_X5C")),
     s(field::SCOPE, "scope", Some("AUTOPAY_SCOPE")),
     s(field::RESOURCE, "resource", Some("AUTOPAY_RESOURCE")),
     s(

@@ -37,6 +37,10 @@ pub const PRIVATE_KEY: &str = variable(field::PRIVATE_KEY);
 pub const PRIVATE_KEY_ALG: &str = variable(field::PRIVATE_KEY_ALG);
 /// Var: the key's id (`kid`).
 pub const PRIVATE_KEY_ID: &str = variable(field::PRIVATE_KEY_ID);
+/// Var: the key's X.509 certificate (PEM), named in each assertion by `x5t#S256`.
+pub const CERTIFICATE: &str = variable(field::CERTIFICATE);
+/// Var: `true` sends the certificate chain in each assertion (`x5c`).
+pub const X5C: &str = variable(field::X5C);
 /// Var: the scope to ask for.
 pub const SCOPE: &str = variable(field::SCOPE);
 /// Var: resource indicators (RFC 8707), separated by spaces.
@@ -81,7 +85,7 @@ fn present(env: &Env, name: &str) -> bool {
 }
 
 /// The raw values of every setting, in [`fingerprint`]'s order.
-pub type Fingerprint = [Option<String>; 16];
+pub type Fingerprint = [Option<String>; 18];
 
 /// The raw values that decide the settings, so an isolate can reuse what it built from them.
 pub fn fingerprint(env: &Env) -> Fingerprint {
@@ -98,6 +102,8 @@ pub fn fingerprint(env: &Env) -> Fingerprint {
         PRIVATE_KEY,
         PRIVATE_KEY_ALG,
         PRIVATE_KEY_ID,
+        CERTIFICATE,
+        X5C,
         SCOPE,
         RESOURCE,
         DEFAULT_EXPIRES_IN,
@@ -152,7 +158,19 @@ impl Settings {
             None => Some(None),
             Some(text) => {
                 let (alg, kid) = (set(PRIVATE_KEY_ALG), set(PRIVATE_KEY_ID));
-                match PrivateKey::parse(&text, alg.as_deref(), kid.as_deref()) {
+                let x5c = match set(X5C).as_deref().map(str::trim) {
+                    None | Some("false") => Ok(false),
+                    Some("true") => Ok(true),
+                    Some(_) => Err(crate::Error::config(field::X5C, "must be true or false")),
+                };
+                let key =
+                    PrivateKey::parse(&text, alg.as_deref(), kid.as_deref()).and_then(|key| {
+                        match set(CERTIFICATE) {
+                            Some(pem) => key.with_certificate(&pem, x5c?),
+                            None => x5c.map(|_| key),
+                        }
+                    });
+                match key {
                     Ok(key) => Some(Some(key)),
                     Err(e) => {
                         problems.push(Problem::from_error(e));

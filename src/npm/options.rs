@@ -21,6 +21,8 @@ const KNOWN: &[&str] = &[
     "privateKey",
     "privateKeyAlg",
     "privateKeyId",
+    "certificate",
+    "x5c",
     "tokenRequest",
     "scope",
     "resource",
@@ -146,12 +148,12 @@ fn private_key(obj: &JsValue) -> Result<Option<PrivateKey>, Error> {
     let kid = optional_string(obj, "privateKeyId")?;
     let key = get(obj, "privateKey");
     let text = if absent(&key) {
-        if alg.is_some() || kid.is_some() {
-            let given = if alg.is_some() {
-                "privateKeyAlg"
-            } else {
-                "privateKeyId"
-            };
+        let given = [
+            ("privateKeyAlg", alg.is_some()),
+            ("privateKeyId", kid.is_some()),
+            ("certificate", !absent(&get(obj, "certificate"))),
+        ];
+        if let Some((given, _)) = given.into_iter().find(|(_, set)| *set) {
             return Err(Error::config(given, "is only used with privateKey"));
         }
         return Ok(None);
@@ -170,7 +172,18 @@ fn private_key(obj: &JsValue) -> Result<Option<PrivateKey>, Error> {
             "must be a private JWK or a PKCS#8 PEM string",
         ));
     };
-    PrivateKey::parse(&text, alg.as_deref(), kid.as_deref()).map(Some)
+    let key = PrivateKey::parse(&text, alg.as_deref(), kid.as_deref())?;
+    match optional_string(obj, "certificate")? {
+        Some(pem) => {
+            let x5c = get(obj, "x5c");
+            if !(absent(&x5c) || x5c.as_bool().is_some()) {
+                return Err(Error::config("x5c", "must be a boolean"));
+            }
+            key.with_certificate(&pem, x5c.as_bool() == Some(true)).map(Some)
+        }
+        None if !absent(&get(obj, "x5c")) => Err(Error::config("x5c", "is only used with certificate")),
+        None => Ok(Some(key)),
+    }
 }
 
 /// `resource`: a string or an array of strings (one `resource` parameter each).

@@ -3,6 +3,7 @@
 // setting; never a secret, never Autopay's raw body.
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
 import { startEmulator, startWorker, auth, CLIENT_ID, CLIENT_SECRET, CALLER_KEY } from './helpers.mjs';
 
 let emu;
@@ -52,6 +53,16 @@ test("Autopay's raw body is never forwarded", async () => {
   });
 });
 
+const keyed = {
+  AUTOPAY_TOKEN_URL: 'https://login.example.com/tenant/oauth2/v2.0/token',
+  AUTOPAY_API_BASE: 'https://api.example.com',
+  AUTOPAY_AUDIENCE: 'none',
+  AUTOPAY_TOKEN_REQUEST: 'form',
+  AUTOPAY_CLIENT_AUTH: 'private_key_jwt',
+  AUTOPAY_CLIENT_SECRET: null,
+  AUTOPAY_PRIVATE_KEY: generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } }).privateKey,
+};
+
 test('missing or malformed settings → 500 naming each setting, never its value', async () => {
   const cases = [
     [{ AUTOPAY_CLIENT_SECRET: null }, ['AUTOPAY_CLIENT_SECRET']],
@@ -68,6 +79,9 @@ test('missing or malformed settings → 500 naming each setting, never its value
     [{ AUTOPAY_API_BASE: null }, ['AUTOPAY_API_BASE']],
     [{ HEALTH_API_KEYS: 'short' }, ['HEALTH_API_KEYS']],
     [{ AUTOPAY_MINT_BUDGET: '3/week' }, ['AUTOPAY_MINT_BUDGET']],
+    // Entra's certificate credentials: the certificate and x5c are read with the key
+    [{ ...keyed, AUTOPAY_CERTIFICATE: 'not a certificate' }, ['AUTOPAY_CERTIFICATE']],
+    [{ ...keyed, AUTOPAY_X5C: 'yes' }, ['AUTOPAY_X5C']],
     // a health key that is also a caller key would fetch tokens: refused
     [{ HEALTH_API_KEYS: `monitoring-key-0123456789, ${CALLER_KEY}` }, ['HEALTH_API_KEYS']],
   ];
