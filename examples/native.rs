@@ -5,7 +5,8 @@
 //! AUTOPAY_CLIENT_ID=… AUTOPAY_CLIENT_SECRET=… cargo run --example native --features native
 //! ```
 //! `AUTOPAY_TOKEN_URL` points it elsewhere (the emulator: `npm run emulator`), and
-//! `AUTOPAY_REDIS_URL` shares the token through Redis with every other process that uses it.
+//! `AUTOPAY_REDIS_URL` shares the token through Redis with every other process that uses it —
+//! Node services too: the README's Node snippet uses the same key prefix, `myapp:`.
 
 use std::collections::BTreeSet;
 use std::process::ExitCode;
@@ -35,7 +36,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut builder = Client::builder(config);
     if let Some(url) = setting("AUTOPAY_REDIS_URL") {
-        builder = builder.store(RedisStore::open(&url)?);
+        // the same prefix as the Node services' `redisKV(redis, { prefix: 'myapp:' })`: one record
+        builder = builder.store(RedisStore::open(&url)?.with_prefix("myapp:"));
     }
     let client = builder.build()?;
 

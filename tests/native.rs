@@ -142,6 +142,106 @@ impl Redis {
     }
 }
 
+/// A redis-server speaking TLS only, with a certificate for 127.0.0.1 signed by a CA of its own,
+/// both made by openssl (rustls, rightly, takes no CA certificate as a server's own).
+struct RedisTls {
+    _process: Killed,
+    _dir: TempDir,
+    url: String,
+    ca: Vec<u8>,
+}
+
+/// A directory removed when dropped.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl RedisTls {
+    fn start() -> Self {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("autopay-auth-redis-tls-{port}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (cert, key, ca) = (dir.join("cert.pem"), dir.join("key.pem"), dir.join("ca.pem"));
+        let at = |name: &str| dir.join(name).to_string_lossy().into_owned();
+        std::fs::write(
+            dir.join("ext.cnf"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+        )
+        .unwrap();
+        for args in [
+            vec![
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=test-ca",
+            ]
+            .into_iter()
+            .map(str::to_owned)
+            .chain(["-keyout".into(), at("ca.key"), "-out".into(), at("ca.pem")])
+            .collect::<Vec<_>>(),
+            ["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1"]
+                .into_iter()
+                .map(str::to_owned)
+                .chain(["-keyout".into(), at("key.pem"), "-out".into(), at("server.csr")])
+                .collect(),
+            ["x509", "-req", "-days", "1", "-CAcreateserial"]
+                .into_iter()
+                .map(str::to_owned)
+                .chain(["-in".into(), at("server.csr"), "-CA".into(), at("ca.pem")])
+                .chain(["-CAkey".into(), at("ca.key"), "-extfile".into(), at("ext.cnf")])
+                .chain(["-out".into(), at("cert.pem")])
+                .collect(),
+        ] {
+            let made = Command::new("openssl")
+                .args(&args)
+                .stderr(Stdio::null())
+                .status()
+                .expect("openssl runs");
+            assert!(made.success(), "openssl {args:?}");
+        }
+        let child = Command::new("redis-server")
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--tls-port",
+                &port.to_string(),
+            ])
+            .arg("--tls-cert-file")
+            .arg(&cert)
+            .arg("--tls-key-file")
+            .arg(&key)
+            .arg("--tls-ca-cert-file")
+            .arg(&ca)
+            .args(["--tls-auth-clients", "no", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server runs");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self {
+            _process: Killed(child),
+            ca: std::fs::read(&ca).unwrap(),
+            _dir: TempDir(dir),
+            url: format!("rediss://127.0.0.1:{port}"),
+        }
+    }
+}
+
 fn quick() -> Policy {
     Policy {
         request_timeout_ms: 1_000,
@@ -299,6 +399,51 @@ async fn clients_sharing_one_redis_mint_once_and_a_refused_token_is_dropped_for_
     assert_eq!((next.source, emu.token_requests().await), (Source::Network, 2));
 }
 
+/// Managed Redis speaks TLS: a fleet on `rediss://` mints once; a server whose certificate the
+/// client cannot verify is never trusted (every call fails, survived as an outage).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_on_redis_over_tls_mint_once_and_an_unverified_server_is_never_used() {
+    let emu = Emulator::start();
+    let redis = RedisTls::start();
+    emu.post("faults", json!([{ "delayMs": 200 }])).await;
+    let clients: Vec<Client> = (0..6)
+        .map(|_| {
+            let store = RedisStore::open_with_ca(&redis.url, &redis.ca).unwrap();
+            Client::builder(emu.config()).store(store).build().unwrap()
+        })
+        .collect();
+    let tasks: Vec<_> = clients
+        .iter()
+        .flat_map(|c| (0..10).map(move |_| c.clone()))
+        .map(|c| tokio::spawn(async move { c.token_info().await.unwrap() }))
+        .collect();
+    let mut sources = BTreeSet::new();
+    let mut tokens = BTreeSet::new();
+    for t in tasks {
+        let info = t.await.unwrap();
+        sources.insert(format!("{:?}", info.source));
+        tokens.insert(info.access_token);
+    }
+    assert_eq!((tokens.len(), emu.token_requests().await), (1, 1));
+    assert!(sources.contains("Store"), "read over TLS: {sources:?}");
+    assert_eq!(clients.iter().map(|c| c.stats().kv_errors).sum::<u64>(), 0);
+
+    // the public roots do not vouch for this server: no call goes through
+    let untrusted = Client::builder(emu.config())
+        .store(RedisStore::open(&redis.url).unwrap())
+        .build()
+        .unwrap();
+    let info = untrusted.token_info().await.unwrap();
+    assert_eq!(info.source, Source::Network, "it did not read the record");
+    assert!(untrusted.stats().kv_errors >= 1);
+    for bad in [
+        RedisStore::open_with_ca("redis://127.0.0.1:1", &redis.ca).unwrap_err(),
+        RedisStore::open_with_ca(&redis.url, b"not pem").unwrap_err(),
+    ] {
+        assert_eq!(bad.code(), code::INVALID_CONFIG);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_that_is_down_is_an_outage_survived_not_a_failure() {
     let emu = Emulator::start();
@@ -357,9 +502,106 @@ async fn the_example_gets_one_token_for_its_hundred_tasks() {
     assert_eq!(emu.token_requests().await, 1);
 }
 
+/// oidc-provider (a certified OpenID provider) in a process of its own, with one
+/// `private_key_jwt` client per key type (tests/oidc/serve.mjs).
+struct Provider {
+    _process: Killed,
+    token_url: String,
+    origin: String,
+    clients: Value,
+}
+
+impl Provider {
+    fn start() -> Self {
+        let mut child = Command::new("node")
+            .arg(root().join("tests/oidc/serve.mjs"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("node runs oidc-provider");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+        std::thread::spawn(move || lines.for_each(drop));
+        Self {
+            _process: Killed(child),
+            token_url: first["tokenUrl"].as_str().unwrap().to_owned(),
+            origin: first["origin"].as_str().unwrap().to_owned(),
+            clients: first["clients"].clone(),
+        }
+    }
+
+    async fn token_requests(&self) -> u64 {
+        let text = reqwest::get(format!("{}/__stats", self.origin))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let stats: Value = serde_json::from_str(&text).unwrap();
+        stats["requests"].as_u64().unwrap()
+    }
+
+    fn config(&self, id: &str, key: PrivateKey) -> Config {
+        Config::builder(&self.token_url, id)
+            .client_auth(ClientAuth::PrivateKeyJwt)
+            .body(autopay_auth::BodyFormat::Form)
+            .audience(None)
+            .private_key(key)
+            .build()
+            .unwrap()
+    }
+}
+
+/// The native signer (RustCrypto) against oidc-provider, which verifies every assertion with the
+/// client's registered public key: RS256 and PS256 keys as PKCS#8 PEM, ES256, ES384 and Ed25519
+/// keys as JWKs and as PEM — each gets a token, once, then serves it from memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_key_jwt_signed_natively_is_accepted_by_oidc_provider() {
+    let p = Provider::start();
+    let mut asked = 0;
+    for (id, form) in [
+        ("jwt-rs256", "pem"),
+        ("jwt-ps256", "pem"),
+        ("jwt-es256", "jwk"),
+        ("jwt-es256", "pem"),
+        ("jwt-es384", "jwk"),
+        ("jwt-eddsa", "jwk"),
+        ("jwt-eddsa", "pem"),
+    ] {
+        let c = &p.clients[id];
+        let text = match form {
+            "jwk" => c["jwk"].to_string(),
+            _ => c["pem"].as_str().unwrap().to_owned(),
+        };
+        let key = PrivateKey::parse(&text, c["alg"].as_str(), None).unwrap();
+        let client = Client::new(p.config(id, key)).unwrap();
+        let first = client
+            .token_info()
+            .await
+            .unwrap_or_else(|e| panic!("{id} ({form}): {e}"));
+        assert_eq!(first.source, Source::Network, "{id}");
+        assert_eq!(client.token_info().await.unwrap().source, Source::Memory);
+        asked += 1;
+        assert_eq!(
+            p.token_requests().await,
+            asked,
+            "{id} ({form}): one token request"
+        );
+    }
+    // the ES256 key for the RSA client: oidc-provider refuses the assertion
+    let wrong = PrivateKey::parse(&p.clients["jwt-es256"]["jwk"].to_string(), None, None).unwrap();
+    let err = Client::new(p.config("jwt-rs256", wrong))
+        .unwrap()
+        .token()
+        .await
+        .unwrap_err();
+    assert_eq!((err.code(), err.status()), ("access_denied", Some(401)), "{err}");
+}
+
 #[test]
 fn a_private_key_the_native_client_cannot_sign_with_is_refused_when_it_is_built() {
-    let key = r#"{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0","d":"jpsQnnGQmL-YBIffH1136cLyMqQ0-LGH1cs0nOKFf2c"}"#;
+    // a P-256 key whose private scalar is past the curve's order: no signature can be made
+    let key = r#"{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0","d":"__________________________________________8"}"#;
     let config = Config::builder("https://as.example/token", "id")
         .client_auth(ClientAuth::PrivateKeyJwt)
         .private_key(PrivateKey::parse(key, None, None).unwrap())
@@ -370,6 +612,7 @@ fn a_private_key_the_native_client_cannot_sign_with_is_refused_when_it_is_built(
         (err.code(), err.field()),
         ("invalid_config", Some(field::PRIVATE_KEY))
     );
+    assert!(!err.to_string().contains("____"), "never the key: {err}");
 }
 
 /// The store contract (as `autopay-auth/conformance` checks it for the npm adapters) against the

@@ -18,12 +18,14 @@
 //! ```
 
 mod redis;
+mod sign;
 mod transport;
 
 use std::future::Future;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use self::redis::RedisStore;
+pub use self::sign::NativeSigner;
 pub use self::transport::ReqwestTransport;
 
 use crate::{
@@ -50,8 +52,14 @@ impl Clock for TokioClock {
 /// Whoever is told every [`Event`] (logs, metrics, alerts).
 pub type Observer = Box<dyn Fn(&Event) + Send + Sync>;
 
-type NativeHost =
-    Parts<Endpoint<ReqwestTransport, TokioClock>, RedisStore, TokioClock, Wakers, Sealer, Observer>;
+type NativeHost = Parts<
+    Endpoint<ReqwestTransport, TokioClock, NativeSigner>,
+    RedisStore,
+    TokioClock,
+    Wakers,
+    Sealer,
+    Observer,
+>;
 
 /// A token and what is known of it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -143,21 +151,17 @@ impl ClientBuilder {
     }
 
     /// The client. Fails with `invalid_config` when the policy is invalid, no HTTP client can
-    /// be made, or the configuration signs with a private key (this client has no signer yet:
-    /// refused here, never at mint time, where it would hold the whole fleet's gate).
+    /// be made, or the private key (for `private_key_jwt`) cannot sign — tried here once, so a
+    /// key the crates refuse fails the build, never a mint.
     pub fn build(self) -> Result<Client, Error> {
-        if self.config.private_key().is_some() {
-            return Err(Error::config(
-                crate::field::PRIVATE_KEY,
-                "cannot be used by the native client yet (it has no private_key_jwt signer): use \
-                 client_secret_post or client_secret_basic",
-            ));
+        if let Some(key) = self.config.private_key() {
+            NativeSigner::sign_now(key, b"autopay-auth: can this key sign?")?;
         }
         let transport = match self.transport {
             Some(t) => t,
             None => ReqwestTransport::new()?,
         };
-        let source = Endpoint::new(self.config.clone(), transport, TokioClock);
+        let source = Endpoint::new(self.config.clone(), transport, TokioClock).with_signer(NativeSigner);
         let observer = self.observer.unwrap_or_else(|| Box::new(|_: &Event| {}));
         let host = Parts::new(source, self.store, TokioClock).with_observer(observer);
         let jitter = self.jitter.unwrap_or_else(random_jitter);

@@ -25,17 +25,43 @@ impl std::fmt::Debug for RedisStore {
     }
 }
 
+fn bad_url() -> Error {
+    Error::config("redis_url", "is not a redis:// or rediss:// URL")
+}
+
 impl RedisStore {
-    /// The Redis at `url` (`redis://host:port/db`, `rediss://` for TLS). A URL that is not
-    /// one is `invalid_config` naming `redis_url`; nothing is connected yet.
+    /// The Redis at `url` (`redis://host:port/db`, or `rediss://` for TLS, the server's
+    /// certificate checked against the public roots, as managed Redis services have). A URL
+    /// that is not one is `invalid_config` naming `redis_url`; nothing is connected yet.
     pub fn open(url: &str) -> Result<Self, Error> {
-        let client = redis::Client::open(url)
-            .map_err(|_| Error::config("redis_url", "is not a redis:// or rediss:// URL"))?;
-        Ok(Self {
+        let client = redis::Client::open(url).map_err(|_| bad_url())?;
+        Ok(Self::of(client))
+    }
+
+    /// The Redis at a `rediss://` `url` whose certificate is signed by `ca_pem` (a private CA,
+    /// or a self-signed server: PEM). A CA that is not PEM is `invalid_config` naming
+    /// `redis_ca`.
+    pub fn open_with_ca(url: &str, ca_pem: &[u8]) -> Result<Self, Error> {
+        if !url.starts_with("rediss://") {
+            return Err(Error::config("redis_url", "must be rediss:// with a CA"));
+        }
+        if !ca_pem.starts_with(b"-----BEGIN CERTIFICATE-----") {
+            return Err(Error::config("redis_ca", "must be a PEM certificate"));
+        }
+        let certs = redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(ca_pem.to_vec()),
+        };
+        let client = redis::Client::build_with_tls(url, certs).map_err(|_| bad_url())?;
+        Ok(Self::of(client))
+    }
+
+    fn of(client: redis::Client) -> Self {
+        Self {
             client,
             conn: Default::default(),
             prefix: String::new(),
-        })
+        }
     }
 
     /// The same store with every key under `prefix` (as the npm adapter's `{ prefix }`).

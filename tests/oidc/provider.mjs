@@ -20,7 +20,13 @@ export async function clientKeys() {
     const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true, ...opts });
     return { alg, kid, jwk: { ...(await exportJWK(privateKey)), kid }, pem: await exportPKCS8(privateKey), public: { ...(await exportJWK(publicKey)), kid, alg } };
   };
-  return { es256: await pair('ES256', 'ec-1'), rs256: await pair('RS256', 'rsa-1'), eddsa: await pair('EdDSA', 'ed-1', { crv: 'Ed25519' }) };
+  return {
+    es256: await pair('ES256', 'ec-1'),
+    rs256: await pair('RS256', 'rsa-1'),
+    eddsa: await pair('EdDSA', 'ed-1', { crv: 'Ed25519' }),
+    ps256: await pair('PS256', 'rsa-pss-1'),
+    es384: await pair('ES384', 'ec-384-1'),
+  };
 }
 
 /** Starts the provider. `keys` from `clientKeys()`. Returns its token URL, the count of token
@@ -45,8 +51,12 @@ export async function startProvider(keys) {
       jwtClient('jwt-es256', keys.es256),
       jwtClient('jwt-rs256', keys.rs256),
       jwtClient('jwt-eddsa', keys.eddsa),
+      jwtClient('jwt-ps256', keys.ps256),
+      jwtClient('jwt-es384', keys.es384),
     ],
     jwks: { keys: [{ ...(await exportJWK(signing)), kid: 'as-1', alg: 'ES256', use: 'sig' }] },
+    // ES384 besides the defaults (RS256, PS256, ES256, EdDSA): one curve more for the signers
+    enabledJWA: { clientAuthSigningAlgValues: ['RS256', 'PS256', 'ES256', 'ES384', 'Ed25519', 'EdDSA'] },
     // `admin` exists, but no client here may ask for it
     scopes: ['read', 'write', 'admin'],
     ttl: { ClientCredentials: 3600 },
@@ -69,6 +79,8 @@ export async function startProvider(keys) {
   const handle = provider.callback();
   server.on('request', (req, res) => {
     if (req.method === 'POST' && req.url === '/token') stats.requests += 1;
+    // for tests in other processes (the native client's): the count, as JSON
+    if (req.url === '/__stats') return res.end(JSON.stringify(stats));
     handle(req, res);
   });
   return {

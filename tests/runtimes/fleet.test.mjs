@@ -13,7 +13,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createInterface } from 'node:readline';
 import { tmpdir } from 'node:os';
@@ -214,6 +214,42 @@ test(`a metered vendor: a quota of 3 an hour declared the Auth0, Okta and IETF w
     assert.equal(o.expired, 0);
     assert.ok(o.overlapped, JSON.stringify(o));
   }
+});
+
+test(`the README's Rust and Node snippets, run as written against one Redis 0–80 ms away: ${PROCESSES / 2} of each at once mint once`, { timeout: 120_000 }, async () => {
+  const native = join(root, 'target', 'debug', 'examples', 'native');
+  assert.ok(existsSync(native), `build it first: cargo build --features native --examples (${native})`);
+  await fresh();
+  // the Node snippet as the README shows it (a module of a service), in the consumer project
+  // with the redis client it imports; a driver asks it for one token
+  copyFileSync(join(root, 'examples', 'readme', 'redis.mts'), join(dir, 'readme-redis.mts'));
+  if (!existsSync(join(dir, 'node_modules', 'redis'))) symlinkSync(join(root, 'node_modules', 'redis'), join(dir, 'node_modules', 'redis'), 'dir');
+  writeFileSync(join(dir, 'readme-redis-run.mjs'), "const { auth } = await import('./readme-redis.mts');\nconst info = await auth.getTokenInfo();\nconsole.log(JSON.stringify({ source: info.source, mints: auth.stats().mints }));\nprocess.exit(0);\n");
+  const env = { ...process.env, AUTOPAY_CLIENT_ID: 'runtime-client', AUTOPAY_CLIENT_SECRET: 'runtime-secret', AUTOPAY_TOKEN_URL: emu.tokenUrl, AUTOPAY_REDIS_URL: proxy.url };
+  const run = (cmd, args) => new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      code === 0 ? resolve(out.trim()) : reject(new Error(`${cmd} exited ${code}: ${err}`));
+    });
+  });
+  emu.fault({ delayMs: 300 }); // the first token request is slow: the others find it under way
+  const outputs = await Promise.all([
+    ...Array.from({ length: PROCESSES / 2 }, () => run(process.execPath, ['readme-redis-run.mjs'])),
+    ...Array.from({ length: PROCESSES / 2 }, () => run(native, [])),
+  ]);
+  console.log('# README snippets, Rust and Node on one Redis:', JSON.stringify({ tokenRequests: emu.stats().tokenRequests, outputs }));
+  const node = outputs.filter((o) => o.startsWith('{')).map((o) => JSON.parse(o));
+  const rust = outputs.filter((o) => !o.startsWith('{'));
+  assert.equal(node.length, PROCESSES / 2);
+  assert.ok(rust.every((o) => /^100 tasks: 1 distinct token\(s\), [01] mint\(s\)/.test(o)), rust.join('\n'));
+  const mints = node.reduce((n, r) => n + r.mints, 0) + rust.reduce((n, o) => n + Number(/(\d) mint/.exec(o)[1]), 0);
+  assert.deepEqual({ tokenRequests: emu.stats().tokenRequests, mints }, { tokenRequests: 1, mints: 1 });
 });
 
 // Short timeouts make a short minting lock: 2 × 500 ms store calls + 3 attempts of 3 s (+1 s
