@@ -21,6 +21,18 @@ export class AutopayAuthError extends Error {
   }
 }
 
+/** The Node entries' error when the `.wasm` is not beside them — as after a bundler (esbuild,
+ * CDK's NodejsFunction, SAM) put the JavaScript in one file and left the wasm behind. */
+export function wasmMissing(cause, where) {
+  if (cause?.code !== 'ENOENT') return cause;
+  return new Error(
+    `autopay-auth: its WebAssembly module is not where the package put it (${where}): a bundler ` +
+      "copied the JavaScript and not the .wasm. Import 'autopay-auth/standalone', which carries " +
+      'the module inside its JavaScript, or copy autopay_auth_bg.wasm next to the bundle.',
+    { cause },
+  );
+}
+
 function rethrow(e) {
   if (e !== null && typeof e === 'object' && !(e instanceof Error) && typeof e.code === 'string') {
     throw new AutopayAuthError(e);

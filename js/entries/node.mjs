@@ -1,9 +1,16 @@
 // Node (and Bun) ESM entry: the wasm module is read from disk and instantiated synchronously.
 import { readFileSync } from 'node:fs';
 import { initSync, WasmClient } from './autopay_auth.js';
-import { makeApi } from './api.js';
+import { makeApi, wasmMissing } from './api.js';
 
-initSync({ module: readFileSync(new URL('./autopay_auth_bg.wasm', import.meta.url)) });
+const wasm = new URL('./autopay_auth_bg.wasm', import.meta.url);
+let bytes;
+try {
+  bytes = readFileSync(wasm);
+} catch (e) {
+  throw wasmMissing(e, wasm);
+}
+initSync({ module: bytes });
 
 export const { AutopayAuth } = makeApi(WasmClient);
 export { AutopayAuthError } from './api.js';
