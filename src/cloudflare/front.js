@@ -46,7 +46,6 @@ async function admitted(request, s) {
 }
 
 const JSON_HEADERS = { 'content-type': 'application/json', 'cache-control': 'no-store' };
-const OK = { headers: new Headers(JSON_HEADERS) };
 const json = (status, body, extra) => new Response(body, { status, headers: { ...JSON_HEADERS, ...extra } });
 
 /** The lease, or (past its end) the one shared call into Rust: a lease, a failure, or null. */
@@ -90,8 +89,11 @@ function tokenRoute(request, env, ctx) {
 function tokenAnswer(got, request, env, ctx) {
   if (got === null) return rust.fetch.call({ env, ctx }, request);
   if (got.accessToken === undefined) return failure(got);
-  const left = Math.max(0, Math.floor((got.expiresAt - Date.now()) / 1000));
-  return new Response(`${got.head}${left}}`, OK);
+  const now = Date.now();
+  const left = Math.max(0, Math.floor((got.expiresAt - now) / 1000));
+  // callers may keep it until this Worker's own refresh point; no shared cache may keep it
+  const keep = Math.max(0, Math.floor((got.until - now) / 1000));
+  return new Response(`${got.head}${left}}`, { headers: { 'content-type': 'application/json', 'cache-control': `private, max-age=${keep}` } });
 }
 
 /** A bodiless proxy call: what Rust prepares, fetched here; a 401 is Rust's to decide. */

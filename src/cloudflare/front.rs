@@ -31,6 +31,15 @@ thread_local! {
 }
 
 /// The API refused `token`: the front may not hand it out again (its lease is dropped when it
+/// Forgets the front's lease, whatever token it holds (the operator dropped the token).
+pub fn forget_any_lease() {
+    HOLDER.with(|h| {
+        if let Some(holder) = h.borrow().as_ref() {
+            set(holder, "lease", &JsValue::NULL);
+        }
+    });
+}
+
 /// is that token).
 pub fn forget_lease(token: &str) {
     HOLDER.with(|h| {

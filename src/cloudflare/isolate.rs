@@ -67,14 +67,34 @@ impl Isolate {
     /// The API refused `token`: drops it here and at the minter, unless the machine keeps it
     /// (see [`Refusal`]). Whether the call may be retried with another token.
     pub async fn refused(&self, token: &str) -> bool {
-        if self.tokens.invalidate_token(token).await == Refusal::Kept {
-            return false;
+        self.report_refused(token).await != Refusal::Kept
+    }
+
+    /// The API refused `token` (a proxied call's 401, or a `/token` caller's report): dropped
+    /// here and, by compare-and-delete, at the minter — unless a refusal hold keeps it. What
+    /// the minter did (this isolate's own answer when the minter cannot be asked).
+    pub async fn report_refused(&self, token: &str) -> Refusal {
+        let here = self.tokens.invalidate_token(token).await;
+        if here == Refusal::Kept {
+            return here;
         }
         super::front::forget_lease(token);
-        if self.minter.invalidate(token).await.is_err() {
-            worker::console_warn!("autopay-auth: could not drop a refused token at the minter");
+        match self.minter.invalidate(token).await {
+            Ok(there) => there,
+            Err(_) => {
+                worker::console_warn!("autopay-auth: could not drop a refused token at the minter");
+                here
+            }
         }
-        true
+    }
+
+    /// The operator's lever: the minter drops the token it holds (so every isolate's next
+    /// lookup past its lease gets a new one), and this isolate forgets its own.
+    pub async fn drop_token(&self) -> Result<bool, ()> {
+        let held = self.minter.drop_token().await.map_err(drop)?;
+        super::front::forget_any_lease();
+        self.tokens.invalidate().await;
+        Ok(held)
     }
 }
 

@@ -48,6 +48,9 @@ enum MinterRequest {
     Token { replacing: Option<String> },
     /// Drop `token` if it is still the object's (compare-and-delete, KV too).
     Invalidate { token: String },
+    /// The operator's lever: drop whatever token the object holds (memory, storage, KV) and
+    /// its holds; the budget and the vendor's cooldowns stay.
+    Drop,
     /// The cron: make sure a token exists, and refresh it now if it is stale.
     Refresh,
     /// The mint ledger, the counters and the budget, for `/healthz`.
@@ -67,6 +70,7 @@ impl MinterRequest {
                 token: text("token")?,
             },
             "refresh" => Self::Refresh,
+            "drop" => Self::Drop,
             "ledger" => Self::Ledger,
             _ => return None,
         })
@@ -399,12 +403,22 @@ impl TokenMinter {
                 self.answer(lookup)
             }
             MinterRequest::Invalidate { token } => {
-                let dropped = m.invalidate_token(&token).await != crate::Refusal::Kept;
+                let result = m.invalidate_token(&token).await.as_str();
+                #[derive(Serialize)]
+                struct Refused {
+                    result: &'static str,
+                }
+                reply::json(200, &Refused { result })
+            }
+            MinterRequest::Drop => {
+                let held = m.phase().is_some();
+                m.invalidate().await;
+                worker::console_warn!("autopay-auth: the operator dropped the token (held: {held})");
                 #[derive(Serialize)]
                 struct Dropped {
                     dropped: bool,
                 }
-                reply::json(200, &Dropped { dropped })
+                reply::json(200, &Dropped { dropped: held })
             }
             MinterRequest::Refresh => {
                 // the cron: make sure a token exists, and refresh it now if it is stale
@@ -523,10 +537,29 @@ impl MinterClient {
         Ok((response.status(), text))
     }
 
-    /// Drops `token` at the authority if it is still its token (compare-and-delete, KV too).
-    pub async fn invalidate(&self, token: &str) -> Result<()> {
+    /// Drops `token` at the authority if it is still its token (compare-and-delete, KV too):
+    /// what the authority did with it.
+    pub async fn invalidate(&self, token: &str) -> Result<crate::Refusal> {
         let token = token.to_owned();
-        self.call(&MinterRequest::Invalidate { token }).await.map(drop)
+        let (_, text) = self.call(&MinterRequest::Invalidate { token }).await?;
+        let v: serde_json::Value = serde_json::from_str(&text)?;
+        Ok(match v.get("result").and_then(serde_json::Value::as_str) {
+            Some("dropped") => crate::Refusal::Dropped,
+            Some("kept") => crate::Refusal::Kept,
+            Some("not_held") => crate::Refusal::NotHeld,
+            _ => {
+                return Err(worker::Error::RustError(
+                    "the minter's answer has no result".into(),
+                ));
+            }
+        })
+    }
+
+    /// The operator's lever: the authority drops whatever token it holds. Whether it held one.
+    pub async fn drop_token(&self) -> Result<bool> {
+        let (_, text) = self.call(&MinterRequest::Drop).await?;
+        let v: serde_json::Value = serde_json::from_str(&text)?;
+        Ok(v.get("dropped").and_then(serde_json::Value::as_bool) == Some(true))
     }
 
     /// The object's mint ledger and counters: its JSON, as it came.

@@ -3,7 +3,9 @@
 //!
 //! Routes: `GET /livez` (liveness, no key; answered by the JS front, `front.js`), `GET /healthz` (readiness: ok or not without a key,
 //! the token state and counters with one),
-//! `GET /token` (caller key), anything else proxied (caller key). Hot path: this isolate's
+//! `GET /token` (caller key), `POST /token/refused` (caller key: the API refused this token),
+//! `POST /token/invalidate` (operator key: drop the token everywhere), anything else proxied
+//! (caller key). Hot path: this isolate's
 //! memory → `AUTOPAY_TOKENS` KV → the `TokenMinter` Durable Object, the only code that calls the
 //! token endpoint. A cron refreshes ahead.
 
@@ -54,17 +56,108 @@ async fn token(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
     match iso.token(ctx).await {
         Ok(served) => {
             let r = &served.record;
-            reply::json(
+            let now = js_sys::Date::now() as u64;
+            let mut answer = reply::json(
                 200,
                 &TokenBody {
                     access_token: &r.access_token,
                     token_type: &r.token_type,
                     scope: r.scope.as_deref(),
-                    expires_in: r.remaining_secs(js_sys::Date::now() as u64),
+                    expires_in: r.remaining_secs(now),
                 },
-            )
+            )?;
+            // how long a caller may keep it: until this Worker's own refresh point
+            let until = iso
+                .tokens
+                .lease()
+                .filter(|l| l.record.access_token == r.access_token)
+                .map_or(0, |l| l.until_ms);
+            answer
+                .headers_mut()
+                .set("cache-control", &cache_control(until.saturating_sub(now) / 1000))?;
+            Ok(answer)
         }
         Err(e) => reply::token_failure(&e),
+    }
+}
+
+/// `Cache-Control` of a `/token` answer: callers may keep it for `secs` (until the Worker's
+/// refresh point, `0` when it is past), and no shared cache may keep it at all. The front
+/// writes the same.
+fn cache_control(secs: u64) -> String {
+    format!("private, max-age={secs}")
+}
+
+/// The largest body `POST /token/refused` reads.
+const MAX_REPORT_BYTES: usize = 16 * 1024;
+
+/// `POST /token/refused` `{"access_token": …}`: a caller's API refused the token it got from
+/// `/token`. Dropped here and at the minter by compare-and-delete — only while it is still the
+/// token held, so many callers reporting one token drop it once — unless a refusal hold keeps
+/// it; what replaces it is minted within the mint budget. Answers `{"result": "dropped" |
+/// "not_held" | "kept"}`: ask `/token` again after `dropped` or `not_held`; after `kept`, the
+/// API refuses fresh tokens too, do not retry.
+async fn refused_route(mut req: Request, env: &Env) -> Result<Response> {
+    let iso = match admitted(&req, env) {
+        Ok(found) => found,
+        Err(answer) => return answer,
+    };
+    let bad = || {
+        reply::error(
+            400,
+            "invalid_request",
+            "expected a JSON body {\"access_token\": \"…\"}",
+        )
+    };
+    let Ok(bytes) = req.bytes().await else {
+        return bad();
+    };
+    if bytes.len() > MAX_REPORT_BYTES {
+        return bad();
+    }
+    let token = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|v| v.get("access_token")?.as_str().map(str::to_owned))
+        .filter(|t| crate::is_bearer_token(t));
+    let Some(token) = token else {
+        return bad();
+    };
+    #[derive(Serialize)]
+    struct Reported {
+        result: &'static str,
+    }
+    let result = iso.report_refused(&token).await.as_str();
+    reply::json(200, &Reported { result })
+}
+
+/// `POST /token/invalidate` with an operator key (`OPERATOR_API_KEYS`): the emergency lever for
+/// a token the vendor revoked — the minter drops the token it holds (memory, storage, KV), so
+/// the next lookup mints (within the budget). Off (404) without operator keys.
+async fn invalidate_route(req: Request, env: &Env) -> Result<Response> {
+    let iso = match ready(env) {
+        Ok(iso) => iso,
+        Err(answer) => return answer,
+    };
+    let Some(keys) = iso.settings.operator_keys.as_ref() else {
+        return reply::error(
+            404,
+            "not_found",
+            "the operator's lever is off: set OPERATOR_API_KEYS",
+        );
+    };
+    let key = req.headers().get("authorization").ok().flatten();
+    if !keys.admits(key.as_deref()) {
+        return reply::unauthorized();
+    }
+    match iso.drop_token().await {
+        Ok(dropped) => {
+            #[derive(Serialize)]
+            struct Dropped {
+                dropped: bool,
+            }
+            reply::json(200, &Dropped { dropped })
+        }
+        Err(()) => reply::error(503, "minter_unavailable", "the minting authority did not answer"),
     }
 }
 
@@ -163,10 +256,12 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         return Ok(r);
     }
     // a plain match, not a router rebuilt for every request
-    let get = req.method() == Method::Get;
-    match (get, req.path().as_str()) {
-        (true, "/healthz") => healthz(req, &env).await,
-        (true, "/token") => token(req, &env, &ctx).await,
+    let method = req.method();
+    match (method, req.path().as_str()) {
+        (Method::Get, "/healthz") => healthz(req, &env).await,
+        (Method::Get, "/token") => token(req, &env, &ctx).await,
+        (Method::Post, "/token/refused") => refused_route(req, &env).await,
+        (Method::Post, "/token/invalidate") => invalidate_route(req, &env).await,
         _ => proxied(req, &env, &ctx).await,
     }
 }

@@ -23,6 +23,9 @@ pub const PROXY_API_KEYS: &str = "PROXY_API_KEYS";
 /// Secret (optional): comma-separated keys that may read `/healthz` in detail and nothing else —
 /// for monitoring, which should not hold a key that also fetches tokens and proxies.
 pub const HEALTH_API_KEYS: &str = "HEALTH_API_KEYS";
+/// Secret (optional): comma-separated keys for the operator's lever, `POST /token/invalidate`
+/// (drop the current token everywhere) — none of them a caller's or a monitor's key.
+pub const OPERATOR_API_KEYS: &str = "OPERATOR_API_KEYS";
 /// Var: the token endpoint.
 pub const TOKEN_URL: &str = variable(field::TOKEN_URL);
 /// Var: the audience (`none` sends none).
@@ -74,6 +77,8 @@ pub struct Settings {
     pub caller_keys: CallerKeys,
     /// Keys for the detailed `/healthz` only (empty when not set).
     pub health_keys: Option<CallerKeys>,
+    /// Keys for the operator's lever only (none when not set: the lever is off).
+    pub operator_keys: Option<CallerKeys>,
 }
 
 fn raw(env: &Env, name: &str) -> Option<String> {
@@ -85,7 +90,7 @@ fn present(env: &Env, name: &str) -> bool {
 }
 
 /// The raw values of every setting, in [`fingerprint`]'s order.
-pub type Fingerprint = [Option<String>; 18];
+pub type Fingerprint = [Option<String>; 19];
 
 /// The raw values that decide the settings, so an isolate can reuse what it built from them.
 pub fn fingerprint(env: &Env) -> Fingerprint {
@@ -94,6 +99,7 @@ pub fn fingerprint(env: &Env) -> Fingerprint {
         CLIENT_SECRET,
         PROXY_API_KEYS,
         HEALTH_API_KEYS,
+        OPERATOR_API_KEYS,
         TOKEN_URL,
         AUDIENCE,
         API_BASE,
@@ -239,6 +245,32 @@ impl Settings {
                 }
                 parsed
             });
+        let operator_keys = raw(env, OPERATOR_API_KEYS)
+            .filter(|v| !v.trim().is_empty())
+            .and_then(|k| {
+                let parsed = CallerKeys::parse(&k);
+                if parsed.is_none() {
+                    problems.push(Problem {
+                        setting: OPERATOR_API_KEYS,
+                        problem: "has no usable key (comma-separated, each at least 16 characters)".into(),
+                    });
+                }
+                parsed
+            });
+        if let Some(operator) = &operator_keys {
+            let shared = [caller_keys.as_ref(), health_keys.as_ref()]
+                .into_iter()
+                .flatten()
+                .any(|other| operator.digests().iter().any(|d| other.digests().contains(d)));
+            if shared {
+                problems.push(Problem {
+                    setting: OPERATOR_API_KEYS,
+                    problem: format!(
+                        "shares a key with {PROXY_API_KEYS} or {HEALTH_API_KEYS}: the lever needs keys of its own"
+                    ),
+                });
+            }
+        }
         if let (Some(health), Some(callers)) = (&health_keys, &caller_keys)
             && health.digests().iter().any(|d| callers.digests().contains(d))
         {
@@ -305,6 +337,7 @@ impl Settings {
                         api_base,
                         caller_keys,
                         health_keys,
+                        operator_keys,
                     });
                 }
                 Ok(_) => {}

@@ -31,7 +31,7 @@ test('the Durable Object keeps the minting contract: one mint for 50 concurrent 
   // the token refused: the object drops it (its storage and KV), and 50 concurrent asks for a
   // replacement make one mint
   const dropped = await ask(mf, name, { ask: 'invalidate', token: t1 });
-  assert.deepEqual(dropped, { status: 200, body: { dropped: true } });
+  assert.deepEqual(dropped, { status: 200, body: { result: 'dropped' } });
   const answers = await Promise.all(Array.from({ length: 50 }, () => ask(mf, name, { ask: 'token', replacing: t1 })));
   const t2 = new Set(answers.map((a) => a.body.access_token));
   assert.equal(t2.size, 1, 'one token for all 50');
@@ -40,7 +40,7 @@ test('the Durable Object keeps the minting contract: one mint for 50 concurrent 
   assert.notEqual(newer, t1);
 
   // a late refusal of the replaced token: the newer record stays, in the object and in KV
-  await ask(mf, name, { ask: 'invalidate', token: t1 });
+  assert.deepEqual(await ask(mf, name, { ask: 'invalidate', token: t1 }), { status: 200, body: { result: 'not_held' } });
   const kept = await storedRecord(mf);
   assert.equal(openSealed(kept.value, CLIENT_SECRET, name).access_token, newer, 'KV keeps the newer token');
   const again = await ask(mf, name, { ask: 'token' });
