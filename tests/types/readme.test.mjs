@@ -12,7 +12,7 @@ import { consumer, run, bin } from '../runtimes/helpers.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 // the README and the pages beside it: every block of code in any of them
-const DOCS = ['README.md', 'REFERENCE.md', 'DEPLOY.md', 'CONTRIBUTING.md', 'RELIABILITY.md', 'js/README.md'];
+const DOCS = ['README.md', 'RECIPES.md', 'REFERENCE.md', 'DEPLOY.md', 'CONTRIBUTING.md', 'RELIABILITY.md', 'js/README.md'];
 const blocks = DOCS.flatMap((doc) =>
   [...readFileSync(join(root, doc), 'utf8').matchAll(/(?:<!-- example: (\S+)[^\n]*-->\n)?```(\w*)\n([\s\S]*?)\n```/g)].map((m) => ({
     doc,
