@@ -282,6 +282,39 @@ async fn a_thousand_concurrent_tasks_on_a_cold_cache_mint_once() {
     }
 }
 
+/// A metered vendor, natively: the emulator declares 2 tokens an hour the Okta way and grants
+/// 2-second tokens; the native client reads the headers from reqwest's answer, asks twice, then
+/// tells its callers when to come back — and `quotas()` says what is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_native_client_keeps_a_quota_the_vendor_declares() {
+    let emu = Emulator::start();
+    emu.post(
+        "config",
+        json!({ "expiresIn": 2, "quota": { "kind": "okta", "limit": 2, "windowSec": 3600 } }),
+    )
+    .await;
+    let client = Client::new(emu.config()).unwrap();
+    let (mut served, mut refused) = (0, 0);
+    let until = std::time::Instant::now() + Duration::from_secs(5);
+    while std::time::Instant::now() < until {
+        match client.token().await {
+            Ok(_) => served += 1,
+            Err(e) => {
+                assert_eq!(e.code(), code::MINT_BUDGET_EXHAUSTED, "{e}");
+                assert!(e.retry_after().unwrap() > 3_500, "{e}");
+                refused += 1;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(emu.token_requests().await, 2);
+    assert!(served > 0 && refused > 0, "{served} served, {refused} refused");
+    let quotas = client.quotas();
+    assert_eq!(quotas.len(), 1);
+    let (name, limit, left, _) = &quotas[0];
+    assert_eq!((name.as_str(), *limit, *left), ("okta", Some(2), 0));
+}
+
 /// The machine's fault table, through the native driver and a real HTTP exchange: what the
 /// token endpoint answers, what the caller gets, and how many requests were made for it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

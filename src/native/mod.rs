@@ -227,6 +227,12 @@ impl Client {
         self.manager.invalidate_token(access_token).await
     }
 
+    /// What each quota the token endpoint declared has left, less what the fleet sent since it
+    /// said: `(name, size, left, reset instant in ms)`.
+    pub fn quotas(&self) -> Vec<(String, Option<u64>, u64, u64)> {
+        self.manager.quotas()
+    }
+
     /// The counters so far.
     pub fn stats(&self) -> Stats {
         self.manager.stats()
