@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # What only the tests need, beyond scripts/setup.sh: Debian's Chromium (the browser runtime
-# tests) and redis-server (the Redis adapter tests). Idempotent; uses sudo when not root; where
+# tests), redis-server (the Redis adapter tests) and PostgreSQL's server (the Postgres store
+# tests start throwaway clusters of it). Idempotent; uses sudo when not root; where
 # the packages cannot be installed, says which and how.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +10,7 @@ bash scripts/setup.sh
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 as_root=()

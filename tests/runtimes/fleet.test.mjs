@@ -19,16 +19,18 @@ import { createInterface } from 'node:readline';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { bundleVercelEdge, consumer, bin, startDynamo, startEmulator, startRedis, root } from './helpers.mjs';
+import { bundleVercelEdge, consumer, bin, startDynamo, startEmulator, startPostgres, startRedis, root } from './helpers.mjs';
 import { latencyProxy } from './latency-proxy.mjs';
 import { upstashStandIn } from './upstash-standin.mjs';
 
 const PROCESSES = 20;
 // tests/native_fleet/instance.rs, built by `cargo build --features native --examples` (scripts/test.sh)
 const rustInstance = join(root, 'target', 'debug', 'examples', 'fleet_instance');
-let emu, dir, redis, proxy, scratch, upstash, dynamo, dynamoProxy, edgeCode;
+let emu, dir, redis, proxy, scratch, upstash, dynamo, dynamoProxy, edgeCode, pg, pgProxy, pgAdmin;
 const resolve = (name) => pathToFileURL(createRequire(join(root, 'package.json')).resolve(name)).href;
 const redisModule = resolve('redis');
+const pgModule = resolve('pg');
+const postgresJsModule = resolve('postgres');
 
 before(async () => {
   dir = consumer();
@@ -39,6 +41,10 @@ before(async () => {
   upstash = await upstashStandIn({ redisUrl: redis.url, redisModule, token: 'fleet-upstash-token', delayMs: 80 });
   dynamo = await startDynamo();
   dynamoProxy = await latencyProxy({ host: '127.0.0.1', port: dynamo.port }, { maxDelayMs: 80 });
+  pg = await startPostgres();
+  pgProxy = await latencyProxy({ host: '127.0.0.1', port: pg.port }, { maxDelayMs: 80 });
+  const { default: pgLib } = await import(pgModule);
+  pgAdmin = new pgLib.Pool({ connectionString: pg.url, max: 2 }); // the test's own, not 0–80 ms away
   const { code, wasm } = await bundleVercelEdge(dir);
   edgeCode = { code: join(scratch, 'vercel-edge.js'), wasm: join(scratch, 'autopay_auth_bg.wasm') };
   writeFileSync(edgeCode.code, code);
@@ -50,6 +56,9 @@ after(async () => {
   await upstash?.close();
   await dynamoProxy?.close();
   await dynamo?.close();
+  await pgAdmin?.end();
+  await pgProxy?.close();
+  pg?.stop();
   redis?.stop();
   await emu?.close();
   rmSync(scratch, { recursive: true, force: true });
@@ -256,7 +265,14 @@ test(`the README's Rust and Node snippets, run as written against one Redis 0–
 // bound each) with their waits (750 ms) + 2 s grace = 15.75 s.
 const quick = { timeoutMs: 3_000, storeTimeoutMs: 500 };
 
-test('the lock holder killed mid-mint (SIGKILL): the waiters wait for its lock, then one mints — not each', { timeout: 120_000 }, async () => {
+/** The stores the lock-holder faults run on: the config of an instance, and an empty store. */
+const LOCKING = {
+  redis: { cfg: (extra) => redisCfg(extra), fresh: () => fresh() },
+  'postgres (node-postgres)': { cfg: (extra) => pgCfg('fleet_faults', 'pg')(extra), fresh: () => freshPg('fleet_faults') },
+};
+
+for (const [storeName, { cfg: redisCfg, fresh }] of Object.entries(LOCKING))
+test(`${storeName}: the lock holder killed mid-mint (SIGKILL): the waiters wait for its lock, then one mints — not each`, { timeout: 120_000 }, async () => {
   await fresh();
   emu.fault({ delayMs: 2_000 }); // the holder's token request is slow: it dies waiting for it
   const holder = instance(redisCfg({ calls: 1, options: quick }));
@@ -279,7 +295,8 @@ test('the lock holder killed mid-mint (SIGKILL): the waiters wait for its lock, 
   assert.ok(waited > 13_000 && waited < 30_000, `waited ${waited} ms: about the lock's life (15.75 s)`);
 });
 
-test('a lock holder paused (SIGSTOP) past its lock\'s life, resumed (SIGCONT) while another holds the lock, sends no token request without it', { timeout: 120_000 }, async () => {
+for (const [storeName, { cfg: redisCfg, fresh }] of Object.entries(LOCKING))
+test(`${storeName}: a lock holder paused (SIGSTOP) past its lock's life, resumed (SIGCONT) while another holds the lock, sends no token request without it`, { timeout: 120_000 }, async () => {
   await fresh();
   // the holder's request is answered 503 after 1 s, while it is stopped; the next holder's
   // request takes 2 s (inside its 3 s timeout), while the first is resumed
@@ -436,6 +453,52 @@ async function platformFleet(name, n, cfgFor, runtime, { clear, values }) {
 }
 
 const UPSTASH = { clear: () => redis.cli('flushall'), values: redisValues };
+
+/** An instance on Postgres 0–80 ms away, through `client` (`pg` or `postgres.js`). */
+const pgCfg = (table, client) => (extra = {}) => ({
+  store: 'postgres',
+  tokenUrl: emu.tokenUrl,
+  postgres: { url: `postgres://postgres@127.0.0.1:${pgProxy.port}/postgres`, table, client, module: client === 'pg' ? pgModule : postgresJsModule },
+  calls: 10,
+  ...extra,
+});
+/** An empty `table` (made as a user's migration would), and the emulator reset. */
+async function freshPg(table) {
+  await emu.post('/__emulator/reset');
+  await emptyPg(table);
+}
+async function emptyPg(table) {
+  await pgAdmin.query(`DROP TABLE IF EXISTS ${table}`);
+  await pgAdmin.query(`CREATE TABLE ${table} (key text PRIMARY KEY, value text NOT NULL, expires_at timestamptz NOT NULL)`);
+}
+const pgValues = async (table) => (await pgAdmin.query(`SELECT key, value FROM ${table} WHERE expires_at > now()`)).rows;
+
+for (const client of ['pg', 'postgres.js']) {
+  test(`Postgres (${client}), 0–80 ms: ${PROCESSES} Node processes, bursts at one instant and spread over 1.5 s, mint once every run`, { timeout: 180_000 }, async () => {
+    const outcomes = [];
+    for (const spreadMs of [0, 0, 1_500]) {
+      await freshPg('fleet_bursts');
+      const reports = await fleet(PROCESSES, pgCfg('fleet_bursts', client)({ spreadMs }));
+      outcomes.push({ spreadMs, ...summary(reports), overlapped: overlapped(reports), tokenRequests: emu.stats().tokenRequests });
+    }
+    console.log(`# postgres (${client}) fleet runs:`, JSON.stringify(outcomes));
+    for (const o of outcomes) {
+      assert.deepEqual(
+        { tokens: o.tokens, tokenRequests: o.tokenRequests, errors: o.errors.length, served: o.served },
+        { tokens: 1, tokenRequests: 1, errors: 0, served: PROCESSES * 10 },
+        JSON.stringify(o),
+      );
+      if (o.spreadMs === 0) assert.ok(o.overlapped, JSON.stringify(o));
+    }
+  });
+
+  test(`Postgres (${client}), 0–80 ms: 10 Node processes — cold bursts mint once, then once per refresh, nothing expired, nothing readable`, { timeout: 180_000 }, async () => {
+    await platformFleet(`postgres (${client})/node`, 10, pgCfg('fleet_platform', client), 'node', {
+      clear: () => emptyPg('fleet_platform'),
+      values: () => pgValues('fleet_platform'),
+    });
+  });
+}
 
 test('Upstash over HTTP, 0–80 ms: 10 Node processes — cold bursts mint once, then once per refresh, nothing expired, nothing readable', { timeout: 180_000 }, async () => {
   await platformFleet('upstash/node', 10, upstashCfg, 'node', UPSTASH);

@@ -1,7 +1,9 @@
 // The runtime matrix: the packed package installed into a consumer project, then imported by
 // each runtime the way its users would.
 import { execFile, spawn } from 'node:child_process';
-import { copyFileSync, readFileSync, existsSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chownSync, copyFileSync, readFileSync, readdirSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer } from 'node:http';
 import { createServer as createTcpServer } from 'node:net';
 import { join, dirname, extname, normalize } from 'node:path';
@@ -96,6 +98,37 @@ export async function startRedis(dir, { cluster = false } = {}) {
     await until(async () => (await cli('cluster', 'info')).includes('cluster_state:ok'));
   }
   return { port, url: `redis://127.0.0.1:${port}`, cli, stop: () => server.kill('SIGTERM') };
+}
+
+/** A throwaway Postgres server of Debian's (installed by scripts/setup-test.sh) on 127.0.0.1:
+ * its own cluster in a temporary directory, fsync off, trust authentication. Postgres refuses to
+ * run as root: as root the cluster is the `postgres` user's. `{ port, url, stop }`. */
+export async function startPostgres() {
+  const versions = existsSync('/usr/lib/postgresql') ? readdirSync('/usr/lib/postgresql').sort((a, b) => b - a) : [];
+  if (versions.length === 0) throw new Error('no Postgres server: run scripts/setup-test.sh (Debian: apt-get install postgresql)');
+  const pgBin = (name) => join('/usr/lib/postgresql', versions[0], 'bin', name);
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'autopay-auth-pg-'));
+  const root = process.getuid?.() === 0;
+  const as = (cmd, args) => (root ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args]);
+  if (root) {
+    const id = (flag) => Number(execFileSync('id', [flag, 'postgres']).toString());
+    chownSync(dir, id('-u'), id('-g'));
+  }
+  execFileSync(...as(pgBin('initdb'), ['-D', join(dir, 'data'), '-A', 'trust', '-U', 'postgres']), { stdio: 'ignore' });
+  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`;
+  execFileSync(...as(pgBin('pg_ctl'), ['-D', join(dir, 'data'), '-o', options, '-l', join(dir, 'log'), '-w', 'start']), { stdio: 'ignore' });
+  return {
+    port,
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    stop() {
+      try {
+        execFileSync(...as(pgBin('pg_ctl'), ['-D', join(dir, 'data'), '-w', 'stop', '-m', 'immediate']), { stdio: 'ignore' });
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  };
 }
 
 /** The Vercel Edge example (vercel-edge.mjs in `dir`) bundled the way the platform bundles it:

@@ -10,11 +10,11 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { consumer, run, bin, startDynamo, startRedis, root } from './helpers.mjs';
+import { consumer, run, bin, startDynamo, startPostgres, startRedis, root } from './helpers.mjs';
 import { latencyProxy } from './latency-proxy.mjs';
 import { upstashStandIn } from './upstash-standin.mjs';
 
-let dir, scratch, redis, cluster, proxy, standIn, dynamo, dynamoProxy;
+let dir, scratch, redis, cluster, proxy, standIn, dynamo, dynamoProxy, pg, pgProxy;
 const redisModule = pathToFileURL(createRequire(join(root, 'package.json')).resolve('redis')).href;
 
 before(async () => {
@@ -26,12 +26,16 @@ before(async () => {
   standIn = await upstashStandIn({ redisUrl: redis.url, redisModule, token: 'conformance-token' });
   dynamo = await startDynamo();
   dynamoProxy = await latencyProxy({ host: '127.0.0.1', port: dynamo.port }, { maxDelayMs: 80 });
+  pg = await startPostgres();
+  pgProxy = await latencyProxy({ host: '127.0.0.1', port: pg.port }, { maxDelayMs: 80 });
 });
 
 after(async () => {
   await standIn?.close();
   await dynamoProxy?.close();
   await dynamo?.close();
+  await pgProxy?.close();
+  pg?.stop();
   await proxy?.close();
   cluster?.stop();
   redis?.stop();
@@ -52,6 +56,10 @@ test('every adapter keeps the store contract against its real backend, 50 claime
   const { redisKV } = await fromConsumer('autopay-auth/redis');
   const { upstashKV } = await fromConsumer('autopay-auth/upstash');
   const { dynamoKV } = await fromConsumer('autopay-auth/dynamodb');
+  const { postgresKV } = await fromConsumer('autopay-auth/postgres');
+  const pgModule = await import(pathToFileURL(createRequire(join(root, 'package.json')).resolve('pg')).href);
+  const { default: postgres } = await import(pathToFileURL(createRequire(join(root, 'package.json')).resolve('postgres')).href);
+  const pgUrl = `postgres://postgres@127.0.0.1:${pgProxy.port}/postgres`;
   const { MemoryKV } = await fromConsumer('autopay-auth');
   const { Redis } = await fromConsumer('@upstash/redis');
   const { DynamoDBClient } = await fromConsumer('@aws-sdk/client-dynamodb');
@@ -80,6 +88,14 @@ test('every adapter keeps the store contract against its real backend, 50 claime
       return [redisKV(c), () => c.disconnect()];
     },
     'upstashKV (REST stand-in)': async () => [upstashKV(new Redis({ url: standIn.url, token: standIn.token, enableTelemetry: false })), () => {}],
+    'postgresKV (node-postgres Pool), 0–80 ms away': async () => {
+      const pool = new pgModule.default.Pool({ connectionString: pgUrl, max: 10 });
+      return [postgresKV(pool, { createTable: true, prefix: 'pg:' }), () => pool.end()];
+    },
+    'postgresKV (postgres.js), 0–80 ms away': async () => {
+      const sql = postgres(pgUrl, { max: 10, onnotice: () => {} });
+      return [postgresKV(sql, { createTable: true, prefix: 'js:' }), () => sql.end({ timeout: 0 })];
+    },
     'dynamoKV (dynalite), 0–80 ms away': async () => {
       const c = dynamoClient();
       return [dynamoKV(c, { table: 'conformance' }), () => c.destroy()];

@@ -23,7 +23,7 @@ test('attw --pack finds no problem in any entry, for any resolution mode', () =>
   const { problems, analysis } = JSON.parse(out);
   const found = Array.isArray(problems) ? problems : Object.values(problems ?? {}).flat();
   assert.deepEqual(found, []);
-  assert.deepEqual(Object.keys(analysis.entrypoints).sort(), ['.', './conformance', './deno-kv', './dynamodb', './package.json', './redis', './standalone', './upstash']);
+  assert.deepEqual(Object.keys(analysis.entrypoints).sort(), ['.', './conformance', './deno-kv', './dynamodb', './package.json', './postgres', './redis', './standalone', './upstash']);
 });
 
 test('the tarball carries the licences, the changelog and the README', () => {
@@ -38,7 +38,7 @@ test('the tarball carries the licences, the changelog and the README', () => {
 test('no dependency of its own: the stores\' clients are optional peers, and the install is one package', (t) => {
   const manifest = JSON.parse(readFileSync(join(pkg, 'package.json'), 'utf8'));
   assert.equal(manifest.dependencies, undefined);
-  assert.deepEqual(Object.keys(manifest.peerDependencies).sort(), ['@aws-sdk/client-dynamodb', '@upstash/redis']);
+  assert.deepEqual(Object.keys(manifest.peerDependencies).sort(), ['@aws-sdk/client-dynamodb', '@upstash/redis', 'pg', 'postgres']);
   assert.ok(Object.values(manifest.peerDependenciesMeta).every((m) => m.optional === true));
   // an adapter imports its client's package, never bundles it
   for (const f of ['upstash.js', 'dynamodb.js', 'upstash.cjs', 'dynamodb.cjs']) {

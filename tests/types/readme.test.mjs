@@ -44,7 +44,7 @@ test('the examples compile under tsc --strict against the packed package', async
   const dir = consumer();
   cpSync(join(root, 'examples', 'readme'), join(dir, 'readme'), { recursive: true });
   mkdirSync(join(dir, 'node_modules', '@types'), { recursive: true });
-  for (const dep of ['redis', '@redis', '@types/node', 'undici-types', '@upstash/redis', '@aws-sdk/client-dynamodb', 'pino', '@opentelemetry/api']) {
+  for (const dep of ['redis', '@redis', '@types/node', 'undici-types', '@upstash/redis', '@aws-sdk/client-dynamodb', 'pino', '@opentelemetry/api', 'pg', '@types/pg', 'pg-types', 'pg-protocol']) {
     const target = join(dir, 'node_modules', dep);
     mkdirSync(dirname(target), { recursive: true });
     if (existsSync(join(root, 'node_modules', dep)) && !existsSync(target)) symlinkSync(join(root, 'node_modules', dep), target);
