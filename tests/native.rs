@@ -6,12 +6,12 @@
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use autopay_auth::native::{Client, RedisStore};
+use autopay_auth::native::{Client, NativeStore, PostgresStore, RedisStore};
 use autopay_auth::{
     ClientAuth, ClientSecret, Config, DEFAULT_AUDIENCE, Policy, PrivateKey, Refusal, Source, code, field,
 };
@@ -653,9 +653,145 @@ fn a_private_key_the_native_client_cannot_sign_with_is_refused_when_it_is_built(
 /// lock with one winner, a fenced release, lock expiry, compare-and-delete, 1 s TTLs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_native_redis_store_keeps_the_store_contract() {
-    use autopay_auth::Store;
     let redis = Redis::start();
-    let store = Arc::new(RedisStore::open(&redis.url).unwrap());
+    store_contract(RedisStore::open(&redis.url).unwrap().into()).await;
+}
+
+/// A throwaway Postgres cluster of Debian's on 127.0.0.1 (as root, the `postgres` user's: the
+/// server refuses to run as root), stopped and removed when dropped.
+struct Postgres {
+    dir: PathBuf,
+    bin: PathBuf,
+    url: String,
+}
+
+impl Postgres {
+    fn as_owner(&self, program: &Path) -> Command {
+        if unsafe_is_root() {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(program);
+            c
+        } else {
+            Command::new(program)
+        }
+    }
+
+    fn start() -> Self {
+        let version = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("Postgres is installed (scripts/setup-test.sh)")
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .max_by_key(|v| v.parse::<u32>().unwrap_or(0))
+            .unwrap();
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("autopay-auth-native-pg-{port}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pg = Self {
+            bin: PathBuf::from(format!("/usr/lib/postgresql/{version}/bin")),
+            url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+            dir,
+        };
+        if unsafe_is_root() {
+            assert!(
+                Command::new("chown")
+                    .arg("postgres")
+                    .arg(&pg.dir)
+                    .status()
+                    .unwrap()
+                    .success()
+            );
+        }
+        let data = pg.dir.join("data");
+        let ok = pg
+            .as_owner(&pg.bin.join("initdb"))
+            .arg("-D")
+            .arg(&data)
+            .args(["-A", "trust", "-U", "postgres"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(ok.success(), "initdb");
+        let options = format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            pg.dir.display()
+        );
+        let ok = pg
+            .as_owner(&pg.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(&data)
+            .args(["-o", &options, "-l"])
+            .arg(pg.dir.join("log"))
+            .args(["-w", "start"])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(ok.success(), "pg_ctl start");
+        pg
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let _ = self
+            .as_owner(&self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .args(["-w", "stop", "-m", "immediate"])
+            .stdout(Stdio::null())
+            .status();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn unsafe_is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+}
+
+/// The same contract against the native Postgres store and a real Postgres server: and clients
+/// on one table mint once, sharing the record with the npm adapter's keys and statements.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_native_postgres_store_keeps_the_store_contract_and_clients_on_it_mint_once() {
+    let pg = Postgres::start();
+    let store = PostgresStore::open(&pg.url).unwrap();
+    store.create_table().await.unwrap();
+    store_contract(store.clone().into()).await;
+
+    let emu = Emulator::start();
+    emu.post("faults", json!([{ "delayMs": 200 }])).await;
+    let clients: Vec<Client> = (0..6)
+        .map(|_| {
+            let store = PostgresStore::open(&pg.url).unwrap().with_prefix("fleet:");
+            Client::builder(emu.config()).store(store).build().unwrap()
+        })
+        .collect();
+    let tasks: Vec<_> = clients
+        .iter()
+        .flat_map(|c| (0..10).map(move |_| c.clone()))
+        .map(|c| tokio::spawn(async move { c.token_info().await.unwrap() }))
+        .collect();
+    let mut tokens = BTreeSet::new();
+    for t in tasks {
+        tokens.insert(t.await.unwrap().access_token);
+    }
+    assert_eq!((tokens.len(), emu.token_requests().await), (1, 1));
+
+    // a database that is down is an outage survived, not a failure
+    drop(pg);
+    let down = Client::builder(emu.config())
+        .store(PostgresStore::open("postgres://postgres@127.0.0.1:1/postgres").unwrap())
+        .build()
+        .unwrap();
+    assert_eq!(down.token_info().await.unwrap().source, Source::Network);
+    assert!(down.stats().kv_errors >= 1);
+}
+
+/// The store contract, as `autopay-auth/conformance` checks it for the npm adapters.
+async fn store_contract(store: NativeStore) {
+    use autopay_auth::Store;
+    let store = Arc::new(store);
     for v in ["{\"a\":1}", "42", " 7", "OK", "null", "héllo ✓", "v2.AbC-_9"] {
         store.put("value", v, 60).await.unwrap();
         assert_eq!(store.get("value").await.unwrap().as_deref(), Some(v));

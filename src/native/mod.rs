@@ -17,15 +17,19 @@
 //! # let _ = token; Ok(()) }
 //! ```
 
+mod postgres;
 mod redis;
 mod sign;
+mod store;
 mod transport;
 
 use std::future::Future;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+pub use self::postgres::PostgresStore;
 pub use self::redis::RedisStore;
 pub use self::sign::NativeSigner;
+pub use self::store::NativeStore;
 pub use self::transport::ReqwestTransport;
 
 use crate::{
@@ -54,7 +58,7 @@ pub type Observer = Box<dyn Fn(&Event) + Send + Sync>;
 
 type NativeHost = Parts<
     Endpoint<ReqwestTransport, TokioClock, NativeSigner>,
-    RedisStore,
+    NativeStore,
     TokioClock,
     Wakers,
     Sealer,
@@ -107,7 +111,7 @@ impl std::fmt::Debug for Client {
 /// only, the default [`Policy`], a transport of its own, no observer).
 pub struct ClientBuilder {
     config: Config,
-    store: Option<RedisStore>,
+    store: Option<NativeStore>,
     policy: Policy,
     transport: Option<ReqwestTransport>,
     observer: Option<Observer>,
@@ -115,10 +119,11 @@ pub struct ClientBuilder {
 }
 
 impl ClientBuilder {
-    /// Share tokens through `store` with every process that uses it.
+    /// Share tokens through `store` — a [`RedisStore`] or a [`PostgresStore`] — with every
+    /// process that uses it (Node processes on the npm adapter of the same store included).
     #[must_use]
-    pub fn store(mut self, store: RedisStore) -> Self {
-        self.store = Some(store);
+    pub fn store(mut self, store: impl Into<NativeStore>) -> Self {
+        self.store = Some(store.into());
         self
     }
 

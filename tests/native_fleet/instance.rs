@@ -3,11 +3,12 @@
 //! tests/runtimes/fixtures/fleet-instance.mjs: it connects, says `ready`, waits for `go` on
 //! stdin, makes its burst of calls, and prints what it got as one JSON line.
 //!   fleet_instance '{"tokenUrl":…,"redisUrl":…,"calls":10,"spreadMs":0}'
+//!   fleet_instance '{"tokenUrl":…,"store":"postgres","postgres":{"url":…,"table":…},…}'
 
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use autopay_auth::native::{Client, RedisStore};
+use autopay_auth::native::{Client, NativeStore, PostgresStore, RedisStore};
 use autopay_auth::{ClientSecret, Config, DEFAULT_AUDIENCE};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -24,7 +25,15 @@ async fn main() {
         DEFAULT_AUDIENCE,
     )
     .expect("a valid config");
-    let store = RedisStore::open(&text("redisUrl")).expect("a Redis URL");
+    let store: NativeStore = if cfg["store"] == "postgres" {
+        let pg = &cfg["postgres"];
+        PostgresStore::open(pg["url"].as_str().expect("a Postgres URL"))
+            .and_then(|s| s.with_table(pg["table"].as_str().unwrap_or("autopay_auth_kv")))
+            .expect("a Postgres store")
+            .into()
+    } else {
+        RedisStore::open(&text("redisUrl")).expect("a Redis URL").into()
+    };
     let client = Client::builder(config).store(store).build().expect("a client");
 
     println!("ready");

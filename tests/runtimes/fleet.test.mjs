@@ -492,6 +492,31 @@ for (const client of ['pg', 'postgres.js']) {
     }
   });
 
+  if (client === 'pg') {
+    test(`Postgres, 0–80 ms: ${PROCESSES / 2} Rust and ${PROCESSES / 2} Node processes on one table mint once every run`, { timeout: 180_000 }, async () => {
+      assert.ok(existsSync(rustInstance), `build it first: cargo build --features native --examples (${rustInstance})`);
+      const outcomes = [];
+      for (const spreadMs of [0, 0, 1_500]) {
+        await freshPg('fleet_mixed');
+        const cfg = pgCfg('fleet_mixed', 'pg')({ spreadMs });
+        const all = [...Array.from({ length: PROCESSES / 2 }, () => instance(cfg, 'rust')), ...Array.from({ length: PROCESSES / 2 }, () => instance(cfg, 'node'))];
+        await Promise.all(all.map((i) => i.ready));
+        for (const i of all) i.go();
+        const reports = await Promise.all(all.map((i) => i.done));
+        const rust = reports.filter((r) => r.runtime === 'rust');
+        outcomes.push({ spreadMs, ...summary(reports), rustServed: rust.reduce((n, r) => n + r.served, 0), tokenRequests: emu.stats().tokenRequests });
+      }
+      console.log('# mixed rust/node fleet on postgres:', JSON.stringify(outcomes));
+      for (const o of outcomes) {
+        assert.deepEqual(
+          { tokens: o.tokens, tokenRequests: o.tokenRequests, mints: o.mints, errors: o.errors.length, served: o.served, rustServed: o.rustServed },
+          { tokens: 1, tokenRequests: 1, mints: 1, errors: 0, served: PROCESSES * 10, rustServed: (PROCESSES / 2) * 10 },
+          JSON.stringify(o),
+        );
+      }
+    });
+  }
+
   test(`Postgres (${client}), 0–80 ms: 10 Node processes — cold bursts mint once, then once per refresh, nothing expired, nothing readable`, { timeout: 180_000 }, async () => {
     await platformFleet(`postgres (${client})/node`, 10, pgCfg('fleet_platform', client), 'node', {
       clear: () => emptyPg('fleet_platform'),
