@@ -46,7 +46,7 @@ for (const f of ['api.js', 'memory-kv.js']) {
 // each adapter as ESM and CommonJS (bundled with what it imports from js/adapters/, never with
 // its store's client), with types for both
 copyFileSync(join(root, 'js', 'adapters', 'redis-commands.js'), join(pkg, 'redis-commands.js'));
-for (const f of ['redis', 'deno-kv', 'upstash', 'dynamodb', 'postgres', 'conformance']) {
+for (const f of ['redis', 'deno-kv', 'upstash', 'dynamodb', 'postgres', 'cloudflare', 'conformance']) {
   const types = readFileSync(join(root, 'js', 'adapters', `${f}.d.ts`), 'utf8');
   copyFileSync(join(root, 'js', 'adapters', `${f}.js`), join(pkg, `${f}.js`));
   writeFileSync(join(pkg, `${f}.d.ts`), types);

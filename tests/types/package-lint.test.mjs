@@ -23,7 +23,7 @@ test('attw --pack finds no problem in any entry, for any resolution mode', () =>
   const { problems, analysis } = JSON.parse(out);
   const found = Array.isArray(problems) ? problems : Object.values(problems ?? {}).flat();
   assert.deepEqual(found, []);
-  assert.deepEqual(Object.keys(analysis.entrypoints).sort(), ['.', './conformance', './deno-kv', './dynamodb', './package.json', './postgres', './redis', './standalone', './upstash']);
+  assert.deepEqual(Object.keys(analysis.entrypoints).sort(), ['.', './cloudflare', './conformance', './deno-kv', './dynamodb', './package.json', './postgres', './redis', './standalone', './upstash']);
 });
 
 test('the tarball carries the licences, the changelog and the README', () => {
