@@ -51,7 +51,7 @@ function fromConsumer(spec) {
 // shape, values, delete, 1 s TTLs, 50 claimers, lock expiry, compare-and-delete
 const LOCKING_RULES = 7;
 
-test('every adapter keeps the store contract against its real backend, 50 claimers at once', async (t) => {
+test('every adapter keeps the store contract against its real backend, 50 claimers at once', { timeout: 240_000 }, async (t) => {
   const { checkStore } = await fromConsumer('autopay-auth/conformance');
   const { redisKV } = await fromConsumer('autopay-auth/redis');
   const { upstashKV } = await fromConsumer('autopay-auth/upstash');
