@@ -146,12 +146,7 @@ impl<T: Transport, C: Clock, G: Signer> TokenSource for Endpoint<T, C, G> {
         if let Ok(mut kept) = self.declared.lock() {
             *kept = declared(&response.quota, sent_at, now);
         }
-        process_token_response(
-            &response,
-            sent_at,
-            self.clock.now_ms(),
-            self.config.default_expires_in(),
-        )
+        process_token_response(&response, sent_at, now, self.config.default_expires_in())
     }
 
     fn declared(&self) -> Vec<Declared> {

@@ -246,6 +246,19 @@ fn revoked_tokens_are_deleted_by_compare_and_delete_only() {
     }
 }
 
+/// Twenty instances, 2-second tokens, ten seconds, a call to each every 150 ms on average, the
+/// store 0–80 ms away: a metered vendor's test bed.
+fn twenty_for_ten_seconds(seed: u64) -> Scenario {
+    Scenario {
+        instances: 20,
+        duration_ms: 10_000,
+        token_life_s: 2,
+        store_latency_ms: (0, 80),
+        request_gap_ms: 150,
+        ..Scenario::new(seed)
+    }
+}
+
 /// A vendor that declares 3 tokens an hour (as Auth0 does, in every answer) and 2-second
 /// tokens: twenty instances on a store 0–80 ms away, bursts at once and spread, ask at most 3
 /// times — the fleet learns the remainder from each answer, counts what it sent since, and
@@ -253,13 +266,8 @@ fn revoked_tokens_are_deleted_by_compare_and_delete_only() {
 #[test]
 fn a_declared_quota_of_three_an_hour_holds_for_twenty_instances() {
     for seed in 1..=20 {
-        let mut s = Scenario::new(seed);
-        s.instances = 20;
-        s.duration_ms = 10_000;
-        s.token_life_s = 2;
-        s.store_latency_ms = (0, 80);
+        let mut s = twenty_for_ten_seconds(seed);
         s.endpoint_latency_ms = (20, 300);
-        s.request_gap_ms = 150;
         s.start_burst = if seed % 2 == 0 { 10 } else { 1 };
         s.quota = Some((3, HOUR));
         let r = run(s);
@@ -276,12 +284,8 @@ fn a_declared_quota_of_three_an_hour_holds_for_twenty_instances() {
 /// is why a fleet on a metered vendor needs a store that locks.
 #[test]
 fn without_a_shared_store_a_declared_quota_is_kept_per_instance_only() {
-    let mut s = Scenario::new(7);
-    s.instances = 20;
-    s.duration_ms = 10_000;
-    s.token_life_s = 2;
+    let mut s = twenty_for_ten_seconds(7);
     s.store = StoreKind::None;
-    s.request_gap_ms = 150;
     s.quota = Some((3, HOUR));
     let r = run(s);
     assert!(r.over_quota > 0, "{r:?}");
@@ -296,12 +300,7 @@ fn without_a_shared_store_a_declared_quota_is_kept_per_instance_only() {
 #[test]
 fn a_limit_of_three_an_hour_set_by_the_user_holds_for_twenty_instances() {
     for seed in 1..=10 {
-        let mut s = Scenario::new(seed);
-        s.instances = 20;
-        s.duration_ms = 10_000;
-        s.token_life_s = 2;
-        s.store_latency_ms = (0, 80);
-        s.request_gap_ms = 150;
+        let mut s = twenty_for_ten_seconds(seed);
         s.start_burst = 10;
         s.policy.limits = vec![autopay_auth::Limit::per_hour(3)];
         let r = run(s);

@@ -129,12 +129,7 @@ impl Redis {
             .stdout(Stdio::null())
             .spawn()
             .expect("redis-server runs");
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_for_port(port);
         Self {
             _process: Killed(child),
             url: format!("redis://127.0.0.1:{port}"),
@@ -227,18 +222,23 @@ impl RedisTls {
             .stdout(Stdio::null())
             .spawn()
             .expect("redis-server runs");
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_for_port(port);
         Self {
             _process: Killed(child),
             ca: std::fs::read(&ca).unwrap(),
             _dir: TempDir(dir),
             url: format!("rediss://127.0.0.1:{port}"),
         }
+    }
+}
+
+/// Waits (up to 5 s) until something listens on 127.0.0.1:`port`.
+fn wait_for_port(port: u16) {
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

@@ -91,9 +91,14 @@ function tokenAnswer(got, request, env, ctx) {
   if (got.accessToken === undefined) return failure(got);
   const now = Date.now();
   const left = Math.max(0, Math.floor((got.expiresAt - now) / 1000));
-  // callers may keep it until this Worker's own refresh point; no shared cache may keep it
+  // callers may keep it until this Worker's own refresh point; no shared cache may keep it (one
+  // headers object per lease and second, not one per answer)
   const keep = Math.max(0, Math.floor((got.until - now) / 1000));
-  return new Response(`${got.head}${left}}`, { headers: { 'content-type': 'application/json', 'cache-control': `private, max-age=${keep}` } });
+  if (got.keep !== keep) {
+    got.keep = keep;
+    got.init = { headers: new Headers({ 'content-type': 'application/json', 'cache-control': `private, max-age=${keep}` }) };
+  }
+  return new Response(`${got.head}${left}}`, got.init);
 }
 
 /** A bodiless proxy call: what Rust prepares, fetched here; a 401 is Rust's to decide. */

@@ -222,41 +222,21 @@ impl Settings {
             Some(v) => Some(v),
             None => Some(DEFAULT_AUDIENCE.into()),
         };
-        let caller_keys = keys.and_then(|k| match CallerKeys::parse(&k) {
-            Some(keys) => Some(keys),
-            None => {
+        // a key list, when set, must hold a usable key
+        let key_list = |problems: &mut Vec<Problem>, setting: &'static str, text: Option<String>| {
+            let parsed = CallerKeys::parse(&text?);
+            if parsed.is_none() {
                 problems.push(Problem {
-                    setting: PROXY_API_KEYS,
+                    setting,
                     problem: "has no usable key (comma-separated, each at least 16 characters)".into(),
                 });
-                None
             }
-        });
-        // optional; when set it must hold a usable key, and none of the callers' keys
-        let health_keys = raw(env, HEALTH_API_KEYS)
-            .filter(|v| !v.trim().is_empty())
-            .and_then(|k| {
-                let parsed = CallerKeys::parse(&k);
-                if parsed.is_none() {
-                    problems.push(Problem {
-                        setting: HEALTH_API_KEYS,
-                        problem: "has no usable key (comma-separated, each at least 16 characters)".into(),
-                    });
-                }
-                parsed
-            });
-        let operator_keys = raw(env, OPERATOR_API_KEYS)
-            .filter(|v| !v.trim().is_empty())
-            .and_then(|k| {
-                let parsed = CallerKeys::parse(&k);
-                if parsed.is_none() {
-                    problems.push(Problem {
-                        setting: OPERATOR_API_KEYS,
-                        problem: "has no usable key (comma-separated, each at least 16 characters)".into(),
-                    });
-                }
-                parsed
-            });
+            parsed
+        };
+        let caller_keys = key_list(&mut problems, PROXY_API_KEYS, keys);
+        // optional, and none of the callers' keys (below)
+        let health_keys = key_list(&mut problems, HEALTH_API_KEYS, set(HEALTH_API_KEYS));
+        let operator_keys = key_list(&mut problems, OPERATOR_API_KEYS, set(OPERATOR_API_KEYS));
         if let Some(operator) = &operator_keys {
             let shared = [caller_keys.as_ref(), health_keys.as_ref()]
                 .into_iter()

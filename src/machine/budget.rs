@@ -87,8 +87,7 @@ impl Budget {
         }
         // the vendor's word: what it had left, less what was sent since
         for d in &self.declared {
-            let used = self.since(d.seen_ms + 1).len() as u64;
-            if d.remaining.saturating_sub(used) <= d.reserve() {
+            if self.left(d) <= d.reserve() {
                 refuse(d.reset_ms, &d.name);
             }
         }
@@ -102,6 +101,11 @@ impl Budget {
             self.sent.push_back(now);
         }
         Ok(())
+    }
+
+    /// What a declared quota has left: what it said, less every request sent since.
+    fn left(&self, d: &Declared) -> u64 {
+        d.remaining.saturating_sub(self.since(d.seen_ms + 1).len() as u64)
     }
 
     /// Every request (this instance's alone included) sent at `from` or later, oldest first.
@@ -186,8 +190,8 @@ impl Budget {
         self.declared(now)
             .into_iter()
             .map(|d| {
-                let used = self.since(d.seen_ms + 1).len() as u64;
-                (d.name, d.limit, d.remaining.saturating_sub(used), d.reset_ms)
+                let left = self.left(&d);
+                (d.name, d.limit, left, d.reset_ms)
             })
             .collect()
     }

@@ -110,6 +110,21 @@ async function fleet(n, cfg, runtime) {
   return Promise.all(all.map((i) => i.done));
 }
 
+/** Half Rust, half Node instances on `cfg`, all connected, then told `go` at one instant: the
+ * run's summary, whether the Node processes' bursts overlapped, what the Rust ones served. */
+async function mixedRun(cfg, spreadMs) {
+  const all = [
+    ...Array.from({ length: PROCESSES / 2 }, () => instance(cfg, 'rust')),
+    ...Array.from({ length: PROCESSES / 2 }, () => instance(cfg, 'node')),
+  ];
+  await Promise.all(all.map((i) => i.ready));
+  for (const i of all) i.go();
+  const reports = await Promise.all(all.map((i) => i.done));
+  const rust = reports.filter((r) => r.runtime === 'rust');
+  const node = reports.filter((r) => r.runtime !== 'rust');
+  return { spreadMs, ...summary(reports), overlapped: overlapped(node), rustServed: rust.reduce((n, r) => n + r.served, 0), tokenRequests: emu.stats().tokenRequests };
+}
+
 const redisCfg = (extra = {}) => ({ tokenUrl: emu.tokenUrl, redisUrl: proxy.url, redisModule, calls: 10, ...extra });
 
 async function fresh() {
@@ -157,16 +172,7 @@ test(`a mixed fleet: ${PROCESSES / 2} Rust and ${PROCESSES / 2} Node processes o
   for (const spreadMs of [0, 0, 0, 1_500]) {
     await fresh();
     const cfg = redisCfg({ spreadMs });
-    const all = [
-      ...Array.from({ length: PROCESSES / 2 }, () => instance(cfg, 'rust')),
-      ...Array.from({ length: PROCESSES / 2 }, () => instance(cfg, 'node')),
-    ];
-    await Promise.all(all.map((i) => i.ready));
-    for (const i of all) i.go();
-    const reports = await Promise.all(all.map((i) => i.done));
-    const rust = reports.filter((r) => r.runtime === 'rust');
-    const node = reports.filter((r) => r.runtime !== 'rust');
-    outcomes.push({ spreadMs, ...summary(reports), overlapped: overlapped(node), rustServed: rust.reduce((n, r) => n + r.served, 0), tokenRequests: emu.stats().tokenRequests });
+    outcomes.push(await mixedRun(cfg, spreadMs));
   }
   console.log('# mixed rust/node fleet runs:', JSON.stringify(outcomes));
   for (const o of outcomes) {
@@ -498,13 +504,7 @@ for (const client of ['pg', 'postgres.js']) {
       const outcomes = [];
       for (const spreadMs of [0, 0, 1_500]) {
         await freshPg('fleet_mixed');
-        const cfg = pgCfg('fleet_mixed', 'pg')({ spreadMs });
-        const all = [...Array.from({ length: PROCESSES / 2 }, () => instance(cfg, 'rust')), ...Array.from({ length: PROCESSES / 2 }, () => instance(cfg, 'node'))];
-        await Promise.all(all.map((i) => i.ready));
-        for (const i of all) i.go();
-        const reports = await Promise.all(all.map((i) => i.done));
-        const rust = reports.filter((r) => r.runtime === 'rust');
-        outcomes.push({ spreadMs, ...summary(reports), rustServed: rust.reduce((n, r) => n + r.served, 0), tokenRequests: emu.stats().tokenRequests });
+        outcomes.push(await mixedRun(pgCfg('fleet_mixed', 'pg')({ spreadMs }), spreadMs));
       }
       console.log('# mixed rust/node fleet on postgres:', JSON.stringify(outcomes));
       for (const o of outcomes) {
