@@ -147,6 +147,10 @@ export interface AutopayAuthCommonOptions {
   scope?: string;
   /** Resource indicators (RFC 8707): one `resource` parameter each. Default none. */
   resource?: string | string[];
+  /** Further token-request parameters, sent after the standard ones in this order (a vendor's own: `{ organization: 'org_1' }`). The names the client writes itself (`client_id`, `client_secret`, `client_assertion`, `client_assertion_type`, `grant_type`, `audience`, `scope`, `resource`) are `invalid_config`. Part of the cache key. Not for Autopay's endpoint. */
+  tokenParams?: Record<string, string>;
+  /** Further headers on every token request (`{ 'x-tenant': 'acme' }`). `Host`, `Authorization`, `Content-Type`, `Content-Length`, `Cookie` and hop-by-hop headers are `invalid_config`. Part of the cache key. */
+  tokenHeaders?: Record<string, string>;
   /** Seconds a token lives when the server's answer has no `expires_in` (default: such an answer is `invalid_response`). */
   defaultExpiresInSec?: number;
   /** Base URL for `auth.fetch`. Default `https://api.autopay.io` when `tokenUrl` is Autopay's; with any other `tokenUrl`, `auth.fetch` needs it. */

@@ -6,16 +6,39 @@ use std::future::Future;
 
 use crate::error::Error;
 
-/// One call to the protected API with a bearer token, as an edge makes it.
+/// A token as an API call presents it ([`crate::authorize`]): its type as the token endpoint
+/// sent it, and the token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiToken {
+    /// `Bearer`, `bearer`, … as sent.
+    pub token_type: String,
+    /// The access token.
+    pub access_token: String,
+}
+
+impl From<&crate::TokenRecord> for ApiToken {
+    fn from(r: &crate::TokenRecord) -> Self {
+        Self {
+            token_type: r.token_type.clone(),
+            access_token: r.access_token.clone(),
+        }
+    }
+}
+
+/// One call to the protected API with a token, as an edge makes it.
 pub trait ApiCall {
     /// What the API answered.
     type Response;
     /// Why the call failed (the edge's own error type).
     type Failure;
     /// A token to send now.
-    fn token(&mut self) -> impl Future<Output = Result<String, Self::Failure>>;
-    /// Sends the call with `token`: the answer and its HTTP status.
-    fn send(&mut self, token: &str) -> impl Future<Output = Result<(Self::Response, u16), Self::Failure>>;
+    fn token(&mut self) -> impl Future<Output = Result<ApiToken, Self::Failure>>;
+    /// Sends the call authorized with `token` (through [`crate::authorize`]): the answer and its
+    /// HTTP status.
+    fn send(
+        &mut self,
+        token: &ApiToken,
+    ) -> impl Future<Output = Result<(Self::Response, u16), Self::Failure>>;
     /// The API refused `token`: drop it wherever it is still the cached token. Returns whether
     /// another token may help (false while a refusal hold keeps the token: see
     /// [`crate::Machine::refused`]).
@@ -34,7 +57,7 @@ pub async fn call_api<A: ApiCall>(call: &mut A) -> Result<A::Response, A::Failur
         let token = call.token().await?;
         let (response, status) = call.send(&token).await?;
         let retry = status == API_UNAUTHORIZED
-            && call.refused(&token).await
+            && call.refused(&token.access_token).await
             && should_retry_api_call(status, attempt, call.replayable().await);
         if !retry {
             return Ok(response);
@@ -303,12 +326,15 @@ mod tests {
     impl ApiCall for Scripted {
         type Response = u16;
         type Failure = ();
-        async fn token(&mut self) -> Result<String, ()> {
+        async fn token(&mut self) -> Result<ApiToken, ()> {
             self.tokens += 1;
-            Ok(format!("t{}", self.tokens))
+            Ok(ApiToken {
+                token_type: "Bearer".into(),
+                access_token: format!("t{}", self.tokens),
+            })
         }
-        async fn send(&mut self, token: &str) -> Result<(u16, u16), ()> {
-            self.sent.push(token.to_owned());
+        async fn send(&mut self, token: &ApiToken) -> Result<(u16, u16), ()> {
+            self.sent.push(token.access_token.clone());
             let status = self.statuses.remove(0);
             Ok((status, status))
         }

@@ -94,6 +94,10 @@ struct Ask {
     audience: Option<String>,
     scope: Option<String>,
     resources: Vec<String>,
+    /// Further token-request parameters, in order.
+    params: Vec<(String, String)>,
+    /// Further token-request headers, names lowercase, in order.
+    headers: Vec<(String, String)>,
     default_expires_in: Option<u64>,
 }
 
@@ -121,6 +125,7 @@ impl Ask {
             } if a != DEFAULT_AUDIENCE => "sets another audience",
             Ask { scope: Some(_), .. } => "asks for a scope",
             Ask { resources, .. } if !resources.is_empty() => "asks for a resource",
+            Ask { params, .. } if !params.is_empty() => "sends further parameters",
             _ => return None,
         })
     }
@@ -193,6 +198,23 @@ impl ConfigBuilder {
         self.ask.resources.push(resource.to_owned());
         self
     }
+    /// One more token-request parameter (a vendor's own: `organization`, `tenant`…), sent after
+    /// the standard ones. The names this client writes itself (`client_id`, `client_secret`,
+    /// `client_assertion`, `client_assertion_type`, `grant_type`, `audience`, `scope`,
+    /// `resource`) are refused: set those with their own methods.
+    pub fn param(mut self, name: &str, value: &str) -> Self {
+        self.ask.params.push((name.to_owned(), value.to_owned()));
+        self
+    }
+    /// One more header on every token request (a vendor's routing or tenant header). `Host`,
+    /// `Authorization`, `Content-Type`, `Content-Length`, `Cookie` and hop-by-hop headers are
+    /// refused: the client and the transport write those.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.ask
+            .headers
+            .push((name.to_ascii_lowercase(), value.to_owned()));
+        self
+    }
     /// The lifetime, in seconds, to assume when a success has no `expires_in` (without it such
     /// an answer is `invalid_response`: a token is never cached forever).
     pub fn default_expires_in(mut self, secs: u64) -> Self {
@@ -255,6 +277,12 @@ impl ConfigBuilder {
         for resource in &ask.resources {
             check_resource(resource)?;
         }
+        for (name, value) in &ask.params {
+            check_param(name, value)?;
+        }
+        for (name, value) in &ask.headers {
+            check_header(name, value)?;
+        }
         if let Some(secs) = ask.default_expires_in
             && !(1..=MAX_LIFETIME_SECS).contains(&secs)
         {
@@ -315,6 +343,8 @@ impl Config {
                 audience: Some(DEFAULT_AUDIENCE.to_owned()),
                 scope: None,
                 resources: Vec::new(),
+                params: Vec::new(),
+                headers: Vec::new(),
                 default_expires_in: None,
             },
         }
@@ -369,6 +399,14 @@ impl Config {
     pub fn resources(&self) -> &[String] {
         &self.ask.resources
     }
+    /// Further token-request parameters, in order.
+    pub fn params(&self) -> &[(String, String)] {
+        &self.ask.params
+    }
+    /// Further token-request headers, names lowercase, in order.
+    pub fn headers(&self) -> &[(String, String)] {
+        &self.ask.headers
+    }
     /// The lifetime assumed when a success has no `expires_in`.
     pub fn default_expires_in(&self) -> Option<u64> {
         self.ask.default_expires_in
@@ -382,6 +420,8 @@ impl Config {
             && a.audience.is_some()
             && a.scope.is_none()
             && a.resources.is_empty()
+            && a.params.is_empty()
+            && a.headers.is_empty()
     }
     /// The store key for this configuration's token: covers every parameter that changes the
     /// token (token URL, client id, audience, scope, resources, the body's form, the client
@@ -404,6 +444,7 @@ fn derive_cache_key(config: &Config) -> String {
     // Autopay's request keeps the key it always had; every other shape adds what it sends
     // (length-prefixed, so no two shapes can run together)
     let resources = config.resources().len().to_string();
+    let mut counts: Vec<String> = Vec::with_capacity(2);
     if !config.is_autopay_shaped() {
         parts.extend([
             b"request".as_slice(),
@@ -418,6 +459,25 @@ fn derive_cache_key(config: &Config) -> String {
             resources.as_bytes(),
         ]);
         parts.extend(config.resources().iter().map(|r| r.as_bytes()));
+        // every further parameter and header, counted, each name and value its own part
+        counts.extend([
+            config.params().len().to_string(),
+            config.headers().len().to_string(),
+        ]);
+        parts.push(counts[0].as_bytes());
+        parts.extend(
+            config
+                .params()
+                .iter()
+                .flat_map(|(k, v)| [k.as_bytes(), v.as_bytes()]),
+        );
+        parts.push(counts[1].as_bytes());
+        parts.extend(
+            config
+                .headers()
+                .iter()
+                .flat_map(|(k, v)| [k.as_bytes(), v.as_bytes()]),
+        );
     }
     let mut h = Sha256::new();
     h.update(CACHE_SCHEMA.to_be_bytes());
@@ -463,6 +523,78 @@ fn check_resource(resource: &str) -> Result<(), Error> {
         return Err(Error::config(
             field::RESOURCE,
             "must be absolute URIs without a fragment (RFC 8707)",
+        ));
+    }
+    Ok(())
+}
+
+/// Parameter names the client writes itself.
+const RESERVED_PARAMS: &[&str] = &[
+    "client_id",
+    "client_secret",
+    "client_assertion",
+    "client_assertion_type",
+    "grant_type",
+    "audience",
+    "scope",
+    "resource",
+];
+
+/// Header names the client or the transport writes (and hop-by-hop ones).
+const RESERVED_HEADERS: &[&str] = &[
+    "host",
+    "authorization",
+    "content-type",
+    "content-length",
+    "cookie",
+    "connection",
+    "keep-alive",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "proxy-authorization",
+    "expect",
+];
+
+fn check_param(name: &str, value: &str) -> Result<(), Error> {
+    check_text(field::TOKEN_PARAMS, name)?;
+    if RESERVED_PARAMS.contains(&name) {
+        return Err(Error::config(
+            field::TOKEN_PARAMS,
+            format!("must not set `{name}`: the client writes it (use its own setting)"),
+        ));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(Error::config(
+            field::TOKEN_PARAMS,
+            "must not contain control characters",
+        ));
+    }
+    Ok(())
+}
+
+fn check_header(name: &str, value: &str) -> Result<(), Error> {
+    let token = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if !token {
+        return Err(Error::config(
+            field::TOKEN_HEADERS,
+            "must be HTTP header names (RFC 9110 tokens)",
+        ));
+    }
+    if RESERVED_HEADERS.contains(&name) {
+        return Err(Error::config(
+            field::TOKEN_HEADERS,
+            format!("must not set `{name}`: the client or the transport writes it"),
+        ));
+    }
+    if value.chars().any(|c| c.is_control() && c != '\t') {
+        return Err(Error::config(
+            field::TOKEN_HEADERS,
+            "must not contain control characters",
         ));
     }
     Ok(())

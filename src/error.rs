@@ -79,6 +79,10 @@ pub mod field {
     pub const SCOPE: &str = "scope";
     /// The resource indicators (RFC 8707).
     pub const RESOURCE: &str = "resource";
+    /// Further token-request parameters.
+    pub const TOKEN_PARAMS: &str = "token_params";
+    /// Further token-request headers.
+    pub const TOKEN_HEADERS: &str = "token_headers";
     /// The lifetime assumed when an answer has no `expires_in`.
     pub const DEFAULT_EXPIRES_IN: &str = "default_expires_in";
     /// [`crate::Policy::refresh_ratio`].

@@ -21,6 +21,7 @@
 
 mod api;
 mod assertion;
+mod authorize;
 mod base64;
 mod config;
 mod driver;
@@ -54,14 +55,15 @@ mod cloudflare;
 pub mod native;
 
 pub use api::{
-    API_UNAUTHORIZED, ApiCall, DEFAULT_GATEWAY_RETRY_AFTER_SECS, UNFORWARDED_HEADERS, UNFORWARDED_PREFIXES,
-    call_api, check_within_base, gateway_status, is_forwardable_request_header, join_api_path,
-    should_retry_api_call,
+    API_UNAUTHORIZED, ApiCall, ApiToken, DEFAULT_GATEWAY_RETRY_AFTER_SECS, UNFORWARDED_HEADERS,
+    UNFORWARDED_PREFIXES, call_api, check_within_base, gateway_status, is_forwardable_request_header,
+    join_api_path, should_retry_api_call,
 };
 pub use assertion::{
     ASSERTION_LIFETIME_SECS, ASSERTION_TYPE, KeyFormat, PrivateKey, SigningAlg, assertion_signing_input,
     finish_assertion, fresh_jti, x5t_s256,
 };
+pub use authorize::authorize;
 pub use config::{
     BodyFormat, CACHE_SCHEMA, ClientAuth, Config, ConfigBuilder, DEFAULT_API_BASE_URL, DEFAULT_AUDIENCE,
     DEFAULT_TOKEN_URL, check_url, is_autopay_token_url, url_host,
@@ -94,6 +96,7 @@ pub use seams::{
 pub use secret::ClientSecret;
 pub use stats::Stats;
 pub use wire::{
-    GRANT_TYPE, MAX_ACCESS_TOKEN_LEN, MAX_LIFETIME_SECS, MAX_TOKEN_RESPONSE_BYTES, TokenRequest,
-    TokenResponse, build_token_request, is_bearer_token, parse_retry_after, process_token_response,
+    GRANT_TYPE, MAX_ACCESS_TOKEN_LEN, MAX_LIFETIME_SECS, MAX_RESPONSE_HEADERS, MAX_TOKEN_RESPONSE_BYTES,
+    TokenRequest, TokenResponse, build_token_request, is_bearer_token, is_token_type, parse_retry_after,
+    process_token_response,
 };

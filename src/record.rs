@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::config::CACHE_SCHEMA;
-use crate::wire::{MAX_LIFETIME_SECS, is_bearer_token};
+use crate::wire::{MAX_LIFETIME_SECS, is_bearer_token, is_token_type};
 
 /// Workers KV refuses an `expirationTtl` below this many seconds: the shortest TTL a store is
 /// assumed to take unless it says otherwise ([`crate::Store::min_ttl_secs`]).
@@ -95,7 +95,7 @@ impl TokenRecord {
             expires_at_ms: o.get("expires_at_ms")?.as_u64()?,
         };
         let sane = is_bearer_token(&r.access_token)
-            && r.token_type == "Bearer"
+            && is_token_type(&r.token_type)
             && r.expires_at_ms > r.issued_at_ms
             && r.lifetime_ms() <= MAX_LIFETIME_SECS * 1000;
         sane.then_some(r)

@@ -26,7 +26,7 @@ pub trait Clock {
 /// Sends one token request. Failing to get any answer is `Error::Network` or `Error::Timeout`.
 pub trait Transport {
     /// `POST request.url` with `Content-Type: request.content_type`, `Authorization:
-    /// request.authorization` when it is set, and `request.body`, giving up after `timeout_ms`.
+    /// request.headers`, and `request.body`, giving up after `timeout_ms`.
     fn send(
         &self,
         request: TokenRequest,
@@ -144,7 +144,7 @@ impl<T: Transport, C: Clock, G: Signer> TokenSource for Endpoint<T, C, G> {
         let response = self.transport.send(request, timeout_ms).await?;
         let now = self.clock.now_ms();
         if let Ok(mut kept) = self.declared.lock() {
-            *kept = declared(&response.quota, sent_at, now);
+            *kept = declared(&response.headers, sent_at, now);
         }
         process_token_response(&response, sent_at, now, self.config.default_expires_in())
     }

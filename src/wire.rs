@@ -11,6 +11,7 @@ use crate::base64;
 use crate::config::{BodyFormat, ClientAuth, Config};
 use crate::error::{Error, ServerError};
 use crate::record::TokenRecord;
+use crate::secret::ClientSecret;
 
 /// The only grant this client speaks.
 pub const GRANT_TYPE: &str = "client_credentials";
@@ -25,6 +26,15 @@ pub const MAX_ACCESS_TOKEN_LEN: usize = 8 * 1024;
 /// always safe; trusting a token for years is not).
 pub const MAX_LIFETIME_SECS: u64 = 7 * 86_400;
 
+/// Whether `t` can be a token type: an HTTP authentication scheme name (RFC 9110 §11.1, a
+/// `token`), at most 32 characters.
+pub fn is_token_type(t: &str) -> bool {
+    !t.is_empty()
+        && t.len() <= 32
+        && t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
 /// Whether `token` can go into `Authorization: Bearer …` as it is: RFC 6750's `b64token`
 /// (letters, digits, `-._~+/`, then optional `=` padding), at most [`MAX_ACCESS_TOKEN_LEN`].
 pub fn is_bearer_token(token: &str) -> bool {
@@ -37,16 +47,18 @@ pub fn is_bearer_token(token: &str) -> bool {
 }
 
 /// One token request, ready for any HTTP client: `POST url` with `Content-Type: content_type`,
-/// `Authorization: authorization` when there is one, and `body`. `Debug` hides the body and the
-/// authorization, which carry the credentials.
+/// every one of `headers`, and `body`. `Debug` hides the body and every header's value, which
+/// may carry the credentials.
 #[derive(Clone, PartialEq, Eq)]
 pub struct TokenRequest {
     /// Where to `POST`.
     pub url: String,
     /// `application/json` or `application/x-www-form-urlencoded`.
     pub content_type: &'static str,
-    /// `Basic …` for `client_secret_basic` (a credential: hand it to the transport only).
-    pub authorization: Option<String>,
+    /// The headers to send besides `Content-Type` and `Accept`, names lowercase: `authorization`
+    /// for `client_secret_basic` (a credential: hand it to the transport only), then the
+    /// configuration's own ([`crate::ConfigBuilder::header`]).
+    pub headers: Vec<(String, String)>,
     /// The body (may carry the client secret or an assertion: hand it to the transport and
     /// nothing else).
     pub body: String,
@@ -59,20 +71,80 @@ impl TokenRequest {
     pub const JSON: &'static str = "application/json";
     /// RFC 6749's content type.
     pub const FORM: &'static str = "application/x-www-form-urlencoded";
+
+    /// The value of header `name` (lowercase), if the request sends it.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 impl fmt::Debug for TokenRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.headers.iter().map(|(n, _)| n.as_str()).collect();
         f.debug_struct("TokenRequest")
             .field("url", &self.url)
             .field("content_type", &self.content_type)
-            .field(
-                "authorization",
-                &self.authorization.as_ref().map(|_| "[redacted]"),
-            )
+            .field("headers", &names)
             .field("body", &"[redacted]")
             .finish()
     }
+}
+
+/// What one client-authentication method adds to a token request: body parameters and headers.
+#[derive(Default)]
+struct Authenticated<'a> {
+    params: Vec<(&'a str, &'a str)>,
+    headers: Vec<(String, String)>,
+}
+
+/// `client_secret_post`: the id and the secret in the body (Autopay's way).
+fn secret_post<'a>(id: &'a str, secret: &'a ClientSecret) -> Authenticated<'a> {
+    Authenticated {
+        params: vec![("client_id", id), ("client_secret", secret.expose())],
+        headers: Vec::new(),
+    }
+}
+
+/// `client_secret_basic`: HTTP Basic of the id and the secret, each form-encoded first (RFC 6749
+/// §2.3.1); nothing of them in the body.
+fn secret_basic<'a>(id: &'a str, secret: &'a ClientSecret) -> Authenticated<'a> {
+    let pair = format!("{}:{}", form_encode(id), form_encode(secret.expose()));
+    Authenticated {
+        params: Vec::new(),
+        headers: vec![(
+            "authorization".to_owned(),
+            format!("Basic {}", base64::encode(pair.as_bytes())),
+        )],
+    }
+}
+
+/// `private_key_jwt`: the id and a signed assertion (RFC 7523 §2.2); no secret anywhere.
+fn private_key_jwt<'a>(id: &'a str, assertion: &'a str) -> Authenticated<'a> {
+    Authenticated {
+        params: vec![
+            ("client_id", id),
+            ("client_assertion_type", ASSERTION_TYPE),
+            ("client_assertion", assertion),
+        ],
+        headers: Vec::new(),
+    }
+}
+
+/// The method's parameters and headers. Exhaustive: a new method is a new arm and a new function,
+/// never a fall-through into another method's credentials. A configuration always holds the
+/// credential its method needs ([`crate::ConfigBuilder::build`]); should it not, nothing of a
+/// credential is sent and the endpoint refuses.
+fn authenticate<'a>(config: &'a Config, assertion: Option<&'a str>) -> Authenticated<'a> {
+    let id = config.client_id();
+    match config.client_auth() {
+        ClientAuth::SecretPost => config.client_secret().map(|s| secret_post(id, s)),
+        ClientAuth::SecretBasic => config.client_secret().map(|s| secret_basic(id, s)),
+        ClientAuth::PrivateKeyJwt => Some(private_key_jwt(id, assertion.unwrap_or_default())),
+    }
+    .unwrap_or_default()
 }
 
 /// Builds the token request for `config`. `assertion` is the signed client assertion, which
@@ -80,23 +152,10 @@ impl fmt::Debug for TokenRequest {
 /// defaults this is exactly Autopay's contract: a JSON object of `client_id`, `client_secret`,
 /// `audience` and `grant_type`, in that order.
 pub fn build_token_request(config: &Config, assertion: Option<&str>) -> TokenRequest {
-    let id = config.client_id();
-    let mut params: Vec<(&str, &str)> = Vec::with_capacity(8);
-    let mut authorization = None;
-    match (config.client_auth(), config.client_secret()) {
-        (ClientAuth::SecretPost, Some(secret)) => {
-            params.extend([("client_id", id), ("client_secret", secret.expose())]);
-        }
-        (ClientAuth::SecretBasic, Some(secret)) => {
-            let pair = format!("{}:{}", form_encode(id), form_encode(secret.expose()));
-            authorization = Some(format!("Basic {}", base64::encode(pair.as_bytes())));
-        }
-        _ => params.extend([
-            ("client_id", id),
-            ("client_assertion_type", ASSERTION_TYPE),
-            ("client_assertion", assertion.unwrap_or_default()),
-        ]),
-    }
+    let Authenticated {
+        mut params,
+        mut headers,
+    } = authenticate(config, assertion);
     if let Some(audience) = config.audience() {
         params.push(("audience", audience));
     }
@@ -104,6 +163,8 @@ pub fn build_token_request(config: &Config, assertion: Option<&str>) -> TokenReq
     if let Some(scope) = config.scope() {
         params.push(("scope", scope));
     }
+    params.extend(config.params().iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    headers.extend(config.headers().iter().cloned());
     let (content_type, body) = match config.body() {
         BodyFormat::Form => {
             let mut form = form_urlencoded::Serializer::new(String::new());
@@ -132,7 +193,7 @@ pub fn build_token_request(config: &Config, assertion: Option<&str>) -> TokenReq
     TokenRequest {
         url: config.token_url().to_owned(),
         content_type,
-        authorization,
+        headers,
         body,
     }
 }
@@ -152,8 +213,23 @@ pub struct TokenResponse {
     pub retry_after: Option<String>,
     /// The body as text.
     pub body: String,
-    /// The quota headers present ([`crate::QUOTA_HEADERS`]), names lowercase, values as sent.
-    pub quota: Vec<(String, String)>,
+    /// The answer's headers, names lowercase, values as sent (at most [`MAX_RESPONSE_HEADERS`]):
+    /// what the vendor declares of its quotas ([`crate::QUOTA_HEADERS`]) and anything a later
+    /// step needs (a `DPoP-Nonce`).
+    pub headers: Vec<(String, String)>,
+}
+
+/// Most headers kept of a token answer; the rest are dropped.
+pub const MAX_RESPONSE_HEADERS: usize = 64;
+
+impl TokenResponse {
+    /// The value of header `name` (lowercase), if the answer had it.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// Judges the answer to a request that left at `sent_at_ms` (ms since the Unix epoch): a
@@ -226,9 +302,16 @@ fn parse_success(
         Some(n) if n > 0 && n <= u64::from(u32::MAX) => n.min(MAX_LIFETIME_SECS),
         _ => return Err(invalid(status, "`expires_in` must be a positive integer")),
     };
+    // kept as the server sent it (`bearer`, `Bearer`, `DPoP`, `N_A`…): the authorization step
+    // ([`authorize`]) decides how a type is presented, and refuses one it cannot present
     let token_type = match obj.get("token_type") {
-        Some(Value::String(t)) if t.eq_ignore_ascii_case("bearer") => "Bearer".to_owned(),
-        _ => return Err(invalid(status, "`token_type` must be `Bearer`")),
+        Some(Value::String(t)) if is_token_type(t) => t.clone(),
+        _ => {
+            return Err(invalid(
+                status,
+                "`token_type` must be a token type (an HTTP authentication scheme name)",
+            ));
+        }
     };
     let scope = match obj.get("scope") {
         None | Some(Value::Null) => None,
@@ -317,7 +400,7 @@ mod tests {
         TokenResponse {
             status,
             retry_after: None,
-            quota: Vec::new(),
+            headers: Vec::new(),
             body: body.to_owned(),
         }
     }
@@ -334,8 +417,8 @@ mod tests {
         let req = build_token_request(&cfg, None);
         assert_eq!(req.url, "https://api-auth.autopay.io/oauth/token");
         assert_eq!(
-            (req.content_type, req.authorization.as_deref()),
-            ("application/json", None)
+            (req.content_type, req.headers.is_empty()),
+            ("application/json", true)
         );
         assert_eq!(
             req.body,
@@ -368,7 +451,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r.access_token, "abc");
-        assert_eq!(r.token_type, "Bearer");
+        assert_eq!(r.token_type, "bearer", "kept as the server sent it");
         assert_eq!(r.scope.as_deref(), Some("customer_club"));
         assert_eq!(r.issued_at_ms, 1_000);
         assert_eq!(r.expires_at_ms, 1_000 + 86_400_000);
@@ -407,7 +490,7 @@ mod tests {
                 ("resource", "https://api.example/b?x=1&y=2"),
             ])
         );
-        assert!(req.authorization.is_none());
+        assert!(req.headers.is_empty());
     }
 
     #[test]
@@ -420,7 +503,7 @@ mod tests {
             .build()
             .unwrap();
         let req = build_token_request(&cfg, None);
-        let basic = req.authorization.clone().unwrap();
+        let basic = req.header("authorization").unwrap().to_owned();
         let decoded = base64::decode(basic.strip_prefix("Basic ").unwrap()).unwrap();
         assert_eq!(String::from_utf8(decoded).unwrap(), "id%3A1+%C3%A9:a%2Bb%25c%3Ad");
         assert_eq!(
@@ -435,6 +518,75 @@ mod tests {
             !format!("{req:?}").contains(&basic[6..]),
             "Debug hides the credentials"
         );
+    }
+
+    #[test]
+    fn further_parameters_and_headers_are_sent_and_keyed() {
+        let base = || {
+            Config::builder("https://as.example/token", "cid")
+                .client_secret(ClientSecret::new("s"))
+                .body(BodyFormat::Form)
+        };
+        let cfg = base()
+            .param("organization", "org_1")
+            .header("X-Tenant", "acme")
+            .build()
+            .unwrap();
+        let req = build_token_request(&cfg, None);
+        let fields = form(&req.body);
+        assert_eq!(
+            fields.last().unwrap(),
+            &("organization".to_owned(), "org_1".to_owned())
+        );
+        assert_eq!(req.header("x-tenant"), Some("acme"));
+        assert!(
+            !format!("{req:?}").contains("acme"),
+            "Debug shows header names only"
+        );
+        // each differs in one further field only: never one record, lock or flight
+        let keys: std::collections::HashSet<String> = [
+            base().build().unwrap(),
+            cfg.clone(),
+            base()
+                .param("organization", "org_2")
+                .header("X-Tenant", "acme")
+                .build()
+                .unwrap(),
+            base()
+                .param("organization", "org_1")
+                .header("X-Tenant", "beta")
+                .build()
+                .unwrap(),
+            base().param("organization", "org_1").build().unwrap(),
+            base().header("X-Tenant", "acme").build().unwrap(),
+        ]
+        .iter()
+        .map(|c| c.cache_key().to_owned())
+        .collect();
+        assert_eq!(keys.len(), 6);
+        for reserved in [
+            "client_id",
+            "client_secret",
+            "grant_type",
+            "scope",
+            "client_assertion",
+        ] {
+            let err = base().param(reserved, "x").build().unwrap_err();
+            assert_eq!(err.field(), Some(crate::field::TOKEN_PARAMS), "{reserved}");
+        }
+        for reserved in ["Authorization", "host", "Content-Type", "bad name", "x\r\n"] {
+            let err = base().header(reserved, "x").build().unwrap_err();
+            assert_eq!(err.field(), Some(crate::field::TOKEN_HEADERS), "{reserved}");
+        }
+        let err = base().header("x-ok", "a\r\nb: c").build().unwrap_err();
+        assert_eq!(err.field(), Some(crate::field::TOKEN_HEADERS));
+        // Autopay's endpoint is sent only Autopay's request: further parameters are another vendor's
+        let err = Config::builder(crate::DEFAULT_TOKEN_URL, "cid")
+            .client_secret(ClientSecret::new("s"))
+            .param("organization", "o")
+            .build()
+            .unwrap_err();
+        assert_eq!(err.field(), Some(crate::field::TOKEN_URL));
     }
 
     #[test]
@@ -541,7 +693,9 @@ mod tests {
             r#"{"access_token":"t","expires_in":true,"token_type":"Bearer"}"#,
             r#"{"access_token":"t","expires_in":99999999999,"token_type":"Bearer"}"#,
             r#"{"access_token":"t","expires_in":60}"#,
-            r#"{"access_token":"t","expires_in":60,"token_type":"mac"}"#,
+            r#"{"access_token":"t","expires_in":60,"token_type":"Bearer x"}"#,
+            r#"{"access_token":"t","expires_in":60,"token_type":""}"#,
+            r#"{"access_token":"t","expires_in":60,"token_type":7}"#,
             r#"{"access_token":"t","expires_in":60,"token_type":"Bearer","scope":7}"#,
             r#"{"access_token":"a\r\nX-Evil: 1","expires_in":60,"token_type":"Bearer"}"#,
             r#"{"access_token":"a b","expires_in":60,"token_type":"Bearer"}"#,

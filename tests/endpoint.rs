@@ -32,7 +32,7 @@ impl Transport for Recorder {
         Ok(TokenResponse {
             status: 200,
             retry_after: None,
-            quota: Vec::new(),
+            headers: Vec::new(),
             body: if body.is_empty() {
                 format!(r#"{{"access_token":"tok-{n}","token_type":"bearer","expires_in":"3600"}}"#)
             } else {
@@ -104,7 +104,7 @@ fn private_key_jwt_signs_a_fresh_assertion_for_every_request() {
         .iter()
         .map(|r| {
             assert_eq!(
-                (r.url.as_str(), r.content_type, r.authorization.as_deref()),
+                (r.url.as_str(), r.content_type, r.header("authorization")),
                 (URL, TokenRequest::FORM, None)
             );
             let fields = form(&r.body);
@@ -189,7 +189,7 @@ fn basic_and_post_send_the_secret_where_they_say() {
         let source = Endpoint::new(config, transport.clone(), clock.clone());
         block_on(source.mint(None, 1_000)).unwrap();
         let sent = transport.sent.borrow();
-        assert_eq!(sent[0].authorization.is_some(), header, "{auth:?}");
+        assert_eq!(sent[0].header("authorization").is_some(), header, "{auth:?}");
         assert_eq!(
             sent[0].body.contains("client_secret=p%2Bw%3Ad"),
             in_body,

@@ -58,7 +58,7 @@ fn every_event_kind_reaches_the_observer_without_values() {
     w.transport.then(Ok(TokenResponse {
         status: 429,
         retry_after: Some("30".into()),
-        quota: Vec::new(),
+        headers: Vec::new(),
         body: "{}".into(),
     }));
     get(&m).unwrap_err();

@@ -88,7 +88,7 @@ fn refresh_honours_retry_after() {
     w.transport.then(Ok(TokenResponse {
         status: 429,
         retry_after: Some("30".into()),
-        quota: Vec::new(),
+        headers: Vec::new(),
         body: r#"{"error":"rate_limited","error_description":"slow down"}"#.into(),
     }));
     get(&m).unwrap();

@@ -107,7 +107,7 @@ async function proxy(request, env, ctx) {
   const got = await token(env, ctx);
   if (got === null) return rustFetch();
   if (got.accessToken === undefined) return failure(got);
-  const call = rust.frontRequest(request, got.accessToken);
+  const call = rust.frontRequest(request, got.tokenType, got.accessToken);
   if (call === null) return rustFetch();
   let response;
   try {

@@ -85,14 +85,18 @@ pub fn front_settings(env: Env, holder: Object) -> JsValue {
 
 /// A bodiless call the front admitted, as the proxy forwards it: `{ url, init }` for the
 /// front's own `fetch` — the path joined under the API base and checked, the headers filtered,
-/// `token` as the bearer — or `null` when the path is refused or the settings are not usable
+/// `token` presented as its type says — or `null` when the path is refused or the settings are not usable
 /// (the Rust `fetch` then answers). Synchronous: the hot path never waits on wasm.
 #[wasm_bindgen(js_name = frontRequest)]
-pub fn front_request(request: web_sys::Request, token: &str) -> JsValue {
+pub fn front_request(request: web_sys::Request, token_type: String, token: String) -> JsValue {
     let Some(iso) = isolate::cached() else {
         return JsValue::NULL;
     };
-    let Some((url, init)) = prepare(&request, &iso, token) else {
+    let token = crate::ApiToken {
+        token_type,
+        access_token: token,
+    };
+    let Some((url, init)) = prepare(&request, &iso, &token) else {
         return JsValue::NULL;
     };
     let out = Object::new();

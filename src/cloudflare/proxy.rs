@@ -15,8 +15,8 @@ use super::reply;
 use crate::js::fetch::{FetchResponse, call_fetch, read_stream_capped};
 use crate::js::set;
 use crate::{
-    API_UNAUTHORIZED, ApiCall, call_api, check_within_base, is_forwardable_request_header, join_api_path,
-    should_retry_api_call,
+    API_UNAUTHORIZED, ApiCall, ApiToken, authorize, call_api, check_within_base,
+    is_forwardable_request_header, join_api_path, should_retry_api_call,
 };
 
 /// Bodies up to this size are kept so a 401 can be retried; larger ones stream through once.
@@ -143,12 +143,12 @@ impl ApiCall for Proxied<'_> {
     type Response = FetchResponse;
     type Failure = Failed;
 
-    async fn token(&mut self) -> std::result::Result<String, Failed> {
+    async fn token(&mut self) -> std::result::Result<ApiToken, Failed> {
         let served = self.iso.token(self.ctx).await.map_err(Failed::Token)?;
-        Ok(served.record.access_token.clone())
+        Ok(ApiToken::from(&*served.record))
     }
 
-    async fn send(&mut self, token: &str) -> std::result::Result<(FetchResponse, u16), Failed> {
+    async fn send(&mut self, token: &ApiToken) -> std::result::Result<(FetchResponse, u16), Failed> {
         if self.sent {
             self.body = match std::mem::replace(&mut self.spare, Spare::Gone) {
                 Spare::Ready(body) => body,
@@ -156,9 +156,13 @@ impl ApiCall for Proxied<'_> {
             };
         }
         self.sent = true;
-        self.headers
-            .set("authorization", &format!("Bearer {token}"))
-            .map_err(|e| Failed::Worker(e.into()))?;
+        let presented = authorize(&self.method, &self.url, &token.token_type, &token.access_token)
+            .map_err(Failed::Token)?;
+        for (name, value) in presented {
+            self.headers
+                .set(name, &value)
+                .map_err(|e| Failed::Worker(e.into()))?;
+        }
         let init = Object::new();
         set(&init, "method", &self.method.as_str().into());
         set(&init, "headers", &self.headers);
@@ -235,10 +239,12 @@ pub async fn retry_refused(
 /// waits on wasm): `(url, init)` with the path joined under the base, the headers filtered and
 /// `token` as the bearer; `None` when the path is refused or the platform fails (the Rust
 /// `fetch` then answers).
-pub fn prepare(req: &web_sys::Request, iso: &Isolate, token: &str) -> Option<(String, Object)> {
+pub fn prepare(req: &web_sys::Request, iso: &Isolate, token: &ApiToken) -> Option<(String, Object)> {
     let url = target(iso, req).ok()?;
     let headers = forwarded_headers(req).ok()?;
-    headers.set("authorization", &format!("Bearer {token}")).ok()?;
+    for (name, value) in authorize(&req.method(), &url, &token.token_type, &token.access_token).ok()? {
+        headers.set(name, &value).ok()?;
+    }
     let init = Object::new();
     set(&init, "method", &req.method().into());
     set(&init, "headers", &headers);

@@ -10,7 +10,8 @@ use wasm_bindgen_futures::JsFuture;
 use super::errors::{error_name, is_timeout};
 use super::set;
 use crate::{
-    Error, MAX_TOKEN_RESPONSE_BYTES, QUOTA_HEADERS, TokenRequest, TokenResponse, Transport, url_host,
+    Error, MAX_RESPONSE_HEADERS, MAX_TOKEN_RESPONSE_BYTES, QUOTA_HEADERS, TokenRequest, TokenResponse,
+    Transport, url_host,
 };
 
 #[wasm_bindgen]
@@ -55,6 +56,30 @@ pub(crate) fn header(resp: &FetchResponse, name: &str) -> Option<String> {
     let headers = Reflect::get(resp, &"headers".into()).ok()?;
     let get: Function = Reflect::get(&headers, &"get".into()).ok()?.dyn_into().ok()?;
     get.call1(&headers, &JsValue::from_str(name)).ok()?.as_string()
+}
+
+/// Every header of the answer, names lowercase (at most [`MAX_RESPONSE_HEADERS`]): by the
+/// `Headers` iterator, or — for a fetch whose answer has only `headers.get` — the quota headers
+/// by name.
+pub(crate) fn all_headers(resp: &FetchResponse) -> Vec<(String, String)> {
+    let iterated = (|| -> Option<Vec<(String, String)>> {
+        let headers = Reflect::get(resp, &"headers".into()).ok()?;
+        let entries: Function = Reflect::get(&headers, &"entries".into()).ok()?.dyn_into().ok()?;
+        let iter = js_sys::try_iter(&entries.call0(&headers).ok()?).ok()??;
+        let mut out = Vec::new();
+        for pair in iter.take(MAX_RESPONSE_HEADERS) {
+            let pair: js_sys::Array = pair.ok()?.dyn_into().ok()?;
+            let (name, value) = (pair.get(0).as_string()?, pair.get(1).as_string()?);
+            out.push((name.to_ascii_lowercase(), value));
+        }
+        Some(out)
+    })();
+    iterated.unwrap_or_else(|| {
+        QUOTA_HEADERS
+            .iter()
+            .filter_map(|name| Some(((*name).to_owned(), header(resp, name)?)))
+            .collect()
+    })
 }
 
 /// The body as text, read from its stream and never buffered past `cap` bytes: `Ok(None)` when
@@ -123,8 +148,8 @@ impl FetchTransport {
     ) -> Result<Option<TokenResponse>, JsValue> {
         let headers = Object::new();
         set(&headers, "content-type", &request.content_type.into());
-        if let Some(authorization) = &request.authorization {
-            set(&headers, "authorization", &JsValue::from_str(authorization));
+        for (name, value) in &request.headers {
+            set(&headers, name, &JsValue::from_str(value));
         }
         set(&headers, "accept", &"application/json".into());
         let init = Object::new();
@@ -136,17 +161,14 @@ impl FetchTransport {
         set(&init, "signal", &abort_after(timeout_ms as f64));
         let (resp, status) = call_fetch(&self.fetch, &request.url, &init.into()).await?;
         let retry_after = header(&resp, "retry-after");
-        let quota = QUOTA_HEADERS
-            .iter()
-            .filter_map(|name| Some(((*name).to_owned(), header(&resp, name)?)))
-            .collect();
+        let headers = all_headers(&resp);
         Ok(read_capped(&resp, MAX_TOKEN_RESPONSE_BYTES)
             .await?
             .map(|body| TokenResponse {
                 status,
                 retry_after,
                 body,
-                quota,
+                headers,
             }))
     }
 }

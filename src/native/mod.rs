@@ -70,7 +70,7 @@ type NativeHost = Parts<
 pub struct TokenInfo {
     /// The access token, for `Authorization: Bearer …`.
     pub access_token: String,
-    /// The token type (`Bearer`).
+    /// The token type as the token endpoint sent it (`Bearer`, `bearer`…).
     pub token_type: String,
     /// The scope granted, if the token endpoint said.
     pub scope: Option<String>,
@@ -219,6 +219,14 @@ impl Client {
             }
         }
         Ok(TokenInfo::new(&lookup.served.record, lookup.served.source))
+    }
+
+    /// The headers that authorize a `method` call to `url` with the current token (through the
+    /// one hook every edge uses, [`crate::authorize`]): `authorization: Bearer …` for a bearer
+    /// token. Set them on the request as they are.
+    pub async fn authorize(&self, method: &str, url: &str) -> Result<Vec<(&'static str, String)>, Error> {
+        let info = self.token_info().await?;
+        crate::authorize(method, url, &info.token_type, &info.access_token)
     }
 
     /// Forgets the token here and in the store, and every hold: the next call mints.

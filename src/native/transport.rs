@@ -2,7 +2,7 @@
 //! body), the answer read no further than [`MAX_TOKEN_RESPONSE_BYTES`].
 
 use crate::{
-    Error, MAX_TOKEN_RESPONSE_BYTES, QUOTA_HEADERS, TokenRequest, TokenResponse, Transport, url_host,
+    Error, MAX_RESPONSE_HEADERS, MAX_TOKEN_RESPONSE_BYTES, TokenRequest, TokenResponse, Transport, url_host,
 };
 
 /// Sends token requests over one pooled reqwest client.
@@ -54,8 +54,8 @@ impl Transport for ReqwestTransport {
             .header("content-type", request.content_type)
             .header("accept", "application/json")
             .body(request.body);
-        if let Some(authorization) = &request.authorization {
-            send = send.header("authorization", authorization);
+        for (name, value) in &request.headers {
+            send = send.header(name.as_str(), value.as_str());
         }
         let mut resp = send.send().await.map_err(failed)?;
         let status = resp.status().as_u16();
@@ -64,12 +64,11 @@ impl Transport for ReqwestTransport {
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let quota = QUOTA_HEADERS
+        let headers = resp
+            .headers()
             .iter()
-            .filter_map(|name| {
-                let value = resp.headers().get(*name)?.to_str().ok()?;
-                Some(((*name).to_owned(), value.to_owned()))
-            })
+            .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
+            .take(MAX_RESPONSE_HEADERS)
             .collect();
         let mut body = Vec::new();
         while let Some(chunk) = resp.chunk().await.map_err(failed)? {
@@ -85,7 +84,7 @@ impl Transport for ReqwestTransport {
             status,
             retry_after,
             body: String::from_utf8_lossy(&body).into_owned(),
-            quota,
+            headers,
         })
     }
 }

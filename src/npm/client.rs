@@ -21,8 +21,8 @@ use crate::js::token_object;
 use crate::js::webcrypto::WebSealer;
 use crate::js::{DateClock, Ticks, jitter, resolve_api_url, set};
 use crate::{
-    ApiCall, Endpoint, Error, Parts, Refusal, Served, TokenManager, TokenRecord, call_api, check_within_base,
-    settings,
+    ApiCall, ApiToken, Endpoint, Error, Parts, Refusal, Served, TokenManager, TokenRecord, authorize,
+    call_api, check_within_base, settings,
 };
 
 type Manager = TokenManager<
@@ -166,19 +166,25 @@ impl ApiCall for NpmCall {
     type Response = FetchResponse;
     type Failure = JsValue;
 
-    async fn token(&mut self) -> Result<String, JsValue> {
+    async fn token(&mut self) -> Result<ApiToken, JsValue> {
         let Some(abort) = &self.abort else {
-            return Ok(self.shared.token(None).await?.record.access_token.clone());
+            return Ok(ApiToken::from(&*self.shared.token(None).await?.record));
         };
         // Run the wait on its own, so that a caller who gives up never cancels the token
         // request other callers share: it goes on, and its token is cached as usual.
         let shared = Rc::clone(&self.shared);
-        let token =
-            future_to_promise(
-                async move { Ok(shared.token(None).await?.record.access_token.as_str().into()) },
-            );
+        let token = future_to_promise(async move {
+            let r = &shared.token(None).await?.record;
+            Ok(js_sys::Array::of2(&r.token_type.as_str().into(), &r.access_token.as_str().into()).into())
+        });
         match select(JsFuture::from(token), JsFuture::from(abort.clone())).await {
-            Either::Left((token, _)) => Ok(token?.as_string().unwrap_or_default()),
+            Either::Left((token, _)) => {
+                let pair: js_sys::Array = token?.unchecked_into();
+                Ok(ApiToken {
+                    token_type: pair.get(0).as_string().unwrap_or_default(),
+                    access_token: pair.get(1).as_string().unwrap_or_default(),
+                })
+            }
             Either::Right((aborted, _)) => Err(aborted.err().unwrap_or(JsValue::UNDEFINED)),
         }
     }
@@ -188,7 +194,7 @@ impl ApiCall for NpmCall {
     /// [`MAX_REDIRECTS`]); a redirect that would leave it is handed back as it is, so the token
     /// and the body never go anywhere else. A caller who asked for `redirect: "manual"` or
     /// `"error"` gets exactly that from the platform.
-    async fn send(&mut self, token: &str) -> Result<(FetchResponse, u16), JsValue> {
+    async fn send(&mut self, token: &ApiToken) -> Result<(FetchResponse, u16), JsValue> {
         let shared = Rc::clone(&self.shared);
         let user_headers = if self.init.is_object() {
             Reflect::get(&self.init, &"headers".into())?
@@ -197,7 +203,17 @@ impl ApiCall for NpmCall {
         };
         let headers = JsHeaders::new(&user_headers)
             .map_err(|e| shared.error(&Error::argument(format!("init.headers: {}", error_name(&e)))))?;
-        headers.set("authorization", &format!("Bearer {token}"))?;
+        let method = if self.init.is_object() {
+            Reflect::get(&self.init, &"method".into())?.as_string()
+        } else {
+            None
+        };
+        let method = method.unwrap_or_else(|| "GET".into()).to_ascii_uppercase();
+        let presented = authorize(&method, &self.url, &token.token_type, &token.access_token)
+            .map_err(|e| shared.error(&e))?;
+        for (name, value) in presented {
+            headers.set(name, &value)?;
+        }
         let request_init = Object::new();
         if self.init.is_object() {
             object_assign(&request_init, &self.init)?;

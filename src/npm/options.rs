@@ -26,6 +26,8 @@ const KNOWN: &[&str] = &[
     "tokenRequest",
     "scope",
     "resource",
+    "tokenParams",
+    "tokenHeaders",
     "defaultExpiresInSec",
     "kv",
     "tokenUrl",
@@ -205,6 +207,26 @@ fn resources(obj: &JsValue) -> Result<Vec<String>, Error> {
         .collect()
 }
 
+/// `tokenParams` / `tokenHeaders`: an object of strings, sent in its own order.
+fn string_pairs(obj: &JsValue, option: &str, core: &str) -> Result<Vec<(String, String)>, Error> {
+    let v = get(obj, option);
+    if absent(&v) {
+        return Ok(Vec::new());
+    }
+    let wrong = || Error::config(core, "must be an object of strings");
+    if !v.is_object() || js_sys::Array::is_array(&v) {
+        return Err(wrong());
+    }
+    js_sys::Object::entries(v.unchecked_ref())
+        .iter()
+        .map(|pair| {
+            let pair = js_sys::Array::from(&pair);
+            Some((pair.get(0).as_string()?, pair.get(1).as_string()?))
+        })
+        .map(|p| p.ok_or_else(wrong))
+        .collect()
+}
+
 /// `mintBudget`: `{ perHour, perDay, perMonth }` (whole numbers from 1, each optional), or the
 /// Worker's text (`'3/hour, 50/day, 1000/month'`). Absent is no limit of the user's.
 fn mint_budget(obj: &JsValue) -> Result<Vec<Limit>, Error> {
@@ -337,6 +359,12 @@ impl Options {
         }
         for resource in resources(options)? {
             config = config.resource(&resource);
+        }
+        for (name, value) in string_pairs(options, "tokenParams", field::TOKEN_PARAMS)? {
+            config = config.param(&name, &value);
+        }
+        for (name, value) in string_pairs(options, "tokenHeaders", field::TOKEN_HEADERS)? {
+            config = config.header(&name, &value);
         }
         let assumed = get(options, "defaultExpiresInSec");
         if !absent(&assumed) {

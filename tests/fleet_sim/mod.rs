@@ -558,7 +558,7 @@ impl World {
             return TokenResponse {
                 status: 429,
                 retry_after: None,
-                quota,
+                headers: quota.clone(),
                 body: r#"{"error":"too_many_requests","error_description":"quota exceeded"}"#.into(),
             };
         }
@@ -575,7 +575,7 @@ impl World {
             return TokenResponse {
                 status: 429,
                 retry_after: Some(retry_after.to_string()),
-                quota,
+                headers: quota.clone(),
                 body: r#"{"error":"too_many_requests","error_description":"slow down"}"#.into(),
             };
         }
@@ -584,7 +584,7 @@ impl World {
             return TokenResponse {
                 status: 503,
                 retry_after: None,
-                quota,
+                headers: quota.clone(),
                 body: r#"{"error":"temporarily_unavailable","error_description":"try again"}"#.into(),
             };
         }
@@ -613,7 +613,7 @@ impl World {
         TokenResponse {
             status: 200,
             retry_after: None,
-            quota,
+            headers: quota.clone(),
             body: format!(
                 r#"{{"access_token":"{token}","token_type":"Bearer","expires_in":{}}}"#,
                 self.s.token_life_s

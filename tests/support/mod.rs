@@ -207,7 +207,7 @@ pub fn status(status: u16, body: &str) -> Answer {
     Ok(TokenResponse {
         status,
         retry_after: None,
-        quota: Vec::new(),
+        headers: Vec::new(),
         body: body.to_owned(),
     })
 }
