@@ -77,6 +77,16 @@ export function makeApi(WasmClient) {
       if (meter !== undefined) this.#observe(meter);
     }
 
+    /** The `label` option, or `undefined`. */
+    get label() {
+      return this.#client.label;
+    }
+
+    /** The store key of this client's tokens: its configuration's identity, never a secret. */
+    get cacheKey() {
+      return this.#client.cacheKey;
+    }
+
     /** The OpenTelemetry instruments read from `stats()` and the current token, observed when
      * the service's reader collects (the token requests' span, duration and errors are the wasm
      * side's). Attributes name sources and nothing else. */
@@ -90,17 +100,21 @@ export function makeApi(WasmClient) {
       const remaining = meter.createObservableGauge('autopay_auth.token.remaining', { description: 'Seconds the current token has left', unit: 's' });
       const quota = meter.createObservableGauge('autopay_auth.quota.remaining', { description: 'Token requests a quota the token endpoint declared has left, by autopay_auth.quota.name', unit: '{request}' });
       const all = [mints, hits, storeErrors, rejected, refusals, remaining, quota];
+      // a labelled client's measurements carry its label: many clients, one meter
+      const label = this.#client.label;
+      const at = label === undefined ? (attrs) => attrs : (attrs) => ({ ...attrs, 'autopay_auth.client': label });
+      const none = at(undefined);
       const observe = (result) => {
         const s = this.stats();
-        result.observe(mints, s.mints);
-        result.observe(hits, s.memoryHits, { 'autopay_auth.cache.source': 'memory' });
-        result.observe(hits, s.kvHits, { 'autopay_auth.cache.source': 'store' });
-        result.observe(storeErrors, s.kvErrors);
-        result.observe(rejected, s.kvRejected);
-        result.observe(refusals, s.budgetRefusals);
+        result.observe(mints, s.mints, none);
+        result.observe(hits, s.memoryHits, at({ 'autopay_auth.cache.source': 'memory' }));
+        result.observe(hits, s.kvHits, at({ 'autopay_auth.cache.source': 'store' }));
+        result.observe(storeErrors, s.kvErrors, none);
+        result.observe(rejected, s.kvRejected, none);
+        result.observe(refusals, s.budgetRefusals, none);
         const expiresAt = this.#lease.info?.expiresAt ?? this.#expiresAt;
-        if (expiresAt !== null) result.observe(remaining, Math.max(0, (expiresAt - Date.now()) / 1000));
-        for (const q of this.quotas()) result.observe(quota, q.remaining, { 'autopay_auth.quota.name': q.name });
+        if (expiresAt !== null) result.observe(remaining, Math.max(0, (expiresAt - Date.now()) / 1000), none);
+        for (const q of this.quotas()) result.observe(quota, q.remaining, at({ 'autopay_auth.quota.name': q.name }));
       };
       meter.addBatchObservableCallback(observe, all);
     }
@@ -193,5 +207,86 @@ export function makeApi(WasmClient) {
       return s;
     }
   }
-  return { AutopayAuth };
+
+  /**
+   * Many credential sets in one process or isolate: one client per configuration identity (its
+   * cache key), built on first use and kept — at most `max`, the least recently used let go —
+   * all sharing the options given here (one store, one `fetch`, one logger and meter) and the
+   * one wasm instance. Two configurations that differ in any field that changes the token
+   * (endpoint, client id, credential, audience, scope, resource, further parameters or headers)
+   * are two clients that share no record, lock, flight, budget or cooldown.
+   */
+  class AutopayAuthClients {
+    #shared;
+    #max;
+    #named = new Map(); // name -> options
+    #live = new Map(); // cache key -> AutopayAuth, least recently used first
+
+    constructor(options) {
+      const { max = 100, clients, ...shared } = options ?? {};
+      if (!Number.isInteger(max) || max < 1 || max > 100_000) {
+        throw new AutopayAuthError({ code: 'invalid_config', field: 'max', message: 'max must be a whole number from 1 to 100000' });
+      }
+      if (clients !== undefined && (clients === null || typeof clients !== 'object')) {
+        throw new AutopayAuthError({ code: 'invalid_config', field: 'clients', message: 'clients must be an object of named client options' });
+      }
+      this.#shared = shared;
+      this.#max = max;
+      for (const [name, o] of Object.entries(clients ?? {})) this.define(name, o);
+    }
+
+    /** Names a credential set (`get(name)` builds it on first use); its label is `name` unless it sets one. */
+    define(name, options) {
+      if (typeof name !== 'string' || !/^[A-Za-z0-9._:-]{1,64}$/.test(name)) {
+        throw new AutopayAuthError({ code: 'invalid_config', field: 'label', message: 'a client name must be 1 to 64 letters, digits, `.`, `_`, `:` or `-`' });
+      }
+      if (this.#named.has(name)) {
+        throw new AutopayAuthError({ code: 'invalid_config', field: 'label', message: `a client named ${name} is defined already` });
+      }
+      const merged = { label: name, ...this.#shared, ...options };
+      WasmClient.keyOf(merged); // refuse a bad configuration now, not on first use
+      this.#named.set(name, merged);
+      return this;
+    }
+
+    /** The client named `name` (see `define`), or the client for these options, keyed by their identity. */
+    get(nameOrOptions) {
+      let merged;
+      if (typeof nameOrOptions === 'string') {
+        merged = this.#named.get(nameOrOptions);
+        if (merged === undefined) {
+          throw new AutopayAuthError({ code: 'invalid_argument', message: `no client is named ${nameOrOptions}` });
+        }
+      } else {
+        merged = { ...this.#shared, ...nameOrOptions };
+      }
+      let key;
+      try {
+        key = WasmClient.keyOf(merged);
+      } catch (e) {
+        rethrow(e);
+      }
+      let client = this.#live.get(key);
+      if (client === undefined) {
+        client = new AutopayAuth(merged);
+        if (this.#live.size >= this.#max) this.#live.delete(this.#live.keys().next().value);
+      } else {
+        this.#live.delete(key); // moved to the most recently used end
+      }
+      this.#live.set(key, client);
+      return client;
+    }
+
+    /** The names `define` was given. */
+    names() {
+      return [...this.#named.keys()];
+    }
+
+    /** Clients built and kept now (at most `max`). */
+    get size() {
+      return this.#live.size;
+    }
+  }
+
+  return { AutopayAuth, AutopayAuthClients };
 }

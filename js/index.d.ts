@@ -72,6 +72,8 @@ export interface AutopayAuthEvent {
   retryAfter?: number;
   /** `store_error`: the failing operation and the error's name (never its text); `store_outage`: `mint` (minted alone) or `fail`; `token_error`: `retrying` when another attempt of the same request follows; `budget_exhausted`: the limit that refused (`budget`, `per_hour`, `per_day`, `per_month`, or a declared quota's name); `quota`: the declared quota's name (`auth0-client:per_hour`, `okta`, `ratelimit:default`, …). */
   detail?: string;
+  /** The client's `label`, when it has one. */
+  label?: string;
 }
 
 /** How the client proves who it is at the token endpoint. */
@@ -147,6 +149,8 @@ export interface AutopayAuthCommonOptions {
   scope?: string;
   /** Resource indicators (RFC 8707): one `resource` parameter each. Default none. */
   resource?: string | string[];
+  /** The client's name in events, log lines and OpenTelemetry (`autopay_auth.client`), where a process holds many credential sets: 1 to 64 of `A-Za-z0-9._:-`. Not part of the cache key; never put a secret in it. */
+  label?: string;
   /** Further token-request parameters, sent after the standard ones in this order (a vendor's own: `{ organization: 'org_1' }`). The names the client writes itself (`client_id`, `client_secret`, `client_assertion`, `client_assertion_type`, `grant_type`, `audience`, `scope`, `resource`) are `invalid_config`. Part of the cache key. Not for Autopay's endpoint. */
   tokenParams?: Record<string, string>;
   /** Further headers on every token request (`{ 'x-tenant': 'acme' }`). `Host`, `Authorization`, `Content-Type`, `Content-Length`, `Cookie` and hop-by-hop headers are `invalid_config`. Part of the cache key. */
@@ -311,6 +315,36 @@ export class AutopayAuth {
   stats(): AutopayAuthStats;
   /** The quotas the token endpoint declared, with what each has left (less what the fleet sent since it said). */
   quotas(): DeclaredQuota[];
+  /** The `label` option, or `undefined`. */
+  readonly label: string | undefined;
+  /** The store key of this client's tokens: its configuration's identity (never a secret). */
+  readonly cacheKey: string;
+}
+
+/** Options of a registry of clients: `max`, named `clients`, and options every client shares (`kv`, `fetch`, `logger`, `telemetry`, a policy…). */
+export interface AutopayAuthClientsOptions extends Partial<AutopayAuthOptions> {
+  /** Most clients kept at once; the least recently used is let go past it. Default 100. */
+  max?: number;
+  /** Named credential sets, as `define(name, options)` each. */
+  clients?: Record<string, Partial<AutopayAuthOptions>>;
+}
+
+/**
+ * Many credential sets in one process or isolate: one client per configuration identity (its
+ * cache key), built on first use, at most `max` kept, all sharing one store and the one wasm
+ * instance. Configurations that differ in any field that changes the token never share a
+ * record, lock, flight, budget or cooldown.
+ */
+export class AutopayAuthClients {
+  constructor(options?: AutopayAuthClientsOptions);
+  /** Names a credential set; its `label` is `name` unless it sets one. Checked now. */
+  define(name: string, options: Partial<AutopayAuthOptions>): this;
+  /** The client named `name`, or the client for these options (merged over the shared ones), keyed by identity. */
+  get(nameOrOptions: string | Partial<AutopayAuthOptions>): AutopayAuth;
+  /** The names given to `define`. */
+  names(): string[];
+  /** Clients built and kept now. */
+  readonly size: number;
 }
 
 /** The user's limits on token requests, for the whole fleet. */

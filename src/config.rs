@@ -81,6 +81,7 @@ enum Credential {
 pub struct Config {
     token_url: String,
     client_id: String,
+    label: Option<std::sync::Arc<str>>,
     credential: Credential,
     ask: Ask,
     cache_key: String,
@@ -152,6 +153,7 @@ pub fn is_autopay_token_url(url: &str) -> bool {
 pub struct ConfigBuilder {
     token_url: String,
     client_id: String,
+    label: Option<String>,
     secret: Option<ClientSecret>,
     key: Option<PrivateKey>,
     ask: Ask,
@@ -196,6 +198,13 @@ impl ConfigBuilder {
     /// One more `resource` parameter (RFC 8707: an absolute URI, no fragment).
     pub fn resource(mut self, resource: &str) -> Self {
         self.ask.resources.push(resource.to_owned());
+        self
+    }
+    /// The client's label in events, logs and telemetry (`acme`, `billing-eu`): which credential
+    /// set this is where a process holds many. 1 to 64 letters, digits and `._:-`. It names, it
+    /// does not identify: it is not part of the cache key, and must not hold a secret.
+    pub fn label(mut self, label: &str) -> Self {
+        self.label = Some(label.to_owned());
         self
     }
     /// One more token-request parameter (a vendor's own: `organization`, `tenant`…), sent after
@@ -303,9 +312,13 @@ impl ConfigBuilder {
                 ),
             ));
         }
+        if let Some(label) = &self.label {
+            check_label(label)?;
+        }
         let mut config = Config {
             token_url: self.token_url,
             client_id: self.client_id,
+            label: self.label.map(std::sync::Arc::from),
             credential,
             ask,
             cache_key: String::new(),
@@ -335,6 +348,7 @@ impl Config {
         ConfigBuilder {
             token_url: token_url.to_owned(),
             client_id: client_id.to_owned(),
+            label: None,
             secret: None,
             key: None,
             ask: Ask {
@@ -357,6 +371,14 @@ impl Config {
     /// The client id.
     pub fn client_id(&self) -> &str {
         &self.client_id
+    }
+    /// The client's label, when one was given.
+    pub fn label(&self) -> Option<&str> {
+        self.label.as_deref()
+    }
+    /// The label as events carry it.
+    pub(crate) fn label_shared(&self) -> Option<std::sync::Arc<str>> {
+        self.label.clone()
     }
     /// The client secret (redacted in `Debug`), unless the client signs with a key.
     pub fn client_secret(&self) -> Option<&ClientSecret> {
@@ -556,6 +578,22 @@ const RESERVED_HEADERS: &[&str] = &[
     "proxy-authorization",
     "expect",
 ];
+
+/// 1 to 64 of `A-Za-z0-9._:-`: safe in a log line, a metric attribute and a URL path.
+pub(crate) fn check_label(label: &str) -> Result<(), Error> {
+    let ok = (1..=64).contains(&label.len())
+        && label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::config(
+            field::LABEL,
+            "must be 1 to 64 letters, digits, `.`, `_`, `:` or `-`",
+        ))
+    }
+}
 
 fn check_param(name: &str, value: &str) -> Result<(), Error> {
     check_text(field::TOKEN_PARAMS, name)?;

@@ -72,6 +72,8 @@ struct Inner<H: Host> {
     key: String,
     /// The token endpoint's host, for errors.
     host_name: String,
+    /// The client's label, stamped on its events.
+    label: Option<std::sync::Arc<str>>,
     lock_key: String,
     fleet_key: String,
     sealer: H::Seal,
@@ -109,6 +111,7 @@ impl<H: Host> TokenManager<H> {
         Ok(Self {
             inner: Arc::new(Inner {
                 host_name: url_host(config.token_url()).to_owned(),
+                label: config.label_shared(),
                 lock_key: format!("{key}{MINT_LOCK_SUFFIX}"),
                 sealer: H::Seal::new(config.sealing_secret(), &key),
                 fleet_sealer: H::Seal::new(config.sealing_secret(), &fleet_key),
@@ -466,7 +469,10 @@ impl<H: Host> Inner<H> {
             (result, m.take_events())
         };
         let observer = self.host.observer();
-        events.iter().for_each(|e| observer.observe(e));
+        for mut e in events {
+            e.label.clone_from(&self.label);
+            observer.observe(&e);
+        }
         result
     }
 }

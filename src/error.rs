@@ -79,6 +79,8 @@ pub mod field {
     pub const SCOPE: &str = "scope";
     /// The resource indicators (RFC 8707).
     pub const RESOURCE: &str = "resource";
+    /// The client's label in events, logs and telemetry.
+    pub const LABEL: &str = "label";
     /// Further token-request parameters.
     pub const TOKEN_PARAMS: &str = "token_params";
     /// Further token-request headers.

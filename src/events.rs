@@ -63,6 +63,10 @@ pub struct Event {
     /// a declared quota's name); the declared quota (`quota`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// The client's label ([`crate::ConfigBuilder::label`]): which credential set this is, in a
+    /// process or Worker that holds many. Never a secret or anything derived from one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<std::sync::Arc<str>>,
 }
 
 impl EventKind {
@@ -109,6 +113,7 @@ impl Event {
             limit: None,
             retry_after: None,
             detail: None,
+            label: None,
         }
     }
 

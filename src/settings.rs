@@ -58,6 +58,7 @@ pub const SETTINGS: &[Setting] = &[
     s(field::X5C, "x5c", Some("AUTOPAY_X5C")),
     s(field::SCOPE, "scope", Some("AUTOPAY_SCOPE")),
     s(field::RESOURCE, "resource", Some("AUTOPAY_RESOURCE")),
+    s(field::LABEL, "label", None),
     s(field::TOKEN_PARAMS, "tokenParams", None),
     s(field::TOKEN_HEADERS, "tokenHeaders", None),
     s(

@@ -4,6 +4,6 @@ import { makeApi } from './api.js';
 
 await init({ module_or_path: new URL('./autopay_auth_bg.wasm', import.meta.url) });
 
-export const { AutopayAuth } = makeApi(WasmClient);
+export const { AutopayAuth, AutopayAuthClients } = makeApi(WasmClient);
 export { AutopayAuthError } from './api.js';
 export { MemoryKV } from './memory-kv.js';

@@ -11,6 +11,6 @@ import { makeApi } from './api.js';
 if (!(wasm instanceof WebAssembly.Module)) Object.setPrototypeOf(wasm, WebAssembly.Module.prototype);
 initSync({ module: wasm });
 
-export const { AutopayAuth } = makeApi(WasmClient);
+export const { AutopayAuth, AutopayAuthClients } = makeApi(WasmClient);
 export { AutopayAuthError } from './api.js';
 export { MemoryKV } from './memory-kv.js';

@@ -12,6 +12,6 @@ try {
 }
 initSync({ module: bytes });
 
-export const { AutopayAuth } = makeApi(WasmClient);
+export const { AutopayAuth, AutopayAuthClients } = makeApi(WasmClient);
 export { AutopayAuthError } from './api.js';
 export { MemoryKV } from './memory-kv.js';

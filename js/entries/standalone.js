@@ -9,6 +9,6 @@ import WASM from './wasm-base64.cjs'; // (CommonJS, so that the require entry sh
 const bytes = typeof Uint8Array.fromBase64 === 'function' ? Uint8Array.fromBase64(WASM) : Uint8Array.from(atob(WASM), (c) => c.charCodeAt(0));
 initSync({ module: new WebAssembly.Module(bytes) });
 
-export const { AutopayAuth } = makeApi(WasmClient);
+export const { AutopayAuth, AutopayAuthClients } = makeApi(WasmClient);
 export { AutopayAuthError } from './api.js';
 export { MemoryKV } from './memory-kv.js';

@@ -5,6 +5,6 @@ import { makeApi } from './api.js';
 
 initSync({ module: wasm });
 
-export const { AutopayAuth } = makeApi(WasmClient);
+export const { AutopayAuth, AutopayAuthClients } = makeApi(WasmClient);
 export { AutopayAuthError } from './api.js';
 export { MemoryKV } from './memory-kv.js';

@@ -55,6 +55,8 @@ const MAX_REDIRECTS: usize = 5;
 
 struct Shared {
     manager: Manager,
+    /// The client's label, when it has one.
+    manager_label: Option<String>,
     /// `None`: the token endpoint is not Autopay's and no base was set (`fetch` refuses).
     api_base_url: Option<String>,
     fetch: Function,
@@ -277,14 +279,26 @@ pub struct WasmClient {
 
 #[wasm_bindgen]
 impl WasmClient {
+    /// The identity of `options`' configuration (its cache key), checked as the constructor checks
+    /// it but without building a client: what the registry keys its clients by.
+    #[wasm_bindgen(js_name = keyOf)]
+    pub fn key_of(options: JsValue) -> Result<String, JsValue> {
+        let o = Options::read(&options).map_err(|e| to_js(&e, None))?;
+        Ok(o.config.cache_key().to_owned())
+    }
+
     /// Validates `options`; `lease` is the object the JS wrapper reads its fast path from.
     #[wasm_bindgen(constructor)]
     pub fn new(options: JsValue, lease: Object) -> Result<WasmClient, JsValue> {
         let o = Options::read(&options).map_err(|e| to_js(&e, None))?;
         let transport = FetchTransport::new(o.fetch.clone());
         let cause = Rc::clone(&transport.cause);
-        let telemetry = Telemetry::read(&o.telemetry, crate::config::url_host(o.config.token_url()))
-            .map_err(|e| to_js(&e, None))?;
+        let telemetry = Telemetry::read(
+            &o.telemetry,
+            crate::config::url_host(o.config.token_url()),
+            o.config.label(),
+        )
+        .map_err(|e| to_js(&e, None))?;
         // the option is read once, by `Telemetry::read`: its meter comes from there
         let meter = telemetry
             .as_ref()
@@ -306,6 +320,7 @@ impl WasmClient {
             .with_observer(watch);
         let manager = TokenManager::new(&o.config, o.policy, jitter(), host).map_err(|e| to_js(&e, None))?;
         let shared = Rc::new(Shared {
+            manager_label: o.config.label().map(str::to_owned),
             manager,
             api_base_url: o.api_base_url,
             fetch: o.fetch,
@@ -382,6 +397,18 @@ impl WasmClient {
             };
             Ok(call_api(&mut call).await?.into())
         })
+    }
+
+    /// The client's label, or `undefined`.
+    #[wasm_bindgen(getter)]
+    pub fn label(&self) -> Option<String> {
+        self.shared.manager_label.clone()
+    }
+
+    /// The store key of this client's token: its configuration's identity (never a secret).
+    #[wasm_bindgen(getter, js_name = cacheKey)]
+    pub fn cache_key(&self) -> String {
+        self.shared.manager.cache_key().to_owned()
     }
 
     /// Whether `fetch` has an API base (without one it refuses before any token is got).

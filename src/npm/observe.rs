@@ -36,6 +36,9 @@ fn fields(event: &Event) -> js_sys::Object {
     if let Some(detail) = &event.detail {
         set(&o, "detail", &detail.as_str().into());
     }
+    if let Some(label) = &event.label {
+        set(&o, "label", &JsValue::from_str(label));
+    }
     o
 }
 

@@ -26,6 +26,7 @@ const KNOWN: &[&str] = &[
     "tokenRequest",
     "scope",
     "resource",
+    "label",
     "tokenParams",
     "tokenHeaders",
     "defaultExpiresInSec",
@@ -356,6 +357,9 @@ impl Options {
             .credentials(secret, private_key);
         if let Some(scope) = optional_string(options, "scope")? {
             config = config.scope(&scope);
+        }
+        if let Some(label) = optional_string(options, "label")? {
+            config = config.label(&label);
         }
         for resource in resources(options)? {
             config = config.resource(&resource);

@@ -22,6 +22,9 @@ const SPAN_STATUS_ERROR: u32 = 2;
 /// The histogram of whole token requests (every attempt and wait included), in seconds.
 pub(crate) const DURATION: &str = "autopay_auth.token_request.duration";
 /// The counter of failed token requests, by `error.type` (the error code).
+/// The attribute that names the client ([`crate::ConfigBuilder::label`]) where a process holds
+/// many: on every span and measurement of a labelled client.
+pub(crate) const CLIENT_LABEL: &str = "autopay_auth.client";
 pub(crate) const ERRORS: &str = "autopay_auth.token_request.errors";
 
 /// The instruments and the tracer, and the token request under way.
@@ -33,6 +36,8 @@ pub(crate) struct Telemetry {
     errors: Option<JsValue>,
     host: String,
     port: Option<u16>,
+    /// The client's label, when it has one.
+    label: Option<String>,
     open: RefCell<Option<Request>>,
 }
 
@@ -68,7 +73,11 @@ impl Telemetry {
     /// From the `telemetry` option (`{ meter?, tracer? }`) and the token URL's authority
     /// (`host[:port]`); `None` without one. A meter or tracer without the methods used is an
     /// `invalid_config`.
-    pub(crate) fn read(option: &JsValue, authority: &str) -> Result<Option<Rc<Self>>, Error> {
+    pub(crate) fn read(
+        option: &JsValue,
+        authority: &str,
+        label: Option<&str>,
+    ) -> Result<Option<Rc<Self>>, Error> {
         if option.is_undefined() || option.is_null() {
             return Ok(None);
         }
@@ -142,6 +151,7 @@ impl Telemetry {
             tracer,
             host: host.to_owned(),
             port,
+            label: label.map(str::to_owned),
             open: RefCell::new(None),
         })))
     }
@@ -150,6 +160,9 @@ impl Telemetry {
         let mut out = vec![("server.address", JsValue::from_str(&self.host))];
         if let Some(p) = self.port {
             out.push(("server.port", JsValue::from(p)));
+        }
+        if let Some(label) = &self.label {
+            out.push((CLIENT_LABEL, JsValue::from_str(label)));
         }
         out
     }
