@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use autopay_auth::native::{Client, NativeStore, PostgresStore, RedisStore};
+use autopay_auth::native::{Client, ClientSet, NativeStore, PostgresStore, RedisStore};
 use autopay_auth::{
     ClientAuth, ClientSecret, Config, DEFAULT_AUDIENCE, Policy, PrivateKey, Refusal, Source, code, field,
 };
@@ -629,6 +629,91 @@ async fn private_key_jwt_signed_natively_is_accepted_by_oidc_provider() {
         .await
         .unwrap_err();
     assert_eq!((err.code(), err.status()), ("access_denied", Some(401)), "{err}");
+}
+
+/// Many credential sets in one process: a `ClientSet` over one Redis, three configurations of
+/// oidc-provider that differ in one field (the scope; the client and its key), 300 concurrent
+/// tasks spread over them, each looking its client up anew: one token request per configuration,
+/// and every task's token is a JWT the provider issued for that task's client and scope.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_client_set_keeps_each_configuration_to_its_own_tokens() {
+    use base64ct::{Base64UrlUnpadded, Encoding};
+    let p = Provider::start();
+    let redis = Redis::start();
+    let events = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = Arc::clone(&events);
+    let set = ClientSet::builder()
+        .store(RedisStore::open(&redis.url).unwrap())
+        .observer(move |e| seen.lock().unwrap().push(e.clone()))
+        .build()
+        .unwrap();
+    let key = |id: &str| PrivateKey::parse(&p.clients[id]["jwk"].to_string(), None, None).unwrap();
+    let config = |label: &str, id: &str, scope: &str| {
+        Config::builder(&p.token_url, id)
+            .client_auth(ClientAuth::PrivateKeyJwt)
+            .body(autopay_auth::BodyFormat::Form)
+            .audience(None)
+            .scope(scope)
+            .resource("https://api.example.test")
+            .label(label)
+            .private_key(key(id))
+            .build()
+            .unwrap()
+    };
+    let configs = [
+        ("reader", "jwt-es256", "read"),
+        ("writer", "jwt-es256", "write"),
+        ("other", "jwt-eddsa", "read"),
+    ];
+    for (label, id, scope) in configs {
+        set.define(label, config(label, id, scope)).unwrap();
+    }
+    assert_eq!(
+        set.define("reader", config("reader", "jwt-es256", "read"))
+            .unwrap_err()
+            .code(),
+        code::INVALID_CONFIG
+    );
+    let start = Arc::new(Barrier::new(300));
+    let tasks: Vec<_> = (0..300)
+        .map(|i| {
+            let (set, start) = (set.clone(), Arc::clone(&start));
+            let (label, id, scope) = configs[i % 3];
+            tokio::spawn(async move {
+                start.wait().await;
+                let token = set.named(label).unwrap().token().await.unwrap();
+                (id, scope, token)
+            })
+        })
+        .collect();
+    let mut checked = 0;
+    for t in tasks {
+        let (id, scope, token) = t.await.unwrap();
+        let claims = token.split('.').nth(1).unwrap();
+        let claims: Value = serde_json::from_slice(&Base64UrlUnpadded::decode_vec(claims).unwrap()).unwrap();
+        assert_eq!(
+            (claims["client_id"].as_str(), claims["scope"].as_str()),
+            (Some(id), Some(scope))
+        );
+        checked += 1;
+    }
+    assert_eq!((checked, set.len()), (300, 3));
+    assert_eq!(p.token_requests().await, 3, "one token request per configuration");
+    let labels: BTreeSet<String> = events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e.kind == autopay_auth::EventKind::Mint)
+        .map(|e| e.label.as_deref().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        labels,
+        BTreeSet::from(["other".into(), "reader".into(), "writer".into()])
+    );
+    // the same identity is the same client, however it is asked for
+    let again = set.get(&config("reader", "jwt-es256", "read")).unwrap();
+    assert_eq!(again.cache_key(), set.named("reader").unwrap().cache_key());
+    assert_eq!(again.stats().mints, 1);
 }
 
 #[test]

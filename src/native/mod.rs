@@ -19,6 +19,7 @@
 
 mod postgres;
 mod redis;
+mod set;
 mod sign;
 mod store;
 mod transport;
@@ -28,6 +29,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use self::postgres::PostgresStore;
 pub use self::redis::RedisStore;
+pub use self::set::{ClientSet, ClientSetBuilder};
 pub use self::sign::NativeSigner;
 pub use self::store::NativeStore;
 pub use self::transport::ReqwestTransport;
