@@ -29,14 +29,19 @@ impl CallerKeys {
 
     /// Whether the `Authorization` header carries one of the keys.
     pub fn admits(&self, authorization: Option<&str>) -> bool {
-        let Some(presented) = authorization.and_then(|h| h.strip_prefix("Bearer ")) else {
-            return false;
-        };
+        self.matching(authorization).is_some()
+    }
+
+    /// Which key the `Authorization` header carries (its index), compared with every key in
+    /// constant time.
+    pub fn matching(&self, authorization: Option<&str>) -> Option<usize> {
+        let presented = authorization.and_then(|h| h.strip_prefix("Bearer "))?;
         let digest: [u8; 32] = Sha256::digest(presented.trim().as_bytes()).into();
-        let mut ok = subtle::Choice::from(0);
-        for key in &self.0 {
-            ok |= key.ct_eq(&digest);
+        let mut found = subtle::CtOption::new(0u64, subtle::Choice::from(0));
+        for (i, key) in self.0.iter().enumerate() {
+            let this = subtle::CtOption::new(i as u64, key.ct_eq(&digest));
+            found = subtle::ConditionallySelectable::conditional_select(&found, &this, this.is_some());
         }
-        ok.into()
+        Option::<u64>::from(found).map(|i| i as usize)
     }
 }

@@ -5,8 +5,8 @@
 //
 // - the caller-key check: SHA-256 digests compared with crypto.subtle.timingSafeEqual, against
 //   every key;
-// - the lease: GET /token is answered from `holder.lease` until its end — the refresh point the
-//   Rust core chose. Past it, the isolate's requests wait on one promise: one call into Rust
+// - the lease, one per tenant: GET /token (GET /t/<tenant>/token with many tenants) is answered
+//   from the tenant's `holder.lease` until its end — the refresh point the Rust core chose. Past it, the isolate's requests wait on one promise: one call into Rust
 //   (`frontLease`), so one KV read and at most one Durable Object call per isolate, however
 //   many requests are cold. A refusal (a 401 from the API) clears the lease from the Rust side.
 //
@@ -25,42 +25,56 @@ export { TokenMinter };
 const rust = RustWorker.prototype;
 const encoder = new TextEncoder();
 
-let settings; // from Rust, once per isolate: the caller keys' digests, the 401's body
-const holder = { lease: null }; // { accessToken, tokenType, scope, expiresAt, until, head }; Rust clears it on a refusal
-let pending = null; // this isolate's one call into Rust for a token
-let hits = 0; // answers from the lease, reported to /healthz
-let joined = 0; // requests that waited on `pending` instead of calling Rust
+let settings; // from Rust, once per isolate: the caller keys' digests, the 401's body, the tenants
+// per tenant (index as in settings.tenants): its one pending call into Rust, lease hits and joins
+let pending = [];
+let hits = [];
+let joined = [];
 
 function settingsOf(env) {
-  if (settings === undefined) settings = rust.frontSettings(env, holder);
+  if (settings === undefined) {
+    settings = rust.frontSettings(env);
+    if (settings !== null) {
+      const n = settings.tenants.length;
+      pending = new Array(n).fill(null);
+      hits = new Array(n).fill(0);
+      joined = new Array(n).fill(0);
+      // many tenants: tenant name -> index
+      settings.index = new Map(settings.tenants.map((t, i) => [t.name, i]));
+    }
+  }
   return settings;
 }
 
-async function admitted(request, s) {
+/** The index of the caller's key, or -1: every key's digest compared, always. */
+async function callerKey(request, s) {
   const header = request.headers.get('authorization');
-  if (header === null || !header.startsWith('Bearer ')) return false;
+  if (header === null || !header.startsWith('Bearer ')) return -1;
   const digest = await crypto.subtle.digest('SHA-256', encoder.encode(header.slice(7).trim()));
-  let ok = false;
-  for (const key of s.keys) ok = crypto.subtle.timingSafeEqual(digest, key) || ok; // every key, always
-  return ok;
+  let found = -1;
+  s.keys.forEach((key, i) => {
+    if (crypto.subtle.timingSafeEqual(digest, key) && found < 0) found = i;
+  });
+  return found;
 }
 
 const JSON_HEADERS = { 'content-type': 'application/json', 'cache-control': 'no-store' };
 const json = (status, body, extra) => new Response(body, { status, headers: { ...JSON_HEADERS, ...extra } });
 
-/** The lease, or (past its end) the one shared call into Rust: a lease, a failure, or null. */
-function token(env, ctx) {
+/** Tenant `t`'s lease, or (past its end) the one shared call into Rust: a lease, a failure, or null. */
+function token(env, ctx, t) {
+  const holder = settings.tenants[t].holder;
   const lease = holder.lease;
   if (lease !== null && Date.now() < lease.until) {
-    hits++;
+    hits[t]++;
     return lease;
   }
-  if (pending !== null) {
-    joined++;
-    return pending;
+  if (pending[t] !== null) {
+    joined[t]++;
+    return pending[t];
   }
-  pending = rust
-    .frontLease(env, ctx)
+  const call = rust
+    .frontLease(env, ctx, t)
     .then((got) => {
       if (got !== null && got.accessToken !== undefined) {
         const head = `{"access_token":${JSON.stringify(got.accessToken)},"token_type":${JSON.stringify(got.tokenType)},"scope":${JSON.stringify(got.scope)},"expires_in":`;
@@ -71,18 +85,19 @@ function token(env, ctx) {
     })
     .catch(() => null)
     .finally(() => {
-      pending = null;
+      pending[t] = null;
     });
-  return pending;
+  pending[t] = call;
+  return call;
 }
 
 function failure(got) {
   return json(got.status, got.body, got.retryAfter === null ? undefined : { 'retry-after': String(got.retryAfter) });
 }
 
-/** The `/token` answer: synchronous on a lease hit, else once the shared call lands. */
-function tokenRoute(request, env, ctx) {
-  const got = token(env, ctx);
+/** The `/token` answer of tenant `t`: synchronous on a lease hit, else once the shared call lands. */
+function tokenRoute(request, env, ctx, t) {
+  const got = token(env, ctx, t);
   return got instanceof Promise ? got.then((g) => tokenAnswer(g, request, env, ctx)) : tokenAnswer(got, request, env, ctx);
 }
 
@@ -101,10 +116,10 @@ function tokenAnswer(got, request, env, ctx) {
   return new Response(`${got.head}${left}}`, got.init);
 }
 
-/** A bodiless proxy call: what Rust prepares, fetched here; a 401 is Rust's to decide. */
+/** A bodiless proxy call of the single tenant: what Rust prepares, fetched here; a 401 is Rust's to decide. */
 async function proxy(request, env, ctx) {
   const rustFetch = () => rust.fetch.call({ env, ctx }, request);
-  const got = await token(env, ctx);
+  const got = await token(env, ctx, 0);
   if (got === null) return rustFetch();
   if (got.accessToken === undefined) return failure(got);
   const call = rust.frontRequest(request, got.tokenType, got.accessToken);
@@ -122,6 +137,14 @@ async function proxy(request, env, ctx) {
   return retried;
 }
 
+/** `/t/<tenant>/token` → the tenant's index; anything else → -1 (the Rust `fetch` routes it). */
+function tenantToken(path, s) {
+  if (!path.startsWith('/t/') || !path.endsWith('/token')) return -1;
+  const name = path.slice(3, -6);
+  const t = s.index.get(name);
+  return t === undefined || name.includes('/') ? -1 : t;
+}
+
 export default {
   async fetch(request, env, ctx) {
     const method = request.method;
@@ -134,13 +157,26 @@ export default {
     const path = href.slice(start, end);
     if (path === '/livez') return new Response('ok'); // liveness: no settings, no key
     const s = settingsOf(env);
-    if (s === null || path === '/healthz') {
-      rust.frontCount(hits, joined);
-      hits = joined = 0;
+    if (s === null || path === '/healthz' || path.endsWith('/healthz')) {
+      if (s !== null) {
+        for (let t = 0; t < hits.length; t++) {
+          if (hits[t] + joined[t] > 0) rust.frontCount(t, hits[t], joined[t]);
+          hits[t] = joined[t] = 0;
+        }
+      }
       return rust.fetch.call({ env, ctx }, request);
     }
-    if (!(await admitted(request, s))) return json(401, s.unauthorized, { 'www-authenticate': 'Bearer' });
-    if (method === 'GET' && path === '/token') return tokenRoute(request, env, ctx);
+    if (s.grants !== null) {
+      // many tenants: the front serves a tenant's /token from its lease, for a key that may use
+      // it; everything else (proxied calls, refusals, denials) is the Rust `fetch`'s
+      const t = method === 'GET' ? tenantToken(path, s) : -1;
+      if (t < 0) return rust.fetch.call({ env, ctx }, request);
+      const key = await callerKey(request, s);
+      if (key < 0 || !s.grants[key].includes(t)) return rust.fetch.call({ env, ctx }, request);
+      return tokenRoute(request, env, ctx, t);
+    }
+    if ((await callerKey(request, s)) < 0) return json(401, s.unauthorized, { 'www-authenticate': 'Bearer' });
+    if (method === 'GET' && path === '/token') return tokenRoute(request, env, ctx, 0);
     return proxy(request, env, ctx);
   },
 

@@ -11,73 +11,63 @@
 //! workers-rs' conversions. A refusal takes the lease back from the front.
 //! Everything else (other routes, bodies, misconfiguration) goes to the Rust `fetch`.
 
-use std::cell::{Cell, RefCell};
-
-use js_sys::{Object, Promise, Reflect, Uint8Array};
+use js_sys::{Array, Object, Promise, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 use worker::{Context, Env};
 
 use super::proxy::{Answer, prepare, retry_refused};
+use super::settings::Access;
 use super::{isolate, reply};
 use crate::js::{set, token_object};
 
-thread_local! {
-    /// Answers the front gave from its lease, and its callers that joined a pending call:
-    /// added to the `/healthz` counters.
-    static FRONT_COUNTS: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
-    /// The front's `{ lease }` holder, given with `frontSettings`: a refusal clears its lease.
-    static HOLDER: RefCell<Option<Object>> = const { RefCell::new(None) };
-}
-
-/// The API refused `token`: the front may not hand it out again (its lease is dropped when it
-/// Forgets the front's lease, whatever token it holds (the operator dropped the token).
-pub fn forget_any_lease() {
-    HOLDER.with(|h| {
-        if let Some(holder) = h.borrow().as_ref() {
-            set(holder, "lease", &JsValue::NULL);
-        }
-    });
-}
-
-/// is that token).
-pub fn forget_lease(token: &str) {
-    HOLDER.with(|h| {
-        if let Some(holder) = h.borrow().as_ref() {
-            let lease = Reflect::get(holder, &"lease".into()).unwrap_or(JsValue::NULL);
-            let held = Reflect::get(&lease, &"accessToken".into())
-                .ok()
-                .and_then(|t| t.as_string());
-            if held.as_deref() == Some(token) {
-                set(holder, "lease", &JsValue::NULL);
-            }
-        }
-    });
-}
-
-/// The front's answers since the isolate started: (lease hits, joined callers).
-pub fn front_counts() -> (u64, u64) {
-    FRONT_COUNTS.get()
-}
-
-/// `{ keys, unauthorized }` for this isolate's settings — the caller keys as SHA-256 digests
-/// and the body of the 401 — or `null` when the settings are not usable (the Rust `fetch`
-/// then names the problem). `holder` is the front's `{ lease }`, which a refusal clears.
+/// `{ keys, unauthorized, tenants, grants }` for this isolate's settings — the caller keys as
+/// SHA-256 digests, the body of the 401, each tenant's `{ name, holder }` (`name` `null` for the
+/// single tenant; `holder` is the `{ lease }` the front serves that tenant's `/token` from,
+/// which a refusal clears), and for many tenants, for each key, the indexes of the tenants it
+/// may use (`null` for the single tenant) — or `null` when the settings are not usable (the
+/// Rust `fetch` then names the problem).
 #[wasm_bindgen(js_name = frontSettings)]
-pub fn front_settings(env: Env, holder: Object) -> JsValue {
+pub fn front_settings(env: Env) -> JsValue {
     let Ok(iso) = isolate::current(&env) else {
         return JsValue::NULL;
     };
-    HOLDER.with(|h| *h.borrow_mut() = Some(holder));
-    let keys: js_sys::Array = iso
+    let keys: Array = iso
         .settings
-        .caller_keys
+        .access
+        .keys()
         .digests()
         .iter()
         .map(|d| JsValue::from(Uint8Array::from(&d[..]).buffer()))
         .collect();
+    let tenants: Array = iso
+        .desks
+        .iter()
+        .map(|d| {
+            let t = Object::new();
+            let name = d.name.as_deref().map_or(JsValue::NULL, JsValue::from_str);
+            set(&t, "name", &name);
+            set(&t, "holder", &d.holder);
+            JsValue::from(t)
+        })
+        .collect();
+    let grants = match &iso.settings.access {
+        Access::Single(_) => JsValue::NULL,
+        Access::Tenants(_, grants) => grants
+            .iter()
+            .map(|g| -> JsValue {
+                g.iter()
+                    .map(|(t, _)| JsValue::from(*t as u32))
+                    .collect::<Array>()
+                    .into()
+            })
+            .collect::<Array>()
+            .into(),
+    };
     let out = Object::new();
     set(&out, "keys", &keys);
+    set(&out, "tenants", &tenants);
+    set(&out, "grants", &grants);
     let (code, description) = reply::UNAUTHORIZED;
     set(&out, "unauthorized", &reply::error_body(code, description).into());
     out.into()
@@ -96,7 +86,11 @@ pub fn front_request(request: web_sys::Request, token_type: String, token: Strin
         token_type,
         access_token: token,
     };
-    let Some((url, init)) = prepare(&request, &iso, &token) else {
+    // the single tenant's calls only: many tenants' calls go to the Rust `fetch`
+    let Some(desk) = iso.desks.first().filter(|d| d.name.is_none()) else {
+        return JsValue::NULL;
+    };
+    let Some((url, init)) = prepare(&request, desk, "", &token) else {
         return JsValue::NULL;
     };
     let out = Object::new();
@@ -117,11 +111,16 @@ pub fn front_retry(
 ) -> Promise {
     let iso = isolate::current(&env);
     future_to_promise(async move {
-        let Ok(iso) = iso else {
+        let Some(desk) = iso
+            .as_ref()
+            .ok()
+            .and_then(|i| i.desks.first())
+            .filter(|d| d.name.is_none())
+        else {
             return Ok(JsValue::NULL);
         };
         Ok(
-            match retry_refused(&request, &iso, &Context::new(ctx), &token).await? {
+            match retry_refused(&request, desk, "", &Context::new(ctx), &token).await? {
                 None => JsValue::NULL,
                 Some(Answer::Upstream(resp)) => resp.into(),
                 Some(Answer::Reply(reply)) => web_sys::Response::from(reply).into(),
@@ -130,21 +129,25 @@ pub fn front_retry(
     })
 }
 
-/// A token for the front: `{ accessToken, tokenType, scope, expiresAt, until }` (serve it until
-/// `until`, 0 when it may be served only to the calls waiting now), or `{ status, body,
-/// retryAfter }` when none could be had, or `null` when the settings are not usable. A refresh
-/// the lookup started runs under `ctx.waitUntil`.
+/// A token of tenant `tenant` (its index in `frontSettings`' `tenants`) for the front:
+/// `{ accessToken, tokenType, scope, expiresAt, until }` (serve it until `until`, 0 when it may
+/// be served only to the calls waiting now), or `{ status, body, retryAfter }` when none could
+/// be had, or `null` when the settings are not usable. A refresh the lookup started runs under
+/// `ctx.waitUntil`.
 #[wasm_bindgen(js_name = frontLease)]
-pub fn front_lease(env: Env, ctx: worker::worker_sys::Context) -> Promise {
+pub fn front_lease(env: Env, ctx: worker::worker_sys::Context, tenant: u32) -> Promise {
     let iso = isolate::current(&env);
     future_to_promise(async move {
         let Ok(iso) = iso else {
             return Ok(JsValue::NULL);
         };
-        match iso.token(&Context::new(ctx)).await {
+        let Some(desk) = iso.desks.get(tenant as usize) else {
+            return Ok(JsValue::NULL);
+        };
+        match desk.token(&Context::new(ctx)).await {
             Ok(served) => {
                 let r = &served.record;
-                let until = iso
+                let until = desk
                     .tokens
                     .lease()
                     .filter(|l| l.record.access_token == r.access_token);
@@ -165,9 +168,14 @@ pub fn front_lease(env: Env, ctx: worker::worker_sys::Context) -> Promise {
     })
 }
 
-/// The front's answers since it last reported (lease hits, joined callers), for `/healthz`.
+/// The front's answers for tenant `tenant` since it last reported (lease hits, joined callers),
+/// for `/healthz`.
 #[wasm_bindgen(js_name = frontCount)]
-pub fn front_count(hits: f64, joined: f64) {
-    let (h, j) = FRONT_COUNTS.get();
-    FRONT_COUNTS.set((h + hits as u64, j + joined as u64));
+pub fn front_count(tenant: u32, hits: f64, joined: f64) {
+    if let Some(desk) = isolate::cached()
+        .as_ref()
+        .and_then(|i| i.desks.get(tenant as usize))
+    {
+        desk.count_front(hits as u64, joined as u64);
+    }
 }

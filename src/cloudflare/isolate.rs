@@ -1,5 +1,6 @@
-//! What one isolate keeps between requests: the validated settings and a token cache —
-//! memory → KV (read only) → the `TokenMinter` — rebuilt only when the settings change.
+//! What one isolate keeps between requests: the validated settings and, for each tenant, a token
+//! cache — memory → KV (read only) → the tenant's `TokenMinter` — and the JS front's lease for
+//! it, rebuilt only when the settings change.
 //!
 //! Concurrent requests that find no usable token share one KV read and one call to the Durable
 //! Object (the machine lets one flight run); the others wait with [`Ticks`], each resuming from
@@ -8,20 +9,20 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use js_sys::Reflect;
-use wasm_bindgen::JsCast;
+use js_sys::{Object, Reflect};
+use wasm_bindgen::{JsCast, JsValue};
 use worker::Env;
 
 use super::minter::{MinterClient, log_event};
 use super::settings::{Fingerprint, Problem, Settings, TOKEN_MINTER, TOKENS_KV, fingerprint};
 use crate::js::kv::{JsKv, KvStore};
 use crate::js::webcrypto::WebSealer;
-use crate::js::{DateClock, Ticks, jitter};
+use crate::js::{DateClock, Ticks, jitter, set};
 use crate::{
     Error, Event, EventKind, Parts, Policy, ReadOnlyStore, Refusal, Served, Store, StoreError, TokenManager,
 };
 
-/// The per-isolate token cache.
+/// The per-isolate token cache of one tenant.
 pub type Tokens =
     TokenManager<Parts<MinterClient, ReadOnlyStore<CountedKv>, DateClock, Ticks, WebSealer, fn(&Event)>>;
 
@@ -44,16 +45,31 @@ impl Store for CountedKv {
     }
 }
 
-/// Settings and token cache of this isolate.
-pub struct Isolate {
-    pub settings: Settings,
+/// One tenant's tokens in this isolate, and the front's lease of them.
+pub struct Desk {
+    /// The tenant's name (`None`: the single tenant).
+    pub name: Option<String>,
+    /// Where its proxied calls go.
+    pub api_base: String,
     pub tokens: Tokens,
     pub minter: MinterClient,
-    /// KV reads of this isolate's token cache.
+    /// KV reads of this tenant's token cache.
     pub kv_reads: Rc<Cell<u64>>,
+    /// The front's `{ lease }` for this tenant, made here and handed to the front: a refusal or
+    /// the operator's lever clears it.
+    pub holder: Object,
+    /// Answers the front gave from the lease, and its callers that joined a pending call.
+    pub front_counts: Cell<(u64, u64)>,
 }
 
-impl Isolate {
+/// Settings and the tenants' token caches of this isolate.
+pub struct Isolate {
+    pub settings: Settings,
+    /// One per tenant, in the settings' order.
+    pub desks: Vec<Desk>,
+}
+
+impl Desk {
     /// A token; a background refresh it starts is handed to `ctx.waitUntil` (the one hand-off
     /// of the Worker's routes), so it outlives the request.
     pub async fn token(&self, ctx: &worker::Context) -> Result<Served, Error> {
@@ -78,7 +94,7 @@ impl Isolate {
         if here == Refusal::Kept {
             return here;
         }
-        super::front::forget_lease(token);
+        self.forget_lease(Some(token));
         match self.minter.invalidate(token).await {
             Ok(there) => there,
             Err(_) => {
@@ -92,9 +108,26 @@ impl Isolate {
     /// lookup past its lease gets a new one), and this isolate forgets its own.
     pub async fn drop_token(&self) -> Result<bool, ()> {
         let held = self.minter.drop_token().await.map_err(drop)?;
-        super::front::forget_any_lease();
+        self.forget_lease(None);
         self.tokens.invalidate().await;
         Ok(held)
+    }
+
+    /// Takes the lease back from the front: when it is `token`, or whatever it is (`None`).
+    pub fn forget_lease(&self, token: Option<&str>) {
+        let lease = Reflect::get(&self.holder, &"lease".into()).unwrap_or(JsValue::NULL);
+        let held = Reflect::get(&lease, &"accessToken".into())
+            .ok()
+            .and_then(|t| t.as_string());
+        if token.is_none() || held.as_deref() == token {
+            set(&self.holder, "lease", &JsValue::NULL);
+        }
+    }
+
+    /// The front's counts, added to this tenant's `/healthz` counters.
+    pub fn count_front(&self, hits: u64, joined: u64) {
+        let (h, j) = self.front_counts.get();
+        self.front_counts.set((h + hits, j + joined));
     }
 }
 
@@ -120,48 +153,55 @@ pub fn cached() -> Option<Rc<Isolate>> {
 
 /// This isolate's state for `env`, built on first use and whenever the settings change.
 pub fn current(env: &Env) -> Result<Rc<Isolate>, Vec<Problem>> {
-    let fp = fingerprint(env);
-    let cached = CURRENT.with(|c| {
-        c.borrow()
-            .as_ref()
-            .filter(|(f, _)| *f == fp)
-            .map(|(_, i)| Rc::clone(i))
+    let found = CURRENT.with(|c| {
+        let c = c.borrow();
+        let (fp, iso) = c.as_ref()?;
+        let names: Vec<&str> = iso.desks.iter().filter_map(|d| d.name.as_deref()).collect();
+        (*fp == fingerprint(env, &names)).then(|| Rc::clone(iso))
     });
-    if let Some(isolate) = cached {
+    if let Some(isolate) = found {
         return Ok(isolate);
     }
     let settings = Settings::read(env)?;
-    let key = settings.config.cache_key().to_owned();
-    let minter = MinterClient::new(env, &key).map_err(|_| {
-        vec![Problem {
-            setting: TOKEN_MINTER,
-            problem: "is not a Durable Object namespace".into(),
-        }]
-    })?;
     let kv: JsKv = Reflect::get(env, &TOKENS_KV.into())
         .map_err(|_| vec![])?
         .unchecked_into();
-    let kv_reads = Rc::default();
-    let store = ReadOnlyStore(CountedKv {
-        kv: KvStore::workers(kv),
-        reads: Rc::clone(&kv_reads),
-    });
-    let host = Parts::new(minter.clone(), Some(store), DateClock)
-        .with_notify(Ticks)
-        .with_seal::<WebSealer>()
-        .with_observer(isolate_log as fn(&Event));
-    let tokens = TokenManager::new(&settings.config, Policy::default(), jitter(), host).map_err(|e| {
+    let problem = |problem: String| {
         vec![Problem {
-            setting: TOKEN_MINTER,
-            problem: e.to_string(),
+            setting: TOKEN_MINTER.into(),
+            problem,
         }]
-    })?;
-    let isolate = Rc::new(Isolate {
-        settings,
-        tokens,
-        minter,
-        kv_reads,
-    });
+    };
+    let mut desks = Vec::with_capacity(settings.tenants.len());
+    for tenant in &settings.tenants {
+        let minter = MinterClient::new(env, tenant.name.as_deref(), tenant.config.cache_key())
+            .map_err(|_| problem("is not a Durable Object namespace".into()))?;
+        let kv_reads = Rc::default();
+        let store = ReadOnlyStore(CountedKv {
+            kv: KvStore::workers(kv.clone().unchecked_into()),
+            reads: Rc::clone(&kv_reads),
+        });
+        let host = Parts::new(minter.clone(), Some(store), DateClock)
+            .with_notify(Ticks)
+            .with_seal::<WebSealer>()
+            .with_observer(isolate_log as fn(&Event));
+        let tokens = TokenManager::new(&tenant.config, Policy::default(), jitter(), host)
+            .map_err(|e| problem(e.to_string()))?;
+        let holder = Object::new();
+        set(&holder, "lease", &JsValue::NULL);
+        desks.push(Desk {
+            name: tenant.name.clone(),
+            api_base: tenant.api_base.clone(),
+            tokens,
+            minter,
+            kv_reads,
+            holder,
+            front_counts: Cell::new((0, 0)),
+        });
+    }
+    let names: Vec<&str> = desks.iter().filter_map(|d| d.name.as_deref()).collect();
+    let fp = fingerprint(env, &names);
+    let isolate = Rc::new(Isolate { settings, desks });
     CURRENT.with(|c| *c.borrow_mut() = Some((fp, Rc::clone(&isolate))));
     Ok(isolate)
 }

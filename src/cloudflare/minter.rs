@@ -20,7 +20,7 @@ use worker::{
 };
 
 use super::reply;
-use super::settings::{Problem, Settings, TOKEN_MINTER, TOKENS_KV};
+use super::settings::{Problem, Settings, TOKEN_MINTER, TOKENS_KV, Tenant};
 use crate::js::fetch::FetchTransport;
 use crate::js::kv::{JsKv, KvStore};
 use crate::js::sign::WebSigner;
@@ -57,12 +57,26 @@ enum MinterRequest {
     Ledger,
 }
 
+/// One ask on the wire, with whom it is for: the tenant (`None`: the single tenant) and the
+/// cache key the isolate derived the object's id from. An object serves the one tenant its first
+/// ask named, and refuses any other — a token never crosses to another tenant's caller, even
+/// through a bug in the naming of objects.
+#[derive(Serialize)]
+struct Envelope<'a> {
+    tenant: Option<&'a str>,
+    key: &'a str,
+    #[serde(flatten)]
+    ask: &'a MinterRequest,
+}
+
 impl MinterRequest {
-    /// Read field by field (typed deserialisation would bring a float formatter into the wasm).
-    fn decode(json: &str) -> Option<Self> {
+    /// Read field by field (typed deserialisation would bring a float formatter into the wasm):
+    /// the ask, its tenant and its key.
+    fn decode(json: &str) -> Option<(Self, Option<String>, String)> {
         let v: serde_json::Value = serde_json::from_str(json).ok()?;
         let text = |name: &str| v.get(name).and_then(serde_json::Value::as_str).map(str::to_owned);
-        Some(match v.get("ask")?.as_str()? {
+        let (tenant, key) = (text("tenant"), text("key")?);
+        let ask = match v.get("ask")?.as_str()? {
             "token" => Self::Token {
                 replacing: text("replacing"),
             },
@@ -73,7 +87,8 @@ impl MinterRequest {
             "drop" => Self::Drop,
             "ledger" => Self::Ledger,
             _ => return None,
-        })
+        };
+        Some((ask, tenant, key))
     }
 }
 
@@ -254,13 +269,20 @@ impl Store for MinterStore {
     }
 }
 
-/// The minting authority.
-#[durable_object(fetch)]
+/// The tenant an object serves, and its settings (or what is wrong with them).
+type Pinned = (Option<String>, std::result::Result<Tenant, Vec<Problem>>);
+
+/// The minting authority of one tenant: it refreshes its token itself, by an alarm at the
+/// token's refresh point.
+#[durable_object(alarm)]
 pub struct TokenMinter {
     state: State,
     env: Env,
-    /// Read once per object instance: a new deployment's settings come with new instances.
-    settings: std::result::Result<Settings, Vec<Problem>>,
+    /// The tenant this object serves and its settings, read on its first ask (or alarm) once
+    /// per object instance: a new deployment's settings come with new instances.
+    tenant: std::cell::OnceCell<Pinned>,
+    /// When the alarm is set for (ms since the epoch), as this instance last set it.
+    alarm_at: Cell<Option<u64>>,
     manager: RefCell<Option<Manager>>,
     /// Mints per hour and the last outcomes, fed by the manager's events.
     ledger: Rc<RefCell<Ledger>>,
@@ -274,6 +296,10 @@ pub struct TokenMinter {
 const LEDGER_KEY: &str = "ledger";
 /// Key of the mint budget's window: kept so that no restart of the object resets the budget.
 const BUDGET_KEY: &str = "budget";
+/// Key of the tenant the object serves (`""`: the single tenant), for its alarm.
+const TENANT_KEY: &str = "tenant";
+/// How soon an alarm tries again after a refresh that failed.
+const ALARM_RETRY_MS: u64 = 60_000;
 
 /// One JSON log line per event that an operator counts or alerts on (Workers Logs reads JSON).
 pub fn log_event(event: &Event) {
@@ -296,7 +322,7 @@ pub fn log_event(event: &Event) {
 }
 
 impl TokenMinter {
-    fn manager(&self, settings: &Settings) -> Result<Manager> {
+    fn manager(&self, settings: &Tenant) -> Result<Manager> {
         if let Some(m) = self.manager.borrow().as_ref() {
             return Ok(m.clone());
         }
@@ -366,7 +392,8 @@ impl TokenMinter {
 impl DurableObject for TokenMinter {
     fn new(state: State, env: Env) -> Self {
         Self {
-            settings: Settings::read(&env),
+            tenant: std::cell::OnceCell::new(),
+            alarm_at: Cell::new(None),
             state,
             env,
             manager: RefCell::new(None),
@@ -377,22 +404,110 @@ impl DurableObject for TokenMinter {
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let settings = match &self.settings {
-            Ok(s) => s,
-            Err(problems) => return reply::misconfigured(problems),
-        };
-        let Some(ask) = MinterRequest::decode(&req.text().await.unwrap_or_default()) else {
+        let Some((ask, tenant, key)) = MinterRequest::decode(&req.text().await.unwrap_or_default()) else {
             return reply::error(400, "invalid_request", "not a minter request");
         };
+        let settings = match self.settings_for(tenant).await {
+            Ok(s) => s,
+            Err(answer) => return answer,
+        };
+        if settings.config.cache_key() != key {
+            return reply::error(400, "invalid_request", "this object serves another configuration");
+        }
         let m = self.manager(settings)?;
         self.load_ledger(&m).await;
         let answer = self.answer_to(ask, &m).await;
         self.store_ledger(&m).await;
+        self.schedule(&m).await;
         answer
+    }
+
+    /// The refresh-ahead: the object's own alarm at its token's refresh point (set after every
+    /// answer), so a tenant's callers normally never wait for a mint — one alarm per tenant,
+    /// no cron walking every tenant. A failed refresh tries again in a minute.
+    async fn alarm(&self) -> Result<Response> {
+        self.alarm_at.set(None);
+        let kept = stored(&self.state.storage(), TENANT_KEY)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|v| v.as_string());
+        let Some(kept) = kept else {
+            return Response::ok("no tenant yet");
+        };
+        let tenant = (!kept.is_empty()).then_some(kept);
+        let Ok(settings) = self.settings_for(tenant).await else {
+            worker::console_error!("autopay-auth: the minter's alarm found its tenant misconfigured");
+            return Response::ok("misconfigured");
+        };
+        let m = self.manager(settings)?;
+        self.load_ledger(&m).await;
+        let outcome = m.get().await;
+        let refreshed = match outcome {
+            Ok(l) => {
+                if let Some(refresh) = l.refresh {
+                    refresh.run().await;
+                }
+                true
+            }
+            Err(_) => false,
+        };
+        self.store_ledger(&m).await;
+        if refreshed {
+            self.schedule(&m).await;
+        } else {
+            self.set_alarm(js_sys::Date::now() as u64 + ALARM_RETRY_MS).await;
+        }
+        Response::ok(if refreshed { "refreshed" } else { "failed" })
     }
 }
 
 impl TokenMinter {
+    /// The settings of the tenant this object serves: pinned by its first ask (and stored for
+    /// its alarm); an ask for another tenant is refused.
+    async fn settings_for(&self, tenant: Option<String>) -> std::result::Result<&Tenant, Result<Response>> {
+        let fresh = self.tenant.get().is_none();
+        let (pinned, settings) = self.tenant.get_or_init(|| {
+            let settings = Settings::read_tenant(&self.env, tenant.as_deref());
+            (tenant.clone(), settings)
+        });
+        if *pinned != tenant {
+            return Err(reply::error(
+                400,
+                "invalid_request",
+                "this object serves another tenant",
+            ));
+        }
+        let settings = settings
+            .as_ref()
+            .map_err(|problems| reply::misconfigured(problems))?;
+        if fresh {
+            let name = JsValue::from_str(pinned.as_deref().unwrap_or_default());
+            if self.state.storage().put_raw(TENANT_KEY, name).await.is_err() {
+                worker::console_warn!("autopay-auth: could not store the minter's tenant");
+            }
+        }
+        Ok(settings)
+    }
+
+    /// Sets the alarm at the held token's refresh point, unless it is set for then already.
+    async fn schedule(&self, m: &Manager) {
+        if let Some(lease) = m.lease() {
+            self.set_alarm(lease.until_ms).await;
+        }
+    }
+
+    async fn set_alarm(&self, at_ms: u64) {
+        if self.alarm_at.get() == Some(at_ms) {
+            return;
+        }
+        let offset = at_ms.saturating_sub(js_sys::Date::now() as u64) as i64;
+        match self.state.storage().set_alarm(offset).await {
+            Ok(()) => self.alarm_at.set(Some(at_ms)),
+            Err(_) => worker::console_warn!("autopay-auth: could not set the minter's alarm"),
+        }
+    }
+
     async fn answer_to(&self, ask: MinterRequest, m: &Manager) -> Result<Response> {
         match ask {
             MinterRequest::Token { replacing } => {
@@ -486,20 +601,22 @@ pub fn phase_name(p: Phase) -> &'static str {
     }
 }
 
-/// The isolates' way to the minting authority for one cache key.
+/// The isolates' way to the minting authority of one tenant and cache key.
 #[derive(Clone)]
 pub struct MinterClient {
     namespace: Rc<ObjectNamespace>,
+    tenant: Option<Rc<str>>,
     name: String,
     /// Calls made to the object.
     calls: Rc<Cell<u64>>,
 }
 
 impl MinterClient {
-    /// The client for the object that owns `cache_key`.
-    pub fn new(env: &Env, cache_key: &str) -> Result<Self> {
+    /// The client for the object that owns `cache_key`, serving `tenant`.
+    pub fn new(env: &Env, tenant: Option<&str>, cache_key: &str) -> Result<Self> {
         Ok(Self {
             namespace: Rc::new(env.durable_object(TOKEN_MINTER)?),
+            tenant: tenant.map(Rc::from),
             name: cache_key.to_owned(),
             calls: Rc::default(),
         })
@@ -521,7 +638,11 @@ impl MinterClient {
         };
         let id = method(namespace, "idFromName")?.call1(namespace, &JsValue::from_str(&self.name))?;
         let stub = method(namespace, "get")?.call1(namespace, &id)?;
-        let body = serde_json::to_string(ask)?;
+        let body = serde_json::to_string(&Envelope {
+            tenant: self.tenant.as_deref(),
+            key: &self.name,
+            ask,
+        })?;
         let init = js_sys::Object::new();
         crate::js::set(&init, "method", &"POST".into());
         crate::js::set(&init, "body", &JsValue::from_str(&body));

@@ -22,7 +22,7 @@ use std::rc::Rc;
 use serde::Serialize;
 use worker::{Context, Env, Method, Request, Response, Result, ScheduleContext, ScheduledEvent, event};
 
-use isolate::Isolate;
+use isolate::{Desk, Isolate};
 use minter::phase_name;
 
 /// This isolate's state, or the 500 that names what is misconfigured.
@@ -30,13 +30,39 @@ fn ready(env: &Env) -> std::result::Result<Rc<Isolate>, Result<Response>> {
     isolate::current(env).map_err(|problems| reply::misconfigured(&problems))
 }
 
-/// [`ready`], and only for a caller with a key.
-fn admitted(req: &Request, env: &Env) -> std::result::Result<Rc<Isolate>, Result<Response>> {
-    let iso = ready(env)?;
-    match req.headers().get("authorization") {
-        Ok(h) if iso.settings.caller_keys.admits(h.as_deref()) => Ok(iso),
-        _ => Err(reply::unauthorized()),
+/// A route of one tenant: the isolate, the tenant's index, the path prefix its routes sit under
+/// (`""` for the single tenant, `/t/<tenant>` for one of many) and the rest of the path.
+struct Route<'p> {
+    iso: Rc<Isolate>,
+    tenant: usize,
+    prefix: &'p str,
+    rest: &'p str,
+}
+
+impl Route<'_> {
+    fn desk(&self) -> &Desk {
+        &self.iso.desks[self.tenant]
     }
+
+    /// Whether the caller's key may use this tenant — and with `path`, call that API path.
+    fn admits(&self, req: &Request, path: Option<&str>) -> std::result::Result<(), Result<Response>> {
+        let header = req.headers().get("authorization").ok().flatten();
+        let access = &self.iso.settings.access;
+        match access.keys().matching(header.as_deref()) {
+            None => Err(reply::unauthorized()),
+            Some(key) if access.permits(key, self.tenant, path) => Ok(()),
+            Some(_) => Err(reply::forbidden()),
+        }
+    }
+}
+
+/// `/t/<tenant>/rest` → (`/t/<tenant>`, `<tenant>`, `/rest`); `None` for any other path.
+fn split_tenant(path: &str) -> Option<(&str, &str, &str)> {
+    let after = path.strip_prefix("/t/")?;
+    let end = after.find('/').unwrap_or(after.len());
+    let (name, rest) = after.split_at(end);
+    let prefix = &path[..3 + end];
+    Some((prefix, name, if rest.is_empty() { "/" } else { rest }))
 }
 
 #[derive(Serialize)]
@@ -48,12 +74,12 @@ struct TokenBody<'a> {
     expires_in: u64,
 }
 
-async fn token(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
-    let iso = match admitted(&req, env) {
-        Ok(found) => found,
-        Err(answer) => return answer,
-    };
-    match iso.token(ctx).await {
+async fn token(req: Request, route: &Route<'_>, ctx: &Context) -> Result<Response> {
+    if let Err(answer) = route.admits(&req, None) {
+        return answer;
+    }
+    let desk = route.desk();
+    match desk.token(ctx).await {
         Ok(served) => {
             let r = &served.record;
             let now = js_sys::Date::now() as u64;
@@ -67,7 +93,7 @@ async fn token(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
                 },
             )?;
             // how long a caller may keep it: until this Worker's own refresh point
-            let until = iso
+            let until = desk
                 .tokens
                 .lease()
                 .filter(|l| l.record.access_token == r.access_token)
@@ -97,11 +123,10 @@ const MAX_REPORT_BYTES: usize = 16 * 1024;
 /// it; what replaces it is minted within the mint budget. Answers `{"result": "dropped" |
 /// "not_held" | "kept"}`: ask `/token` again after `dropped` or `not_held`; after `kept`, the
 /// API refuses fresh tokens too, do not retry.
-async fn refused_route(mut req: Request, env: &Env) -> Result<Response> {
-    let iso = match admitted(&req, env) {
-        Ok(found) => found,
-        Err(answer) => return answer,
-    };
+async fn refused_route(mut req: Request, route: &Route<'_>) -> Result<Response> {
+    if let Err(answer) = route.admits(&req, None) {
+        return answer;
+    }
     let bad = || {
         reply::error(
             400,
@@ -126,19 +151,15 @@ async fn refused_route(mut req: Request, env: &Env) -> Result<Response> {
     struct Reported {
         result: &'static str,
     }
-    let result = iso.report_refused(&token).await.as_str();
+    let result = route.desk().report_refused(&token).await.as_str();
     reply::json(200, &Reported { result })
 }
 
 /// `POST /token/invalidate` with an operator key (`OPERATOR_API_KEYS`): the emergency lever for
 /// a token the vendor revoked — the minter drops the token it holds (memory, storage, KV), so
 /// the next lookup mints (within the budget). Off (404) without operator keys.
-async fn invalidate_route(req: Request, env: &Env) -> Result<Response> {
-    let iso = match ready(env) {
-        Ok(iso) => iso,
-        Err(answer) => return answer,
-    };
-    let Some(keys) = iso.settings.operator_keys.as_ref() else {
+async fn invalidate_route(req: Request, route: &Route<'_>) -> Result<Response> {
+    let Some(keys) = route.iso.settings.operator_keys.as_ref() else {
         return reply::error(
             404,
             "not_found",
@@ -149,7 +170,7 @@ async fn invalidate_route(req: Request, env: &Env) -> Result<Response> {
     if !keys.admits(key.as_deref()) {
         return reply::unauthorized();
     }
-    match iso.drop_token().await {
+    match route.desk().drop_token().await {
         Ok(dropped) => {
             #[derive(Serialize)]
             struct Dropped {
@@ -161,23 +182,26 @@ async fn invalidate_route(req: Request, env: &Env) -> Result<Response> {
     }
 }
 
-async fn proxied(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
-    match admitted(&req, env) {
-        Ok(iso) => proxy::proxy(req.inner(), &iso, ctx).await,
+async fn proxied(req: Request, route: &Route<'_>, ctx: &Context) -> Result<Response> {
+    match route.admits(&req, Some(route.rest)) {
+        Ok(()) => proxy::proxy(req.inner(), route.desk(), route.prefix, ctx).await,
         Err(answer) => answer,
     }
 }
 
-async fn healthz(req: Request, env: &Env) -> Result<Response> {
-    let iso = match ready(env) {
-        Ok(iso) => iso,
-        Err(answer) => return answer,
-    };
-    // without a caller key or a health key: ok or not, nothing more
+/// `GET /healthz`: ok or not without a key; with a health key, every tenant's token state and
+/// counters; with a caller key, those of the tenants it may use. The single tenant's answer
+/// keeps its shape: its fields at the top; many tenants' are under `tenants`, by name.
+async fn healthz(req: Request, iso: &Isolate, only: Option<usize>) -> Result<Response> {
     let keyed = req.headers().get("authorization").ok().flatten();
     let s = &iso.settings;
     let health = s.health_keys.as_ref().is_some_and(|k| k.admits(keyed.as_deref()));
-    if !(health || s.caller_keys.admits(keyed.as_deref())) {
+    let caller = s.access.keys().matching(keyed.as_deref());
+    let shown: Vec<usize> = (0..iso.desks.len())
+        .filter(|t| only.is_none_or(|o| o == *t))
+        .filter(|t| health || caller.is_some_and(|k| s.access.permits(k, *t, None)))
+        .collect();
+    if shown.is_empty() {
         return reply::json(
             200,
             &Health {
@@ -186,20 +210,43 @@ async fn healthz(req: Request, env: &Env) -> Result<Response> {
             },
         );
     }
-    let peek = iso.tokens.peek().await;
+    let mut parts = Vec::with_capacity(shown.len());
+    for t in shown {
+        let desk = &iso.desks[t];
+        parts.push((desk.name.as_deref(), tenant_health(desk).await));
+    }
+    if let [(None, one)] = parts.as_slice() {
+        return reply::raw_json(200, one.clone());
+    }
+    let tenants: Vec<String> = parts
+        .iter()
+        .map(|(name, body)| format!("{}:{body}", serde_json::to_string(name).unwrap_or_default()))
+        .collect();
+    reply::raw_json(
+        200,
+        format!(
+            "{{\"ok\":true,\"config\":\"complete\",\"tenants\":{{{}}}}}",
+            tenants.join(",")
+        ),
+    )
+}
+
+/// One tenant's health, as JSON: its token state, counters, this isolate's I/O and the
+/// minter's ledger.
+async fn tenant_health(desk: &Desk) -> String {
+    let peek = desk.tokens.peek().await;
     // the JS front's answers from its lease count as this isolate's memory hits
-    let mut stats = iso.tokens.stats();
-    let (hits, joined) = front::front_counts();
+    let mut stats = desk.tokens.stats();
+    let (hits, joined) = desk.front_counts.get();
     stats.memory_hits += hits;
     stats.coalesced += joined;
-    // this isolate's I/O for its token cache, before asking the minter for its ledger
     let isolate = IsolateIo {
-        kv_reads: iso.kv_reads.get(),
-        minter_calls: iso.minter.calls(),
+        kv_reads: desk.kv_reads.get(),
+        minter_calls: desk.minter.calls(),
     };
     // the minting authority's view: mints per hour for 48 hours, last mint, last failure — its
     // JSON passed through as it came
-    let minter = iso.minter.ledger().await.ok();
+    let minter = desk.minter.ledger().await.ok();
     let health = Health {
         ok: true,
         config: Some("complete"),
@@ -213,10 +260,7 @@ async fn healthz(req: Request, env: &Env) -> Result<Response> {
     // the object's JSON spliced in as the last member: `null` when it did not answer
     let body = serde_json::to_string(&health).unwrap_or_default();
     let open = body.strip_suffix('}').unwrap_or(&body);
-    reply::raw_json(
-        200,
-        format!("{open},\"minter\":{}}}", minter.as_deref().unwrap_or("null")),
-    )
+    format!("{open},\"minter\":{}}}", minter.as_deref().unwrap_or("null"))
 }
 
 /// The `/healthz` answer: `{"ok":true}` alone without a key. Typed, not a `json!` value, whose
@@ -255,26 +299,85 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         r.headers_mut().set("allow", &proxy::ALLOWED_METHODS.join(", "))?;
         return Ok(r);
     }
-    // a plain match, not a router rebuilt for every request
+    let iso = match ready(&env) {
+        Ok(iso) => iso,
+        Err(answer) => return answer,
+    };
+    let path = req.path();
     let method = req.method();
-    match (method, req.path().as_str()) {
-        (Method::Get, "/healthz") => healthz(req, &env).await,
-        (Method::Get, "/token") => token(req, &env, &ctx).await,
-        (Method::Post, "/token/refused") => refused_route(req, &env).await,
-        (Method::Post, "/token/invalidate") => invalidate_route(req, &env).await,
-        _ => proxied(req, &env, &ctx).await,
+    if method == Method::Get && path == "/healthz" {
+        return healthz(req, &iso, None).await;
+    }
+    let route = if iso.desks.first().is_some_and(|d| d.name.is_none()) {
+        Route {
+            iso,
+            tenant: 0,
+            prefix: "",
+            rest: &path,
+        }
+    } else {
+        // many tenants: `/t/<tenant>/…` only; an unknown tenant is answered as one the key may
+        // not use, so the answer does not tell which tenants exist
+        let Some((prefix, name, rest)) = split_tenant(&path) else {
+            return reply::error(404, "not_found", "a tenant's routes are under /t/<tenant>/");
+        };
+        let Some(tenant) = iso.settings.tenant_index(Some(name)) else {
+            return match iso
+                .settings
+                .access
+                .keys()
+                .matching(req.headers().get("authorization").ok().flatten().as_deref())
+            {
+                None => reply::unauthorized(),
+                Some(_) => reply::forbidden(),
+            };
+        };
+        Route {
+            iso,
+            tenant,
+            prefix,
+            rest,
+        }
+    };
+    // a plain match, not a router rebuilt for every request
+    match (method, route.rest) {
+        (Method::Get, "/healthz") if !route.prefix.is_empty() => {
+            if let Err(answer) = route.admits(&req, None)
+                && !route
+                    .iso
+                    .settings
+                    .health_keys
+                    .as_ref()
+                    .is_some_and(|k| k.admits(req.headers().get("authorization").ok().flatten().as_deref()))
+            {
+                return answer;
+            }
+            healthz(req, &route.iso, Some(route.tenant)).await
+        }
+        (Method::Get, "/token") => token(req, &route, &ctx).await,
+        (Method::Post, "/token/refused") => refused_route(req, &route).await,
+        (Method::Post, "/token/invalidate") => invalidate_route(req, &route).await,
+        _ => proxied(req, &route, &ctx).await,
     }
 }
 
+/// The cron: a refresh-ahead of the single tenant (its minter's own alarm does the same; the
+/// cron stays for deployments that have it). Many tenants' minters refresh by their alarms.
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     match isolate::current(&env) {
-        Ok(iso) => match iso.minter.refresh().await {
-            Ok(report) => worker::console_log!("autopay-auth cron refresh: {report}"),
-            Err(_) => worker::console_error!("autopay-auth cron refresh failed: the minter did not answer"),
-        },
+        Ok(iso) => {
+            for desk in iso.desks.iter().filter(|d| d.name.is_none()) {
+                match desk.minter.refresh().await {
+                    Ok(report) => worker::console_log!("autopay-auth cron refresh: {report}"),
+                    Err(_) => {
+                        worker::console_error!("autopay-auth cron refresh failed: the minter did not answer")
+                    }
+                }
+            }
+        }
         Err(problems) => {
-            let names: Vec<_> = problems.iter().map(|p| p.setting).collect();
+            let names: Vec<_> = problems.iter().map(|p| p.setting.as_str()).collect();
             worker::console_error!("autopay-auth cron: misconfigured settings {names:?}");
         }
     }

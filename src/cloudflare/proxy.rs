@@ -10,7 +10,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::{JsFuture, spawn_local};
 use worker::{Context, Response, Result};
 
-use super::isolate::Isolate;
+use super::isolate::Desk;
 use super::reply;
 use crate::js::fetch::{FetchResponse, call_fetch, read_stream_capped};
 use crate::js::set;
@@ -26,19 +26,24 @@ pub const MAX_REPLAY_BYTES: u64 = 1024 * 1024;
 /// serialised WHATWG URL, already normalised (no dot segments; `%2e` and friends are refused
 /// here), so the join needs no second parse: the path starts at the first `/` after the host
 /// and ends at an (unsent) fragment.
-fn target(iso: &Isolate, req: &web_sys::Request) -> std::result::Result<String, crate::Error> {
+fn target(desk: &Desk, req: &web_sys::Request, prefix: &str) -> std::result::Result<String, crate::Error> {
     let href = req.url();
     let after_scheme = href.find("://").map_or(0, |i| i + 3);
     let path = href[after_scheme..]
         .find('/')
         .map_or("/", |i| &href[after_scheme + i..]);
     let path = path.split('#').next().unwrap_or("/");
+    // a tenant's calls come as `/t/<tenant>/…`: what follows goes under its base
+    let path = path
+        .strip_prefix(prefix)
+        .filter(|p| p.starts_with('/'))
+        .ok_or_else(|| crate::Error::argument("the path is not under this tenant"))?;
     if crate::api::smuggles_separator(path.split('?').next().unwrap_or("")) {
         return Err(crate::Error::argument(
             "the path holds an encoded dot, slash or backslash, or a `;` parameter: refused before anything is sent",
         ));
     }
-    let base = &iso.settings.api_base;
+    let base = &desk.api_base;
     let joined = join_api_path(base, path)?;
     check_within_base(base, &joined)?;
     Ok(joined)
@@ -128,7 +133,7 @@ enum Failed {
 
 /// One proxied call: the first attempt sends `body`, a retry sends `spare`.
 struct Proxied<'a> {
-    iso: &'a Isolate,
+    desk: &'a Desk,
     ctx: &'a Context,
     fetch: Function,
     url: String,
@@ -144,7 +149,7 @@ impl ApiCall for Proxied<'_> {
     type Failure = Failed;
 
     async fn token(&mut self) -> std::result::Result<ApiToken, Failed> {
-        let served = self.iso.token(self.ctx).await.map_err(Failed::Token)?;
+        let served = self.desk.token(self.ctx).await.map_err(Failed::Token)?;
         Ok(ApiToken::from(&*served.record))
     }
 
@@ -174,7 +179,7 @@ impl ApiCall for Proxied<'_> {
     }
 
     async fn refused(&mut self, token: &str) -> bool {
-        self.iso.refused(token).await
+        self.desk.refused(token).await
     }
 
     async fn replayable(&mut self) -> bool {
@@ -199,8 +204,8 @@ pub enum Answer {
 /// Proxies `req` (the platform's request, for the Rust route) to the Autopay API: the path
 /// joined under the base (or refused), the headers filtered, the token injected, and after a
 /// 401 the one retry.
-pub async fn proxy(req: &web_sys::Request, iso: &Isolate, ctx: &Context) -> Result<Response> {
-    let answer = match Proxied::new(req, iso, ctx).await? {
+pub async fn proxy(req: &web_sys::Request, desk: &Desk, prefix: &str, ctx: &Context) -> Result<Response> {
+    let answer = match Proxied::new(req, desk, prefix, ctx).await? {
         Ok(mut call) => finish(call_api(&mut call).await)?,
         Err(refused) => refused,
     };
@@ -215,11 +220,12 @@ pub async fn proxy(req: &web_sys::Request, iso: &Isolate, ctx: &Context) -> Resu
 /// no retry, the API's 401 stands.
 pub async fn retry_refused(
     req: &web_sys::Request,
-    iso: &Isolate,
+    desk: &Desk,
+    prefix: &str,
     ctx: &Context,
     token: &str,
 ) -> Result<Option<Answer>> {
-    let mut call = match Proxied::new(req, iso, ctx).await? {
+    let mut call = match Proxied::new(req, desk, prefix, ctx).await? {
         Ok(call) => call,
         Err(refused) => return Ok(Some(refused)),
     };
@@ -239,8 +245,13 @@ pub async fn retry_refused(
 /// waits on wasm): `(url, init)` with the path joined under the base, the headers filtered and
 /// `token` as the bearer; `None` when the path is refused or the platform fails (the Rust
 /// `fetch` then answers).
-pub fn prepare(req: &web_sys::Request, iso: &Isolate, token: &ApiToken) -> Option<(String, Object)> {
-    let url = target(iso, req).ok()?;
+pub fn prepare(
+    req: &web_sys::Request,
+    desk: &Desk,
+    prefix: &str,
+    token: &ApiToken,
+) -> Option<(String, Object)> {
+    let url = target(desk, req, prefix).ok()?;
     let headers = forwarded_headers(req).ok()?;
     for (name, value) in authorize(&req.method(), &url, &token.token_type, &token.access_token).ok()? {
         headers.set(name, &value).ok()?;
@@ -256,10 +267,11 @@ impl<'a> Proxied<'a> {
     /// The call for `req`, or the answer that refuses its path.
     async fn new(
         req: &web_sys::Request,
-        iso: &'a Isolate,
+        desk: &'a Desk,
+        prefix: &str,
         ctx: &'a Context,
     ) -> Result<std::result::Result<Self, Answer>> {
-        let url = match target(iso, req) {
+        let url = match target(desk, req, prefix) {
             Ok(u) => u,
             Err(e) => {
                 return reply::error(400, "invalid_request", &e.to_string()).map(|r| Err(Answer::Reply(r)));
@@ -270,7 +282,7 @@ impl<'a> Proxied<'a> {
         let (body, spare) = bodies(req, &method).await?;
         let fetch: Function = Reflect::get(&js_sys::global(), &"fetch".into())?.dyn_into()?;
         Ok(Ok(Self {
-            iso,
+            desk,
             ctx,
             fetch,
             url,

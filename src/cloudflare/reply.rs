@@ -78,6 +78,16 @@ pub fn unauthorized() -> Result<Response> {
     Ok(r)
 }
 
+/// 403 for a caller key that may not use this tenant or call this path — the same answer for
+/// a tenant that does not exist, so it tells nothing of which do.
+pub fn forbidden() -> Result<Response> {
+    error(
+        403,
+        "forbidden",
+        "this key may not use this tenant or call this path",
+    )
+}
+
 /// The answer when no token could be had: status, JSON body and `Retry-After` seconds. Autopay's
 /// `error` and `error_description` pass through with its status, its raw body never does.
 pub fn token_failure_parts(err: &Error) -> (u16, String, Option<u64>) {

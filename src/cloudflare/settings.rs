@@ -6,7 +6,7 @@ use serde::Serialize;
 use wasm_bindgen::JsValue;
 use worker::Env;
 
-use super::caller::CallerKeys;
+use super::caller::{CallerKeys, MIN_KEY_LEN};
 use crate::js::normalize_url;
 use crate::settings::{self, variable};
 use crate::{
@@ -54,6 +54,15 @@ pub const DEFAULT_EXPIRES_IN: &str = variable(field::DEFAULT_EXPIRES_IN);
 pub const API_BASE: &str = variable(field::API_BASE_URL);
 /// Var: the fleet's own limits on token requests (`3/hour, 50/day, 1000/month`).
 pub const MINT_BUDGET: &str = variable(field::MINT_BUDGET);
+/// Var (optional): the tenants, as JSON — `{ "<tenant>": { "tokenUrl": …, "scope": …, … } }`,
+/// each tenant's settings by their npm option names; its credentials are the secrets
+/// `AUTOPAY_<TENANT>_CLIENT_ID`, `AUTOPAY_<TENANT>_CLIENT_SECRET` and `AUTOPAY_<TENANT>_PRIVATE_KEY`.
+/// Set, the Worker serves many tenants under `/t/<tenant>/…`; unset, today's one configuration.
+pub const TENANTS: &str = "AUTOPAY_TENANTS";
+/// Secret (with [`TENANTS`]): the callers' keys, as JSON — `{ "<key>": { "<tenant>": ["/path", …] } }`:
+/// the tenants each key may use and, for each, the API path prefixes it may call (`[]`: tokens
+/// only; `["/"]`: every path).
+pub const TENANT_API_KEYS: &str = "TENANT_API_KEYS";
 /// KV namespace binding for the token record.
 pub const TOKENS_KV: &str = "AUTOPAY_TOKENS";
 /// Durable Object binding: the one minting authority.
@@ -62,23 +71,78 @@ pub const TOKEN_MINTER: &str = "TOKEN_MINTER";
 /// One thing wrong with the configuration.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct Problem {
-    /// The setting's name.
-    pub setting: &'static str,
+    /// The setting's name (`AUTOPAY_TENANTS.acme.scope` for a tenant's).
+    pub setting: String,
     /// What is wrong (never the value).
     pub problem: String,
 }
 
-/// The configuration, validated.
-pub struct Settings {
+impl Problem {
+    fn new(setting: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self {
+            setting: setting.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// One credential set the Worker serves tokens for, validated.
+pub struct Tenant {
+    /// `None`: the one tenant of the single-tenant settings.
+    pub name: Option<String>,
     pub config: Config,
     /// The lifecycle policy: the defaults, with the mint budget's limits.
     pub policy: Policy,
     pub api_base: String,
-    pub caller_keys: CallerKeys,
-    /// Keys for the detailed `/healthz` only (empty when not set).
+}
+
+/// Who may call, and for what.
+pub enum Access {
+    /// The single-tenant settings: every key of `PROXY_API_KEYS` reaches the one tenant and
+    /// every path.
+    Single(CallerKeys),
+    /// `TENANT_API_KEYS`: for each key (in [`CallerKeys`] order), the tenants it may use (their
+    /// index) and, for each, the path prefixes it may call.
+    Tenants(CallerKeys, Vec<Vec<(usize, Vec<String>)>>),
+}
+
+/// The configuration, validated.
+pub struct Settings {
+    pub tenants: Vec<Tenant>,
+    pub access: Access,
+    /// Keys for the detailed `/healthz` only (none when not set).
     pub health_keys: Option<CallerKeys>,
     /// Keys for the operator's lever only (none when not set: the lever is off).
     pub operator_keys: Option<CallerKeys>,
+}
+
+impl Access {
+    /// Every caller key.
+    pub fn keys(&self) -> &CallerKeys {
+        match self {
+            Access::Single(keys) | Access::Tenants(keys, _) => keys,
+        }
+    }
+
+    /// Whether caller key `key` may use tenant `tenant` — and, with `path` (an API path under the
+    /// tenant's base), call that path: a prefix matches whole segments (`/v1/orders` allows
+    /// `/v1/orders` and `/v1/orders/7`, never `/v1/ordersX`).
+    pub fn permits(&self, key: usize, tenant: usize, path: Option<&str>) -> bool {
+        let Access::Tenants(_, grants) = self else {
+            return tenant == 0;
+        };
+        let Some((_, prefixes)) = grants.get(key).and_then(|g| g.iter().find(|(t, _)| *t == tenant)) else {
+            return false;
+        };
+        let Some(path) = path else {
+            return true;
+        };
+        let path = path.split(['?', '#']).next().unwrap_or_default();
+        prefixes.iter().any(|p| {
+            let p = p.trim_end_matches('/');
+            p.is_empty() || path == p || path.strip_prefix(p).is_some_and(|rest| rest.starts_with('/'))
+        })
+    }
 }
 
 fn raw(env: &Env, name: &str) -> Option<String> {
@@ -89,241 +153,526 @@ fn present(env: &Env, name: &str) -> bool {
     Reflect::get(env, &JsValue::from_str(name)).is_ok_and(|v| !v.is_undefined() && !v.is_null())
 }
 
-/// The raw values of every setting, in [`fingerprint`]'s order.
-pub type Fingerprint = [Option<String>; 19];
+/// The names whose raw values decide the settings (the tenants' own secrets included).
+const FIXED: [&str; 21] = [
+    CLIENT_ID,
+    CLIENT_SECRET,
+    PROXY_API_KEYS,
+    HEALTH_API_KEYS,
+    OPERATOR_API_KEYS,
+    TOKEN_URL,
+    AUDIENCE,
+    API_BASE,
+    TOKEN_REQUEST,
+    CLIENT_AUTH,
+    PRIVATE_KEY,
+    PRIVATE_KEY_ALG,
+    PRIVATE_KEY_ID,
+    CERTIFICATE,
+    X5C,
+    SCOPE,
+    RESOURCE,
+    DEFAULT_EXPIRES_IN,
+    MINT_BUDGET,
+    TENANTS,
+    TENANT_API_KEYS,
+];
 
 /// The raw values that decide the settings, so an isolate can reuse what it built from them.
-pub fn fingerprint(env: &Env) -> Fingerprint {
-    [
-        CLIENT_ID,
-        CLIENT_SECRET,
-        PROXY_API_KEYS,
-        HEALTH_API_KEYS,
-        OPERATOR_API_KEYS,
-        TOKEN_URL,
-        AUDIENCE,
-        API_BASE,
-        TOKEN_REQUEST,
-        CLIENT_AUTH,
-        PRIVATE_KEY,
-        PRIVATE_KEY_ALG,
-        PRIVATE_KEY_ID,
-        CERTIFICATE,
-        X5C,
-        SCOPE,
-        RESOURCE,
-        DEFAULT_EXPIRES_IN,
-        MINT_BUDGET,
-    ]
-    .map(|n| raw(env, n))
-}
+pub type Fingerprint = Vec<Option<String>>;
 
-/// A value checked by the settings' rules; a refusal is kept, named by its variable.
-fn checked<T>(problems: &mut Vec<Problem>, r: Result<T, crate::Error>) -> Option<T> {
-    r.map_err(|e| problems.push(Problem::from_error(e))).ok()
-}
-
-impl Problem {
-    /// The problem an `invalid_config` error describes, named by its Worker setting.
-    fn from_error(e: crate::Error) -> Self {
-        let setting = e.field().and_then(settings::variable_name).unwrap_or(API_BASE);
-        let problem = match e {
-            crate::Error::InvalidConfig { reason, .. } => reason,
-            other => other.to_string(),
-        };
-        Problem { setting, problem }
+/// The fingerprint of `env`, with the secrets of the tenants `names` (those the settings last
+/// built from it declared: a change of [`TENANTS`] changes the fingerprint by itself).
+pub fn fingerprint(env: &Env, names: &[&str]) -> Fingerprint {
+    let mut out: Fingerprint = FIXED.iter().map(|n| raw(env, n)).collect();
+    for name in names {
+        out.extend(TENANT_SECRETS.iter().map(|s| raw(env, &tenant_secret(name, s))));
     }
+    out
+}
+
+/// The secrets each tenant has, by their single-tenant names.
+const TENANT_SECRETS: [&str; 3] = [CLIENT_ID, CLIENT_SECRET, PRIVATE_KEY];
+
+/// `AUTOPAY_<TENANT>_CLIENT_ID` for `AUTOPAY_CLIENT_ID` of tenant `name`.
+pub fn tenant_secret(name: &str, variable: &str) -> String {
+    let rest = variable.strip_prefix("AUTOPAY_").unwrap_or(variable);
+    format!("AUTOPAY_{}_{rest}", name.to_ascii_uppercase())
+}
+
+/// A tenant's name: 1 to 32 of `a-z0-9_`, starting with a letter or digit — safe in a path,
+/// a secret's name and a log line.
+fn is_tenant_name(name: &str) -> bool {
+    (1..=32).contains(&name.len())
+        && !name.starts_with('_')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// Where one tenant's settings come from: the Worker's variables (the single tenant), or a
+/// tenant's JSON object and its secrets.
+enum Source<'a> {
+    Env(&'a Env),
+    Tenant {
+        env: &'a Env,
+        name: &'a str,
+        object: &'a serde_json::Map<String, serde_json::Value>,
+    },
+}
+
+impl Source<'_> {
+    /// The raw value of the setting whose single-tenant variable is `variable`.
+    fn get(&self, variable: &str) -> Option<String> {
+        match self {
+            Source::Env(env) => raw(env, variable),
+            Source::Tenant { env, name, object } => {
+                if TENANT_SECRETS.contains(&variable) {
+                    return raw(env, &tenant_secret(name, variable));
+                }
+                let option = settings::SETTINGS
+                    .iter()
+                    .find(|s| s.variable == Some(variable))?
+                    .option;
+                json_text(object.get(option)?)
+            }
+        }
+    }
+
+    /// The name a problem with `variable` is reported under.
+    fn name(&self, variable: &'static str) -> String {
+        match self {
+            Source::Env(_) => variable.to_owned(),
+            Source::Tenant { name, .. } if TENANT_SECRETS.contains(&variable) => {
+                tenant_secret(name, variable)
+            }
+            Source::Tenant { name, .. } => {
+                let option = settings::SETTINGS
+                    .iter()
+                    .find(|s| s.variable == Some(variable))
+                    .map_or(variable, |s| s.option);
+                format!("{TENANTS}.{name}.{option}")
+            }
+        }
+    }
+}
+
+/// A JSON value as the text a variable would hold: strings as they are, numbers and booleans
+/// written out, an array of strings joined by spaces (`resource`).
+fn json_text(v: &serde_json::Value) -> Option<String> {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => n
+            .as_u64()
+            .map(|n| n.to_string())
+            .or_else(|| Some("invalid".into())),
+        Value::Array(items) => Some(
+            items
+                .iter()
+                .map(|i| i.as_str().unwrap_or("\u{0}invalid"))
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
+        _ => Some("\u{0}invalid".into()),
+    }
+}
+
+/// The options a tenant's JSON object may hold: every setting with a Worker variable that is not
+/// a secret, and the token request's further parameters and headers.
+fn tenant_option_allowed(option: &str) -> bool {
+    option == "tokenParams"
+        || option == "tokenHeaders"
+        || settings::SETTINGS
+            .iter()
+            .any(|s| s.option == option && s.variable.is_some_and(|v| !TENANT_SECRETS.contains(&v)))
+}
+
+/// A key list, when set, must hold a usable key.
+fn key_list(problems: &mut Vec<Problem>, setting: &'static str, text: Option<String>) -> Option<CallerKeys> {
+    let parsed = CallerKeys::parse(&text?);
+    if parsed.is_none() {
+        problems.push(Problem::new(
+            setting,
+            format!("has no usable key (comma-separated, each at least {MIN_KEY_LEN} characters)"),
+        ));
+    }
+    parsed
 }
 
 impl Settings {
     /// Reads and checks everything; every problem is reported, not just the first.
     pub fn read(env: &Env) -> Result<Settings, Vec<Problem>> {
         let mut problems = Vec::new();
-        let required = |problems: &mut Vec<Problem>, name: &'static str| match raw(env, name) {
-            Some(v) if !v.trim().is_empty() => Some(v),
-            _ => {
-                problems.push(Problem {
-                    setting: name,
-                    problem: "is missing or empty".into(),
-                });
-                None
-            }
-        };
-        let client_id = required(&mut problems, CLIENT_ID);
-        let keys = required(&mut problems, PROXY_API_KEYS);
         let set = |name: &str| raw(env, name).filter(|v| !v.trim().is_empty());
-        let client_auth = checked(&mut problems, settings::client_auth(set(CLIENT_AUTH).as_deref()));
-        // the secret is required unless the client signs with a key (then the builder refuses one)
-        // `Some(None)`: none, as private_key_jwt wants; `None`: missing (already a problem)
-        let secret = match (client_auth, set(CLIENT_SECRET)) {
-            (Some(ClientAuth::PrivateKeyJwt), s) => Some(s.map(ClientSecret::new)),
-            _ => required(&mut problems, CLIENT_SECRET).map(|s| Some(ClientSecret::new(s))),
-        };
-        // `Some(None)`: not set; `None`: set but unusable (already a problem)
-        let private_key = match set(PRIVATE_KEY) {
-            None => Some(None),
-            Some(text) => {
-                let (alg, kid) = (set(PRIVATE_KEY_ALG), set(PRIVATE_KEY_ID));
-                let x5c = match set(X5C).as_deref().map(str::trim) {
-                    None | Some("false") => Ok(false),
-                    Some("true") => Ok(true),
-                    Some(_) => Err(crate::Error::config(field::X5C, "must be true or false")),
+        let (tenants, access) = match set(TENANTS) {
+            None => {
+                let keys = match set(PROXY_API_KEYS) {
+                    Some(k) => key_list(&mut problems, PROXY_API_KEYS, Some(k)),
+                    None => {
+                        problems.push(Problem::new(PROXY_API_KEYS, "is missing or empty"));
+                        None
+                    }
                 };
-                let key =
-                    PrivateKey::parse(&text, alg.as_deref(), kid.as_deref()).and_then(|key| {
-                        match set(CERTIFICATE) {
-                            Some(pem) => key.with_certificate(&pem, x5c?),
-                            None => x5c.map(|_| key),
-                        }
-                    });
-                match key {
-                    Ok(key) => Some(Some(key)),
-                    Err(e) => {
-                        problems.push(Problem::from_error(e));
+                let tenant = read_tenant(&Source::Env(env), None, &mut problems);
+                (tenant.into_iter().collect(), keys.map(Access::Single))
+            }
+            Some(text) => read_tenants(env, &text, &mut problems),
+        };
+        // optional, and none of the callers' keys
+        let health_keys = key_list(&mut problems, HEALTH_API_KEYS, set(HEALTH_API_KEYS));
+        let operator_keys = key_list(&mut problems, OPERATOR_API_KEYS, set(OPERATOR_API_KEYS));
+        let callers = access.as_ref().map(Access::keys);
+        let shares = |a: &CallerKeys, b: &CallerKeys| a.digests().iter().any(|d| b.digests().contains(d));
+        if let Some(operator) = &operator_keys
+            && [callers, health_keys.as_ref()]
+                .into_iter()
+                .flatten()
+                .any(|other| shares(operator, other))
+        {
+            problems.push(Problem::new(
+                OPERATOR_API_KEYS,
+                "shares a key with the callers' or the monitors' keys: the lever needs keys of its own",
+            ));
+        }
+        if let (Some(health), Some(callers)) = (&health_keys, callers)
+            && shares(health, callers)
+        {
+            problems.push(Problem::new(
+                HEALTH_API_KEYS,
+                "shares a key with the callers' keys: a health key must not also fetch tokens",
+            ));
+        }
+        for binding in [TOKENS_KV, TOKEN_MINTER] {
+            if !present(env, binding) {
+                problems.push(Problem::new(binding, "binding is missing (see wrangler.toml)"));
+            }
+        }
+        match access {
+            Some(access) if problems.is_empty() => Ok(Settings {
+                tenants,
+                access,
+                health_keys,
+                operator_keys,
+            }),
+            _ => Err(problems),
+        }
+    }
+
+    /// The one tenant the minter named `tenant` serves (`None`: the single-tenant settings).
+    pub fn read_tenant(env: &Env, tenant: Option<&str>) -> Result<Tenant, Vec<Problem>> {
+        let mut problems = Vec::new();
+        let found = match tenant {
+            None => read_tenant(&Source::Env(env), None, &mut problems),
+            Some(name) => {
+                let object = raw(env, TENANTS)
+                    .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+                    .and_then(|v| v.get(name)?.as_object().cloned());
+                match object {
+                    Some(object) => read_tenant(
+                        &Source::Tenant {
+                            env,
+                            name,
+                            object: &object,
+                        },
+                        Some(name),
+                        &mut problems,
+                    ),
+                    None => {
+                        problems.push(Problem::new(TENANTS, "does not declare this tenant"));
                         None
                     }
                 }
             }
         };
-        let body = checked(
-            &mut problems,
-            settings::body_format(set(TOKEN_REQUEST).as_deref()),
-        );
-        let limits = checked(&mut problems, parse_limits(&set(MINT_BUDGET).unwrap_or_default()));
-        let default_expires_in = match set(DEFAULT_EXPIRES_IN) {
-            None => Some(None),
-            Some(v) => {
-                // whole seconds, or refused (a float parser would bring 10 KB of tables)
-                let secs = v.trim().parse::<u64>().map_or(f64::NAN, |n| n as f64);
-                checked(&mut problems, settings::default_expires_in(secs)).map(Some)
-            }
-        };
-        let url = |problems: &mut Vec<Problem>, name: &'static str, core: &str, default: Option<&str>| {
-            let value = raw(env, name).filter(|v| !v.is_empty());
-            let Some(value) = value.or_else(|| default.map(str::to_owned)) else {
-                return checked(problems, Err(settings::api_base_required()));
-            };
-            checked(problems, settings::url(core, normalize_url(&value)))
-        };
-        let token_url = url(
-            &mut problems,
-            TOKEN_URL,
-            field::TOKEN_URL,
-            Some(DEFAULT_TOKEN_URL),
-        );
-        // Autopay's API is the default only for Autopay's tokens (a wrong token URL is
-        // reported above, and the API base's default then does not matter)
-        let api_default = token_url
-            .as_deref()
-            .map_or(Some(DEFAULT_API_BASE_URL), settings::default_api_base);
-        let api_base = url(&mut problems, API_BASE, field::API_BASE_URL, api_default);
-        let audience = match raw(env, AUDIENCE).filter(|v| !v.is_empty()) {
-            Some(v) if v == "none" => None,
-            Some(v) => Some(v),
-            None => Some(DEFAULT_AUDIENCE.into()),
-        };
-        // a key list, when set, must hold a usable key
-        let key_list = |problems: &mut Vec<Problem>, setting: &'static str, text: Option<String>| {
-            let parsed = CallerKeys::parse(&text?);
-            if parsed.is_none() {
-                problems.push(Problem {
-                    setting,
-                    problem: "has no usable key (comma-separated, each at least 16 characters)".into(),
-                });
-            }
-            parsed
-        };
-        let caller_keys = key_list(&mut problems, PROXY_API_KEYS, keys);
-        // optional, and none of the callers' keys (below)
-        let health_keys = key_list(&mut problems, HEALTH_API_KEYS, set(HEALTH_API_KEYS));
-        let operator_keys = key_list(&mut problems, OPERATOR_API_KEYS, set(OPERATOR_API_KEYS));
-        if let Some(operator) = &operator_keys {
-            let shared = [caller_keys.as_ref(), health_keys.as_ref()]
-                .into_iter()
-                .flatten()
-                .any(|other| operator.digests().iter().any(|d| other.digests().contains(d)));
-            if shared {
-                problems.push(Problem {
-                    setting: OPERATOR_API_KEYS,
-                    problem: format!(
-                        "shares a key with {PROXY_API_KEYS} or {HEALTH_API_KEYS}: the lever needs keys of its own"
-                    ),
-                });
-            }
+        match found {
+            Some(t) if problems.is_empty() => Ok(t),
+            _ => Err(problems),
         }
-        if let (Some(health), Some(callers)) = (&health_keys, &caller_keys)
-            && health.digests().iter().any(|d| callers.digests().contains(d))
-        {
-            problems.push(Problem {
-                setting: HEALTH_API_KEYS,
-                problem: format!(
-                    "shares a key with {PROXY_API_KEYS}: a health key must not also fetch tokens"
-                ),
-            });
-        }
-        for binding in [TOKENS_KV, TOKEN_MINTER] {
-            if !present(env, binding) {
-                problems.push(Problem {
-                    setting: binding,
-                    problem: "binding is missing (see wrangler.toml)".into(),
-                });
-            }
-        }
-        if let (
-            Some(id),
-            Some(token_url),
-            Some(api_base),
-            Some(caller_keys),
-            Some(client_auth),
-            Some(body),
-            Some(default_expires_in),
-            Some(private_key),
-            Some(secret),
-            Some(limits),
-        ) = (
-            client_id,
-            token_url,
-            api_base,
-            caller_keys,
-            client_auth,
-            body,
-            default_expires_in,
-            private_key,
-            secret,
-            limits,
-        ) {
-            let mut config = Config::builder(&token_url, &id)
-                .client_auth(client_auth)
-                .body(body)
-                .audience(audience.as_deref())
-                .credentials(secret, private_key);
-            if let Some(scope) = set(SCOPE) {
-                config = config.scope(scope.trim());
-            }
-            for resource in set(RESOURCE).iter().flat_map(|r| r.split_whitespace()) {
-                config = config.resource(resource);
-            }
-            if let Some(secs) = default_expires_in {
-                config = config.default_expires_in(secs);
-            }
-            match config.build() {
-                Ok(config) if problems.is_empty() => {
-                    return Ok(Settings {
-                        config,
-                        policy: Policy {
-                            limits,
-                            ..Policy::default()
-                        },
-                        api_base,
-                        caller_keys,
-                        health_keys,
-                        operator_keys,
-                    });
+    }
+
+    /// The tenant named `name` (`None`: the single tenant), by index.
+    pub fn tenant_index(&self, name: Option<&str>) -> Option<usize> {
+        self.tenants.iter().position(|t| t.name.as_deref() == name)
+    }
+}
+
+/// [`TENANTS`] and [`TENANT_API_KEYS`]: every tenant, and who may use which.
+fn read_tenants(env: &Env, text: &str, problems: &mut Vec<Problem>) -> (Vec<Tenant>, Option<Access>) {
+    let mut tenants = Vec::new();
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Object(all)) if !all.is_empty() => {
+            for (name, object) in &all {
+                if !is_tenant_name(name) {
+                    problems.push(Problem::new(
+                        TENANTS,
+                        "has a tenant name that is not 1 to 32 of a-z, 0-9 and _",
+                    ));
+                    continue;
                 }
-                Ok(_) => {}
-                Err(e) => problems.push(Problem::from_error(e)),
+                let Some(object) = object.as_object() else {
+                    problems.push(Problem::new(format!("{TENANTS}.{name}"), "must be an object"));
+                    continue;
+                };
+                for option in object.keys() {
+                    if !tenant_option_allowed(option) {
+                        let why = if ["clientId", "clientSecret", "privateKey"].contains(&option.as_str()) {
+                            "is a secret: set it as the tenant's secret (AUTOPAY_<TENANT>_CLIENT_ID, …_CLIENT_SECRET, …_PRIVATE_KEY)"
+                        } else {
+                            "is not a tenant setting"
+                        };
+                        problems.push(Problem::new(format!("{TENANTS}.{name}.{option}"), why));
+                    }
+                }
+                let source = Source::Tenant { env, name, object };
+                if let Some(t) = read_tenant(&source, Some(name), problems) {
+                    tenants.push(t);
+                }
             }
         }
-        Err(problems)
+        _ => problems.push(Problem::new(
+            TENANTS,
+            "must be a JSON object of tenants: { \"<tenant>\": { \"tokenUrl\": …, … } }",
+        )),
+    }
+    let access = read_grants(env, &tenants, problems);
+    for single in [CLIENT_ID, CLIENT_SECRET, PROXY_API_KEYS, PRIVATE_KEY] {
+        if raw(env, single).is_some_and(|v| !v.trim().is_empty()) {
+            problems.push(Problem::new(
+                single,
+                format!("is a single-tenant setting: with {TENANTS} set, each tenant has its own"),
+            ));
+        }
+    }
+    (tenants, access)
+}
+
+/// [`TENANT_API_KEYS`]: `{ "<key>": { "<tenant>": ["/path", …] } }`.
+fn read_grants(env: &Env, tenants: &[Tenant], problems: &mut Vec<Problem>) -> Option<Access> {
+    let bad = |problems: &mut Vec<Problem>, why: &str| {
+        problems.push(Problem::new(TENANT_API_KEYS, why));
+        None
+    };
+    let Some(text) = raw(env, TENANT_API_KEYS).filter(|t| !t.trim().is_empty()) else {
+        return bad(problems, "is missing or empty");
+    };
+    let Ok(serde_json::Value::Object(keys)) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return bad(
+            problems,
+            "must be a JSON object: { \"<key>\": { \"<tenant>\": [\"/path\", …] } }",
+        );
+    };
+    let mut list = Vec::new();
+    let mut grants = Vec::new();
+    for (key, allowed) in &keys {
+        if key.trim().len() < MIN_KEY_LEN || key.contains(',') {
+            return bad(
+                problems,
+                &format!("has a key shorter than {MIN_KEY_LEN} characters, or with a comma"),
+            );
+        }
+        let Some(allowed) = allowed.as_object() else {
+            return bad(
+                problems,
+                "must map each key to an object of tenants and their paths",
+            );
+        };
+        let mut grant = Vec::new();
+        for (tenant, paths) in allowed {
+            let Some(index) = tenants.iter().position(|t| t.name.as_deref() == Some(tenant)) else {
+                return bad(problems, "grants a tenant that AUTOPAY_TENANTS does not declare");
+            };
+            let paths: Option<Vec<String>> = paths.as_array().and_then(|ps| {
+                ps.iter()
+                    .map(|p| {
+                        p.as_str()
+                            .filter(|p| {
+                                p.starts_with('/')
+                                    && !crate::api::smuggles_separator(p)
+                                    && !p.contains(['?', '#', '\\'])
+                            })
+                            .map(str::to_owned)
+                    })
+                    .collect()
+            });
+            let Some(paths) = paths else {
+                return bad(
+                    problems,
+                    "must give each tenant a list of paths starting with `/`",
+                );
+            };
+            grant.push((index, paths));
+        }
+        list.push(key.trim().to_owned());
+        grants.push(grant);
+    }
+    let Some(digests) = CallerKeys::parse(&list.join(",")) else {
+        return bad(problems, "has no usable key");
+    };
+    Some(Access::Tenants(digests, grants))
+}
+
+/// A value checked by the settings' rules; a refusal is kept, named as `source` names it.
+fn checked<T>(source: &Source, problems: &mut Vec<Problem>, r: Result<T, crate::Error>) -> Option<T> {
+    r.map_err(|e| problems.push(problem_from_error(source, e))).ok()
+}
+
+/// The problem an `invalid_config` error describes, named by its setting.
+fn problem_from_error(source: &Source, e: crate::Error) -> Problem {
+    let variable = e.field().and_then(settings::variable_name).unwrap_or(API_BASE);
+    let setting = match (source, e.field()) {
+        (Source::Tenant { name, .. }, Some(f @ (field::TOKEN_PARAMS | field::TOKEN_HEADERS))) => {
+            format!("{TENANTS}.{name}.{}", settings::option_name(f).unwrap_or(f))
+        }
+        _ => source.name(variable),
+    };
+    let problem = match e {
+        crate::Error::InvalidConfig { reason, .. } => reason,
+        other => other.to_string(),
+    };
+    Problem { setting, problem }
+}
+
+/// One tenant's configuration from `source`; `None` when something is wrong (in `problems`).
+fn read_tenant(source: &Source, name: Option<&str>, problems: &mut Vec<Problem>) -> Option<Tenant> {
+    let before = problems.len();
+    let set = |variable: &str| source.get(variable).filter(|v| !v.trim().is_empty());
+    let required = |problems: &mut Vec<Problem>, variable: &'static str| match set(variable) {
+        Some(v) => Some(v),
+        None => {
+            problems.push(Problem::new(source.name(variable), "is missing or empty"));
+            None
+        }
+    };
+    let client_id = required(problems, CLIENT_ID);
+    let client_auth = checked(
+        source,
+        problems,
+        settings::client_auth(set(CLIENT_AUTH).as_deref()),
+    );
+    // the secret is required unless the client signs with a key (then the builder refuses one)
+    let secret = match (client_auth, set(CLIENT_SECRET)) {
+        (Some(ClientAuth::PrivateKeyJwt), s) => Some(s.map(ClientSecret::new)),
+        _ => required(problems, CLIENT_SECRET).map(|s| Some(ClientSecret::new(s))),
+    };
+    let private_key = match set(PRIVATE_KEY) {
+        None => Some(None),
+        Some(text) => {
+            let (alg, kid) = (set(PRIVATE_KEY_ALG), set(PRIVATE_KEY_ID));
+            let x5c = match set(X5C).as_deref().map(str::trim) {
+                None | Some("false") => Ok(false),
+                Some("true") => Ok(true),
+                Some(_) => Err(crate::Error::config(field::X5C, "must be true or false")),
+            };
+            let key = PrivateKey::parse(&text, alg.as_deref(), kid.as_deref()).and_then(|key| {
+                match set(CERTIFICATE) {
+                    Some(pem) => key.with_certificate(&pem, x5c?),
+                    None => x5c.map(|_| key),
+                }
+            });
+            checked(source, problems, key).map(Some)
+        }
+    };
+    let body = checked(
+        source,
+        problems,
+        settings::body_format(set(TOKEN_REQUEST).as_deref()),
+    );
+    let limits = checked(
+        source,
+        problems,
+        parse_limits(&set(MINT_BUDGET).unwrap_or_default()),
+    );
+    let default_expires_in = match set(DEFAULT_EXPIRES_IN) {
+        None => Some(None),
+        Some(v) => {
+            // whole seconds, or refused (a float parser would bring 10 KB of tables)
+            let secs = v.trim().parse::<u64>().map_or(f64::NAN, |n| n as f64);
+            checked(source, problems, settings::default_expires_in(secs)).map(Some)
+        }
+    };
+    let url = |problems: &mut Vec<Problem>, variable: &'static str, core: &str, default: Option<&str>| {
+        let value = source.get(variable).filter(|v| !v.is_empty());
+        let Some(value) = value.or_else(|| default.map(str::to_owned)) else {
+            return checked(source, problems, Err(settings::api_base_required()));
+        };
+        checked(source, problems, settings::url(core, normalize_url(&value)))
+    };
+    let token_url = url(problems, TOKEN_URL, field::TOKEN_URL, Some(DEFAULT_TOKEN_URL));
+    // Autopay's API is the default only for Autopay's tokens
+    let api_default = token_url
+        .as_deref()
+        .map_or(Some(DEFAULT_API_BASE_URL), settings::default_api_base);
+    let api_base = url(problems, API_BASE, field::API_BASE_URL, api_default);
+    let audience = match source.get(AUDIENCE).filter(|v| !v.is_empty()) {
+        Some(v) if v == "none" => None,
+        Some(v) => Some(v),
+        None => Some(DEFAULT_AUDIENCE.into()),
+    };
+    let (id, token_url, api_base, client_auth, body, default_expires_in, private_key, secret, limits) = (
+        client_id?,
+        token_url?,
+        api_base?,
+        client_auth?,
+        body?,
+        default_expires_in?,
+        private_key?,
+        secret?,
+        limits?,
+    );
+    let mut config = Config::builder(&token_url, &id)
+        .client_auth(client_auth)
+        .body(body)
+        .audience(audience.as_deref())
+        .credentials(secret, private_key);
+    if let Some(scope) = set(SCOPE) {
+        config = config.scope(scope.trim());
+    }
+    for resource in set(RESOURCE).iter().flat_map(|r| r.split_whitespace()) {
+        config = config.resource(resource);
+    }
+    if let Some(secs) = default_expires_in {
+        config = config.default_expires_in(secs);
+    }
+    if let Source::Tenant { object, .. } = source {
+        config = config.label(name.unwrap_or_default());
+        for (option, core) in [
+            ("tokenParams", field::TOKEN_PARAMS),
+            ("tokenHeaders", field::TOKEN_HEADERS),
+        ] {
+            let Some(v) = object.get(option) else { continue };
+            let Some(pairs) = v.as_object() else {
+                problems.push(problem_from_error(
+                    source,
+                    crate::Error::config(core, "must be an object of strings"),
+                ));
+                continue;
+            };
+            for (k, v) in pairs {
+                let v = v.as_str().unwrap_or("\u{0}");
+                config = if option == "tokenParams" {
+                    config.param(k, v)
+                } else {
+                    config.header(k, v)
+                };
+            }
+        }
+    }
+    match config.build() {
+        Ok(config) if problems.len() == before => Some(Tenant {
+            name: name.map(str::to_owned),
+            config,
+            policy: Policy {
+                limits,
+                ..Policy::default()
+            },
+            api_base,
+        }),
+        Ok(_) => None,
+        Err(e) => {
+            problems.push(problem_from_error(source, e));
+            None
+        }
     }
 }

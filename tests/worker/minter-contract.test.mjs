@@ -10,11 +10,12 @@ import { auth, storedRecord, useWorker, CLIENT_SECRET } from './helpers.mjs';
 
 const ctx = useWorker();
 
-/** Asks the object named `name` directly, with the isolates' wire: `{ ask, … }` → JSON. */
-async function ask(mf, name, body) {
+/** Asks the object named `name` directly, with the isolates' wire: `{ tenant, key, ask, … }` →
+ * JSON (the single tenant: `tenant` null, `key` the name the object is known by). */
+async function ask(mf, name, body, envelope = { tenant: null, key: name }) {
   const ns = await mf.getDurableObjectNamespace('TOKEN_MINTER');
   const stub = ns.get(ns.idFromName(name));
-  const r = await stub.fetch('https://token-minter.internal/', { method: 'POST', body: JSON.stringify(body) });
+  const r = await stub.fetch('https://token-minter.internal/', { method: 'POST', body: JSON.stringify({ ...envelope, ...body }) });
   return { status: r.status, body: await r.json() };
 }
 
@@ -46,4 +47,14 @@ test('the Durable Object keeps the minting contract: one mint for 50 concurrent 
   const again = await ask(mf, name, { ask: 'token' });
   assert.equal(again.body.access_token, newer, 'the object keeps it too');
   assert.equal(ctx.emu.stats().minted, 2, 'and nothing more was minted');
+
+  // an object serves the one configuration and tenant it was named for: an ask that names
+  // another is refused, never answered with this object's token
+  const foreign = await ask(mf, name, { ask: 'token' }, { tenant: null, key: 'autopay-auth:v3:another' });
+  assert.equal(foreign.status, 400);
+  assert.equal(foreign.body.access_token, undefined);
+  const tenant = await ask(mf, name, { ask: 'token' }, { tenant: 'beta', key: name });
+  assert.equal(tenant.status, 400);
+  assert.equal(tenant.body.access_token, undefined);
+  assert.equal(ctx.emu.stats().minted, 2);
 });
