@@ -215,7 +215,10 @@ async fn healthz(req: Request, iso: &Isolate, only: Option<usize>) -> Result<Res
         let desk = &iso.desks[t];
         parts.push((desk.name.as_deref(), tenant_health(desk).await));
     }
-    if let [(None, one)] = parts.as_slice() {
+    // the single tenant, or one tenant's own /t/<tenant>/healthz: its fields at the top
+    if let [(name, one)] = parts.as_slice()
+        && (name.is_none() || only.is_some())
+    {
         return reply::raw_json(200, one.clone());
     }
     let tenants: Vec<String> = parts
