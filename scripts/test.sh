@@ -6,6 +6,12 @@ cd "$(dirname "$0")/.."
 bash scripts/setup-test.sh
 source scripts/env.sh
 
+echo "== style and lints: cargo fmt --check, cargo clippy -D warnings (native, the npm edge, the Worker)"
+cargo fmt --check
+cargo clippy --all-targets --features native -- -D warnings
+cargo clippy --all-targets --target wasm32-unknown-unknown --features npm -- -D warnings
+cargo clippy --target wasm32-unknown-unknown --features worker --target-dir target/worker-check -- -D warnings
+
 echo "== core and the native client (cargo test, feature native: against the emulator and redis-server)"
 # the examples as users run them (the native example and the mixed fleet's Rust instance)
 cargo build --features native --examples
