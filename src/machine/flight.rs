@@ -100,6 +100,13 @@ impl Flight {
         Some((now + MINT_POLL_MAX_MS).min(until))
     }
 
+    /// The minting lock was taken: the double check under it gets a `store_wait_ms` of its
+    /// own — failures of the store before the lock do not shorten it, or a holder would mint
+    /// past a token its predecessor stored, because the reads before the lock had failed.
+    pub(crate) fn locked(&mut self) {
+        self.outage_until = None;
+    }
+
     /// A token request begins.
     pub(crate) fn attempt(&mut self, now: u64) {
         if self.attempts == 0 {

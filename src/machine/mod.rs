@@ -498,6 +498,7 @@ impl Machine {
                 call.lock = Lock::Held {
                     until: flight.claim_sent + self.policy.lock_ttl_ms(),
                 };
+                self.flights.current_mut().locked();
                 // double-checked locking: the holder before may have saved and released since
                 // this flight's read
                 self.recheck(now)

@@ -11,6 +11,9 @@
 //!   and tasks. One may crash (its tasks are dropped; it restarts cold) or be paused — as
 //!   `SIGSTOP`, a frozen Lambda or a long GC pause would: none of its tasks runs, its timers and
 //!   answers wait, and the world goes on; when it resumes, everything it waited for is late.
+//! - **Configurations**: each process may hold several clients that differ in one field (their
+//!   scope: tenants), each with its own callers, over the one store; they crash, pause and jump
+//!   together. Tokens say which configuration's request minted them.
 //! - **The store** is atomic (Redis, Deno KV, DynamoDB: `put_if_absent`, `delete_if`), eventually
 //!   consistent (Workers KV: no lock, a read sees the newest write older than a drawn lag, every
 //!   write kept inside the lag, one write per second per key, TTLs of at least 60 s), or absent.
@@ -26,9 +29,11 @@
 //!   never while another instance holds a live lock it has not released ("never two live
 //!   locks"), unless the sender declared the store unreachable (`storeOutage: 'mint'`);
 //! - a record is deleted from the store only when it holds a revoked token;
-//! - no caller is ever handed a token past its true expiry;
+//! - no caller is ever handed a token past its true expiry, or one minted for another
+//!   configuration; no token request is sent for another configuration than its sender's;
 //! - (at the end) at most one mint per half token lifetime outside a store outage and the
-//!   tokens lost with a crashed or paused holder; every caller failure is counted by its code.
+//!   tokens lost with a crashed or paused holder, for each configuration; every caller failure
+//!   is counted by its code.
 #![allow(dead_code)]
 
 use std::cell::{Cell, RefCell};
@@ -68,6 +73,10 @@ impl StoreKind {
 #[derive(Clone, Debug)]
 pub struct Scenario {
     pub instances: usize,
+    /// Configurations each instance holds, over the one store (tenants: each differs from the
+    /// others in its scope and label). Each has its own callers, lock, fleet state and token;
+    /// every serve checks that the token was minted for the caller's own configuration.
+    pub tenants: usize,
     pub duration_ms: u64,
     pub token_life_s: u64,
     pub store: StoreKind,
@@ -121,6 +130,7 @@ impl Scenario {
     pub fn new(seed: u64) -> Self {
         Self {
             instances: 100,
+            tenants: 1,
             duration_ms: 86_400_000,
             token_life_s: 3_600,
             store: StoreKind::Atomic,
@@ -176,8 +186,9 @@ impl Scenario {
         if rng.unit() < 0.2 {
             policy.store_outage = StoreOutage::Fail;
         }
-        Scenario {
+        let mut drawn = Scenario {
             instances: rng.range((2, 24)) as usize,
+            tenants: 1,
             duration_ms,
             token_life_s,
             store,
@@ -200,7 +211,12 @@ impl Scenario {
             quota: None,
             policy,
             seed,
+        };
+        // drawn last, so that every choice before it is what it was with one configuration
+        if rng.unit() < 0.3 {
+            drawn.tenants = rng.range((2, 3)) as usize;
         }
+        drawn
     }
 }
 
@@ -308,6 +324,10 @@ struct Claim {
 
 #[derive(Default)]
 struct Inst {
+    /// The process this instance is a configuration of (its siblings crash, pause and jump
+    /// with it), and which configuration.
+    process: usize,
+    tenant: usize,
     epoch: u64,
     alive: bool,
     paused: bool,
@@ -374,7 +394,7 @@ pub struct World {
     /// The tokens minted: true expiry, and whether it counts as an exception.
     tokens: RefCell<HashMap<String, u64>>,
     /// Mint times (true), with whether each is an exception (outage, lost with its holder).
-    mint_times: RefCell<Vec<(u64, bool)>>,
+    mint_times: RefCell<Vec<(u64, bool, usize)>>,
     /// Every token request: its instance, whether it is out, answered or lost with its holder
     /// (crashed or paused while it was out), and the mint it made.
     inflight: RefCell<Vec<(usize, Out, Option<usize>)>>,
@@ -384,8 +404,11 @@ pub struct World {
     /// When something happened that costs the fleet one more mint, by a documented cause (a
     /// token revoked, a record whose write failed, a holder stopped with its lock): each
     /// exempts the first mint after it from the interval count.
-    debts: RefCell<Vec<u64>>,
-    quiet_until: Cell<u64>,
+    debts: RefCell<Vec<(u64, usize)>>,
+    /// Per configuration: until when the endpoint's `Retry-After` runs.
+    quiet_until: RefCell<Vec<u64>>,
+    /// Per configuration, its cache key (for the sealer, which is told only its key).
+    keys: RefCell<Vec<String>>,
     /// The declared quota's window: its start, and the requests in it.
     quota_used: RefCell<(u64, u64)>,
     newest_token: RefCell<Option<String>>,
@@ -519,8 +542,9 @@ impl World {
                 insts[i].claim
             ));
         }
+        // one configuration's lock says nothing of another's
         for (j, other) in insts.iter().enumerate() {
-            if j != i && live(&other.claim) {
+            if j != i && other.tenant == insts[i].tenant && live(&other.claim) {
                 self.violation(format!(
                     "instance {i} sent a token request while instance {j} holds a live lock: two live locks"
                 ));
@@ -528,12 +552,12 @@ impl World {
         }
     }
 
-    /// The endpoint's answer to a request arriving now.
-    fn answer(&self, i: usize, slot: usize) -> TokenResponse {
+    /// The endpoint's answer to a request for configuration `tenant` arriving now.
+    fn answer(&self, i: usize, slot: usize, tenant: usize) -> TokenResponse {
         let now = self.now();
         let mut r = self.r.borrow_mut();
         r.token_requests += 1;
-        if now < self.quiet_until.get() {
+        if now < self.quiet_until.borrow()[tenant] {
             r.requests_during_cooldown += 1;
         }
         // the declared quota: this window's requests, this one included
@@ -570,8 +594,8 @@ impl World {
             .map(|(_, _, ra)| *ra);
         if let Some(retry_after) = storm {
             r.rate_limited += 1;
-            self.quiet_until
-                .set(self.quiet_until.get().max(now + retry_after * 1000));
+            let quiet = &mut self.quiet_until.borrow_mut()[tenant];
+            *quiet = (*quiet).max(now + retry_after * 1000);
             return TokenResponse {
                 status: 429,
                 retry_after: Some(retry_after.to_string()),
@@ -590,14 +614,15 @@ impl World {
         }
         let mut r = self.r.borrow_mut();
         r.mints += 1;
-        let token = format!("t{}", r.mints);
+        // the token says which configuration's request minted it: `k<tenant>t<n>`
+        let token = format!("k{tenant}t{}", r.mints);
         let alone = self.store_down() || self.insts.borrow()[i].alone;
         if alone {
             r.mints_during_outage += 1;
         }
         drop(r);
         let index = self.mint_times.borrow().len();
-        self.mint_times.borrow_mut().push((now, alone));
+        self.mint_times.borrow_mut().push((now, alone, tenant));
         if self.trace {
             println!("{now:>10} i{i:<3} minted (alone {alone})");
         }
@@ -632,7 +657,8 @@ impl World {
             .as_ref()
             .is_some_and(|c| !c.released && c.expires > now);
         if holds {
-            self.debts.borrow_mut().push(self.now());
+            let tenant = self.insts.borrow()[i].tenant;
+            self.debts.borrow_mut().push((self.now(), tenant));
         }
         for (inst, out, _) in self.inflight.borrow_mut().iter_mut() {
             if *inst == i && *out == Out::Sent {
@@ -641,9 +667,15 @@ impl World {
         }
     }
 
-    fn served(&self, token: &str) {
+    fn served(&self, i: usize, token: &str) {
         let now = self.now();
         self.r.borrow_mut().served += 1;
+        let tenant = self.insts.borrow()[i].tenant;
+        if tenant_of(token) != Some(tenant) {
+            self.violation(format!(
+                "instance {i} (configuration {tenant}) was served {token}, minted for another configuration"
+            ));
+        }
         let expires = self.tokens.borrow().get(token).copied();
         match expires {
             Some(t) if now < t => {}
@@ -666,6 +698,11 @@ impl World {
 
 // ---------------------------------------------------------------------------------------------
 // The host's parts, as the real driver sees them.
+
+/// The configuration a token was minted for (`k<tenant>t<n>`).
+fn tenant_of(token: &str) -> Option<usize> {
+    token.strip_prefix('k')?.split('t').next()?.parse().ok()
+}
 
 /// A virtual clock: true time plus this instance's offset; sleeping is a timer.
 #[derive(Clone)]
@@ -720,6 +757,18 @@ impl SimStore {
         T: 'static,
         F: FnOnce(&Rc<World>) -> Result<T, StoreError> + 'static,
     {
+        self.call_as(false, op)
+    }
+
+    /// [`Self::call`]; for a call that writes a record (`record`), one that fails at the store
+    /// leaves the token only in its minter's memory, and the fleet will mint once more after the
+    /// lock's life: a debt of the writer's configuration, whether or not its caller is still
+    /// there to hear of the failure.
+    fn call_as<T, F>(&self, record: bool, op: F) -> impl Future<Output = Result<T, StoreError>> + use<T, F>
+    where
+        T: 'static,
+        F: FnOnce(&Rc<World>) -> Result<T, StoreError> + 'static,
+    {
         let w = Rc::clone(&self.w);
         w.r.borrow_mut().store_calls += 1;
         // at least 1 ms: the store acts half-way, strictly before the answer is back
@@ -734,12 +783,17 @@ impl SimStore {
             now + rtt
         };
         let slot = Rc::clone(&answer);
+        let inst = self.inst;
         w.job(now + rtt / 2, move |w| {
             let result = if w.store_down() || fault {
                 Err(StoreError("simulated store fault".into()))
             } else {
                 op(w)
             };
+            if record && result.is_err() {
+                let tenant = w.insts.borrow()[inst].tenant;
+                w.debts.borrow_mut().push((w.now(), tenant));
+            }
             *slot.borrow_mut() = Some(result);
         });
         let done = until(&w, back);
@@ -752,21 +806,12 @@ impl SimStore {
         }
     }
 
-    /// A call that writes a record: if it fails (or answers late), the token lives only in its
-    /// minter's memory, and the fleet will mint once more after the lock's life.
+    /// A call that writes a record (see [`Self::call_as`]).
     fn call_then<F>(&self, record: bool, op: F) -> impl Future<Output = Result<(), StoreError>> + use<F>
     where
         F: FnOnce(&Rc<World>) -> Result<(), StoreError> + 'static,
     {
-        let w = Rc::clone(&self.w);
-        let call = self.call(op);
-        async move {
-            let result = call.await;
-            if record && result.is_err() {
-                w.debts.borrow_mut().push(w.now());
-            }
-            result
-        }
+        self.call_as(record, op)
     }
 
     fn lag(&self) -> u64 {
@@ -896,12 +941,23 @@ pub struct SimTransport {
 impl Transport for SimTransport {
     fn send(
         &self,
-        _request: TokenRequest,
+        request: TokenRequest,
         _timeout_ms: u64,
     ) -> impl Future<Output = Result<TokenResponse, Error>> {
         let w = Rc::clone(&self.w);
         let i = self.inst;
         w.check_send(i);
+        // whom the request is for, as the real Endpoint wrote it: its scope (`s<tenant>`)
+        let body: serde_json::Value = serde_json::from_str(&request.body).expect("a JSON body");
+        let tenant = body["scope"]
+            .as_str()
+            .and_then(|s| s.strip_prefix('s')?.parse().ok())
+            .unwrap_or(0);
+        if tenant != w.insts.borrow()[i].tenant {
+            w.violation(format!(
+                "instance {i} sent a token request for configuration {tenant}"
+            ));
+        }
         let slot = {
             let mut inflight = w.inflight.borrow_mut();
             inflight.push((i, Out::Sent, None));
@@ -912,7 +968,7 @@ impl Transport for SimTransport {
         let answer: Rc<RefCell<Option<TokenResponse>>> = Rc::new(RefCell::new(None));
         let put = Rc::clone(&answer);
         w.job(now + rtt / 2, move |w| {
-            *put.borrow_mut() = Some(w.answer(i, slot))
+            *put.borrow_mut() = Some(w.answer(i, slot, tenant))
         });
         let done = until(&w, now + rtt);
         async move {
@@ -932,18 +988,25 @@ impl Transport for SimTransport {
 
 /// The real sealer, with sealing failing by the plan (nonces from the run's seed, so runs are
 /// byte for byte the same).
-pub struct SimSeal(Sealer);
+pub struct SimSeal(Sealer, usize);
 
 impl Seal for SimSeal {
     fn new(secret: &ClientSecret, context: &str) -> Self {
-        SimSeal(Sealer::new(secret, context))
+        // which configuration it seals for: the one whose key its context starts with
+        let tenant = world()
+            .keys
+            .borrow()
+            .iter()
+            .position(|k| context.starts_with(k.as_str()))
+            .unwrap_or(0);
+        SimSeal(Sealer::new(secret, context), tenant)
     }
 
     async fn seal_text(&self, plain: &str) -> Option<String> {
         let w = world();
         if w.draw() < w.s.seal_faults {
             if TokenRecord::decode(plain).is_some() {
-                w.debts.borrow_mut().push(w.now());
+                w.debts.borrow_mut().push((w.now(), self.1));
             }
             return None;
         }
@@ -994,11 +1057,16 @@ pub type SimHost = Parts<Endpoint<SimTransport, SimClock>, SimStore, SimClock, W
 pub type Manager = TokenManager<SimHost>;
 
 fn manager(w: &Rc<World>, inst: usize) -> Manager {
-    let config = Config::builder("https://as.sim.example/token", "sim-client")
+    let tenant = w.insts.borrow()[inst].tenant;
+    let mut config = Config::builder("https://as.sim.example/token", "sim-client")
         .client_secret(ClientSecret::new("sim-secret"))
-        .audience(None)
-        .build()
-        .expect("a valid config");
+        .audience(None);
+    // many configurations: each its own scope (the one field that differs) and label
+    if w.s.tenants > 1 {
+        config = config.scope(&format!("s{tenant}")).label(&format!("t{tenant}"));
+    }
+    let config = config.build().expect("a valid config");
+    w.keys.borrow_mut()[tenant] = config.cache_key().to_owned();
     let clock = SimClock {
         w: Rc::clone(w),
         inst,
@@ -1039,7 +1107,9 @@ fn start(w: &Rc<World>, i: usize) {
     let epoch = w.insts.borrow()[i].epoch;
     let gap = w.rng.borrow_mut().exp(w.s.request_gap_ms).max(1);
     w.job(w.now() + gap, move |w| requests(w, i, epoch));
-    if let Some(mean) = w.s.crash_every_ms {
+    if let Some(mean) = w.s.crash_every_ms
+        && w.insts.borrow()[i].tenant == 0
+    {
         let t = w.now() + w.rng.borrow_mut().exp(mean);
         w.job(t, move |w| {
             if w.insts.borrow()[i].epoch == epoch {
@@ -1071,7 +1141,7 @@ fn request(w: &Rc<World>, i: usize) {
             match m.get().await {
                 Ok(lookup) => {
                     let token = lookup.served.record.access_token.clone();
-                    world.served(&token);
+                    world.served(i, &token);
                     if let Some(refresh) = lookup.refresh {
                         world.spawn(i, refresh.run());
                     }
@@ -1089,7 +1159,23 @@ fn request(w: &Rc<World>, i: usize) {
     });
 }
 
+/// The instances of `i`'s process: one per configuration, `i` among them.
+fn siblings(w: &World, i: usize) -> Vec<usize> {
+    let insts = w.insts.borrow();
+    let p = insts[i].process;
+    (0..insts.len()).filter(|&j| insts[j].process == p).collect()
+}
+
+/// The process of instance `i` crashes: every configuration it holds, and starts again cold
+/// within a minute.
 fn crash(w: &Rc<World>, i: usize) {
+    let back = w.now() + w.range((1_000, 60_000));
+    for j in siblings(w, i) {
+        crash_one(w, j, back);
+    }
+}
+
+fn crash_one(w: &Rc<World>, i: usize, back: u64) {
     if !w.insts.borrow()[i].alive {
         return;
     }
@@ -1107,11 +1193,17 @@ fn crash(w: &Rc<World>, i: usize) {
     }
     // its tasks are dropped (their I/O already sent still reaches the store)
     w.tasks.borrow_mut().retain(|_, t| t.inst != i);
-    let back = w.now() + w.range((1_000, 60_000));
     w.job(back, move |w| start(w, i));
 }
 
+/// The process of instance `i` is paused for `length`: every configuration it holds.
 fn pause(w: &Rc<World>, i: usize, length: u64) {
+    for j in siblings(w, i) {
+        pause_one(w, j, length);
+    }
+}
+
+fn pause_one(w: &Rc<World>, i: usize, length: u64) {
     {
         let insts = w.insts.borrow();
         if !insts[i].alive || insts[i].paused {
@@ -1140,8 +1232,11 @@ fn jumps(w: &Rc<World>, i: usize, mean: u64) {
         // instances is what the margin is for, not a fault of the client
         let cap = (w.s.token_life_s * 1000) / 20;
         let jump = w.range((1, 30_000));
-        let offset = &mut w.insts.borrow_mut()[i].offset;
-        *offset = (*offset + jump).min(cap);
+        // one clock per process
+        for j in siblings(w, i) {
+            let offset = &mut w.insts.borrow_mut()[j].offset;
+            *offset = (*offset + jump).min(cap);
+        }
         jumps(w, i, mean);
     });
 }
@@ -1150,10 +1245,11 @@ fn revocations(w: &Rc<World>, mean: u64) {
     let t = w.now() + w.rng.borrow_mut().exp(mean).max(1);
     w.job(t, move |w| {
         if let Some(token) = w.newest_token.borrow().clone()
-            && w.revoked.borrow_mut().insert(token)
+            && w.revoked.borrow_mut().insert(token.clone())
         {
             w.r.borrow_mut().revocations += 1;
-            w.debts.borrow_mut().push(w.now());
+            let tenant = tenant_of(&token).unwrap_or(0);
+            w.debts.borrow_mut().push((w.now(), tenant));
             if w.trace {
                 println!("{:>10} revoked the newest token", w.now());
             }
@@ -1172,7 +1268,7 @@ pub struct Sim {
 
 impl Sim {
     pub fn new(s: Scenario) -> Self {
-        let n = s.instances;
+        let (n, tenants) = (s.instances, s.tenants.max(1));
         let w = Rc::new(World {
             rng: RefCell::new(Rng::new(s.seed)),
             trace: std::env::var_os("AUTOPAY_SIM_TRACE").is_some(),
@@ -1182,7 +1278,15 @@ impl Sim {
             timers: RefCell::new(BinaryHeap::new()),
             jobs: RefCell::new(HashMap::new()),
             kv: RefCell::new(Kv::default()),
-            insts: RefCell::new((0..n).map(|_| Inst::default()).collect()),
+            insts: RefCell::new(
+                (0..n * tenants)
+                    .map(|v| Inst {
+                        process: v / tenants,
+                        tenant: v % tenants,
+                        ..Inst::default()
+                    })
+                    .collect(),
+            ),
             tasks: RefCell::new(HashMap::new()),
             next_task: Cell::new(0),
             ready: Arc::new(Mutex::new(VecDeque::new())),
@@ -1192,7 +1296,8 @@ impl Sim {
             sealed_tokens: RefCell::new(HashMap::new()),
             revoked: RefCell::new(HashSet::new()),
             debts: RefCell::new(Vec::new()),
-            quiet_until: Cell::new(0),
+            quiet_until: RefCell::new(vec![0; tenants]),
+            keys: RefCell::new(vec![String::new(); tenants]),
             quota_used: RefCell::default(),
             newest_token: RefCell::new(None),
             r: RefCell::new(Report::default()),
@@ -1205,9 +1310,12 @@ impl Sim {
         let w = self.w;
         WORLD.with(|slot| *slot.borrow_mut() = Some(Rc::clone(&w)));
         let _clear = ClearWorld;
-        for i in 0..w.s.instances {
+        let all = w.insts.borrow().len();
+        for i in 0..all {
             w.job(0, move |w| start(w, i));
-            if let Some(mean) = w.s.clock_jump_every_ms {
+            if let Some(mean) = w.s.clock_jump_every_ms
+                && w.insts.borrow()[i].tenant == 0
+            {
                 jumps(&w, i, mean);
             }
         }
@@ -1285,10 +1393,12 @@ fn run_ready(w: &Rc<World>) {
 
 fn finish(w: &Rc<World>) -> Report {
     let life = w.s.token_life_s * 1000;
+    let tenants = w.s.tenants.max(1);
     let mut r = w.r.borrow().clone();
-    r.intervals = w.s.duration_ms as f64 / (life as f64 * w.s.policy.refresh_ratio);
+    // refresh intervals of every configuration
+    r.intervals = tenants as f64 * w.s.duration_ms as f64 / (life as f64 * w.s.policy.refresh_ratio);
     // a token request whose holder crashed or was paused while it was out: its token is lost
-    let mut exceptions: Vec<bool> = w.mint_times.borrow().iter().map(|(_, alone)| *alone).collect();
+    let mut exceptions: Vec<bool> = w.mint_times.borrow().iter().map(|(_, alone, _)| *alone).collect();
     for (_, out, index) in w.inflight.borrow().iter() {
         if let (Out::Lost, Some(index)) = (*out, index) {
             if !exceptions[*index] {
@@ -1297,34 +1407,36 @@ fn finish(w: &Rc<World>) -> Report {
             exceptions[*index] = true;
         }
     }
-    // each debt exempts the first mint after it that is not exempt already
+    // each debt exempts the first mint of its configuration after it that is not exempt already
     let mut debts = w.debts.borrow().clone();
     debts.sort_unstable();
-    let times: Vec<u64> = w.mint_times.borrow().iter().map(|(t, _)| *t).collect();
-    for debt in debts {
-        if let Some(k) = (0..times.len()).find(|&k| times[k] >= debt && !exceptions[k]) {
+    let mints = w.mint_times.borrow().clone();
+    for (debt, tenant) in debts {
+        if let Some(k) =
+            (0..mints.len()).find(|&k| mints[k].0 >= debt && mints[k].2 == tenant && !exceptions[k])
+        {
             exceptions[k] = true;
         }
     }
     let outage = w.s.outage;
     let in_outage = |t: u64| outage.is_some_and(|(from, len)| t >= from && t < from + len + life);
-    let mut times: Vec<u64> = w
-        .mint_times
-        .borrow()
-        .iter()
-        .zip(&exceptions)
-        .filter(|((t, _), exception)| !**exception && !in_outage(*t))
-        .map(|((t, _), _)| *t)
-        .collect();
-    times.sort_unstable();
     let window = life / 2;
     let mut worst = 0;
-    let mut lo = 0;
-    for hi in 0..times.len() {
-        while times[hi] - times[lo] >= window {
-            lo += 1;
+    for tenant in 0..tenants {
+        let mut times: Vec<u64> = mints
+            .iter()
+            .zip(&exceptions)
+            .filter(|((t, _, of), exception)| *of == tenant && !**exception && !in_outage(*t))
+            .map(|((t, _, _), _)| *t)
+            .collect();
+        times.sort_unstable();
+        let mut lo = 0;
+        for hi in 0..times.len() {
+            while times[hi] - times[lo] >= window {
+                lo += 1;
+            }
+            worst = worst.max(hi - lo + 1);
         }
-        worst = worst.max(hi - lo + 1);
     }
     r.worst_interval = worst as u64;
     r
