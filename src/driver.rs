@@ -21,9 +21,10 @@ use crate::error::Error;
 use crate::fleet::{FLEET_SUFFIX, FleetState};
 use crate::host::{Host, Observe};
 use crate::lifecycle::{Phase, Policy};
+use crate::machine::StoreError;
 use crate::machine::{Action, Call, Machine, Refusal, Served, Shared, StoreOp, StoreRead, Want};
 use crate::record::{MIN_STORE_TTL_SECS, TokenRecord};
-use crate::seams::{Clock, Notify, Seal, Store, StoreError, TokenSource};
+use crate::seams::{Clock, Notify, Seal, Store, TokenSource};
 use crate::stats::Stats;
 
 /// Appended to the cache key for the minting lock in stores that support `put_if_absent`.

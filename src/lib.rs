@@ -81,7 +81,7 @@ pub use lifecycle::{
 };
 pub use machine::{
     Action, BudgetWindow, CLOCK_SKEW_MS, Call, MINT_LOCK_GRACE_MS, MINT_POLL_MAX_MS, MINT_POLL_MIN_MS,
-    Machine, Refusal, Served, Shared, Source, StoreOp, StoreRead, Want,
+    Machine, Refusal, Served, Shared, Source, StoreError, StoreOp, StoreRead, Want,
 };
 pub use quota::{Declared, Limit, MAX_DECLARED, QUOTA_HEADERS, Window, declared, parse_limits};
 pub use record::{MIN_STORE_TTL_SECS, TokenRecord};
@@ -90,8 +90,7 @@ pub use seal::{
     split_sealed,
 };
 pub use seams::{
-    Clock, Endpoint, NoSigner, Notify, ReadOnlyStore, Seal, Signer, Store, StoreError, TokenSource,
-    Transport, Wakers,
+    Clock, Endpoint, NoSigner, Notify, ReadOnlyStore, Seal, Signer, Store, TokenSource, Transport, Wakers,
 };
 pub use secret::ClientSecret;
 pub use stats::Stats;

@@ -9,7 +9,7 @@ use std::task::{Poll, Waker};
 use crate::assertion::{PrivateKey, assertion_signing_input, finish_assertion, fresh_jti};
 use crate::config::Config;
 use crate::error::Error;
-use crate::machine::Shared;
+use crate::machine::{Shared, StoreError};
 use crate::quota::{Declared, declared};
 use crate::record::{MIN_STORE_TTL_SECS, TokenRecord};
 use crate::secret::ClientSecret;
@@ -154,17 +154,6 @@ impl<T: Transport, C: Clock, G: Signer> TokenSource for Endpoint<T, C, G> {
             .lock()
             .map(|mut d| std::mem::take(&mut *d))
             .unwrap_or_default()
-    }
-}
-
-/// A store failure: counted and survived, never shown to the caller as a token error.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StoreError(pub String);
-
-impl StoreError {
-    /// A value that could not be sealed (no randomness or no crypto here): nothing was written.
-    pub fn unsealed() -> Self {
-        StoreError("the value could not be sealed, so it was not written".into())
     }
 }
 

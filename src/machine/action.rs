@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
+use super::StoreError;
 use crate::error::Error;
 use crate::fleet::FleetState;
 use crate::record::TokenRecord;
-use crate::seams::StoreError;
 
 use super::{Call, Served};
 

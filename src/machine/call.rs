@@ -1,6 +1,8 @@
 //! A call: one caller's request as it goes through the machine — what it wants, whether it
 //! owns the flight, waits on it or has seen it land, and whether it holds the minting lock.
 
+use super::lock::Lock;
+
 /// What a caller wants.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Want {
@@ -24,19 +26,6 @@ pub(crate) enum Role {
     /// Its flight ended (`None`: it was declared dead before its answer came): serve what it
     /// left (or its error), never start another.
     Landed(Option<u64>),
-}
-
-/// Whether a call holds the shared store's minting lock.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Lock {
-    /// Not held.
-    No,
-    /// Held until `until` (the claim's send time plus the lock's life, by this instance's
-    /// clock): released once the token (or the failure) is written. Past `until` it may be
-    /// another's: no token request is sent without claiming it again.
-    Held { until: u64 },
-    /// Its release is under way.
-    Releasing,
 }
 
 /// One caller's request, threaded through the events of the machine.

@@ -35,7 +35,7 @@
 //!   a hold (a refusal) or a backoff (5xx) beside the record, and every instance that reads it
 //!   answers with that error instead of asking; the budget's window is merged the same way.
 //!
-//! When the store cannot be reached, [`StoreOutage`] decides: mint alone, at most once per
+//! When the store cannot be reached, [`crate::StoreOutage`] decides: mint alone, at most once per
 //! rotation spacing, or fail after [`Policy::store_wait_ms`].
 
 //! ## Parts
@@ -48,77 +48,50 @@
 //! - the **refusal hold** (`refusal.rs`): when a fresh token is refused again, stop minting;
 //! - the **outbox** (`outbox.rs`): events, and the [`Stats`] counted from them;
 //! - and what goes in and out: a [`Call`] (`call.rs`), the [`Action`]s and [`StoreOp`]s
-//!   (`action.rs`).
+//!   (`action.rs`), what a store can do and how it fails ([`Shared`], [`StoreError`]:
+//!   `store.rs` — the store seams depend on these, never the machine on the seams).
 
 mod action;
 mod budget;
 mod call;
 mod flight;
 mod gate;
+mod lock;
+mod outage;
 mod outbox;
+mod pool;
 mod refusal;
 mod slot;
+mod store;
+mod view;
 
 use std::sync::Arc;
 
 use crate::error::Error;
 use crate::fleet::FleetState;
-use crate::lifecycle::{LOCK_GRACE_MS, Phase, Policy, StoreOutage};
+use crate::lifecycle::{LOCK_GRACE_MS, Phase, Policy};
 use crate::quota::Declared;
 use crate::record::{MIN_STORE_TTL_SECS, TokenRecord};
-use crate::seams::StoreError;
-use crate::stats::Stats;
 
 pub use action::{Action, Refusal, StoreOp, StoreRead};
 pub use budget::BudgetWindow;
 pub use call::{Call, Want};
 pub use flight::{MINT_POLL_MAX_MS, MINT_POLL_MIN_MS};
 pub use slot::{CLOCK_SKEW_MS, Served, Source};
+pub use store::{Shared, StoreError};
 
 use budget::Budget;
-use call::{Lock, Role};
+use call::Role;
 use flight::{Flight, Flights, Purpose, Rng, Step, Then};
 use gate::Gate;
+use lock::Lock;
+use outage::{Outage, Without};
 use outbox::{Note, Outbox};
 use refusal::RefusalHold;
 use slot::Slot;
 
 /// Slack added to the bounds of I/O steps (a flight step's deadline, the minting lock's life).
 pub const MINT_LOCK_GRACE_MS: u64 = LOCK_GRACE_MS;
-
-/// What the store behind a machine can do — the machine's input, which decides the actions it
-/// is sent: none goes to a store that cannot take it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Shared {
-    /// No shared store: memory only.
-    Memory,
-    /// Read, never written: a cache in front of a minting authority that writes it.
-    ReadOnly,
-    /// Read and written (records, the fleet state); no lock (Workers KV, a Durable Object's
-    /// own storage).
-    ReadWrite,
-    /// Read, written, and an atomic `put_if_absent` for the minting lock (Redis, Deno KV,
-    /// DynamoDB): processes sharing it mint once between them.
-    Locking,
-}
-
-impl Shared {
-    /// Whether records and the fleet state are written to it.
-    pub fn writes(self) -> bool {
-        matches!(self, Shared::ReadWrite | Shared::Locking)
-    }
-}
-
-impl From<bool> for Shared {
-    /// `true`: a store that locks; `false`: none.
-    fn from(has_store: bool) -> Self {
-        if has_store {
-            Shared::Locking
-        } else {
-            Shared::Memory
-        }
-    }
-}
 
 /// The lifecycle machine of one cache key. Plain data: `Send`, no futures, no clock.
 #[derive(Clone, Debug)]
@@ -132,8 +105,8 @@ pub struct Machine {
     gate: Gate,
     budget: Budget,
     refusals: RefusalHold,
-    /// When this instance last minted alone because the store could not be reached.
-    outage_minted_at: Option<u64>,
+    /// What to do when the store cannot be reached.
+    outage: Outage,
     rng: Rng,
     outbox: Outbox,
     store_ops: Vec<StoreOp>,
@@ -161,7 +134,7 @@ impl Machine {
             gate: Gate::default(),
             budget: Budget::default(),
             refusals: RefusalHold::default(),
-            outage_minted_at: None,
+            outage: Outage::default(),
             rng: Rng::seeded(jitter),
             outbox: Outbox::default(),
             store_ops: Vec::new(),
@@ -176,16 +149,6 @@ impl Machine {
         self
     }
 
-    /// The lifecycle policy.
-    pub fn policy(&self) -> &Policy {
-        &self.policy
-    }
-
-    /// The counters so far.
-    pub fn stats(&self) -> Stats {
-        self.outbox.stats()
-    }
-
     /// A store operation failed outside a flight (a [`StoreOp`], say): counted, and an event.
     pub fn store_failed(&mut self, now: u64, error: &StoreError) {
         self.outbox.note(now, Note::StoreError(error));
@@ -196,68 +159,10 @@ impl Machine {
         self.outbox.note(0, Note::StoreRejected);
     }
 
-    /// What happened since the last call, oldest first.
-    pub fn take_events(&mut self) -> Vec<crate::Event> {
-        self.outbox.take()
-    }
-
-    /// The store operations asked since the last call (see [`StoreOp`]).
-    pub fn take_store_ops(&mut self) -> Vec<StoreOp> {
-        std::mem::take(&mut self.store_ops)
-    }
-
-    /// The phase of `record` for this instance at `now`.
-    pub fn phase_of(&self, record: &TokenRecord, now: u64) -> Phase {
-        self.slot.phase(&self.policy, record, now)
-    }
-
-    /// The token in memory and its phase, if there is one.
-    pub fn current(&self, now: u64) -> Option<(Phase, Arc<TokenRecord>)> {
-        self.slot.current(&self.policy, now)
-    }
-
-    /// What a health report shows without minting or adopting anything: the token held (`Ok`),
-    /// else whether the store should be looked at (`Err(true)`: one that is read; the record
-    /// found there is judged with [`Machine::phase_of`] and not kept).
-    pub fn peek(&self, now: u64) -> Result<(Phase, Arc<TokenRecord>), bool> {
-        self.current(now).ok_or(self.shared != Shared::Memory)
-    }
-
-    /// A token that may be served without asking the machine again until the returned instant:
-    /// the refresh point of a fresh token.
-    pub fn lease(&self, now: u64) -> Option<(Arc<TokenRecord>, u64)> {
-        self.slot.lease(&self.policy, now)
-    }
-
-    /// The next instant at which the machine's answers change by themselves: the flight's
-    /// deadline, the end of a backoff, the token's refresh point or end of usable life.
-    pub fn next_deadline(&self, now: u64) -> Option<u64> {
-        let flight = self.flights.current().map(|f| f.deadline);
-        [
-            flight,
-            self.gate.backoff_ends(now),
-            self.slot.deadline(&self.policy, now),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
-    }
-
-    /// Whether a flight ended since the last call: the driver then wakes the callers waiting.
-    pub fn take_landed(&mut self) -> bool {
-        self.flights.take_landed()
-    }
-
     /// A deadline passed: a flight past its deadline is forgotten as dead, so that its waiters
     /// and later callers start anew. Called by every event; hosts may also call it alone.
     pub fn timeout(&mut self, now: u64) {
         self.flights.expire(now);
-    }
-
-    /// Why no token request may be made now, if one may not: a cooldown (with the seconds
-    /// left), a hold, or the backoff after a failed flight.
-    pub fn admit(&self, now: u64) -> Result<(), Error> {
-        self.gate.admit(now)
     }
 
     /// The API refused `token`.
@@ -287,11 +192,6 @@ impl Machine {
         refusal
     }
 
-    /// Whether a refused token is being kept (see [`Machine::refused`]).
-    pub fn refusals_held(&self, now: u64) -> bool {
-        self.refusals.holding(now)
-    }
-
     /// Forgets the token in memory (it is never taken back from the store) and in a writable
     /// store (a [`StoreOp::Delete`]), and this instance's holds: the user says something
     /// changed. The fleet's gate and budget (in the store) stay.
@@ -301,15 +201,10 @@ impl Machine {
         self.refusals.clear();
         // the user asks for a new token: one more may be minted alone while the store is down
         // (the mint budget still caps it)
-        self.outage_minted_at = None;
+        self.outage = Outage::default();
         if self.shared.writes() {
             self.store_ops.push(StoreOp::Delete);
         }
-    }
-
-    /// The mint budget's window now, to keep across restarts.
-    pub fn budget_window(&self) -> BudgetWindow {
-        self.budget.window()
     }
 
     /// Takes back a window kept from before a restart: its requests count against the budget as
@@ -324,17 +219,6 @@ impl Machine {
         for d in self.budget.learn(now, declared) {
             self.outbox.note(now, Note::Quota(&d));
         }
-    }
-
-    /// What each quota the token endpoint declared has left at `now`, less what was sent
-    /// since it said: `(name, size, left, reset instant)`.
-    pub fn quotas(&self, now: u64) -> Vec<(String, Option<u64>, u64, u64)> {
-        self.budget.quota_left(now)
-    }
-
-    /// Token requests in the window and the budget, at `now`.
-    pub fn budget_use(&self, now: u64) -> (u64, u64) {
-        self.budget.usage(now, &self.policy)
     }
 
     /// A caller wants a token — or, for a call already in the machine, has waited as told.
@@ -432,54 +316,23 @@ impl Machine {
         self.claim(now, false)
     }
 
-    /// The fleet state read from the store: its budget window is merged into this instance's,
-    /// and a gate still closed is kept here too.
+    /// The fleet state read from the store, adopted (see `pool.rs`); a gate it closes is a
+    /// cooldown to tell of.
     fn adopt_fleet(&mut self, now: u64, fleet: &FleetState) {
-        // the budget is pooled only where the fleet agrees who mints (a store that locks):
-        // instances on a store that cannot lock each mint on their own, so pooling their
-        // budgets would only refuse callers; each keeps its own (a runaway one is still capped)
         let pooled = self.shared == Shared::Locking;
-        if pooled {
-            self.budget
-                .adopt(now, &self.policy, &fleet.sent, fleet.lifetime_ms, &fleet.declared);
-        } else {
-            // the vendor's word holds for every instance, pooled or not
-            self.budget.learn(now, &fleet.declared);
-        }
-        let gate = fleet
-            .gate
-            .as_ref()
-            .filter(|g| pooled || !matches!(g.error, Error::MintBudgetExhausted { .. }));
-        if let Some((ms, error)) = gate.and_then(|g| self.gate.adopt(now, g)) {
+        if let Some((ms, error)) =
+            pool::adopt(now, &self.policy, pooled, &mut self.budget, &mut self.gate, fleet)
+        {
             self.outbox.note(now, Note::Cooldown { error, ms });
         }
     }
 
-    /// The fleet state to write beside the record: this instance's budget window and its
-    /// closed gate, if any; with the TTL that keeps it while either matters.
+    /// The fleet state to write beside the record (see `pool.rs`).
     fn fleet_state(&self, now: u64) -> Option<(FleetState, u64)> {
         if !self.shared.writes() {
             return None;
         }
-        let sent = self.budget.live(now, &self.policy);
-        let gate = self.gate.closed(now);
-        let keep_until = self
-            .budget
-            .keep_until(now, &self.policy)
-            .into_iter()
-            .chain(gate.as_ref().map(|g| g.until_ms))
-            .max()?;
-        let ttl = keep_until
-            .saturating_sub(now)
-            .div_ceil(1000)
-            .max(self.min_ttl_secs);
-        let state = FleetState {
-            sent,
-            lifetime_ms: self.budget.lifetime(),
-            gate,
-            declared: self.budget.declared(now),
-        };
-        Some((state, ttl))
+        pool::state(now, &self.policy, self.min_ttl_secs, &self.budget, &self.gate)
     }
 
     /// The owner's claim of the minting lock came back: `true` taken, `false` held by another
@@ -495,9 +348,7 @@ impl Machine {
         };
         match claim {
             Ok(true) => {
-                call.lock = Lock::Held {
-                    until: flight.claim_sent + self.policy.lock_ttl_ms(),
-                };
+                call.lock = Lock::taken(flight.claim_sent, &self.policy);
                 self.flights.current_mut().locked();
                 // double-checked locking: the holder before may have saved and released since
                 // this flight's read
@@ -526,8 +377,8 @@ impl Machine {
         }
     }
 
-    /// The store cannot be reached, so the fleet cannot agree on who mints: [`StoreOutage`]
-    /// decides what this instance does.
+    /// The store cannot be reached, so the fleet cannot agree on who mints: after
+    /// `store_wait_ms` of trying, the outage policy decides what this instance does.
     fn outage(&mut self, now: u64, call: &mut Call) -> Action {
         // a blip is not an outage: the store is tried again for `store_wait_ms` (a renewal
         // does not wait: the held token is served, and the renewal backs off)
@@ -535,26 +386,17 @@ impl Machine {
         if let Some(at) = flight.poll_outage(now, &self.policy) {
             return self.pause(now, call, at, Then::Read);
         }
-        if flight.purpose == Purpose::Renew {
-            let reason = "the store cannot be reached: the held token is served, and the \
-                          renewal is tried again later";
-            return self.outage_failed(now, call, reason);
-        }
-        match self.policy.store_outage {
-            StoreOutage::Mint => {
-                let lifetime = self.budget.lifetime();
-                let spacing = lifetime.map_or(0, |l| self.policy.rotation_spacing_ms(l));
-                if self.outage_minted_at.is_some_and(|t| now < t + spacing) {
-                    let reason = "the store cannot be reached, and this instance already minted \
-                                  without it this token lifetime";
-                    return self.outage_failed(now, call, reason);
-                }
-                self.outage_minted_at = Some(now);
+        let purpose = flight.purpose;
+        match self
+            .outage
+            .decide(now, &self.policy, purpose, self.budget.lifetime())
+        {
+            Without::MintAlone => {
                 self.outbox.note(now, Note::StoreOutage { minted: true });
                 self.flights.current_mut().alone = true;
                 self.mint(now, call)
             }
-            StoreOutage::Fail => self.outage_failed(now, call, "the store did not answer within storeWaitMs"),
+            Without::Fail(reason) => self.outage_failed(now, call, reason),
         }
     }
 
@@ -685,10 +527,8 @@ impl Machine {
     fn keep_minted(&mut self, now: u64, call: &mut Call, rec: TokenRecord) -> Action {
         let rec = Arc::new(rec);
         let store = self.storable(now, &rec);
-        // a token the store cannot take (too short-lived for its shortest TTL) keeps the lock
-        // until it expires, so the waiters do not mint another
-        if store.is_none() && matches!(call.lock, Lock::Held { .. }) {
-            call.lock = Lock::No;
+        if store.is_none() {
+            call.lock.keep_to_expiry();
         }
         self.slot.keep(rec, Source::Network);
         self.save_or_serve(now, call, store, self.fleet_state(now))
@@ -704,13 +544,8 @@ impl Machine {
             written = false;
             self.store_failed(now, e);
         }
-        match call.lock {
-            Lock::Held { .. } if written => {
-                call.lock = Lock::Releasing;
-                return Action::Unlock;
-            }
-            Lock::Held { .. } | Lock::Releasing => call.lock = Lock::No,
-            Lock::No => {}
+        if call.lock.saved(written) {
+            return Action::Unlock;
         }
         self.want(now, call)
     }
@@ -742,8 +577,7 @@ impl Machine {
 
     /// Frees the lock this call holds (nothing was written), or serves.
     fn release_or_serve(&mut self, now: u64, call: &mut Call) -> Action {
-        if matches!(call.lock, Lock::Held { .. }) {
-            call.lock = Lock::Releasing;
+        if call.lock.release() {
             return Action::Unlock;
         }
         self.want(now, call)
@@ -862,13 +696,9 @@ impl Machine {
     /// past the mint budget. Refused, the flight ends with that error (a budget refusal under
     /// the lock is written for the fleet before the lock is freed).
     fn mint(&mut self, now: u64, call: &mut Call) -> Action {
-        // a lock whose life has passed (this process was paused, its clock jumped) may be
-        // another's by now: no token request without claiming it again (the claim is followed
-        // by the double check, which takes the token another holder stored meanwhile)
-        if let Lock::Held { until } = call.lock
-            && now + self.policy.mint_bound_ms() > until
-        {
-            call.lock = Lock::No;
+        // a lock whose life has passed may be another's by now: claimed again (and the claim
+        // is followed by the double check, which takes the token another holder stored meanwhile)
+        if call.lock.fences(now, &self.policy) {
             return self.claim(now, false);
         }
         if let Err(e) = self.gate.admit(now) {

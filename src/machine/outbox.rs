@@ -1,11 +1,11 @@
 //! What the machine tells the world: the one table from what happened to the counters
 //! ([`Stats`]) and to the [`Event`]s the host's observer is handed.
 
+use super::StoreError;
 use crate::code;
 use crate::error::Error;
 use crate::events::{Event, EventKind};
 use crate::quota::Declared;
-use crate::seams::StoreError;
 use crate::stats::Stats;
 
 /// Something worth counting or telling.
