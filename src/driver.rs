@@ -175,6 +175,24 @@ impl<H: Host> TokenManager<H> {
         self.inner.machine().next_deadline(self.inner.now())
     }
 
+    /// Takes back what the fleet keeps in the store beside the record (the mint budget's
+    /// window, a gate still closed, the quotas declared) without minting: for an instance that
+    /// starts where a budget or a cooldown must hold at once (a restarted minting authority).
+    /// A store that cannot be read is left for the next flight to find.
+    pub async fn recall(&self) {
+        let inner = &self.inner;
+        let Some(store) = inner.host.store() else {
+            return;
+        };
+        let Ok(Some(value)) = inner.bounded("get", store.get(&inner.fleet_key)).await else {
+            return;
+        };
+        let text = inner.fleet_sealer.open_text(&value).await;
+        if let Some(fleet) = text.as_deref().and_then(FleetState::decode) {
+            inner.touch(|m, now| m.recall(now, &fleet));
+        }
+    }
+
     /// The token this manager would serve next, with its phase, without minting: memory, else
     /// the store (read, not adopted). For health reports.
     pub async fn peek(&self) -> Option<(Phase, Arc<TokenRecord>)> {

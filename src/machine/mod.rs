@@ -316,6 +316,12 @@ impl Machine {
         self.claim(now, false)
     }
 
+    /// The fleet state read from the store outside a flight (an instance that starts where
+    /// the fleet's budget and gate must hold at once): adopted as a flight's read adopts it.
+    pub fn recall(&mut self, now: u64, fleet: &FleetState) {
+        self.adopt_fleet(now, fleet);
+    }
+
     /// The fleet state read from the store, adopted (see `pool.rs`); a gate it closes is a
     /// cooldown to tell of.
     fn adopt_fleet(&mut self, now: u64, fleet: &FleetState) {
