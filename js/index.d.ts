@@ -226,7 +226,8 @@ export type TokenSource = 'memory' | 'kv' | 'network';
 
 export interface TokenInfo {
   accessToken: string;
-  tokenType: 'Bearer';
+  /** The token type as the token endpoint sent it (`Bearer`, `bearer`…); `fetch` presents it as RFC 6750 spells the scheme. */
+  tokenType: string;
   scope: string | null;
   /** Absolute expiry, ms since the Unix epoch (counted from when the request was sent). */
   expiresAt: number;
@@ -322,12 +323,12 @@ export class AutopayAuth {
 }
 
 /** Options of a registry of clients: `max`, named `clients`, and options every client shares (`kv`, `fetch`, `logger`, `telemetry`, a policy…). */
-export interface AutopayAuthClientsOptions extends Partial<AutopayAuthOptions> {
+export type AutopayAuthClientsOptions = Partial<AutopayAuthCommonOptions> & {
   /** Most clients kept at once; the least recently used is let go past it. Default 100. */
   max?: number;
   /** Named credential sets, as `define(name, options)` each. */
   clients?: Record<string, Partial<AutopayAuthOptions>>;
-}
+};
 
 /**
  * Many credential sets in one process or isolate: one client per configuration identity (its

@@ -6,6 +6,7 @@
 
 use crate::config::{BodyFormat, ClientAuth, DEFAULT_API_BASE_URL, check_url, is_autopay_token_url};
 use crate::error::{Error, field};
+use crate::lifecycle::{Policy, StoreOutage};
 use crate::wire::MAX_LIFETIME_SECS;
 
 /// One setting: its core [`field`], its npm option and its Worker variable (if it has one).
@@ -66,11 +67,27 @@ pub const SETTINGS: &[Setting] = &[
         "defaultExpiresInSec",
         Some("AUTOPAY_DEFAULT_EXPIRES_IN"),
     ),
-    s(field::REFRESH_RATIO, "refreshRatio", None),
-    s(field::EXPIRY_MARGIN, "expiryMarginSec", None),
-    s(field::EXPIRY_MARGIN_RATIO, "expiryMarginRatio", None),
-    s(field::REFRESH_JITTER, "refreshJitterSec", None),
-    s(field::REQUEST_TIMEOUT, "timeoutMs", None),
+    s(
+        field::REFRESH_RATIO,
+        "refreshRatio",
+        Some("AUTOPAY_REFRESH_RATIO"),
+    ),
+    s(
+        field::EXPIRY_MARGIN,
+        "expiryMarginSec",
+        Some("AUTOPAY_EXPIRY_MARGIN_SEC"),
+    ),
+    s(
+        field::EXPIRY_MARGIN_RATIO,
+        "expiryMarginRatio",
+        Some("AUTOPAY_EXPIRY_MARGIN_RATIO"),
+    ),
+    s(
+        field::REFRESH_JITTER,
+        "refreshJitterSec",
+        Some("AUTOPAY_REFRESH_JITTER_SEC"),
+    ),
+    s(field::REQUEST_TIMEOUT, "timeoutMs", Some("AUTOPAY_TIMEOUT_MS")),
     s(field::STORE_TIMEOUT, "storeTimeoutMs", None),
     s(field::STORE_OUTAGE, "storeOutage", None),
     s(field::STORE_WAIT, "storeWaitMs", None),
@@ -120,6 +137,98 @@ pub fn option_name(core: &str) -> Option<&'static str> {
 /// The Worker variable that sets a core field.
 pub fn variable_name(core: &str) -> Option<&'static str> {
     find(core).and_then(|s| s.variable)
+}
+
+/// A number setting of the lifecycle [`Policy`]: its core field, the range it may take (in the
+/// unit users write: seconds for `…Sec`), and how many of the policy's unit one of those is.
+struct PolicyNumber {
+    field: &'static str,
+    min: f64,
+    max: f64,
+    range: &'static str,
+    scale: f64,
+}
+
+const fn n(field: &'static str, min: f64, max: f64, range: &'static str, scale: f64) -> PolicyNumber {
+    PolicyNumber {
+        field,
+        min,
+        max,
+        range,
+        scale,
+    }
+}
+
+/// Every number setting of the policy, with its range: the one table both edges check against.
+const POLICY_NUMBERS: &[PolicyNumber] = &[
+    n(field::REFRESH_RATIO, 0.01, 1.0, "0.01 to 1", 1.0),
+    n(field::EXPIRY_MARGIN, 0.0, 86_400.0, "0 to 86400", 1000.0),
+    n(field::EXPIRY_MARGIN_RATIO, 0.0, 0.5, "0 to 0.5", 1.0),
+    n(field::REFRESH_JITTER, 0.0, 3_600.0, "0 to 3600", 1000.0),
+    n(field::REQUEST_TIMEOUT, 1.0, 600_000.0, "1 to 600000", 1.0),
+    n(field::STORE_TIMEOUT, 1.0, 60_000.0, "1 to 60000", 1.0),
+    n(field::STORE_WAIT, 0.0, 600_000.0, "0 to 600000", 1.0),
+];
+
+/// The lifecycle policy from an edge's settings: `number(field)` gives a number setting's value
+/// as the user wrote it (`None` when unset; `NaN` for one that is not a number), `store_outage`
+/// the `storeOutage` text, `limits` the mint budget. Every value is checked against the one
+/// table of ranges; a refusal names the core field.
+pub fn policy(
+    number: &dyn Fn(&'static str) -> Option<f64>,
+    store_outage: Option<&str>,
+    limits: Vec<crate::quota::Limit>,
+) -> Result<Policy, Error> {
+    let d = Policy::default();
+    // `default` in the policy's unit (ms); a value set is in the user's unit, scaled
+    let value = |field: &'static str, default: u64| -> Result<u64, Error> {
+        let spec = POLICY_NUMBERS
+            .iter()
+            .find(|p| p.field == field)
+            .expect("a policy number");
+        Ok(match number(field) {
+            None => default,
+            Some(v) if v.is_finite() && (spec.min..=spec.max).contains(&v) => (v * spec.scale) as u64,
+            Some(_) => {
+                return Err(Error::config(
+                    field,
+                    format!("must be a number from {}", spec.range),
+                ));
+            }
+        })
+    };
+    let ratio = |field: &'static str, default: f64| -> Result<f64, Error> {
+        let spec = POLICY_NUMBERS
+            .iter()
+            .find(|p| p.field == field)
+            .expect("a policy number");
+        match number(field) {
+            None => Ok(default),
+            Some(v) if v.is_finite() && (spec.min..=spec.max).contains(&v) => Ok(v),
+            Some(_) => Err(Error::config(
+                field,
+                format!("must be a number from {}", spec.range),
+            )),
+        }
+    };
+    let policy = Policy {
+        refresh_ratio: ratio(field::REFRESH_RATIO, d.refresh_ratio)?,
+        expiry_margin_ms: value(field::EXPIRY_MARGIN, d.expiry_margin_ms)?,
+        expiry_margin_ratio: ratio(field::EXPIRY_MARGIN_RATIO, d.expiry_margin_ratio)?,
+        refresh_jitter_ms: value(field::REFRESH_JITTER, d.refresh_jitter_ms)?,
+        request_timeout_ms: value(field::REQUEST_TIMEOUT, d.request_timeout_ms)?,
+        store_timeout_ms: value(field::STORE_TIMEOUT, d.store_timeout_ms)?,
+        store_wait_ms: value(field::STORE_WAIT, d.store_wait_ms)?,
+        store_outage: match store_outage.map(str::trim) {
+            None | Some("mint") => StoreOutage::Mint,
+            Some("fail") => StoreOutage::Fail,
+            Some(_) => return Err(Error::config(field::STORE_OUTAGE, "must be 'mint' or 'fail'")),
+        },
+        limits,
+        ..d
+    };
+    policy.validate()?;
+    Ok(policy)
 }
 
 /// `client_secret_post` (the default when absent), `client_secret_basic` or `private_key_jwt`.

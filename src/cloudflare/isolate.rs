@@ -185,8 +185,14 @@ pub fn current(env: &Env) -> Result<Rc<Isolate>, Vec<Problem>> {
             .with_notify(Ticks)
             .with_seal::<WebSealer>()
             .with_observer(isolate_log as fn(&Event));
-        let tokens = TokenManager::new(&tenant.config, Policy::default(), jitter(), host)
-            .map_err(|e| problem(e.to_string()))?;
+        // the tenant's refresh point and margins; the budget is the minter's (an isolate's calls
+        // to it are not token requests)
+        let policy = Policy {
+            limits: Vec::new(),
+            ..tenant.policy.clone()
+        };
+        let tokens =
+            TokenManager::new(&tenant.config, policy, jitter(), host).map_err(|e| problem(e.to_string()))?;
         let holder = Object::new();
         set(&holder, "lease", &JsValue::NULL);
         desks.push(Desk {

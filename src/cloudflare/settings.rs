@@ -91,7 +91,8 @@ pub struct Tenant {
     /// `None`: the one tenant of the single-tenant settings.
     pub name: Option<String>,
     pub config: Config,
-    /// The lifecycle policy: the defaults, with the mint budget's limits.
+    /// The lifecycle policy: the settings' (refresh point, margins, timeout) with the mint
+    /// budget's limits.
     pub policy: Policy,
     pub api_base: String,
 }
@@ -153,27 +154,11 @@ fn present(env: &Env, name: &str) -> bool {
     Reflect::get(env, &JsValue::from_str(name)).is_ok_and(|v| !v.is_undefined() && !v.is_null())
 }
 
-/// The names whose raw values decide the settings (the tenants' own secrets included).
-const FIXED: [&str; 21] = [
-    CLIENT_ID,
-    CLIENT_SECRET,
+/// The Worker's own names besides the settings' variables ([`settings::SETTINGS`]).
+const KEYS_AND_TENANTS: [&str; 5] = [
     PROXY_API_KEYS,
     HEALTH_API_KEYS,
     OPERATOR_API_KEYS,
-    TOKEN_URL,
-    AUDIENCE,
-    API_BASE,
-    TOKEN_REQUEST,
-    CLIENT_AUTH,
-    PRIVATE_KEY,
-    PRIVATE_KEY_ALG,
-    PRIVATE_KEY_ID,
-    CERTIFICATE,
-    X5C,
-    SCOPE,
-    RESOURCE,
-    DEFAULT_EXPIRES_IN,
-    MINT_BUDGET,
     TENANTS,
     TENANT_API_KEYS,
 ];
@@ -184,7 +169,12 @@ pub type Fingerprint = Vec<Option<String>>;
 /// The fingerprint of `env`, with the secrets of the tenants `names` (those the settings last
 /// built from it declared: a change of [`TENANTS`] changes the fingerprint by itself).
 pub fn fingerprint(env: &Env, names: &[&str]) -> Fingerprint {
-    let mut out: Fingerprint = FIXED.iter().map(|n| raw(env, n)).collect();
+    let mut out: Fingerprint = settings::SETTINGS
+        .iter()
+        .filter_map(|s| s.variable)
+        .chain(KEYS_AND_TENANTS)
+        .map(|n| raw(env, n))
+        .collect();
     for name in names {
         out.extend(TENANT_SECRETS.iter().map(|s| raw(env, &tenant_secret(name, s))));
     }
@@ -235,6 +225,29 @@ impl Source<'_> {
                     .find(|s| s.variable == Some(variable))?
                     .option;
                 json_text(object.get(option)?)
+            }
+        }
+    }
+
+    /// The number a policy setting holds (`None` unset, `NaN` not a number): a tenant's JSON
+    /// number, or a variable's text read by the platform's `Number` (strict: `"0.7x"` is NaN,
+    /// and no float parser comes into the wasm).
+    fn number(&self, variable: &str) -> Option<f64> {
+        match self {
+            Source::Env(env) => {
+                let text = raw(env, variable).filter(|v| !v.trim().is_empty())?;
+                // `new Number(text)`: the conversion by `Number(…)`, strict (js-sys deprecates the
+                // constructor for numbers made from Rust numbers, which this is not)
+                #[allow(deprecated)]
+                let n = js_sys::Number::new(&JsValue::from_str(text.trim()));
+                Some(n.value_of())
+            }
+            Source::Tenant { object, .. } => {
+                let option = settings::SETTINGS
+                    .iter()
+                    .find(|s| s.variable == Some(variable))?
+                    .option;
+                object.get(option).map(|v| v.as_f64().unwrap_or(f64::NAN))
             }
         }
     }
@@ -584,6 +597,9 @@ fn read_tenant(source: &Source, name: Option<&str>, problems: &mut Vec<Problem>)
         problems,
         parse_limits(&set(MINT_BUDGET).unwrap_or_default()),
     );
+    // the lifecycle policy, by the one table of names and ranges both edges use
+    let number = |core: &'static str| settings::variable_name(core).and_then(|v| source.number(v));
+    let policy = limits.and_then(|limits| checked(source, problems, settings::policy(&number, None, limits)));
     let default_expires_in = match set(DEFAULT_EXPIRES_IN) {
         None => Some(None),
         Some(v) => {
@@ -610,7 +626,7 @@ fn read_tenant(source: &Source, name: Option<&str>, problems: &mut Vec<Problem>)
         Some(v) => Some(v),
         None => Some(DEFAULT_AUDIENCE.into()),
     };
-    let (id, token_url, api_base, client_auth, body, default_expires_in, private_key, secret, limits) = (
+    let (id, token_url, api_base, client_auth, body, default_expires_in, private_key, secret, policy) = (
         client_id?,
         token_url?,
         api_base?,
@@ -619,7 +635,7 @@ fn read_tenant(source: &Source, name: Option<&str>, problems: &mut Vec<Problem>)
         default_expires_in?,
         private_key?,
         secret?,
-        limits?,
+        policy?,
     );
     let mut config = Config::builder(&token_url, &id)
         .client_auth(client_auth)
@@ -663,10 +679,7 @@ fn read_tenant(source: &Source, name: Option<&str>, problems: &mut Vec<Problem>)
         Ok(config) if problems.len() == before => Some(Tenant {
             name: name.map(str::to_owned),
             config,
-            policy: Policy {
-                limits,
-                ..Policy::default()
-            },
+            policy,
             api_base,
         }),
         Ok(_) => None,

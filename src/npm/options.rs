@@ -10,8 +10,8 @@ use crate::js::normalize_url;
 use crate::npm::observe::Logger;
 use crate::settings;
 use crate::{
-    ClientSecret, Config, DEFAULT_AUDIENCE, DEFAULT_TOKEN_URL, Error, Limit, Policy, PrivateKey, StoreOutage,
-    Window, field, parse_limits,
+    ClientSecret, Config, DEFAULT_AUDIENCE, DEFAULT_TOKEN_URL, Error, Limit, Policy, PrivateKey, Window,
+    field, parse_limits,
 };
 
 const KNOWN: &[&str] = &[
@@ -272,17 +272,6 @@ fn mint_budget(obj: &JsValue) -> Result<Vec<Limit>, Error> {
     Ok(limits)
 }
 
-fn number(obj: &JsValue, key: &str, default: f64, (min, max, range): (f64, f64, &str)) -> Result<f64, Error> {
-    let v = get(obj, key);
-    if absent(&v) {
-        return Ok(default);
-    }
-    match v.as_f64() {
-        Some(n) if n.is_finite() && (min..=max).contains(&n) => Ok(n),
-        _ => Err(Error::config(key, format!("must be a number from {range}"))),
-    }
-}
-
 /// Parses a URL option (`key`, the core's field `core`) with the platform's WHATWG parser and
 /// checks it with the settings' rules.
 fn url(obj: &JsValue, core: &str, default: &str) -> Result<String, Error> {
@@ -377,55 +366,13 @@ impl Options {
         }
         let config = config.build()?;
 
-        let d = Policy::default();
-        let secs_to_ms = |key, default_ms: u64, range| {
-            Ok::<_, Error>((number(options, key, default_ms as f64 / 1000.0, range)? * 1000.0) as u64)
+        // the lifecycle policy, by the one table of names and ranges both edges use
+        let number = |core: &'static str| {
+            let v = get(options, settings::option_name(core).unwrap_or(core));
+            (!absent(&v)).then(|| v.as_f64().unwrap_or(f64::NAN))
         };
-        let policy = Policy {
-            refresh_ratio: number(options, "refreshRatio", d.refresh_ratio, (0.01, 1.0, "0.01 to 1"))?,
-            expiry_margin_ms: secs_to_ms(
-                "expiryMarginSec",
-                d.expiry_margin_ms,
-                (0.0, 86_400.0, "0 to 86400"),
-            )?,
-            expiry_margin_ratio: number(
-                options,
-                "expiryMarginRatio",
-                d.expiry_margin_ratio,
-                (0.0, 0.5, "0 to 0.5"),
-            )?,
-            refresh_jitter_ms: secs_to_ms(
-                "refreshJitterSec",
-                d.refresh_jitter_ms,
-                (0.0, 3_600.0, "0 to 3600"),
-            )?,
-            request_timeout_ms: number(
-                options,
-                "timeoutMs",
-                d.request_timeout_ms as f64,
-                (1.0, 600_000.0, "1 to 600000"),
-            )? as u64,
-            store_timeout_ms: number(
-                options,
-                "storeTimeoutMs",
-                d.store_timeout_ms as f64,
-                (1.0, 60_000.0, "1 to 60000"),
-            )? as u64,
-            store_outage: match string(options, "storeOutage", Some("mint"))?.as_str() {
-                "mint" => StoreOutage::Mint,
-                "fail" => StoreOutage::Fail,
-                _ => return Err(Error::config("storeOutage", "must be 'mint' or 'fail'")),
-            },
-            store_wait_ms: number(
-                options,
-                "storeWaitMs",
-                d.store_wait_ms as f64,
-                (0.0, 600_000.0, "0 to 600000"),
-            )? as u64,
-            limits: mint_budget(options)?,
-            ..d
-        };
-        policy.validate()?;
+        let store_outage = optional_string(options, "storeOutage")?;
+        let policy = settings::policy(&number, store_outage.as_deref(), mint_budget(options)?)?;
 
         let fetch = get(options, "fetch");
         let fetch = if absent(&fetch) {

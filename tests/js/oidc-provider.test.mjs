@@ -236,8 +236,18 @@ test('answers as real servers send them: bearer in any case, expires_in as a str
   try {
     const make = (extra = {}) => new AutopayAuth({ clientId: 'cid', clientSecret: 'emulated-secret', tokenUrl: emu.tokenUrl, logger: null, ...extra });
     emu.fault({ status: 200, raw: JSON.stringify({ access_token: 'tok-string', token_type: 'bearer', expires_in: '3600' }) });
-    const info = await make().getTokenInfo();
-    assert.equal(info.tokenType, 'Bearer');
+    // the type as the server sent it; presented on API calls as RFC 6750 spells the scheme
+    const seen = [];
+    const fetch = (url, init) => {
+      if (!String(url).includes('/api/')) return globalThis.fetch(url, init);
+      seen.push(new Headers(init.headers).get('authorization'));
+      return Promise.resolve(new Response('{}'));
+    };
+    const lower = make({ fetch, apiBaseUrl: `${emu.origin}/api` });
+    const info = await lower.getTokenInfo();
+    assert.equal(info.tokenType, 'bearer');
+    await lower.fetch('/v1/me');
+    assert.deepEqual(seen, ['Bearer tok-string']);
     assert.ok(info.expiresAt > Date.now() + 3_500_000 && info.expiresAt <= Date.now() + 3_600_000);
     emu.fault({ status: 200, raw: JSON.stringify({ access_token: 'tok-none', token_type: 'Bearer' }) });
     const e = await rejection(make().getToken());
