@@ -15,12 +15,14 @@
 //! The pieces, each in its own module: [`Config`] (what identifies a token, and its cache key),
 //! the wire format ([`build_token_request`], [`process_token_response`]), the lifecycle
 //! ([`Policy`], [`Phase`]), the stored [`TokenRecord`], the [`Machine`], the driver
-//! ([`TokenManager`]), and the one error type ([`Error`], serialised as [`ErrorReport`]).
+//! ([`TokenManager`]), and the one error type ([`Error`], serialised as [`ErrorReport`]). The
+//! sealing format ([`seal`]) and the assertion's layout ([`assertion`]) are modules of their own,
+//! for hosts that seal or sign with their own parts; the root exports what users need.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod api;
-mod assertion;
+pub mod assertion;
 mod authorize;
 mod base64;
 mod config;
@@ -36,7 +38,7 @@ mod lifecycle;
 mod machine;
 mod quota;
 mod record;
-mod seal;
+pub mod seal;
 mod seams;
 // the JS edges' settings (names and checks); natively only its tests use it
 mod secret;
@@ -59,10 +61,7 @@ pub use api::{
     UNFORWARDED_PREFIXES, call_api, check_within_base, gateway_status, is_forwardable_request_header,
     join_api_path, should_retry_api_call,
 };
-pub use assertion::{
-    ASSERTION_LIFETIME_SECS, ASSERTION_TYPE, KeyFormat, PrivateKey, SigningAlg, assertion_signing_input,
-    finish_assertion, fresh_jti, x5t_s256,
-};
+pub use assertion::{KeyFormat, PrivateKey, SigningAlg};
 pub use authorize::authorize;
 pub use config::{
     BodyFormat, CACHE_SCHEMA, ClientAuth, Config, ConfigBuilder, DEFAULT_API_BASE_URL, DEFAULT_AUDIENCE,
@@ -85,10 +84,7 @@ pub use machine::{
 };
 pub use quota::{Declared, Limit, MAX_DECLARED, QUOTA_HEADERS, Window, declared, parse_limits};
 pub use record::{MIN_STORE_TTL_SECS, TokenRecord};
-pub use seal::{
-    MAX_SEALED_LEN, NONCE_LEN, SEAL_SALT, SEALED_PREFIX, Sealer, TAG_LEN, encode_sealed, fresh_nonce,
-    split_sealed,
-};
+pub use seal::Sealer;
 pub use seams::{
     Clock, Endpoint, NoSigner, Notify, ReadOnlyStore, Seal, Signer, Store, TokenSource, Transport, Wakers,
 };

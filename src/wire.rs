@@ -148,7 +148,7 @@ fn authenticate<'a>(config: &'a Config, assertion: Option<&'a str>) -> Authentic
 }
 
 /// Builds the token request for `config`. `assertion` is the signed client assertion, which
-/// `private_key_jwt` needs (from [`crate::assertion_signing_input`] and a signer). With the
+/// `private_key_jwt` needs (from [`crate::assertion::assertion_signing_input`] and a signer). With the
 /// defaults this is exactly Autopay's contract: a JSON object of `client_id`, `client_secret`,
 /// `audience` and `grant_type`, in that order.
 pub fn build_token_request(config: &Config, assertion: Option<&str>) -> TokenRequest {

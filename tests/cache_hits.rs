@@ -1,6 +1,7 @@
 //! First call mints, later calls are memory hits; a second instance on the same store is a
 //! store hit; the store holds a versioned record with the remaining TTL and no secret.
 mod support;
+use autopay_auth::seal::SEALED_PREFIX;
 use autopay_auth::*;
 use support::*;
 

@@ -1,5 +1,5 @@
 //! [`Seal`](crate::Seal) with the platform's WebCrypto (`crypto.subtle`), in the format of
-//! [`crate::Sealer`]: HKDF-SHA256 from the client secret (salt [`SEAL_SALT`], the cache key as
+//! [`crate::Sealer`]: HKDF-SHA256 from the client secret (salt [`crate::seal::SEAL_SALT`], the cache key as
 //! `info`) derives a non-extractable AES-256-GCM key once per client; each write takes a fresh
 //! nonce from `crypto.getRandomValues`; the cache key is the associated data. Using the
 //! platform's cipher keeps it out of the wasm. A platform without WebCrypto (a page served
@@ -13,7 +13,8 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
 use super::set;
-use crate::{ClientSecret, NONCE_LEN, SEAL_SALT, Seal, encode_sealed, split_sealed};
+use crate::seal::{NONCE_LEN, SEAL_SALT, encode_sealed, split_sealed};
+use crate::{ClientSecret, Seal};
 
 /// Seals records with WebCrypto.
 pub(crate) struct WebSealer {
