@@ -311,7 +311,49 @@ mod tests {
             Some("defaultExpiresInSec")
         );
         assert_eq!(variable_name(field::API_BASE_URL), Some("AUTOPAY_API_BASE"));
-        assert_eq!(variable_name(field::REFRESH_RATIO), None);
+        assert_eq!(variable_name(field::REFRESH_RATIO), Some("AUTOPAY_REFRESH_RATIO"));
+        assert_eq!(variable_name(field::STORE_OUTAGE), None);
+    }
+
+    #[test]
+    fn the_policy_is_read_by_one_table_of_ranges() {
+        let none = |_: &'static str| None;
+        assert_eq!(policy(&none, None, Vec::new()).unwrap(), Policy::default());
+        let set = |f: &'static str| match f {
+            field::REFRESH_RATIO => Some(0.5),
+            field::EXPIRY_MARGIN => Some(60.0),
+            field::REQUEST_TIMEOUT => Some(2_000.0),
+            _ => None,
+        };
+        let p = policy(&set, Some("fail"), Vec::new()).unwrap();
+        assert_eq!(
+            (
+                p.refresh_ratio,
+                p.expiry_margin_ms,
+                p.request_timeout_ms,
+                p.store_outage
+            ),
+            (0.5, 60_000, 2_000, StoreOutage::Fail),
+            "seconds are scaled to the policy's milliseconds"
+        );
+        for (f, bad) in [
+            (field::REFRESH_RATIO, 1.5),
+            (field::REFRESH_RATIO, f64::NAN),
+            (field::EXPIRY_MARGIN_RATIO, 0.6),
+            (field::REQUEST_TIMEOUT, 0.0),
+            (field::REFRESH_JITTER, -1.0),
+        ] {
+            let one = move |g: &'static str| (g == f).then_some(bad);
+            assert_eq!(
+                policy(&one, None, Vec::new()).unwrap_err().field(),
+                Some(f),
+                "{f} = {bad}"
+            );
+        }
+        assert_eq!(
+            policy(&none, Some("maybe"), Vec::new()).unwrap_err().field(),
+            Some(field::STORE_OUTAGE)
+        );
     }
 
     #[test]

@@ -233,7 +233,7 @@ test('/healthz per tenant, bad tenant settings named, and each minter refreshes 
     AUTOPAY_CLIENT_ID: null,
     AUTOPAY_CLIENT_SECRET: null,
     PROXY_API_KEYS: null,
-    AUTOPAY_TENANTS: JSON.stringify({ acme: { tokenUrl: 'ftp://x', clientSecret: 'inline-secret-0000' }, 'Bad-Name': {} }),
+    AUTOPAY_TENANTS: JSON.stringify({ acme: { tokenUrl: 'ftp://x', clientSecret: 'inline-secret-0000', refreshRatio: 2 }, 'Bad-Name': {} }),
     TENANT_API_KEYS: JSON.stringify({ [KEY.reader]: { ghost: ['/'] } }),
   });
   try {
@@ -241,10 +241,32 @@ test('/healthz per tenant, bad tenant settings named, and each minter refreshes 
     assert.equal(r.status, 500);
     const body = await r.json();
     const named = body.settings.map((p) => p.setting);
-    for (const s of ['AUTOPAY_TENANTS.acme.clientSecret', 'AUTOPAY_ACME_CLIENT_ID', 'AUTOPAY_TENANTS.acme.tokenUrl', 'AUTOPAY_TENANTS', 'TENANT_API_KEYS']) assert.ok(named.includes(s), `${s} in ${named}`);
+    for (const s of ['AUTOPAY_TENANTS.acme.clientSecret', 'AUTOPAY_ACME_CLIENT_ID', 'AUTOPAY_TENANTS.acme.tokenUrl', 'AUTOPAY_TENANTS.acme.refreshRatio', 'AUTOPAY_TENANTS', 'TENANT_API_KEYS']) assert.ok(named.includes(s), `${s} in ${named}`);
     assert.ok(!JSON.stringify(body).includes('inline-secret-0000'));
   } finally {
     await bad.close();
+  }
+  // a single-tenant Worker sets its policy too: a refresh ratio out of range is named; one in
+  // range moves the refresh point (a caller may keep a 100-second token 50 s, not 75)
+  const ratio = await startWorker(emu, { AUTOPAY_REFRESH_RATIO: '0.5x' });
+  try {
+    const r = await ratio.call('/token', { headers: { authorization: 'Bearer caller-key-0123456789abcdef' } });
+    assert.equal(r.status, 500);
+    assert.deepEqual((await r.json()).settings.map((p) => p.setting), ['AUTOPAY_REFRESH_RATIO']);
+  } finally {
+    await ratio.close();
+  }
+  await reset();
+  await emu.post('/__emulator/config', { expiresIn: 100 });
+  const half = await startWorker(emu, { AUTOPAY_REFRESH_RATIO: '0.5', AUTOPAY_REFRESH_JITTER_SEC: '0' });
+  try {
+    const r = await half.call('/token', { headers: { authorization: 'Bearer caller-key-0123456789abcdef' } });
+    assert.equal(r.status, 200);
+    const keep = Number(/max-age=(\d+)/.exec(r.headers.get('cache-control'))[1]);
+    assert.ok(keep >= 48 && keep <= 50, `kept ${keep} s`);
+  } finally {
+    await half.close();
+    await emu.post('/__emulator/config', { expiresIn: 86400 });
   }
   // the alarm: 3-second tokens; after the first, no caller asks, and the minter mints ahead
   await reset();
