@@ -466,7 +466,7 @@ fn derive_cache_key(config: &Config) -> String {
     // Autopay's request keeps the key it always had; every other shape adds what it sends
     // (length-prefixed, so no two shapes can run together)
     let resources = config.resources().len().to_string();
-    let mut counts: Vec<String> = Vec::with_capacity(2);
+    let mut counts = [String::new(), String::new()];
     if !config.is_autopay_shaped() {
         parts.extend([
             b"request".as_slice(),
@@ -481,25 +481,20 @@ fn derive_cache_key(config: &Config) -> String {
             resources.as_bytes(),
         ]);
         parts.extend(config.resources().iter().map(|r| r.as_bytes()));
-        // every further parameter and header, counted, each name and value its own part
-        counts.extend([
-            config.params().len().to_string(),
-            config.headers().len().to_string(),
-        ]);
-        parts.push(counts[0].as_bytes());
-        parts.extend(
-            config
-                .params()
-                .iter()
-                .flat_map(|(k, v)| [k.as_bytes(), v.as_bytes()]),
-        );
-        parts.push(counts[1].as_bytes());
-        parts.extend(
-            config
-                .headers()
-                .iter()
-                .flat_map(|(k, v)| [k.as_bytes(), v.as_bytes()]),
-        );
+        // every further parameter and header, counted, each name and value its own part (none:
+        // nothing added, so every key made before these existed stays what it was)
+        if !(config.params().is_empty() && config.headers().is_empty()) {
+            for (list, count) in [config.params(), config.headers()]
+                .into_iter()
+                .zip(counts.iter_mut())
+            {
+                *count = list.len().to_string();
+            }
+            for (list, count) in [config.params(), config.headers()].into_iter().zip(&counts) {
+                parts.push(count.as_bytes());
+                parts.extend(list.iter().flat_map(|(k, v)| [k.as_bytes(), v.as_bytes()]));
+            }
+        }
     }
     let mut h = Sha256::new();
     h.update(CACHE_SCHEMA.to_be_bytes());
@@ -765,6 +760,13 @@ mod tests {
             "autopay-auth:v2:356948e5370517d292f4d993236c1b8b302bddff85303e59fdcbe541b92f97c5"
         );
         let url = "https://as.example/token";
+        // another vendor's key as it was before further parameters and headers existed
+        // (computed by that version): a configuration without them keeps it
+        let form = any(url).body(BodyFormat::Form).scope("read").build().unwrap();
+        assert_eq!(
+            form.cache_key(),
+            "autopay-auth:v2:8fb036b3df0392f42debb9c8a3364284fb4c113bd1dea4ad0977ba30dbff528f"
+        );
         let variants = [
             any(url),
             any(url).body(BodyFormat::Form),

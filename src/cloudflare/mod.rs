@@ -7,7 +7,9 @@
 //! `POST /token/invalidate` (operator key: drop the token everywhere), anything else proxied
 //! (caller key). Hot path: this isolate's
 //! memory → `AUTOPAY_TOKENS` KV → the `TokenMinter` Durable Object, the only code that calls the
-//! token endpoint. A cron refreshes ahead.
+//! token endpoint, which refreshes ahead by its own alarm (and the cron, for the single tenant).
+//! With `AUTOPAY_TENANTS`, every tenant has its routes under `/t/<tenant>/`, its own object and
+//! its own lease; caller keys are granted tenants and API paths (`settings.rs`).
 
 mod caller;
 mod front;
