@@ -102,3 +102,20 @@ test('a meter alone or a tracer alone works; anything else is invalid_config nam
     assert.throws(() => make(telemetry), (e) => e.code === 'invalid_config' && e.option === option, option);
   }
 });
+
+test('many clients on one meter: every span and measurement of a labelled client carries autopay_auth.client', async () => {
+  const o = sdk();
+  const { AutopayAuthClients } = await import('./helpers.mjs').then((h) => h.importPackage());
+  const clients = new AutopayAuthClients({ telemetry: o.telemetry, logger: null, tokenUrl: emu.tokenUrl, clientId: 'cid', clientSecret: SECRET });
+  clients.define('reports', { scope: 'reports' }).define('billing', { scope: 'billing' });
+  await clients.get('reports').getToken();
+  await clients.get('billing').getToken();
+  const labels = o.spans().map((s) => s.attributes['autopay_auth.client']).sort();
+  assert.deepEqual(labels, ['billing', 'reports'], 'one span each, labelled');
+  const m = await o.metrics();
+  const minted = m['autopay_auth.mints'].map((p) => [p.attributes['autopay_auth.client'], p.value]).sort();
+  assert.deepEqual(minted, [['billing', 1], ['reports', 1]]);
+  const durations = m['autopay_auth.token_request.duration'].map((p) => p.attributes['autopay_auth.client']).sort();
+  assert.deepEqual(durations, ['billing', 'reports']);
+  assert.ok(m['autopay_auth.token.remaining'].every((p) => ['billing', 'reports'].includes(p.attributes['autopay_auth.client'])));
+});
