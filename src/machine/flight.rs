@@ -100,6 +100,21 @@ impl Flight {
         Some((now + MINT_POLL_MAX_MS).min(until))
     }
 
+    /// The double check under the lock could not read the store. It is not "nothing stored":
+    /// it is tried again for `store_wait_ms` of its own; a renewal gives up at once (and backs
+    /// off, freeing the lock); only after the wait does the holder mint without it.
+    pub(crate) fn recheck_failed(&mut self, now: u64, policy: &Policy) -> Recheck {
+        if let Some(at) = self.poll_outage(now, policy) {
+            return Recheck::Again(at);
+        }
+        if self.purpose == Purpose::Renew {
+            return Recheck::GiveUp(Error::StoreUnavailable {
+                reason: "the store could not be read under the lock".into(),
+            });
+        }
+        Recheck::MintWithout
+    }
+
     /// The minting lock was taken: the double check under it gets a `store_wait_ms` of its
     /// own — failures of the store before the lock do not shorten it, or a holder would mint
     /// past a token its predecessor stored, because the reads before the lock had failed.
@@ -230,6 +245,16 @@ impl Flights {
 /// How long one step's I/O may take before the flight counts as dead.
 fn step_bound(policy: &Policy) -> u64 {
     policy.request_timeout_ms + LOCK_GRACE_MS
+}
+
+/// What a holder does after its double check under the lock failed.
+pub(crate) enum Recheck {
+    /// Read again at this instant.
+    Again(u64),
+    /// End the flight with this error (a renewal).
+    GiveUp(Error),
+    /// The wait is over: mint without the double check.
+    MintWithout,
 }
 
 /// The generator behind retry jitter (xorshift64*), deterministic per instance.

@@ -82,7 +82,7 @@ pub use store::{Shared, StoreError};
 
 use budget::Budget;
 use call::Role;
-use flight::{Flight, Flights, Purpose, Rng, Step, Then};
+use flight::{Flight, Flights, Purpose, Recheck, Rng, Step, Then};
 use gate::Gate;
 use lock::Lock;
 use outage::{Outage, Without};
@@ -175,16 +175,8 @@ impl Machine {
     /// its 401 goes back as it is, and nothing is minted for that reason; when the hold ends,
     /// one replacement is tried again.
     pub fn refused(&mut self, now: u64, token: &str) -> Refusal {
-        if self.refusals.holding(now) {
-            return Refusal::Kept;
-        }
-        let refusal = match self.slot.issued_if_held(token) {
-            None => Refusal::NotHeld,
-            Some(issued) if self.refusals.keeps(now, issued, &self.policy) => return Refusal::Kept,
-            Some(_) => Refusal::Dropped,
-        };
-        self.slot.refuse(token);
-        if self.shared.writes() {
+        let refusal = self.refusals.judge(now, &self.policy, &mut self.slot, token);
+        if refusal != Refusal::Kept && self.shared.writes() {
             self.store_ops.push(StoreOp::DeleteIf {
                 token: token.to_owned(),
             });
@@ -260,20 +252,12 @@ impl Machine {
                 if !under_lock && self.shared != Shared::ReadOnly {
                     return self.outage(now, call);
                 }
-                // a double check that failed is not "nothing stored": it is tried again for
-                // `store_wait_ms` (a renewal gives up at once and backs off, freeing the lock);
-                // only then does the holder mint without it
+                // a double check that failed is not "nothing stored" (see `Flight::recheck_failed`)
                 if under_lock {
-                    let f = self.flights.current_mut();
-                    if let Some(at) = f.poll_outage(now, &self.policy) {
-                        return self.pause(now, call, at, Then::Recheck);
-                    }
-                    if f.purpose == Purpose::Renew {
-                        let reason = "the store could not be read under the lock";
-                        let e = Error::StoreUnavailable {
-                            reason: reason.into(),
-                        };
-                        return self.fail_flight(now, call, e, None);
+                    match self.flights.current_mut().recheck_failed(now, &self.policy) {
+                        Recheck::Again(at) => return self.pause(now, call, at, Then::Recheck),
+                        Recheck::GiveUp(e) => return self.fail_flight(now, call, e, None),
+                        Recheck::MintWithout => {}
                     }
                 }
                 StoreRead::default()

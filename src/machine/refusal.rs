@@ -4,6 +4,9 @@
 
 use crate::lifecycle::Policy;
 
+use super::Refusal;
+use super::slot::Slot;
+
 /// How the API's refusals of fresh tokens have gone.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct RefusalHold {
@@ -36,6 +39,21 @@ impl RefusalHold {
         }
         self.fresh_refused = fresh;
         false
+    }
+
+    /// The API refused `token`: whether it is dropped from `slot` (only if it is the one held —
+    /// compare-and-delete), kept (a hold is on, or begins: see [`Self::keeps`]), or was not held.
+    pub(crate) fn judge(&mut self, now: u64, policy: &Policy, slot: &mut Slot, token: &str) -> Refusal {
+        if self.holding(now) {
+            return Refusal::Kept;
+        }
+        let refusal = match slot.issued_if_held(token) {
+            None => Refusal::NotHeld,
+            Some(issued) if self.keeps(now, issued, policy) => return Refusal::Kept,
+            Some(_) => Refusal::Dropped,
+        };
+        slot.refuse(token);
+        refusal
     }
 
     /// The user says something changed.
