@@ -8,6 +8,8 @@ use crate::lifecycle::Policy;
 
 use super::budget::Budget;
 use super::gate::Gate;
+use super::outbox::Note;
+use super::{Machine, Shared};
 
 /// Adopts the fleet state read from the store: its budget window is merged into this
 /// instance's, and a gate still closed is kept here too — the cooldown it closes (its length and
@@ -59,4 +61,23 @@ pub(super) fn state(
         declared: budget.declared(now),
     };
     Some((state, ttl))
+}
+
+impl Machine {
+    /// The fleet state read from the store, adopted (see [`adopt`]); a gate it closes is a
+    /// cooldown to tell of.
+    pub(super) fn adopt_fleet(&mut self, now: u64, fleet: &FleetState) {
+        let pooled = self.shared == Shared::Locking;
+        if let Some((ms, error)) = adopt(now, &self.policy, pooled, &mut self.budget, &mut self.gate, fleet) {
+            self.outbox.note(now, Note::Cooldown { error, ms });
+        }
+    }
+
+    /// The fleet state to write beside the record (see [`state`]).
+    pub(super) fn fleet_state(&self, now: u64) -> Option<(FleetState, u64)> {
+        if !self.shared.writes() {
+            return None;
+        }
+        state(now, &self.policy, self.min_ttl_secs, &self.budget, &self.gate)
+    }
 }
