@@ -124,6 +124,11 @@ impl<H: Host> TokenManager<H> {
         })
     }
 
+    /// The client's label ([`crate::ConfigBuilder::label`]), stamped on its events.
+    pub fn label(&self) -> Option<&str> {
+        self.inner.label.as_deref()
+    }
+
     /// The store key.
     pub fn cache_key(&self) -> &str {
         &self.inner.key

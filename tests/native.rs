@@ -439,24 +439,12 @@ async fn clients_on_redis_over_tls_mint_once_and_an_unverified_server_is_never_u
     let emu = Emulator::start();
     let redis = RedisTls::start();
     emu.post("faults", json!([{ "delayMs": 200 }])).await;
-    let clients: Vec<Client> = (0..6)
-        .map(|_| {
-            let store = RedisStore::open_with_ca(&redis.url, &redis.ca).unwrap();
-            Client::builder(emu.config()).store(store).build().unwrap()
-        })
-        .collect();
-    let tasks: Vec<_> = clients
-        .iter()
-        .flat_map(|c| (0..10).map(move |_| c.clone()))
-        .map(|c| tokio::spawn(async move { c.token_info().await.unwrap() }))
-        .collect();
-    let mut sources = BTreeSet::new();
-    let mut tokens = BTreeSet::new();
-    for t in tasks {
-        let info = t.await.unwrap();
-        sources.insert(format!("{:?}", info.source));
-        tokens.insert(info.access_token);
-    }
+    let (clients, infos) = six_clients_at_once(&emu, || {
+        RedisStore::open_with_ca(&redis.url, &redis.ca).unwrap().into()
+    })
+    .await;
+    let sources: BTreeSet<String> = infos.iter().map(|i| format!("{:?}", i.source)).collect();
+    let tokens: BTreeSet<String> = infos.into_iter().map(|i| i.access_token).collect();
     assert_eq!((tokens.len(), emu.token_requests().await), (1, 1));
     assert!(sources.contains("Store"), "read over TLS: {sources:?}");
     assert_eq!(clients.iter().map(|c| c.stats().kv_errors).sum::<u64>(), 0);
@@ -846,21 +834,11 @@ async fn the_native_postgres_store_keeps_the_store_contract_and_clients_on_it_mi
 
     let emu = Emulator::start();
     emu.post("faults", json!([{ "delayMs": 200 }])).await;
-    let clients: Vec<Client> = (0..6)
-        .map(|_| {
-            let store = PostgresStore::open(&pg.url).unwrap().with_prefix("fleet:");
-            Client::builder(emu.config()).store(store).build().unwrap()
-        })
-        .collect();
-    let tasks: Vec<_> = clients
-        .iter()
-        .flat_map(|c| (0..10).map(move |_| c.clone()))
-        .map(|c| tokio::spawn(async move { c.token_info().await.unwrap() }))
-        .collect();
-    let mut tokens = BTreeSet::new();
-    for t in tasks {
-        tokens.insert(t.await.unwrap().access_token);
-    }
+    let (_, infos) = six_clients_at_once(&emu, || {
+        PostgresStore::open(&pg.url).unwrap().with_prefix("fleet:").into()
+    })
+    .await;
+    let tokens: BTreeSet<String> = infos.into_iter().map(|i| i.access_token).collect();
     assert_eq!((tokens.len(), emu.token_requests().await), (1, 1));
 
     // a database that is down is an outage survived, not a failure
@@ -871,6 +849,27 @@ async fn the_native_postgres_store_keeps_the_store_contract_and_clients_on_it_mi
         .unwrap();
     assert_eq!(down.token_info().await.unwrap().source, Source::Network);
     assert!(down.stats().kv_errors >= 1);
+}
+
+/// Six clients of `emu`, each on a store of its own made by `store` (as six processes would
+/// be), ten tasks each asking at once: the clients, and every task's token.
+async fn six_clients_at_once(
+    emu: &Emulator,
+    store: impl Fn() -> NativeStore,
+) -> (Vec<Client>, Vec<autopay_auth::native::TokenInfo>) {
+    let clients: Vec<Client> = (0..6)
+        .map(|_| Client::builder(emu.config()).store(store()).build().unwrap())
+        .collect();
+    let tasks: Vec<_> = clients
+        .iter()
+        .flat_map(|c| (0..10).map(move |_| c.clone()))
+        .map(|c| tokio::spawn(async move { c.token_info().await.unwrap() }))
+        .collect();
+    let mut infos = Vec::new();
+    for t in tasks {
+        infos.push(t.await.unwrap());
+    }
+    (clients, infos)
 }
 
 /// The store contract, as `autopay-auth/conformance` checks it for the npm adapters.

@@ -55,8 +55,6 @@ const MAX_REDIRECTS: usize = 5;
 
 struct Shared {
     manager: Manager,
-    /// The client's label, when it has one.
-    manager_label: Option<String>,
     /// `None`: the token endpoint is not Autopay's and no base was set (`fetch` refuses).
     api_base_url: Option<String>,
     fetch: Function,
@@ -320,7 +318,6 @@ impl WasmClient {
             .with_observer(watch);
         let manager = TokenManager::new(&o.config, o.policy, jitter(), host).map_err(|e| to_js(&e, None))?;
         let shared = Rc::new(Shared {
-            manager_label: o.config.label().map(str::to_owned),
             manager,
             api_base_url: o.api_base_url,
             fetch: o.fetch,
@@ -402,7 +399,7 @@ impl WasmClient {
     /// The client's label, or `undefined`.
     #[wasm_bindgen(getter)]
     pub fn label(&self) -> Option<String> {
-        self.shared.manager_label.clone()
+        self.shared.manager.label().map(str::to_owned)
     }
 
     /// The store key of this client's token: its configuration's identity (never a secret).

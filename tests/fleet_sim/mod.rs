@@ -806,14 +806,6 @@ impl SimStore {
         }
     }
 
-    /// A call that writes a record (see [`Self::call_as`]).
-    fn call_then<F>(&self, record: bool, op: F) -> impl Future<Output = Result<(), StoreError>> + use<F>
-    where
-        F: FnOnce(&Rc<World>) -> Result<(), StoreError> + 'static,
-    {
-        self.call_as(record, op)
-    }
-
     fn lag(&self) -> u64 {
         match self.w.s.store {
             StoreKind::Eventual { lag_ms } => self.w.range((0, lag_ms)),
@@ -832,7 +824,7 @@ impl Store for SimStore {
         let (key, value) = (key.to_owned(), value.to_owned());
         let eventual = matches!(self.w.s.store, StoreKind::Eventual { .. });
         let record = !key.ends_with(MINT_LOCK_SUFFIX) && !key.ends_with(FLEET_SUFFIX);
-        self.call_then(record, move |w| {
+        self.call_as(record, move |w| {
             if eventual {
                 assert!(ttl_secs >= 60, "Workers KV refuses a TTL under 60 s");
                 let last = w.kv.borrow().last_write.get(&key).copied();

@@ -195,7 +195,7 @@ impl DurableObject for TokenMinter {
         let Some((ask, tenant, key)) = MinterRequest::decode(&req.text().await.unwrap_or_default()) else {
             return reply::error(400, "invalid_request", "not a minter request");
         };
-        let settings = match self.settings_for(tenant).await {
+        let settings = match self.settings_for(tenant, false).await {
             Ok(s) => s,
             Err(answer) => return answer,
         };
@@ -224,7 +224,7 @@ impl DurableObject for TokenMinter {
             return Response::ok("no tenant yet");
         };
         let tenant = (!kept.is_empty()).then_some(kept);
-        let Ok(settings) = self.settings_for(tenant).await else {
+        let Ok(settings) = self.settings_for(tenant, true).await else {
             worker::console_error!("autopay-auth: the minter's alarm found its tenant misconfigured");
             return Response::ok("misconfigured");
         };
@@ -253,7 +253,12 @@ impl DurableObject for TokenMinter {
 impl TokenMinter {
     /// The settings of the tenant this object serves: pinned by its first ask (and stored for
     /// its alarm); an ask for another tenant is refused.
-    async fn settings_for(&self, tenant: Option<String>) -> std::result::Result<&Tenant, Result<Response>> {
+    /// `stored`: the tenant came from the object's storage (its alarm), so it is not written back.
+    async fn settings_for(
+        &self,
+        tenant: Option<String>,
+        stored: bool,
+    ) -> std::result::Result<&Tenant, Result<Response>> {
         let fresh = self.tenant.get().is_none();
         let (pinned, settings) = self.tenant.get_or_init(|| {
             let settings = Settings::read_tenant(&self.env, tenant.as_deref());
@@ -269,7 +274,7 @@ impl TokenMinter {
         let settings = settings
             .as_ref()
             .map_err(|problems| reply::misconfigured(problems))?;
-        if fresh {
+        if fresh && !stored {
             let name = JsValue::from_str(pinned.as_deref().unwrap_or_default());
             if self.state.storage().put_raw(TENANT_KEY, name).await.is_err() {
                 worker::console_warn!("autopay-auth: could not store the minter's tenant");
