@@ -184,6 +184,21 @@ export function makeApi(WasmClient) {
       }
     }
 
+    /**
+     * The headers that authorize a `method` call to `url` with the current token, for an HTTP
+     * client of your own: `{ authorization }`, plus `{ dpop }` — a fresh proof for exactly this
+     * call — when the token is DPoP-bound. Make them per request: a proof is single-use.
+     */
+    authorize(method, url) {
+      return this.#client.authorize(method, url).catch(rethrow);
+    }
+
+    /** Keeps the `DPoP-Nonce` a server answered a call to `url` with: `true` when it is new. */
+    learnNonce(url, nonce) {
+      if (typeof url !== 'string') return false;
+      return this.#client.learnNonce(url, typeof nonce === 'string' ? nonce : undefined);
+    }
+
     /** The API refused `token`: compare-and-delete, here and in the store. */
     refused(token) {
       return this.#client.refused(token).catch(rethrow);

@@ -155,6 +155,16 @@ export interface AutopayAuthCommonOptions {
   tokenParams?: Record<string, string>;
   /** Further headers on every token request (`{ 'x-tenant': 'acme' }`). `Host`, `Authorization`, `Content-Type`, `Content-Length`, `Cookie` and hop-by-hop headers are `invalid_config`. Part of the cache key. */
   tokenHeaders?: Record<string, string>;
+  /**
+   * A DPoP key (RFC 9449): a private JWK or PKCS#8 PEM, kept like a client secret. Every token
+   * request and every `auth.fetch` call then carries a fresh proof signed with it, and the tokens
+   * minted are bound to it (`token_type: 'DPoP'`, sent as `Authorization: DPoP …`). Give every
+   * instance of a fleet the same key, so the one token the fleet mints serves all of them; it is
+   * part of the cache key and never stored. ES256 (P-256) is what every DPoP server takes.
+   */
+  dpopKey?: PrivateJwk | string;
+  /** The DPoP key's algorithm; default the JWK's `alg`, else ES256 (P-256), ES384, ES512, RS256 (RSA) or EdDSA (Ed25519). */
+  dpopKeyAlg?: SigningAlg;
   /** Seconds a token lives when the server's answer has no `expires_in` (default: such an answer is `invalid_response`). */
   defaultExpiresInSec?: number;
   /** Base URL for `auth.fetch`. Default `https://api.autopay.io` when `tokenUrl` is Autopay's; with any other `tokenUrl`, `auth.fetch` needs it. */
@@ -307,6 +317,19 @@ export class AutopayAuth {
    * fresh tokens too), do not retry.
    */
   refused(token: string): Promise<'dropped' | 'not_held' | 'kept'>;
+  /**
+   * The headers that authorize a `method` call to `url` with the current token, for an HTTP
+   * client of your own: `{ authorization: 'Bearer …' }`, or for a DPoP-bound token
+   * `{ authorization: 'DPoP …', dpop: '<proof>' }` with a fresh proof for exactly this method and
+   * URL. Make them per request: a proof is single-use.
+   */
+  authorize(method: string, url: string): Promise<Record<string, string>>;
+  /**
+   * Keeps the `DPoP-Nonce` header a server answered a call to `url` with, for the next proofs
+   * (`auth.fetch` does this itself). `true` when it is new: then a 401 with
+   * `WWW-Authenticate: DPoP error="use_dpop_nonce"` is worth one more try with fresh headers.
+   */
+  learnNonce(url: string, nonce: string | null | undefined): boolean;
   /**
    * The emergency lever: forgets the token in memory and deletes the shared record, and clears
    * this instance's holds, so every instance of the fleet mints anew. Not for a refused token

@@ -46,16 +46,33 @@ pub trait ApiCall {
     /// Whether the request can be sent once more (its body can be replayed; an edge may have to
     /// wait to know).
     fn replayable(&mut self) -> impl Future<Output = bool>;
+    /// Whether `response` (a 401) asks for a DPoP proof with the server's nonce, which the edge
+    /// has now learned (RFC 9449 §9): then the call is made once more, with the same token. A
+    /// client without a DPoP key is never asked.
+    fn nonce_challenged(&mut self, response: &Self::Response) -> bool {
+        let _ = response;
+        false
+    }
 }
 
 /// Makes `call`: after a 401 the token is dropped (compare-and-delete) and, when the request
 /// can be replayed and another token may help, the call is made once more with a new token.
-/// Any other answer is returned.
+/// A 401 that asks for a DPoP nonce is no refusal of the token: the call is made once more with
+/// it. Any other answer is returned.
 pub async fn call_api<A: ApiCall>(call: &mut A) -> Result<A::Response, A::Failure> {
     let mut attempt = 0;
+    let mut nonce_retried = false;
     loop {
         let token = call.token().await?;
         let (response, status) = call.send(&token).await?;
+        if status == API_UNAUTHORIZED
+            && !nonce_retried
+            && call.nonce_challenged(&response)
+            && call.replayable().await
+        {
+            nonce_retried = true;
+            continue;
+        }
         let retry = status == API_UNAUTHORIZED
             && call.refused(&token.access_token).await
             && should_retry_api_call(status, attempt, call.replayable().await);

@@ -100,6 +100,8 @@ struct Ask {
     /// Further token-request headers, names lowercase, in order.
     headers: Vec<(String, String)>,
     default_expires_in: Option<u64>,
+    /// The key DPoP-bound tokens are bound to (RFC 9449).
+    dpop_key: Option<PrivateKey>,
 }
 
 impl Ask {
@@ -127,6 +129,9 @@ impl Ask {
             Ask { scope: Some(_), .. } => "asks for a scope",
             Ask { resources, .. } if !resources.is_empty() => "asks for a resource",
             Ask { params, .. } if !params.is_empty() => "sends further parameters",
+            Ask {
+                dpop_key: Some(_), ..
+            } => "binds its tokens with DPoP",
             _ => return None,
         })
     }
@@ -222,6 +227,14 @@ impl ConfigBuilder {
         self.ask
             .headers
             .push((name.to_ascii_lowercase(), value.to_owned()));
+        self
+    }
+    /// The DPoP key (RFC 9449): every token request and API call then carries a proof signed
+    /// with it, and the tokens minted are bound to it. Give every instance of a fleet the same
+    /// key (as the same secret), so the one token the fleet mints is usable by all; it is part
+    /// of the cache key (a fingerprint), and never stored.
+    pub fn dpop_key(mut self, key: PrivateKey) -> Self {
+        self.ask.dpop_key = Some(key);
         self
     }
     /// The lifetime, in seconds, to assume when a success has no `expires_in` (without it such
@@ -360,6 +373,7 @@ impl Config {
                 params: Vec::new(),
                 headers: Vec::new(),
                 default_expires_in: None,
+                dpop_key: None,
             },
         }
     }
@@ -444,6 +458,12 @@ impl Config {
             && a.resources.is_empty()
             && a.params.is_empty()
             && a.headers.is_empty()
+            && a.dpop_key.is_none()
+    }
+
+    /// The DPoP key, when tokens are bound with DPoP.
+    pub fn dpop_key(&self) -> Option<&PrivateKey> {
+        self.ask.dpop_key.as_ref()
     }
     /// The store key for this configuration's token: covers every parameter that changes the
     /// token (token URL, client id, audience, scope, resources, the body's form, the client
@@ -467,6 +487,7 @@ fn derive_cache_key(config: &Config) -> String {
     // (length-prefixed, so no two shapes can run together)
     let resources = config.resources().len().to_string();
     let mut counts = [String::new(), String::new()];
+    let dpop_fingerprint: Vec<u8>;
     if !config.is_autopay_shaped() {
         parts.extend([
             b"request".as_slice(),
@@ -494,6 +515,11 @@ fn derive_cache_key(config: &Config) -> String {
                 parts.push(count.as_bytes());
                 parts.extend(list.iter().flat_map(|(k, v)| [k.as_bytes(), v.as_bytes()]));
             }
+        }
+        // a DPoP key (none: nothing added): tokens bound to another key are another's
+        if let Some(key) = config.dpop_key() {
+            dpop_fingerprint = Sha256::digest(key.as_secret().expose().as_bytes()).to_vec();
+            parts.extend([b"dpop".as_slice(), dpop_fingerprint.as_slice()]);
         }
     }
     let mut h = Sha256::new();

@@ -75,6 +75,10 @@ pub mod field {
     pub const CERTIFICATE: &str = "certificate";
     /// Whether the assertion carries the certificate chain (`x5c`).
     pub const X5C: &str = "x5c";
+    /// The DPoP key (RFC 9449) that binds tokens to the client.
+    pub const DPOP_KEY: &str = "dpop_key";
+    /// The DPoP key's JWS algorithm.
+    pub const DPOP_KEY_ALG: &str = "dpop_key_alg";
     /// The scope asked for.
     pub const SCOPE: &str = "scope";
     /// The resource indicators (RFC 8707).

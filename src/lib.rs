@@ -26,6 +26,7 @@ pub mod assertion;
 mod authorize;
 mod base64;
 mod config;
+pub mod dpop;
 mod driver;
 mod error;
 mod events;
@@ -62,7 +63,7 @@ pub use api::{
     join_api_path, should_retry_api_call,
 };
 pub use assertion::{KeyFormat, PrivateKey, SigningAlg};
-pub use authorize::authorize;
+pub use authorize::{authorize, present};
 pub use config::{
     BodyFormat, CACHE_SCHEMA, ClientAuth, Config, ConfigBuilder, DEFAULT_API_BASE_URL, DEFAULT_AUDIENCE,
     DEFAULT_TOKEN_URL, check_url, is_autopay_token_url, url_host,

@@ -3,11 +3,12 @@
 //! `Send` bound: wasm is single-threaded.
 
 use std::future::Future;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::task::{Poll, Waker};
 
 use crate::assertion::{PrivateKey, assertion_signing_input, finish_assertion, fresh_jti};
 use crate::config::Config;
+use crate::dpop::{DPOP_HEADER, NONCE_HEADER, Prover, token_endpoint_wants_nonce};
 use crate::error::Error;
 use crate::machine::{Shared, StoreError};
 use crate::quota::{Declared, declared};
@@ -59,6 +60,18 @@ pub trait Signer {
     /// The signature of `input` with `key` (for ECDSA, `r ‖ s`). A key the platform cannot
     /// import or use is `Error::InvalidConfig` naming [`crate::field::PRIVATE_KEY`].
     fn sign(&self, key: &PrivateKey, input: &[u8]) -> impl Future<Output = Result<Vec<u8>, Error>>;
+
+    /// The public JWK of a PKCS#8 `key` (a DPoP proof's `jwk`), as [`crate::dpop::public_jwk`]
+    /// writes it. The default cannot: give the DPoP key as a JWK.
+    fn public_jwk(&self, key: &PrivateKey) -> impl Future<Output = Result<String, Error>> {
+        let _ = key;
+        async {
+            Err(Error::config(
+                crate::field::DPOP_KEY,
+                "cannot be read as PKCS#8 here: give it as a private JWK",
+            ))
+        }
+    }
 }
 
 /// The [`Signer`] of a host that cannot sign: every `private_key_jwt` request fails with
@@ -82,6 +95,8 @@ pub struct Endpoint<T, C, G = NoSigner> {
     transport: T,
     clock: C,
     signer: G,
+    /// The DPoP key's prover, when tokens are bound with DPoP (shared with the API calls).
+    prover: Option<Arc<Prover<G>>>,
     /// The quotas the last answer declared, until taken.
     declared: Mutex<Vec<Declared>>,
 }
@@ -94,6 +109,7 @@ impl<T: Transport, C: Clock> Endpoint<T, C> {
             transport,
             clock,
             signer: NoSigner,
+            prover: None,
             declared: Mutex::default(),
         }
     }
@@ -107,8 +123,16 @@ impl<T, C, G> Endpoint<T, C, G> {
             transport: self.transport,
             clock: self.clock,
             signer,
+            prover: None,
             declared: self.declared,
         }
+    }
+
+    /// The same endpoint, with a DPoP proof on every token request (and a nonce learned from
+    /// its answers). Set after [`Self::with_signer`].
+    pub fn with_prover(mut self, prover: Arc<Prover<G>>) -> Self {
+        self.prover = Some(prover);
+        self
     }
 }
 
@@ -137,16 +161,37 @@ impl<T: Transport, C: Clock, G: Signer> Endpoint<T, C, G> {
 }
 
 impl<T: Transport, C: Clock, G: Signer> TokenSource for Endpoint<T, C, G> {
+    /// One token request; with DPoP, a proof on it, and when the server answers
+    /// `use_dpop_nonce` with a new nonce, one more request with it — within the same
+    /// `timeout_ms`, so a flight never outlives what its lock was taken for.
     async fn mint(&self, _replacing: Option<&str>, timeout_ms: u64) -> Result<TokenRecord, Error> {
-        let assertion = self.assertion().await?;
-        let request = build_token_request(&self.config, assertion.as_deref());
-        let sent_at = self.clock.now_ms();
-        let response = self.transport.send(request, timeout_ms).await?;
-        let now = self.clock.now_ms();
-        if let Ok(mut kept) = self.declared.lock() {
-            *kept = declared(&response.headers, sent_at, now);
+        let deadline = self.clock.now_ms().saturating_add(timeout_ms);
+        let mut nonce_retried = false;
+        loop {
+            let assertion = self.assertion().await?;
+            let mut request = build_token_request(&self.config, assertion.as_deref());
+            let sent_at = self.clock.now_ms();
+            if let Some(prover) = &self.prover {
+                let proof = prover
+                    .proof(TokenRequest::METHOD, &request.url, None, sent_at)
+                    .await?;
+                request.headers.push((DPOP_HEADER.to_owned(), proof));
+            }
+            let left = deadline.saturating_sub(sent_at).max(1);
+            let response = self.transport.send(request, left).await?;
+            let now = self.clock.now_ms();
+            if let Some(prover) = &self.prover {
+                let fresh = prover.learn(self.config.token_url(), response.header(NONCE_HEADER));
+                if fresh && !nonce_retried && now < deadline && token_endpoint_wants_nonce(&response) {
+                    nonce_retried = true;
+                    continue;
+                }
+            }
+            if let Ok(mut kept) = self.declared.lock() {
+                *kept = declared(&response.headers, sent_at, now);
+            }
+            return process_token_response(&response, sent_at, now, self.config.default_expires_in());
         }
-        process_token_response(&response, sent_at, now, self.config.default_expires_in())
     }
 
     fn declared(&self) -> Vec<Declared> {

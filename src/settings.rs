@@ -57,6 +57,8 @@ pub const SETTINGS: &[Setting] = &[
     ),
     s(field::CERTIFICATE, "certificate", Some("AUTOPAY_CERTIFICATE")),
     s(field::X5C, "x5c", Some("AUTOPAY_X5C")),
+    s(field::DPOP_KEY, "dpopKey", Some("AUTOPAY_DPOP_KEY")),
+    s(field::DPOP_KEY_ALG, "dpopKeyAlg", Some("AUTOPAY_DPOP_KEY_ALG")),
     s(field::SCOPE, "scope", Some("AUTOPAY_SCOPE")),
     s(field::RESOURCE, "resource", Some("AUTOPAY_RESOURCE")),
     s(field::LABEL, "label", None),

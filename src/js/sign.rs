@@ -87,6 +87,38 @@ impl WebSigner {
 }
 
 impl Signer for WebSigner {
+    /// Imports the PKCS#8 key once more, extractable this time, and exports it as a JWK to
+    /// read its public members; the exported object is dropped at once (the key that signs
+    /// stays the non-extractable one).
+    async fn public_jwk(&self, key: &PrivateKey) -> Result<String, Error> {
+        let subtle = subtle().ok_or_else(|| refused("cannot be used: this platform has no WebCrypto"))?;
+        let args = Array::of5(
+            &"pkcs8".into(),
+            &bytes(&key.pkcs8_der().unwrap_or_default()),
+            &params(key.alg(), false),
+            &true.into(),
+            &Array::of1(&"sign".into()),
+        );
+        let failed = |e: JsValue| {
+            refused(&format!(
+                "could not be read by this platform's WebCrypto ({})",
+                error_name(&e)
+            ))
+        };
+        let extractable = try_call(&subtle, "importKey", &args).await.map_err(failed)?;
+        let jwk = try_call(&subtle, "exportKey", &Array::of2(&"jwk".into(), &extractable))
+            .await
+            .map_err(failed)?;
+        let text = js_sys::JSON::stringify(&jwk)
+            .ok()
+            .and_then(|t| t.as_string())
+            .unwrap_or_default();
+        serde_json::from_str(&text)
+            .ok()
+            .and_then(|m| crate::dpop::public_jwk(&m))
+            .ok_or_else(|| refused("has no public key"))
+    }
+
     async fn sign(&self, key: &PrivateKey, input: &[u8]) -> Result<Vec<u8>, Error> {
         let crypto_key = self.imported(key).await?;
         let subtle = subtle().ok_or_else(|| refused("cannot be used: this platform has no WebCrypto"))?;

@@ -25,6 +25,7 @@ mod store;
 mod transport;
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use self::postgres::PostgresStore;
@@ -34,6 +35,7 @@ pub use self::sign::NativeSigner;
 pub use self::store::NativeStore;
 pub use self::transport::ReqwestTransport;
 
+use crate::dpop::Prover;
 use crate::{
     Clock, Config, Endpoint, Error, Event, Parts, Policy, Refusal, Sealer, Source, Stats, TokenManager,
     TokenRecord, Wakers,
@@ -99,6 +101,8 @@ impl TokenInfo {
 #[derive(Clone)]
 pub struct Client {
     manager: TokenManager<NativeHost>,
+    /// The DPoP key's prover, shared with the token requests.
+    prover: Option<Arc<Prover<NativeSigner>>>,
 }
 
 impl std::fmt::Debug for Client {
@@ -168,12 +172,24 @@ impl ClientBuilder {
             Some(t) => t,
             None => ReqwestTransport::new()?,
         };
-        let source = Endpoint::new(self.config.clone(), transport, TokioClock).with_signer(NativeSigner);
+        let prover = match self.config.dpop_key() {
+            Some(key) => {
+                NativeSigner::sign_now(key, b"autopay-auth: can this key sign?")
+                    .and_then(|_| NativeSigner::public_jwk_now(key))
+                    .map_err(crate::dpop::about_the_key)?;
+                Some(Arc::new(Prover::new(key.clone(), NativeSigner)))
+            }
+            None => None,
+        };
+        let mut source = Endpoint::new(self.config.clone(), transport, TokioClock).with_signer(NativeSigner);
+        if let Some(prover) = &prover {
+            source = source.with_prover(Arc::clone(prover));
+        }
         let observer = self.observer.unwrap_or_else(|| Box::new(|_: &Event| {}));
         let host = Parts::new(source, self.store, TokioClock).with_observer(observer);
         let jitter = self.jitter.unwrap_or_else(random_jitter);
         let manager = TokenManager::new(&self.config, self.policy, jitter, host)?;
-        Ok(Client { manager })
+        Ok(Client { manager, prover })
     }
 }
 
@@ -225,10 +241,29 @@ impl Client {
 
     /// The headers that authorize a `method` call to `url` with the current token (through the
     /// one hook every edge uses, [`crate::authorize`]): `authorization: Bearer …` for a bearer
-    /// token. Set them on the request as they are.
+    /// token; for a DPoP-bound one `authorization: DPoP …` and a fresh `dpop` proof for exactly
+    /// this method and URL (make one per request: a proof is not reusable). Set them on the
+    /// request as they are.
     pub async fn authorize(&self, method: &str, url: &str) -> Result<Vec<(&'static str, String)>, Error> {
         let info = self.token_info().await?;
-        crate::authorize(method, url, &info.token_type, &info.access_token)
+        let token = crate::ApiToken {
+            token_type: info.token_type,
+            access_token: info.access_token,
+        };
+        crate::present(self.prover.as_deref(), method, url, &token, TokioClock.now_ms()).await
+    }
+
+    /// Keeps the `DPoP-Nonce` a server sent with its answer to a call to `url` (RFC 9449 §9),
+    /// for the proofs [`Self::authorize`] makes next: `true` when it is new — then a 401 with
+    /// `WWW-Authenticate: DPoP error="use_dpop_nonce"` is worth one more try with fresh
+    /// headers. Without a DPoP key, `false`.
+    pub fn learn_nonce(&self, url: &str, nonce: Option<&str>) -> bool {
+        self.prover.as_ref().is_some_and(|p| p.learn(url, nonce))
+    }
+
+    /// The thumbprint of the DPoP key (`cnf.jkt` of the tokens bound to it), if there is one.
+    pub async fn dpop_thumbprint(&self) -> Option<String> {
+        self.prover.as_ref()?.thumbprint().await.ok()
     }
 
     /// Forgets the token here and in the store, and every hold: the next call mints.

@@ -105,9 +105,56 @@ impl Signer for NativeSigner {
     async fn sign(&self, key: &PrivateKey, input: &[u8]) -> Result<Vec<u8>, Error> {
         Self::sign_now(key, input)
     }
+
+    async fn public_jwk(&self, key: &PrivateKey) -> Result<String, Error> {
+        Self::public_jwk_now(key)
+    }
+}
+
+/// The public members of an EC key, as a JWK.
+macro_rules! ec_public {
+    ($curve:ident, $crv:expr, $m:expr) => {{
+        use $curve::elliptic_curve::sec1::ToEncodedPoint;
+        let point = ec_key!($curve, $m)?.public_key().to_encoded_point(false);
+        let coord = |c: Option<&[u8]>| base64::url_encode(c.unwrap_or_default());
+        serde_json::json!({ "kty": "EC", "crv": $crv, "x": coord(point.x().map(|x| &x[..])), "y": coord(point.y().map(|y| &y[..])) })
+    }};
 }
 
 impl NativeSigner {
+    /// The public JWK of `key` (a DPoP proof's `jwk`), as [`crate::dpop::public_jwk`] writes it.
+    pub fn public_jwk_now(key: &PrivateKey) -> Result<String, Error> {
+        use rsa::traits::PublicKeyParts;
+        let m = material(key)?;
+        let jwk = match key.alg() {
+            SigningAlg::Es256 => ec_public!(p256, "P-256", &m),
+            SigningAlg::Es384 => ec_public!(p384, "P-384", &m),
+            SigningAlg::Es512 => ec_public!(p521, "P-521", &m),
+            SigningAlg::EdDsa => {
+                let key = match &m {
+                    Material::Der(der) => ed25519_dalek::SigningKey::from_pkcs8_der(der)
+                        .map_err(|_| refused("is not an Ed25519 key"))?,
+                    Material::Jwk(jwk) => {
+                        let d: [u8; 32] = member(jwk, "d")?
+                            .try_into()
+                            .map_err(|_| refused("is not an Ed25519 key"))?;
+                        ed25519_dalek::SigningKey::from_bytes(&d)
+                    }
+                };
+                let x = base64::url_encode(key.verifying_key().as_bytes());
+                serde_json::json!({ "kty": "OKP", "crv": "Ed25519", "x": x })
+            }
+            _ => {
+                let key = rsa_key(&m)?;
+                let n = base64::url_encode(&key.n().to_bytes_be());
+                let e = base64::url_encode(&key.e().to_bytes_be());
+                serde_json::json!({ "kty": "RSA", "n": n, "e": e })
+            }
+        };
+        let members = jwk.as_object().cloned().unwrap_or_default();
+        crate::dpop::public_jwk(&members).ok_or_else(|| refused("has no public key"))
+    }
+
     /// The signature of `input` with `key`, at once (nothing here waits).
     pub fn sign_now(key: &PrivateKey, input: &[u8]) -> Result<Vec<u8>, Error> {
         let m = material(key)?;

@@ -3,6 +3,7 @@
 
 use std::cell::Cell;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use futures_util::future::{Either, select};
 use js_sys::{Function, Object, Promise, Reflect};
@@ -13,6 +14,7 @@ use super::errors::to_js;
 use super::observe::{Logger, Watch};
 use super::options::{Options, optional_function};
 use super::telemetry::{Observed, Telemetry};
+use crate::dpop::{NONCE_HEADER, Prover, api_wants_nonce};
 use crate::js::errors::error_name;
 use crate::js::fetch::{FetchResponse, FetchTransport, LastCause, call_fetch, header};
 use crate::js::kv::KvStore;
@@ -21,8 +23,8 @@ use crate::js::token_object;
 use crate::js::webcrypto::WebSealer;
 use crate::js::{DateClock, Ticks, jitter, resolve_api_url, set};
 use crate::{
-    ApiCall, ApiToken, Endpoint, Error, Parts, Refusal, Served, TokenManager, TokenRecord, authorize,
-    call_api, check_within_base, settings,
+    ApiCall, ApiToken, Clock, Endpoint, Error, Parts, Refusal, Served, TokenManager, TokenRecord, call_api,
+    check_within_base, present, settings,
 };
 
 type Manager = TokenManager<
@@ -55,6 +57,8 @@ const MAX_REDIRECTS: usize = 5;
 
 struct Shared {
     manager: Manager,
+    /// The DPoP key's prover, shared with the token requests.
+    prover: Option<Arc<Prover<WebSigner>>>,
     /// `None`: the token endpoint is not Autopay's and no base was set (`fetch` refuses).
     api_base_url: Option<String>,
     fetch: Function,
@@ -209,8 +213,15 @@ impl ApiCall for NpmCall {
             None
         };
         let method = method.unwrap_or_else(|| "GET".into()).to_ascii_uppercase();
-        let presented = authorize(&method, &self.url, &token.token_type, &token.access_token)
-            .map_err(|e| shared.error(&e))?;
+        let presented = present(
+            shared.prover.as_deref(),
+            &method,
+            &self.url,
+            token,
+            DateClock.now_ms(),
+        )
+        .await
+        .map_err(|e| shared.error(&e))?;
         for (name, value) in presented {
             headers.set(name, &value)?;
         }
@@ -228,6 +239,9 @@ impl ApiCall for NpmCall {
         let mut hops = 0;
         loop {
             let (resp, status) = call_fetch(&shared.fetch, &url, &request_init.clone().into()).await?;
+            if let Some(prover) = &shared.prover {
+                prover.learn(&url, header(&resp, NONCE_HEADER).as_deref());
+            }
             let redirect = matches!(status, 301 | 302 | 303 | 307 | 308);
             if !follow || !redirect || hops == MAX_REDIRECTS {
                 return Ok((resp, status));
@@ -267,6 +281,15 @@ impl ApiCall for NpmCall {
     async fn replayable(&mut self) -> bool {
         self.replayable
     }
+
+    fn nonce_challenged(&mut self, response: &FetchResponse) -> bool {
+        self.shared.prover.is_some()
+            && api_wants_nonce(
+                401,
+                header(response, "www-authenticate").as_deref(),
+                header(response, NONCE_HEADER).as_deref(),
+            )
+    }
 }
 
 /// The wasm side of `AutopayAuth`. Not meant to be used directly: import `AutopayAuth`.
@@ -302,8 +325,17 @@ impl WasmClient {
             .as_ref()
             .and_then(|t| t.meter.clone())
             .unwrap_or(JsValue::UNDEFINED);
+        let prover = o
+            .config
+            .dpop_key()
+            .map(|key| Arc::new(Prover::new(key.clone(), WebSigner::default())));
+        let mut endpoint =
+            Endpoint::new(o.config.clone(), transport, DateClock).with_signer(WebSigner::default());
+        if let Some(prover) = &prover {
+            endpoint = endpoint.with_prover(Arc::clone(prover));
+        }
         let source = Observed {
-            inner: Endpoint::new(o.config.clone(), transport, DateClock).with_signer(WebSigner::default()),
+            inner: endpoint,
             telemetry: telemetry.clone(),
         };
         let (logger, wait_until) = (o.logger, o.wait_until);
@@ -319,6 +351,7 @@ impl WasmClient {
         let manager = TokenManager::new(&o.config, o.policy, jitter(), host).map_err(|e| to_js(&e, None))?;
         let shared = Rc::new(Shared {
             manager,
+            prover,
             api_base_url: o.api_base_url,
             fetch: o.fetch,
             cause,
@@ -394,6 +427,46 @@ impl WasmClient {
             };
             Ok(call_api(&mut call).await?.into())
         })
+    }
+
+    /// The headers that authorize a `method` call to `url` with the current token, as an object
+    /// (`{ authorization }`, and `{ dpop }` with a fresh proof for exactly this call when the
+    /// token is DPoP-bound): for callers with an HTTP client of their own.
+    pub fn authorize(&self, method: JsValue, url: JsValue) -> Promise {
+        let shared = Rc::clone(&self.shared);
+        future_to_promise(async move {
+            let (Some(method), Some(url)) = (method.as_string(), url.as_string()) else {
+                return Err(shared.error(&Error::argument("method and url must be strings")));
+            };
+            let url = web_sys::Url::new(&url)
+                .map(|u| u.href())
+                .map_err(|_| shared.error(&Error::argument("url must be an absolute URL")))?;
+            let record = &shared.token(None).await?.record;
+            let headers = present(
+                shared.prover.as_deref(),
+                &method.to_ascii_uppercase(),
+                &url,
+                &ApiToken::from(&**record),
+                DateClock.now_ms(),
+            )
+            .await
+            .map_err(|e| shared.error(&e))?;
+            let out = Object::new();
+            for (name, value) in headers {
+                set(&out, name, &value.into());
+            }
+            Ok(out.into())
+        })
+    }
+
+    /// Keeps the `DPoP-Nonce` a server sent with its answer to a call to `url`, for the next
+    /// proofs: `true` when it is new. Without a DPoP key, `false`.
+    #[wasm_bindgen(js_name = learnNonce)]
+    pub fn learn_nonce(&self, url: String, nonce: Option<String>) -> bool {
+        self.shared
+            .prover
+            .as_ref()
+            .is_some_and(|p| p.learn(&url, nonce.as_deref()))
     }
 
     /// The client's label, or `undefined`.

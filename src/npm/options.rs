@@ -23,6 +23,8 @@ const KNOWN: &[&str] = &[
     "privateKeyId",
     "certificate",
     "x5c",
+    "dpopKey",
+    "dpopKeyAlg",
     "tokenRequest",
     "scope",
     "resource",
@@ -149,8 +151,7 @@ fn optional_string(obj: &JsValue, key: &str) -> Result<Option<String>, Error> {
 fn private_key(obj: &JsValue) -> Result<Option<PrivateKey>, Error> {
     let alg = optional_string(obj, "privateKeyAlg")?;
     let kid = optional_string(obj, "privateKeyId")?;
-    let key = get(obj, "privateKey");
-    let text = if absent(&key) {
+    let Some(text) = key_text(obj, "privateKey")? else {
         let given = [
             ("privateKeyAlg", alg.is_some()),
             ("privateKeyId", kid.is_some()),
@@ -160,20 +161,6 @@ fn private_key(obj: &JsValue) -> Result<Option<PrivateKey>, Error> {
             return Err(Error::config(given, "is only used with privateKey"));
         }
         return Ok(None);
-    } else if let Some(text) = key.as_string() {
-        text
-    } else if key.is_object() && !js_sys::Array::is_array(&key) {
-        // a JWK object, or a CryptoKey / KeyObject (refused: the key must be one we can import)
-        js_sys::JSON::stringify(&key)
-            .ok()
-            .and_then(|t| t.as_string())
-            .filter(|t| t.starts_with("{\"") || t == "{}")
-            .ok_or_else(|| Error::config("privateKey", "must be a private JWK or a PKCS#8 PEM string"))?
-    } else {
-        return Err(Error::config(
-            "privateKey",
-            "must be a private JWK or a PKCS#8 PEM string",
-        ));
     };
     let key = PrivateKey::parse(&text, alg.as_deref(), kid.as_deref())?;
     match optional_string(obj, "certificate")? {
@@ -186,6 +173,38 @@ fn private_key(obj: &JsValue) -> Result<Option<PrivateKey>, Error> {
         }
         None if !absent(&get(obj, "x5c")) => Err(Error::config("x5c", "is only used with certificate")),
         None => Ok(Some(key)),
+    }
+}
+
+/// A key option: a private JWK (an object, or its JSON text) or a PKCS#8 PEM string, as text.
+/// Absent is `None`.
+fn key_text(obj: &JsValue, option: &str) -> Result<Option<String>, Error> {
+    let key = get(obj, option);
+    let refused = || Error::config(option, "must be a private JWK or a PKCS#8 PEM string");
+    if absent(&key) {
+        Ok(None)
+    } else if let Some(text) = key.as_string() {
+        Ok(Some(text))
+    } else if key.is_object() && !js_sys::Array::is_array(&key) {
+        // a JWK object, or a CryptoKey / KeyObject (refused: the key must be one we can import)
+        js_sys::JSON::stringify(&key)
+            .ok()
+            .and_then(|t| t.as_string())
+            .filter(|t| t.starts_with("{\"") || t == "{}")
+            .map(Some)
+            .ok_or_else(refused)
+    } else {
+        Err(refused())
+    }
+}
+
+/// `dpopKey` (a private JWK or PKCS#8 PEM, as `privateKey` is given) with `dpopKeyAlg`.
+fn dpop_key(obj: &JsValue) -> Result<Option<PrivateKey>, Error> {
+    let alg = optional_string(obj, "dpopKeyAlg")?;
+    match key_text(obj, "dpopKey")? {
+        Some(text) => crate::dpop::check_key(&text, alg.as_deref()).map(Some),
+        None if alg.is_some() => Err(Error::config("dpopKeyAlg", "is only used with dpopKey")),
+        None => Ok(None),
     }
 }
 
@@ -346,6 +365,9 @@ impl Options {
             .credentials(secret, private_key);
         if let Some(scope) = optional_string(options, "scope")? {
             config = config.scope(&scope);
+        }
+        if let Some(key) = dpop_key(options)? {
+            config = config.dpop_key(key);
         }
         if let Some(label) = optional_string(options, "label")? {
             config = config.label(&label);
