@@ -154,7 +154,7 @@ struct Certificate {
 }
 
 /// The certificates of a PEM text (`-----BEGIN CERTIFICATE-----` blocks, leaf first), as DER.
-fn certificates_der(pem: &str) -> Result<Vec<Vec<u8>>, Error> {
+pub(crate) fn certificates_der(pem: &str) -> Result<Vec<Vec<u8>>, Error> {
     const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
     const END: &str = "-----END CERTIFICATE-----";
     let bad = |why: &str| Error::config(field::CERTIFICATE, why);

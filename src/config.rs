@@ -5,6 +5,7 @@ use sha2::{Digest, Sha256};
 
 use crate::assertion::PrivateKey;
 use crate::error::{Error, field};
+use crate::mtls::ClientCertificate;
 use crate::secret::ClientSecret;
 use crate::wire::MAX_LIFETIME_SECS;
 
@@ -49,6 +50,11 @@ pub enum ClientAuth {
     SecretBasic,
     /// A fresh assertion signed with the client's private key (RFC 7523, OIDC Core §9).
     PrivateKeyJwt,
+    /// The client certificate, issued by a CA the server trusts, on the TLS connection (RFC 8705
+    /// §2.1); only `client_id` in the body.
+    TlsClientAuth,
+    /// A self-signed client certificate registered with the server (RFC 8705 §2.2).
+    SelfSignedTlsClientAuth,
 }
 
 impl ClientAuth {
@@ -58,14 +64,27 @@ impl ClientAuth {
             Self::SecretPost => "client_secret_post",
             Self::SecretBasic => "client_secret_basic",
             Self::PrivateKeyJwt => "private_key_jwt",
+            Self::TlsClientAuth => "tls_client_auth",
+            Self::SelfSignedTlsClientAuth => "self_signed_tls_client_auth",
         }
     }
 
     /// The method named `name`.
     pub fn parse(name: &str) -> Option<Self> {
-        [Self::SecretPost, Self::SecretBasic, Self::PrivateKeyJwt]
-            .into_iter()
-            .find(|m| m.name() == name)
+        [
+            Self::SecretPost,
+            Self::SecretBasic,
+            Self::PrivateKeyJwt,
+            Self::TlsClientAuth,
+            Self::SelfSignedTlsClientAuth,
+        ]
+        .into_iter()
+        .find(|m| m.name() == name)
+    }
+
+    /// Whether the client certificate is the authentication (RFC 8705 §2).
+    pub fn is_mutual_tls(self) -> bool {
+        matches!(self, Self::TlsClientAuth | Self::SelfSignedTlsClientAuth)
     }
 }
 
@@ -74,6 +93,8 @@ impl ClientAuth {
 enum Credential {
     Secret(ClientSecret),
     Key(PrivateKey),
+    /// The client certificate is the credential (its key keys the sealing).
+    Certificate(ClientCertificate),
 }
 
 /// A validated client configuration. The secret or key inside stays redacted in `Debug`.
@@ -102,6 +123,8 @@ struct Ask {
     default_expires_in: Option<u64>,
     /// The key DPoP-bound tokens are bound to (RFC 9449).
     dpop_key: Option<PrivateKey>,
+    /// The client certificate presented on the TLS connection (RFC 8705).
+    certificate: Option<ClientCertificate>,
 }
 
 impl Ask {
@@ -132,6 +155,12 @@ impl Ask {
             Ask {
                 dpop_key: Some(_), ..
             } => "binds its tokens with DPoP",
+            Ask {
+                certificate: Some(_), ..
+            } => "presents a client certificate",
+            Ask { client_auth, .. } if client_auth.is_mutual_tls() => {
+                "authenticates with a client certificate"
+            }
             _ => return None,
         })
     }
@@ -237,6 +266,14 @@ impl ConfigBuilder {
         self.ask.dpop_key = Some(key);
         self
     }
+    /// The client certificate to present on the TLS connection to the token endpoint (RFC
+    /// 8705): the authentication with `tls_client_auth` or `self_signed_tls_client_auth`, and
+    /// with any method the certificate the tokens are bound to (`cnf.x5t#S256`) — then call the
+    /// API through the same certificate. Its thumbprint is part of the cache key.
+    pub fn client_certificate(mut self, certificate: ClientCertificate) -> Self {
+        self.ask.certificate = Some(certificate);
+        self
+    }
     /// The lifetime, in seconds, to assume when a success has no `expires_in` (without it such
     /// an answer is `invalid_response`: a token is never cached forever).
     pub fn default_expires_in(mut self, secs: u64) -> Self {
@@ -252,6 +289,24 @@ impl ConfigBuilder {
         check_text(field::CLIENT_ID, &self.client_id)?;
         let ask = self.ask;
         let credential = match (ask.client_auth, self.secret, self.key) {
+            (auth, None, None) if auth.is_mutual_tls() => match &ask.certificate {
+                Some(c) => Credential::Certificate(c.clone()),
+                None => {
+                    return Err(Error::config(
+                        field::CLIENT_CERTIFICATE,
+                        format!("is required with {}", auth.name()),
+                    ));
+                }
+            },
+            (auth, Some(_), _) if auth.is_mutual_tls() => {
+                return Err(Error::config(
+                    field::CLIENT_SECRET,
+                    format!(
+                        "is not used with {} (the certificate authenticates): remove it",
+                        auth.name()
+                    ),
+                ));
+            }
             (ClientAuth::PrivateKeyJwt, None, Some(key)) => Credential::Key(key),
             (ClientAuth::PrivateKeyJwt, Some(_), _) => {
                 return Err(Error::config(
@@ -374,6 +429,7 @@ impl Config {
                 headers: Vec::new(),
                 default_expires_in: None,
                 dpop_key: None,
+                certificate: None,
             },
         }
     }
@@ -398,22 +454,29 @@ impl Config {
     pub fn client_secret(&self) -> Option<&ClientSecret> {
         match &self.credential {
             Credential::Secret(s) => Some(s),
-            Credential::Key(_) => None,
+            Credential::Key(_) | Credential::Certificate(_) => None,
         }
     }
     /// The private key, for `private_key_jwt`.
     pub fn private_key(&self) -> Option<&PrivateKey> {
         match &self.credential {
             Credential::Key(k) => Some(k),
-            Credential::Secret(_) => None,
+            Credential::Secret(_) | Credential::Certificate(_) => None,
         }
     }
-    /// What keys the sealing of stored records: the client secret, or the private key.
+    /// What keys the sealing of stored records: the client secret, the private key, or the
+    /// client certificate's key.
     pub fn sealing_secret(&self) -> &ClientSecret {
         match &self.credential {
             Credential::Secret(s) => s,
             Credential::Key(k) => k.as_secret(),
+            Credential::Certificate(c) => c.as_secret(),
         }
+    }
+
+    /// The client certificate, when one is presented (RFC 8705).
+    pub fn client_certificate(&self) -> Option<&ClientCertificate> {
+        self.ask.certificate.as_ref()
     }
     /// How the client authenticates.
     pub fn client_auth(&self) -> ClientAuth {
@@ -459,6 +522,7 @@ impl Config {
             && a.params.is_empty()
             && a.headers.is_empty()
             && a.dpop_key.is_none()
+            && a.certificate.is_none()
     }
 
     /// The DPoP key, when tokens are bound with DPoP.
@@ -515,6 +579,10 @@ fn derive_cache_key(config: &Config) -> String {
                 parts.push(count.as_bytes());
                 parts.extend(list.iter().flat_map(|(k, v)| [k.as_bytes(), v.as_bytes()]));
             }
+        }
+        // a client certificate (none: nothing added): tokens bound to another are another's
+        if let Some(certificate) = config.client_certificate() {
+            parts.extend([b"mtls".as_slice(), certificate.thumbprint().as_bytes()]);
         }
         // a DPoP key (none: nothing added): tokens bound to another key are another's
         if let Some(key) = config.dpop_key() {

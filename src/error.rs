@@ -75,6 +75,12 @@ pub mod field {
     pub const CERTIFICATE: &str = "certificate";
     /// Whether the assertion carries the certificate chain (`x5c`).
     pub const X5C: &str = "x5c";
+    /// The client certificate (RFC 8705), PEM.
+    pub const CLIENT_CERTIFICATE: &str = "client_certificate";
+    /// The client certificate's private key, PKCS#8 PEM.
+    pub const CLIENT_CERTIFICATE_KEY: &str = "client_certificate_key";
+    /// A CA certificate trusted besides the webpki roots (native).
+    pub const TLS_ROOT: &str = "tls_root";
     /// The DPoP key (RFC 9449) that binds tokens to the client.
     pub const DPOP_KEY: &str = "dpop_key";
     /// The DPoP key's JWS algorithm.

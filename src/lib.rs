@@ -37,6 +37,7 @@ mod js;
 mod ledger;
 mod lifecycle;
 mod machine;
+pub mod mtls;
 mod quota;
 mod record;
 pub mod seal;

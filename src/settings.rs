@@ -234,15 +234,25 @@ pub fn policy(
 }
 
 /// `client_secret_post` (the default when absent), `client_secret_basic` or `private_key_jwt`.
+/// The mutual-TLS methods are refused by name: the JS hosts' `fetch` cannot present a client
+/// certificate (browsers and edge functions cannot at all) — the native client can.
 pub fn client_auth(text: Option<&str>) -> Result<ClientAuth, Error> {
     match text.map(str::trim) {
         None => Ok(ClientAuth::default()),
-        Some(name) => ClientAuth::parse(name).ok_or_else(|| {
-            Error::config(
+        Some(name) => match ClientAuth::parse(name) {
+            Some(auth) if auth.is_mutual_tls() => Err(Error::config(
+                field::CLIENT_AUTH,
+                format!(
+                    "cannot be {name} here: this host's fetch cannot present a client certificate \
+                     (RFC 8705); use the native Rust client for mutual TLS"
+                ),
+            )),
+            Some(auth) => Ok(auth),
+            None => Err(Error::config(
                 field::CLIENT_AUTH,
                 "must be client_secret_post, client_secret_basic or private_key_jwt",
-            )
-        }),
+            )),
+        },
     }
 }
 

@@ -133,6 +133,15 @@ fn private_key_jwt<'a>(id: &'a str, assertion: &'a str) -> Authenticated<'a> {
     }
 }
 
+/// `tls_client_auth` and `self_signed_tls_client_auth`: the id only; the certificate on the TLS
+/// connection is the proof (RFC 8705 §2).
+fn mutual_tls(id: &str) -> Authenticated<'_> {
+    Authenticated {
+        params: vec![("client_id", id)],
+        headers: Vec::new(),
+    }
+}
+
 /// The method's parameters and headers. Exhaustive: a new method is a new arm and a new function,
 /// never a fall-through into another method's credentials. A configuration always holds the
 /// credential its method needs ([`crate::ConfigBuilder::build`]); should it not, nothing of a
@@ -143,6 +152,7 @@ fn authenticate<'a>(config: &'a Config, assertion: Option<&'a str>) -> Authentic
         ClientAuth::SecretPost => config.client_secret().map(|s| secret_post(id, s)),
         ClientAuth::SecretBasic => config.client_secret().map(|s| secret_basic(id, s)),
         ClientAuth::PrivateKeyJwt => Some(private_key_jwt(id, assertion.unwrap_or_default())),
+        ClientAuth::TlsClientAuth | ClientAuth::SelfSignedTlsClientAuth => Some(mutual_tls(id)),
     }
     .unwrap_or_default()
 }

@@ -103,6 +103,8 @@ pub struct Client {
     manager: TokenManager<NativeHost>,
     /// The DPoP key's prover, shared with the token requests.
     prover: Option<Arc<Prover<NativeSigner>>>,
+    /// The token requests' HTTP client (with the client certificate, when there is one).
+    http: reqwest::Client,
 }
 
 impl std::fmt::Debug for Client {
@@ -122,6 +124,7 @@ pub struct ClientBuilder {
     transport: Option<ReqwestTransport>,
     observer: Option<Observer>,
     jitter: Option<f64>,
+    roots: Vec<String>,
 }
 
 impl ClientBuilder {
@@ -154,6 +157,14 @@ impl ClientBuilder {
         self
     }
 
+    /// Trust `pem` (a CA certificate) besides the webpki roots, for a token endpoint and API on
+    /// a private PKI (common with mutual TLS). Not used with [`Self::transport`].
+    #[must_use]
+    pub fn tls_root(mut self, pem: &str) -> Self {
+        self.roots.push(pem.to_owned());
+        self
+    }
+
     /// This process's shift of the refresh point, in [-1, 1] (random unless told).
     #[must_use]
     pub fn jitter(mut self, jitter: f64) -> Self {
@@ -170,8 +181,9 @@ impl ClientBuilder {
         }
         let transport = match self.transport {
             Some(t) => t,
-            None => ReqwestTransport::new()?,
+            None => ReqwestTransport::configured(self.config.client_certificate(), &self.roots)?,
         };
+        let http = transport.http().clone();
         let prover = match self.config.dpop_key() {
             Some(key) => {
                 NativeSigner::sign_now(key, b"autopay-auth: can this key sign?")
@@ -189,7 +201,11 @@ impl ClientBuilder {
         let host = Parts::new(source, self.store, TokioClock).with_observer(observer);
         let jitter = self.jitter.unwrap_or_else(random_jitter);
         let manager = TokenManager::new(&self.config, self.policy, jitter, host)?;
-        Ok(Client { manager, prover })
+        Ok(Client {
+            manager,
+            prover,
+            http,
+        })
     }
 }
 
@@ -217,6 +233,7 @@ impl Client {
             transport: None,
             observer: None,
             jitter: None,
+            roots: Vec::new(),
         }
     }
 
@@ -259,6 +276,13 @@ impl Client {
     /// headers. Without a DPoP key, `false`.
     pub fn learn_nonce(&self, url: &str, nonce: Option<&str>) -> bool {
         self.prover.as_ref().is_some_and(|p| p.learn(url, nonce))
+    }
+
+    /// The HTTP client the token requests go through — with the configuration's client
+    /// certificate when it has one: call the API through it, so a certificate-bound token
+    /// (`cnf.x5t#S256`) is only ever sent over a connection that presents its certificate.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
     }
 
     /// The thumbprint of the DPoP key (`cnf.jkt` of the tokens bound to it), if there is one.

@@ -1,8 +1,10 @@
 //! Token requests with reqwest (rustls): never a redirect followed (the secret is in the
 //! body), the answer read no further than [`MAX_TOKEN_RESPONSE_BYTES`].
 
+use crate::mtls::ClientCertificate;
 use crate::{
-    Error, MAX_RESPONSE_HEADERS, MAX_TOKEN_RESPONSE_BYTES, TokenRequest, TokenResponse, Transport, url_host,
+    Error, MAX_RESPONSE_HEADERS, MAX_TOKEN_RESPONSE_BYTES, TokenRequest, TokenResponse, Transport, field,
+    url_host,
 };
 
 /// Sends token requests over one pooled reqwest client.
@@ -14,12 +16,47 @@ pub struct ReqwestTransport {
 impl ReqwestTransport {
     /// A transport with its own connection pool: rustls with the webpki roots, no redirects.
     pub fn new() -> Result<Self, Error> {
-        let http = reqwest::Client::builder()
+        Self::configured(None, &[])
+    }
+
+    /// A transport for `config`: presenting its client certificate on every connection when it
+    /// has one (RFC 8705), and trusting the `roots` (PEM CA certificates: a private PKI's) as
+    /// well as the webpki roots. A certificate or root rustls refuses is `invalid_config`.
+    pub fn configured(certificate: Option<&ClientCertificate>, roots: &[String]) -> Result<Self, Error> {
+        let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("autopay-auth/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| Error::config(crate::field::TOKEN_URL, format!("no HTTP client: {e}")))?;
+            .user_agent(concat!("autopay-auth/", env!("CARGO_PKG_VERSION")));
+        if let Some(certificate) = certificate {
+            let identity =
+                reqwest::Identity::from_pem(certificate.identity_pem().as_bytes()).map_err(|_| {
+                    Error::config(
+                        field::CLIENT_CERTIFICATE,
+                        "could not be loaded with its key (PEM certificate, PKCS#8 key)",
+                    )
+                })?;
+            builder = builder.identity(identity);
+        }
+        for root in roots {
+            let root = reqwest::Certificate::from_pem(root.as_bytes())
+                .map_err(|_| Error::config(field::TLS_ROOT, "must be a PEM CA certificate"))?;
+            builder = builder.add_root_certificate(root);
+        }
+        let http = builder.build().map_err(|e| {
+            let mut why = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                why = format!("{why}: {s}");
+                source = s.source();
+            }
+            Error::config(field::TOKEN_URL, format!("no HTTP client: {why}"))
+        })?;
         Ok(Self { http })
+    }
+
+    /// The HTTP client token requests go through: with a client certificate, call the API
+    /// through it too, so a certificate-bound token travels only with its certificate.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
     }
 
     /// A transport over `http` (your own pool, proxy or roots). It should not follow

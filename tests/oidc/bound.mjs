@@ -33,9 +33,10 @@ export function certificates() {
       const extra = ext ? ['-extfile', ext] : [];
       ssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.pem`, '-days', '2', ...extra);
     };
-    execFileSync('sh', ['-c', 'echo "subjectAltName=IP:127.0.0.1" > san.ext'], { cwd: dir });
+    // X.509 v3 (extensions), which rustls and webpki require
+    execFileSync('sh', ['-c', 'echo "subjectAltName=IP:127.0.0.1" > san.ext; echo "extendedKeyUsage=clientAuth" > client.ext'], { cwd: dir });
     leaf('server', '/CN=127.0.0.1', 'san.ext');
-    leaf('client', `/${MTLS_SUBJECT}`);
+    leaf('client', `/${MTLS_SUBJECT}`, 'client.ext');
     ssl('req', '-x509', ...ec, '-keyout', 'self.key', '-out', 'self.pem', '-days', '2', '-subj', '/CN=autopay-self-signed');
     return {
       ca: read('ca.pem'),
