@@ -22,7 +22,7 @@ export function consumer() {
     copyFileSync(join(root, 'examples', 'runtimes', f), join(dir, f));
   }
   // what the tests drive, beside the examples
-  for (const f of ['worker.mjs', 'redis-process.mjs', 'deno-kv-process.mjs', 'fleet-instance.mjs']) {
+  for (const f of ['worker.mjs', 'redis-process.mjs', 'deno-kv-process.mjs', 'fleet-instance.mjs', 'dpop-process.mjs']) {
     copyFileSync(join(root, 'tests', 'runtimes', 'fixtures', f), join(dir, f));
   }
   return dir;
