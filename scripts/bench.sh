@@ -10,5 +10,6 @@ bash scripts/build-worker.sh
 node bench/hot-path.mjs
 node bench/peers.mjs
 node bench/worker.mjs
+node bench/dpop.mjs
 cargo bench --bench fleet
 node bench/report.mjs
