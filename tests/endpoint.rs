@@ -218,3 +218,90 @@ fn a_missing_expires_in_uses_the_assumed_lifetime_or_is_refused() {
     let rec = block_on(Endpoint::new(lenient, transport, clock).mint(None, 1_000)).unwrap();
     assert_eq!(rec.lifetime_ms(), 900_000);
 }
+
+/// A DPoP token endpoint that asks for its nonce: the first answer is `use_dpop_nonce` after
+/// `first_ms`; it records each request's timeout and proof.
+#[derive(Clone)]
+struct NonceServer {
+    clock: FakeClock,
+    first_ms: u64,
+    seen: Rc<RefCell<Vec<(u64, String)>>>,
+}
+
+impl Transport for NonceServer {
+    async fn send(&self, request: TokenRequest, timeout_ms: u64) -> Result<TokenResponse, Error> {
+        let proof = request.header("dpop").unwrap_or_default().to_owned();
+        self.seen.borrow_mut().push((timeout_ms, proof));
+        let first = self.seen.borrow().len() == 1;
+        if first {
+            self.clock.advance(self.first_ms);
+            return Ok(TokenResponse {
+                status: 400,
+                retry_after: None,
+                headers: vec![("dpop-nonce".into(), "server-nonce-1".into())],
+                body: r#"{"error":"use_dpop_nonce"}"#.into(),
+            });
+        }
+        Ok(TokenResponse {
+            status: 200,
+            retry_after: None,
+            headers: Vec::new(),
+            body: r#"{"access_token":"bound","token_type":"DPoP","expires_in":3600}"#.into(),
+        })
+    }
+}
+
+fn dpop_endpoint(first_ms: u64) -> (Endpoint<NonceServer, FakeClock, FakeSigner>, NonceServer) {
+    let clock = FakeClock::at(START_MS);
+    let server = NonceServer {
+        clock: clock.clone(),
+        first_ms,
+        seen: Rc::default(),
+    };
+    let key = autopay_auth::dpop::check_key(JWK, None).unwrap();
+    let config = Config::builder(URL, "cid")
+        .body(BodyFormat::Form)
+        .audience(None)
+        .client_secret(ClientSecret::new("s"))
+        .dpop_key(key.clone())
+        .build()
+        .unwrap();
+    // the endpoint takes an `Arc` (the native host's seam); this test is single-threaded
+    #[allow(clippy::arc_with_non_send_sync)]
+    let prover = std::sync::Arc::new(autopay_auth::dpop::Prover::new(key, FakeSigner::default()));
+    let endpoint = Endpoint::new(config, server.clone(), clock)
+        .with_signer(FakeSigner::default())
+        .with_prover(prover);
+    (endpoint, server)
+}
+
+fn proof_nonce(proof: &str) -> Option<String> {
+    let claims = proof.split('.').nth(1).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_slice(&Base64UrlUnpadded::decode_vec(claims).unwrap()).unwrap();
+    json.get("nonce").and_then(|n| n.as_str()).map(str::to_owned)
+}
+
+/// The nonce retry is one more request with the server's nonce, and only what is left of the
+/// same timeout: a flight never outlives what its lock was taken for.
+#[test]
+fn a_nonce_challenge_is_answered_once_within_the_same_timeout() {
+    let (endpoint, server) = dpop_endpoint(4_000);
+    let record = block_on(endpoint.mint(None, 10_000)).unwrap();
+    assert_eq!(record.token_type, "DPoP");
+    let seen = server.seen.borrow();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[0].0, 10_000);
+    assert_eq!(seen[1].0, 6_000, "what is left of the timeout, not a new one");
+    assert_eq!(proof_nonce(&seen[0].1), None);
+    assert_eq!(proof_nonce(&seen[1].1).as_deref(), Some("server-nonce-1"));
+}
+
+/// A challenge that comes back after the timeout is spent is not retried: it fails as answered.
+#[test]
+fn a_nonce_challenge_after_the_timeout_is_not_retried() {
+    let (endpoint, server) = dpop_endpoint(10_000);
+    let err = block_on(endpoint.mint(None, 10_000)).unwrap_err();
+    assert_eq!(err.code(), "invalid_request");
+    assert_eq!(server.seen.borrow().len(), 1);
+}

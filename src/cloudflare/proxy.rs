@@ -161,8 +161,15 @@ impl ApiCall for Proxied<'_> {
             };
         }
         self.sent = true;
-        let presented = authorize(&self.method, &self.url, &token.token_type, &token.access_token)
-            .map_err(Failed::Token)?;
+        // the Worker holds no DPoP key: a DPoP-bound token is refused here, before anything is sent
+        let presented = authorize(
+            &self.method,
+            &self.url,
+            &token.token_type,
+            &token.access_token,
+            None,
+        )
+        .map_err(Failed::Token)?;
         for (name, value) in presented {
             self.headers
                 .set(name, &value)
@@ -253,7 +260,7 @@ pub fn prepare(
 ) -> Option<(String, Object)> {
     let url = target(desk, req, prefix).ok()?;
     let headers = forwarded_headers(req).ok()?;
-    for (name, value) in authorize(&req.method(), &url, &token.token_type, &token.access_token).ok()? {
+    for (name, value) in authorize(&req.method(), &url, &token.token_type, &token.access_token, None).ok()? {
         headers.set(name, &value).ok()?;
     }
     let init = Object::new();

@@ -325,6 +325,8 @@ impl WasmClient {
             .as_ref()
             .and_then(|t| t.meter.clone())
             .unwrap_or(JsValue::UNDEFINED);
+        // an `Arc` because the endpoint's seam is the native host's too; wasm has one thread
+        #[allow(clippy::arc_with_non_send_sync)]
         let prover = o
             .config
             .dpop_key()
