@@ -10,12 +10,17 @@ use crate::assertion::{certificates_der, x5t_s256};
 use crate::error::{Error, field};
 use crate::secret::ClientSecret;
 
-/// A client certificate (PEM, leaf first, then any chain) and its private key (PKCS#8 PEM).
-/// `Debug` shows the thumbprint only.
+/// A client certificate: given as PEM (leaf first, then any chain) with its private key (PKCS#8
+/// PEM), or held by the platform (a Cloudflare mTLS certificate binding) — then the host never
+/// sees the key, the binding's name identifies the certificate, and a secret of its own seals
+/// the stored records. `Debug` shows the thumbprint or the binding only.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ClientCertificate {
+    /// The chain as given; empty when the platform holds the certificate.
     chain_pem: String,
+    /// The key (PKCS#8 PEM), or the platform certificate's sealing secret.
     key_pem: ClientSecret,
+    /// `x5t#S256` of the leaf, or `binding:<name>` when the platform holds the certificate.
     thumbprint: String,
 }
 
@@ -51,14 +56,34 @@ impl ClientCertificate {
         })
     }
 
-    /// The leaf certificate's `x5t#S256`: what a bound token's `cnf` holds.
+    /// A certificate the platform holds and presents (Cloudflare's mTLS certificate binding
+    /// `binding`): the key never reaches this host, so stored records are sealed with `seal`, a
+    /// secret of their own.
+    pub fn on_platform(binding: &str, seal: ClientSecret) -> Result<Self, Error> {
+        if seal.expose().len() < 32 {
+            return Err(Error::config(
+                field::CLIENT_CERTIFICATE_KEY,
+                "must be a secret of at least 32 characters (it seals the stored tokens)",
+            ));
+        }
+        Ok(Self {
+            chain_pem: String::new(),
+            key_pem: seal,
+            thumbprint: format!("binding:{binding}"),
+        })
+    }
+
+    /// The leaf certificate's `x5t#S256` (what a bound token's `cnf` holds), or
+    /// `binding:<name>` for a certificate the platform holds: the certificate's identity in the
+    /// cache key.
     pub fn thumbprint(&self) -> &str {
         &self.thumbprint
     }
 
-    /// The chain and the key as one PEM text, for a TLS stack to load. **A secret.**
-    pub fn identity_pem(&self) -> String {
-        format!("{}\n{}\n", self.chain_pem, self.key_pem.expose())
+    /// The chain and the key as one PEM text, for a TLS stack to load — `None` when the
+    /// platform holds the certificate. **A secret.**
+    pub fn identity_pem(&self) -> Option<String> {
+        (!self.chain_pem.is_empty()).then(|| format!("{}\n{}\n", self.chain_pem, self.key_pem.expose()))
     }
 
     /// The key as the secret that keys sealed records (as a client secret does).

@@ -57,8 +57,8 @@ pub const SETTINGS: &[Setting] = &[
     ),
     s(field::CERTIFICATE, "certificate", Some("AUTOPAY_CERTIFICATE")),
     s(field::X5C, "x5c", Some("AUTOPAY_X5C")),
-    s(field::DPOP_KEY, "dpopKey", None),
-    s(field::DPOP_KEY_ALG, "dpopKeyAlg", None),
+    s(field::DPOP_KEY, "dpopKey", Some("AUTOPAY_DPOP_KEY")),
+    s(field::DPOP_KEY_ALG, "dpopKeyAlg", Some("AUTOPAY_DPOP_KEY_ALG")),
     s(field::SCOPE, "scope", Some("AUTOPAY_SCOPE")),
     s(field::RESOURCE, "resource", Some("AUTOPAY_RESOURCE")),
     s(field::LABEL, "label", None),
@@ -237,10 +237,16 @@ pub fn policy(
 /// The mutual-TLS methods are refused by name: the JS hosts' `fetch` cannot present a client
 /// certificate (browsers and edge functions cannot at all) — the native client can.
 pub fn client_auth(text: Option<&str>) -> Result<ClientAuth, Error> {
+    client_auth_with(text, false)
+}
+
+/// [`client_auth`], taking the mutual-TLS methods too when the host can present a client
+/// certificate (`mutual_tls`: the Worker with its mTLS certificate binding).
+pub fn client_auth_with(text: Option<&str>, mutual_tls: bool) -> Result<ClientAuth, Error> {
     match text.map(str::trim) {
         None => Ok(ClientAuth::default()),
         Some(name) => match ClientAuth::parse(name) {
-            Some(auth) if auth.is_mutual_tls() => Err(Error::config(
+            Some(auth) if auth.is_mutual_tls() && !mutual_tls => Err(Error::config(
                 field::CLIENT_AUTH,
                 format!(
                     "cannot be {name} here: this host's fetch cannot present a client certificate \

@@ -8,14 +8,17 @@
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use std::sync::Arc;
 
 use js_sys::{Object, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 use worker::Env;
 
 use super::minter::{MinterClient, log_event};
-use super::settings::{Fingerprint, Problem, Settings, TOKEN_MINTER, TOKENS_KV, fingerprint};
+use super::settings::{Fingerprint, MTLS, Problem, Settings, TOKEN_MINTER, TOKENS_KV, fetch_of, fingerprint};
+use crate::dpop::Prover;
 use crate::js::kv::{JsKv, KvStore};
+use crate::js::sign::WebSigner;
 use crate::js::webcrypto::WebSealer;
 use crate::js::{DateClock, Ticks, jitter, set};
 use crate::{
@@ -47,6 +50,13 @@ impl Store for CountedKv {
 
 /// One tenant's tokens in this isolate, and the front's lease of them.
 pub struct Desk {
+    /// The `fetch` its proxied calls go through: the mTLS certificate binding's when the
+    /// tenant's tokens are bound to its certificate, else the platform's.
+    pub fetch: js_sys::Function,
+    /// The DPoP key's prover, when its tokens are DPoP-bound.
+    pub prover: Option<Arc<Prover<WebSigner>>>,
+    /// Whether its tokens are bound to the client certificate of its mTLS binding.
+    pub config_bound_by_certificate: bool,
     /// The tenant's name (`None`: the single tenant).
     pub name: Option<String>,
     /// Where its proxied calls go.
@@ -195,7 +205,22 @@ pub fn current(env: &Env) -> Result<Rc<Isolate>, Vec<Problem>> {
             TokenManager::new(&tenant.config, policy, jitter(), host).map_err(|e| problem(e.to_string()))?;
         let holder = Object::new();
         set(&holder, "lease", &JsValue::NULL);
+        let fetch = fetch_of(env, tenant).map_err(|_| {
+            vec![Problem {
+                setting: MTLS.into(),
+                problem: "is not a binding with fetch (an mTLS certificate binding)".into(),
+            }]
+        })?;
+        // an `Arc` because the endpoint's seam is the native host's too; wasm has one thread
+        #[allow(clippy::arc_with_non_send_sync)]
+        let prover = tenant
+            .config
+            .dpop_key()
+            .map(|key| Arc::new(Prover::new(key.clone(), WebSigner::default())));
         desks.push(Desk {
+            fetch,
+            prover,
+            config_bound_by_certificate: tenant.mtls.is_some(),
             name: tenant.name.clone(),
             api_base: tenant.api_base.clone(),
             tokens,

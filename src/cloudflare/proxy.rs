@@ -12,11 +12,13 @@ use worker::{Context, Response, Result};
 
 use super::isolate::Desk;
 use super::reply;
-use crate::js::fetch::{FetchResponse, call_fetch, read_stream_capped};
+use crate::dpop::{NONCE_HEADER, api_wants_nonce};
+use crate::js::DateClock;
+use crate::js::fetch::{FetchResponse, call_fetch, header, read_stream_capped};
 use crate::js::set;
 use crate::{
-    API_UNAUTHORIZED, ApiCall, ApiToken, authorize, call_api, check_within_base,
-    is_forwardable_request_header, join_api_path, should_retry_api_call,
+    API_UNAUTHORIZED, ApiCall, ApiToken, Clock, authorize, call_api, check_within_base,
+    is_forwardable_request_header, join_api_path, present, should_retry_api_call,
 };
 
 /// Bodies up to this size are kept so a 401 can be retried; larger ones stream through once.
@@ -161,14 +163,14 @@ impl ApiCall for Proxied<'_> {
             };
         }
         self.sent = true;
-        // the Worker holds no DPoP key: a DPoP-bound token is refused here, before anything is sent
-        let presented = authorize(
+        let presented = present(
+            self.desk.prover.as_deref(),
             &self.method,
             &self.url,
-            &token.token_type,
-            &token.access_token,
-            None,
+            token,
+            DateClock.now_ms(),
         )
+        .await
         .map_err(Failed::Token)?;
         for (name, value) in presented {
             self.headers
@@ -180,9 +182,22 @@ impl ApiCall for Proxied<'_> {
         set(&init, "headers", &self.headers);
         set(&init, "body", &self.body);
         set(&init, "redirect", &"manual".into());
-        call_fetch(&self.fetch, &self.url, &init.into())
+        let (resp, status) = call_fetch(&self.fetch, &self.url, &init.into())
             .await
-            .map_err(|_| Failed::Unreachable)
+            .map_err(|_| Failed::Unreachable)?;
+        if let Some(prover) = &self.desk.prover {
+            prover.learn(&self.url, header(&resp, NONCE_HEADER).as_deref());
+        }
+        Ok((resp, status))
+    }
+
+    fn nonce_challenged(&mut self, response: &FetchResponse) -> bool {
+        self.desk.prover.is_some()
+            && api_wants_nonce(
+                401,
+                header(response, "www-authenticate").as_deref(),
+                header(response, NONCE_HEADER).as_deref(),
+            )
     }
 
     async fn refused(&mut self, token: &str) -> bool {
@@ -258,6 +273,11 @@ pub fn prepare(
     prefix: &str,
     token: &ApiToken,
 ) -> Option<(String, Object)> {
+    // a bound token goes through the Rust route: a DPoP proof is signed there, and a
+    // certificate-bound token only ever travels through the tenant's certificate binding
+    if desk.prover.is_some() || desk.config_bound_by_certificate {
+        return None;
+    }
     let url = target(desk, req, prefix).ok()?;
     let headers = forwarded_headers(req).ok()?;
     for (name, value) in authorize(&req.method(), &url, &token.token_type, &token.access_token, None).ok()? {
@@ -287,7 +307,7 @@ impl<'a> Proxied<'a> {
         let headers = forwarded_headers(req)?;
         let method = req.method().to_ascii_uppercase();
         let (body, spare) = bodies(req, &method).await?;
-        let fetch: Function = Reflect::get(&js_sys::global(), &"fetch".into())?.dyn_into()?;
+        let fetch = desk.fetch.clone();
         Ok(Ok(Self {
             desk,
             ctx,

@@ -8,6 +8,7 @@ use worker::Env;
 
 use super::caller::{CallerKeys, MIN_KEY_LEN};
 use crate::js::normalize_url;
+use crate::mtls::ClientCertificate;
 use crate::settings::{self, variable};
 use crate::{
     ClientAuth, ClientSecret, Config, DEFAULT_API_BASE_URL, DEFAULT_AUDIENCE, DEFAULT_TOKEN_URL, Policy,
@@ -44,6 +45,18 @@ pub const PRIVATE_KEY_ID: &str = variable(field::PRIVATE_KEY_ID);
 pub const CERTIFICATE: &str = variable(field::CERTIFICATE);
 /// Var: `true` sends the certificate chain in each assertion (`x5c`).
 pub const X5C: &str = variable(field::X5C);
+/// Secret: the DPoP key (RFC 9449), a private JWK or PKCS#8 PEM: tokens bound to it, a proof on
+/// every token request and proxied call.
+pub const DPOP_KEY: &str = variable(field::DPOP_KEY);
+/// Var: the DPoP key's JWS algorithm (else the key decides).
+pub const DPOP_KEY_ALG: &str = variable(field::DPOP_KEY_ALG);
+/// Binding: Cloudflare's mTLS certificate binding (`mtls_certificates` in `wrangler.toml`), for
+/// `tls_client_auth` and `self_signed_tls_client_auth`: token requests and proxied calls go
+/// through it, so the client certificate is presented on both (RFC 8705).
+pub const MTLS: &str = "AUTOPAY_MTLS";
+/// Secret (with [`MTLS`]): seals the stored tokens, since the certificate's key stays with
+/// Cloudflare; at least 32 characters.
+pub const SEAL_SECRET: &str = "AUTOPAY_SEAL_SECRET";
 /// Var: the scope to ask for.
 pub const SCOPE: &str = variable(field::SCOPE);
 /// Var: resource indicators (RFC 8707), separated by spaces.
@@ -95,6 +108,8 @@ pub struct Tenant {
     /// budget's limits.
     pub policy: Policy,
     pub api_base: String,
+    /// The mTLS certificate binding its token requests and proxied calls go through, if any.
+    pub mtls: Option<String>,
 }
 
 /// Who may call, and for what.
@@ -155,13 +170,29 @@ fn present(env: &Env, name: &str) -> bool {
 }
 
 /// The Worker's own names besides the settings' variables ([`settings::SETTINGS`]).
-const KEYS_AND_TENANTS: [&str; 5] = [
+const KEYS_AND_TENANTS: [&str; 6] = [
+    SEAL_SECRET,
     PROXY_API_KEYS,
     HEALTH_API_KEYS,
     OPERATOR_API_KEYS,
     TENANTS,
     TENANT_API_KEYS,
 ];
+
+/// The `fetch` a tenant's token requests and proxied calls go through: its mTLS certificate
+/// binding's (which presents the client certificate), else the platform's.
+pub fn fetch_of(env: &Env, tenant: &Tenant) -> worker::Result<js_sys::Function> {
+    use wasm_bindgen::JsCast;
+    let (this, owner): (JsValue, JsValue) = match &tenant.mtls {
+        Some(binding) => {
+            let b = Reflect::get(env, &JsValue::from_str(binding))?;
+            (b.clone(), b)
+        }
+        None => (js_sys::global().into(), js_sys::global().into()),
+    };
+    let fetch: js_sys::Function = Reflect::get(&owner, &"fetch".into())?.dyn_into()?;
+    Ok(fetch.bind0(&this))
+}
 
 /// The raw values that decide the settings, so an isolate can reuse what it built from them.
 pub type Fingerprint = Vec<Option<String>>;
@@ -182,7 +213,7 @@ pub fn fingerprint(env: &Env, names: &[&str]) -> Fingerprint {
 }
 
 /// The secrets each tenant has, by their single-tenant names.
-const TENANT_SECRETS: [&str; 3] = [CLIENT_ID, CLIENT_SECRET, PRIVATE_KEY];
+const TENANT_SECRETS: [&str; 5] = [CLIENT_ID, CLIENT_SECRET, PRIVATE_KEY, DPOP_KEY, SEAL_SECRET];
 
 /// `AUTOPAY_<TENANT>_CLIENT_ID` for `AUTOPAY_CLIENT_ID` of tenant `name`.
 pub fn tenant_secret(name: &str, variable: &str) -> String {
@@ -212,6 +243,16 @@ enum Source<'a> {
 }
 
 impl Source<'_> {
+    /// The name of the binding whose single-tenant name is `binding`, if the Worker has it
+    /// (`AUTOPAY_<TENANT>_MTLS` for a tenant's).
+    fn binding(&self, binding: &str) -> Option<String> {
+        let (env, name) = match self {
+            Source::Env(env) => (*env, binding.to_owned()),
+            Source::Tenant { env, name, .. } => (*env, tenant_secret(name, binding)),
+        };
+        present(env, &name).then_some(name)
+    }
+
     /// The raw value of the setting whose single-tenant variable is `variable`.
     fn get(&self, variable: &str) -> Option<String> {
         match self {
@@ -430,8 +471,10 @@ fn read_tenants(env: &Env, text: &str, problems: &mut Vec<Problem>) -> (Vec<Tena
                 };
                 for option in object.keys() {
                     if !tenant_option_allowed(option) {
-                        let why = if ["clientId", "clientSecret", "privateKey"].contains(&option.as_str()) {
-                            "is a secret: set it as the tenant's secret (AUTOPAY_<TENANT>_CLIENT_ID, …_CLIENT_SECRET, …_PRIVATE_KEY)"
+                        let why = if ["clientId", "clientSecret", "privateKey", "dpopKey"]
+                            .contains(&option.as_str())
+                        {
+                            "is a secret: set it as the tenant's secret (AUTOPAY_<TENANT>_CLIENT_ID, …_CLIENT_SECRET, …_PRIVATE_KEY, …_DPOP_KEY)"
                         } else {
                             "is not a tenant setting"
                         };
@@ -450,7 +493,14 @@ fn read_tenants(env: &Env, text: &str, problems: &mut Vec<Problem>) -> (Vec<Tena
         )),
     }
     let access = read_grants(env, &tenants, problems);
-    for single in [CLIENT_ID, CLIENT_SECRET, PROXY_API_KEYS, PRIVATE_KEY] {
+    for single in [
+        CLIENT_ID,
+        CLIENT_SECRET,
+        PROXY_API_KEYS,
+        PRIVATE_KEY,
+        DPOP_KEY,
+        SEAL_SECRET,
+    ] {
         if raw(env, single).is_some_and(|v| !v.trim().is_empty()) {
             problems.push(Problem::new(
                 single,
@@ -559,15 +609,50 @@ fn read_tenant(source: &Source, name: Option<&str>, problems: &mut Vec<Problem>)
         }
     };
     let client_id = required(problems, CLIENT_ID);
+    let mtls = source.binding(MTLS);
     let client_auth = checked(
         source,
         problems,
-        settings::client_auth(set(CLIENT_AUTH).as_deref()),
+        settings::client_auth_with(set(CLIENT_AUTH).as_deref(), mtls.is_some()),
     );
-    // the secret is required unless the client signs with a key (then the builder refuses one)
+    // the secret is required unless the client signs with a key or its certificate (then the
+    // builder refuses one)
     let secret = match (client_auth, set(CLIENT_SECRET)) {
         (Some(ClientAuth::PrivateKeyJwt), s) => Some(s.map(ClientSecret::new)),
+        (Some(auth), s) if auth.is_mutual_tls() => Some(s.map(ClientSecret::new)),
         _ => required(problems, CLIENT_SECRET).map(|s| Some(ClientSecret::new(s))),
+    };
+    // the certificate, when the client authenticates with it: held by the binding
+    let certificate = match (client_auth, &mtls) {
+        (Some(auth), Some(binding)) if auth.is_mutual_tls() => {
+            let seal = required(problems, SEAL_SECRET).map(ClientSecret::new);
+            seal.and_then(|seal| {
+                let c = ClientCertificate::on_platform(binding, seal).map_err(|_| {
+                    crate::Error::config(
+                        field::CLIENT_CERTIFICATE_KEY,
+                        "must be a secret of at least 32 characters",
+                    )
+                });
+                checked(source, problems, c)
+            })
+        }
+        (Some(_), Some(_)) => {
+            problems.push(Problem::new(
+                source.name(MTLS),
+                "is only used with clientAuth tls_client_auth or self_signed_tls_client_auth",
+            ));
+            None
+        }
+        _ => None,
+    };
+    let dpop_key = match set(DPOP_KEY) {
+        None => Some(None),
+        Some(text) => checked(
+            source,
+            problems,
+            crate::dpop::check_key(&text, set(DPOP_KEY_ALG).as_deref()),
+        )
+        .map(Some),
     };
     let private_key = match set(PRIVATE_KEY) {
         None => Some(None),
@@ -651,6 +736,12 @@ fn read_tenant(source: &Source, name: Option<&str>, problems: &mut Vec<Problem>)
     if let Some(secs) = default_expires_in {
         config = config.default_expires_in(secs);
     }
+    if let Some(key) = dpop_key? {
+        config = config.dpop_key(key);
+    }
+    if let Some(certificate) = certificate {
+        config = config.client_certificate(certificate);
+    }
     if let Source::Tenant { object, .. } = source {
         config = config.label(name.unwrap_or_default());
         for (option, core) in [
@@ -681,6 +772,7 @@ fn read_tenant(source: &Source, name: Option<&str>, problems: &mut Vec<Problem>)
             config,
             policy,
             api_base,
+            mtls: mtls.filter(|_| client_auth.is_mutual_tls()),
         }),
         Ok(_) => None,
         Err(e) => {

@@ -27,13 +27,18 @@ impl ReqwestTransport {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("autopay-auth/", env!("CARGO_PKG_VERSION")));
         if let Some(certificate) = certificate {
-            let identity =
-                reqwest::Identity::from_pem(certificate.identity_pem().as_bytes()).map_err(|_| {
-                    Error::config(
-                        field::CLIENT_CERTIFICATE,
-                        "could not be loaded with its key (PEM certificate, PKCS#8 key)",
-                    )
-                })?;
+            let pem = certificate.identity_pem().ok_or_else(|| {
+                Error::config(
+                    field::CLIENT_CERTIFICATE,
+                    "is held by a platform binding: give the certificate and its key to the native client",
+                )
+            })?;
+            let identity = reqwest::Identity::from_pem(pem.as_bytes()).map_err(|_| {
+                Error::config(
+                    field::CLIENT_CERTIFICATE,
+                    "could not be loaded with its key (PEM certificate, PKCS#8 key)",
+                )
+            })?;
             builder = builder.identity(identity);
         }
         for root in roots {

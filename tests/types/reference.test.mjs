@@ -56,6 +56,6 @@ test('REFERENCE.md names every export, option, method, counter, code, event and 
     const missing = list.filter((n) => !reference.includes(`\`${n}`));
     assert.deepEqual(missing, [], `REFERENCE.md lacks these ${group}`);
   }
-  assert.equal(all.settings.length, 28, 'the twenty-eight settings the Worker reads');
+  assert.equal(all.settings.length, 32, 'the thirty-two settings the Worker reads');
   assert.ok(all.options.includes('clientSecret') && all.codes.includes('mint_budget_exhausted'));
 });

@@ -14,7 +14,7 @@ mod wire;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use js_sys::{Function, Reflect};
+use js_sys::Reflect;
 use serde::Serialize;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::{DurableObject, Env, Request, Response, Result, State, durable_object};
@@ -24,7 +24,7 @@ use store::{MinterStore, stored};
 use wire::MinterRequest;
 
 use super::reply;
-use super::settings::{Problem, Settings, TOKENS_KV, Tenant};
+use super::settings::{Problem, Settings, TOKENS_KV, Tenant, fetch_of};
 use crate::js::fetch::FetchTransport;
 use crate::js::kv::{JsKv, KvStore};
 use crate::js::sign::WebSigner;
@@ -116,11 +116,17 @@ impl TokenMinter {
         if let Some(m) = self.manager.borrow().as_ref() {
             return Ok(m.clone());
         }
-        let fetch: Function = Reflect::get(&js_sys::global(), &"fetch".into())?.dyn_into()?;
+        let fetch = fetch_of(&self.env, settings)?;
         let kv: JsKv = Reflect::get(&self.env, &TOKENS_KV.into())?.unchecked_into();
         let store = MinterStore::new(self.state.storage(), KvStore::workers(kv));
-        let source = Endpoint::new(settings.config.clone(), FetchTransport::new(fetch), DateClock)
+        let mut source = Endpoint::new(settings.config.clone(), FetchTransport::new(fetch), DateClock)
             .with_signer(WebSigner::default());
+        if let Some(key) = settings.config.dpop_key() {
+            // an `Arc` because the endpoint's seam is the native host's too; wasm has one thread
+            #[allow(clippy::arc_with_non_send_sync)]
+            let prover = std::sync::Arc::new(crate::dpop::Prover::new(key.clone(), WebSigner::default()));
+            source = source.with_prover(prover);
+        }
         let ledgered = Ledgered {
             ledger: Rc::clone(&self.ledger),
             dirty: Rc::clone(&self.ledger_dirty),
