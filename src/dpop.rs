@@ -16,7 +16,7 @@
 use std::sync::Mutex;
 
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::assertion::{KeyFormat, PrivateKey, SigningAlg, finish_assertion, fresh_jti};
@@ -44,17 +44,19 @@ const PUBLIC_MEMBERS: [(&str, &[&str]); 3] = [
     ("OKP", &["crv", "kty", "x"]),
 ];
 
-/// The public JWK of a key as compact JSON, its required members in thumbprint order (RFC 7638
-/// §3.2) — so the same text is both the proof's `jwk` and the input of [`thumbprint`]. `None`
-/// when `jwk` lacks one of them.
-pub fn public_jwk(jwk: &Map<String, Value>) -> Option<String> {
+/// The public JWK of a key (a JSON object) as compact JSON, its required members in thumbprint
+/// order (RFC 7638 §3.2) — so the same text is both the proof's `jwk` and the input of
+/// [`thumbprint`]. `None` when `jwk` lacks one of them. (Written by hand from strings: no JSON
+/// value is serialised, which would pull a float formatter into the wasm.)
+pub fn public_jwk(jwk: &Value) -> Option<String> {
     let kty = jwk.get("kty")?.as_str()?;
     let (_, members) = PUBLIC_MEMBERS.iter().find(|(k, _)| *k == kty)?;
-    let mut out = Map::new();
+    let mut parts = Vec::with_capacity(members.len());
     for m in *members {
-        out.insert((*m).to_owned(), Value::String(jwk.get(*m)?.as_str()?.to_owned()));
+        let value = serde_json::to_string(jwk.get(*m)?.as_str()?).ok()?;
+        parts.push(format!("\"{m}\":{value}"));
     }
-    serde_json::to_string(&out).ok()
+    Some(format!("{{{}}}", parts.join(",")))
 }
 
 /// The RFC 7638 thumbprint of a public JWK made by [`public_jwk`]: base64url(SHA-256) — what a
@@ -177,8 +179,8 @@ impl<G: Signer> Prover<G> {
             KeyFormat::Jwk => self
                 .key
                 .jwk()
-                .and_then(|j| serde_json::from_str::<Map<String, Value>>(j).ok())
-                .and_then(|m| public_jwk(&m))
+                .and_then(|j| serde_json::from_str::<Value>(j).ok())
+                .and_then(|v| public_jwk(&v))
                 .ok_or_else(|| Error::config(field::DPOP_KEY, "has no public members to send"))?,
             KeyFormat::Pkcs8 => self.signer.public_jwk(&self.key).await.map_err(about_the_key)?,
         };
@@ -291,10 +293,9 @@ mod tests {
 
     #[test]
     fn the_thumbprint_is_rfc_7638s() {
-        let jwk: Map<String, Value> = serde_json::from_value(serde_json::json!({
+        let jwk = serde_json::json!({
             "kty": "RSA", "n": RFC7638_N, "e": "AQAB", "alg": "RS256", "kid": "2011-04-29"
-        }))
-        .unwrap();
+        });
         let public = public_jwk(&jwk).unwrap();
         assert!(public.starts_with(r#"{"e":"AQAB","kty":"RSA","n":"#), "{public}");
         assert_eq!(thumbprint(&public), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
@@ -302,10 +303,9 @@ mod tests {
 
     #[test]
     fn private_members_never_reach_the_public_jwk() {
-        let jwk: Map<String, Value> = serde_json::from_value(serde_json::json!({
+        let jwk = serde_json::json!({
             "kty": "EC", "crv": "P-256", "x": "X", "y": "Y", "d": "SECRET"
-        }))
-        .unwrap();
+        });
         assert_eq!(
             public_jwk(&jwk).unwrap(),
             r#"{"crv":"P-256","kty":"EC","x":"X","y":"Y"}"#

@@ -113,9 +113,9 @@ impl Signer for WebSigner {
             .ok()
             .and_then(|t| t.as_string())
             .unwrap_or_default();
-        serde_json::from_str(&text)
+        serde_json::from_str::<serde_json::Value>(&text)
             .ok()
-            .and_then(|m| crate::dpop::public_jwk(&m))
+            .and_then(|v| crate::dpop::public_jwk(&v))
             .ok_or_else(|| refused("has no public key"))
     }
 

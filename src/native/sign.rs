@@ -151,8 +151,7 @@ impl NativeSigner {
                 serde_json::json!({ "kty": "RSA", "n": n, "e": e })
             }
         };
-        let members = jwk.as_object().cloned().unwrap_or_default();
-        crate::dpop::public_jwk(&members).ok_or_else(|| refused("has no public key"))
+        crate::dpop::public_jwk(&jwk).ok_or_else(|| refused("has no public key"))
     }
 
     /// The signature of `input` with `key`, at once (nothing here waits).
