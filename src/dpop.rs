@@ -268,6 +268,15 @@ impl<G> Prover<G> {
 /// Checks a DPoP key: a private key of an asymmetric algorithm (RFC 9449 §4.2 forbids `none`
 /// and MACs; every [`SigningAlg`] is asymmetric).
 pub fn check_key(text: &str, alg: Option<&str>) -> Result<PrivateKey, Error> {
+    let public_only = serde_json::from_str::<Value>(text)
+        .ok()
+        .is_some_and(|v| v.is_object() && v.get("d").is_none());
+    if public_only || text.trim_start().starts_with("-----BEGIN PUBLIC KEY") {
+        return Err(Error::config(
+            field::DPOP_KEY,
+            "is a public key: DPoP proofs are signed with the private key (a JWK with `d`, or a PKCS#8 PEM)",
+        ));
+    }
     PrivateKey::parse(text, alg, None).map_err(about_the_key)
 }
 
@@ -310,6 +319,16 @@ mod tests {
             public_jwk(&jwk).unwrap(),
             r#"{"crv":"P-256","kty":"EC","x":"X","y":"Y"}"#
         );
+    }
+
+    #[test]
+    fn a_public_key_is_refused_as_the_dpop_key_by_name() {
+        let public = r#"{"kty":"EC","crv":"P-256","x":"X","y":"Y"}"#;
+        let e = check_key(public, None).unwrap_err();
+        assert_eq!(e.field(), Some(field::DPOP_KEY));
+        assert!(e.to_string().contains("public key"), "{e}");
+        let e = check_key(EC, Some("RS256")).unwrap_err();
+        assert_eq!(e.field(), Some(field::DPOP_KEY_ALG));
     }
 
     #[test]
