@@ -175,6 +175,16 @@ impl<H: Host> TokenManager<H> {
         self.inner.machine().quotas(self.inner.now())
     }
 
+    /// The token held and its timeline (see [`Machine::timeline`]).
+    pub fn timeline(&self) -> Option<(Arc<TokenRecord>, crate::Timeline)> {
+        self.inner.machine().timeline()
+    }
+
+    /// The gate closed now, if any (see [`Machine::gate`]).
+    pub fn gate(&self) -> Option<crate::Gate> {
+        self.inner.machine().gate(self.inner.now())
+    }
+
     /// When the machine's answers next change by themselves (see [`Machine::next_deadline`]).
     pub fn next_deadline(&self) -> Option<u64> {
         self.inner.machine().next_deadline(self.inner.now())

@@ -29,7 +29,8 @@ pub enum GateKind {
 }
 
 impl GateKind {
-    fn as_str(self) -> &'static str {
+    /// Its name: `cooldown`, `hold` or `backoff`.
+    pub fn as_str(self) -> &'static str {
         match self {
             GateKind::Cooldown => "cooldown",
             GateKind::Hold => "hold",

@@ -11,6 +11,8 @@ use crate::{Event, EventKind};
 
 /// Hours kept.
 pub const LEDGER_HOURS: usize = 48;
+/// Failures kept, the latest last.
+pub const LEDGER_FAILURES: usize = 10;
 const HOUR_MS: u64 = 3_600_000;
 
 /// Mints per hour and the last outcomes.
@@ -22,6 +24,9 @@ pub struct Ledger {
     pub last_mint: Option<u64>,
     /// When the last token request failed, and its code.
     pub last_failure: Option<(u64, String)>,
+    /// The last [`LEDGER_FAILURES`] failures, `[when, code]`, oldest first.
+    #[serde(default)]
+    pub failures: VecDeque<(u64, String)>,
 }
 
 impl Ledger {
@@ -45,7 +50,12 @@ impl Ledger {
                 true
             }
             EventKind::TokenError | EventKind::BudgetExhausted => {
-                self.last_failure = Some((event.at, event.code.unwrap_or("error").to_owned()));
+                let failure = (event.at, event.code.unwrap_or("error").to_owned());
+                if self.failures.len() == LEDGER_FAILURES {
+                    self.failures.pop_front();
+                }
+                self.failures.push_back(failure.clone());
+                self.last_failure = Some(failure);
                 true
             }
             _ => false,
@@ -78,10 +88,23 @@ impl Ledger {
                 _ => return None,
             },
         };
+        // absent in a ledger stored before it was kept
+        let failures = match o.get("failures") {
+            None => VecDeque::new(),
+            Some(list) => list
+                .as_array()?
+                .iter()
+                .map(|f| match f.as_array()?.as_slice() {
+                    [at, code] => Some((at.as_u64()?, code.as_str()?.to_owned())),
+                    _ => None,
+                })
+                .collect::<Option<VecDeque<_>>>()?,
+        };
         Some(Self {
             mints_per_hour,
             last_mint,
             last_failure,
+            failures,
         })
     }
 }
@@ -107,6 +130,10 @@ mod tests {
         assert!(!l.record(&at(EventKind::Refresh, t0 + HOUR_MS)));
         assert!(l.record(&at(EventKind::TokenError, t0 + HOUR_MS + 1)));
         assert_eq!(l.last_failure, Some((t0 + HOUR_MS + 1, "server_error".into())));
+        assert_eq!(
+            l.failures,
+            VecDeque::from([(t0 + HOUR_MS + 1, "server_error".into())])
+        );
         // 48 hours later the first hour is gone
         l.record(&at(EventKind::Mint, t0 + 48 * HOUR_MS));
         assert_eq!(l.mints_per_hour.front(), Some(&(t0 + HOUR_MS, 1)));
@@ -123,8 +150,26 @@ mod tests {
             "[]",
             r#"{"mints_per_hour":[[1]]}"#,
             r#"{"mints_per_hour":[],"last_failure":[1]}"#,
+            r#"{"mints_per_hour":[],"failures":[[1]]}"#,
         ] {
             assert_eq!(Ledger::decode(bad), None, "{bad}");
         }
+        // a ledger stored before failures were kept still reads
+        let old = r#"{"mints_per_hour":[],"last_mint":null,"last_failure":[5,"rate_limited"]}"#;
+        assert_eq!(
+            Ledger::decode(old).unwrap().last_failure,
+            Some((5, "rate_limited".into()))
+        );
+    }
+
+    #[test]
+    fn keeps_the_last_ten_failures() {
+        let mut l = Ledger::default();
+        for i in 0..15 {
+            l.record(&at(EventKind::TokenError, i));
+        }
+        assert_eq!(l.failures.len(), LEDGER_FAILURES);
+        assert_eq!(l.failures.front().map(|f| f.0), Some(5));
+        assert_eq!(l.failures.back().map(|f| f.0), Some(14));
     }
 }

@@ -74,7 +74,7 @@ pub use error::{Error, ErrorReport, ServerError, code, field};
 pub use events::{Event, EventKind};
 pub use fleet::{FLEET_SCHEMA, FLEET_SUFFIX, FleetState, Gate, GateKind};
 pub use host::{Host, Observe, Parts, Quiet};
-pub use ledger::{LEDGER_HOURS, Ledger};
+pub use ledger::{LEDGER_FAILURES, LEDGER_HOURS, Ledger};
 pub use lifecycle::{
     DEFAULT_EXPIRY_MARGIN_MS, DEFAULT_EXPIRY_MARGIN_RATIO, DEFAULT_REFRESH_JITTER_MS, DEFAULT_REFRESH_RATIO,
     DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_STORE_WAIT_MS, LOCK_GRACE_MS, MAX_REFRESH_BACKOFF_MS,

@@ -306,10 +306,16 @@ impl Policy {
 
     /// The phase of `record` at `now_ms`.
     pub fn phase(&self, record: &TokenRecord, jitter: f64, now_ms: u64) -> Phase {
-        let t = self.timeline(record, jitter);
-        if now_ms >= t.usable_until_ms {
+        self.timeline(record, jitter).phase_at(now_ms)
+    }
+}
+
+impl Timeline {
+    /// The phase at `now_ms`.
+    pub fn phase_at(&self, now_ms: u64) -> Phase {
+        if now_ms >= self.usable_until_ms {
             Phase::Expired
-        } else if now_ms >= t.refresh_at_ms {
+        } else if now_ms >= self.refresh_at_ms {
             Phase::Stale
         } else {
             Phase::Fresh

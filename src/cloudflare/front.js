@@ -15,9 +15,12 @@
 // checked, the headers filtered), the front fetches it and returns the Response as it is; a 401
 // goes back to Rust (`frontRetry`), which decides whether the token is dropped and the call
 // made once more. A path Rust refuses, or a fetch that throws, is the Rust `fetch`'s to answer.
-// GET /livez answers "ok" here. Everything else — /healthz, other
-// methods, calls with a body, misconfiguration, the cron — is the Rust `fetch` / `scheduled`.
+// GET /livez answers "ok" here. GET /status, the operator's page, is rendered here (status.js)
+// from what Rust answers at /status.json for a health key — only when asked. Everything else —
+// /healthz, other methods, calls with a body, misconfiguration, the cron — is the Rust `fetch` /
+// `scheduled`.
 import RustWorker, { TokenMinter } from '../../build/index.js';
+import { renderStatus, statusHeaders } from './status.js';
 
 export { TokenMinter };
 
@@ -137,6 +140,21 @@ async function proxy(request, env, ctx) {
   return retried;
 }
 
+/** `GET /status`: the operator's page, made from Rust's `/status.json` (which admits health keys
+ * only and answers anything else itself); `?format=json`, or an `Accept` that prefers JSON,
+ * gets that report as it is. */
+async function status(request, env, ctx) {
+  const url = new URL(request.url);
+  const accept = request.headers.get('accept') ?? '';
+  const asJson = url.searchParams.get('format') === 'json' || (accept.includes('application/json') && !accept.includes('text/html'));
+  url.pathname = '/status.json';
+  url.search = '';
+  const answer = await rust.fetch.call({ env, ctx }, new Request(url, { headers: request.headers }));
+  if (answer.status !== 200 || asJson) return answer;
+  const nonce = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(16))));
+  return new Response(renderStatus(await answer.json(), nonce), { headers: statusHeaders(nonce) });
+}
+
 /** `/t/<tenant>/token` → the tenant's index; anything else → -1 (the Rust `fetch` routes it). */
 function tenantToken(path, s) {
   if (!path.startsWith('/t/') || !path.endsWith('/token')) return -1;
@@ -155,6 +173,7 @@ export default {
     const end = Math.min(query < 0 ? href.length : query, hash < 0 ? href.length : hash);
     const path = href.slice(start, end);
     if (path === '/livez') return new Response('ok'); // liveness: no settings, no key
+    if (path === '/status' && method === 'GET') return status(request, env, ctx);
     const s = settingsOf(env);
     if (s === null || path === '/healthz' || path.endsWith('/healthz')) {
       if (s !== null) {

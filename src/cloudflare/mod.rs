@@ -236,6 +236,42 @@ async fn healthz(req: Request, iso: &Isolate, only: Option<usize>) -> Result<Res
     )
 }
 
+/// What the operator's page is made from (the JS front renders `GET /status` from it as HTML).
+pub const STATUS_JSON: &str = "/status.json";
+
+/// `GET /status.json`: every tenant's health — the token's state, counters, this isolate's I/O,
+/// and the minter's report (ledger, budget, timeline, gate, quotas) — for a health key only: a
+/// caller key alone is refused (403), no key is 401. `{"ok":true,"now":…,"tenants":[{"name":…,
+/// …}]}`, the single tenant's name `null`; never a token, secret or stored value.
+async fn status(req: Request, iso: &Isolate) -> Result<Response> {
+    let keyed = req.headers().get("authorization").ok().flatten();
+    let s = &iso.settings;
+    if !s.health_keys.as_ref().is_some_and(|k| k.admits(keyed.as_deref())) {
+        return if s.access.keys().matching(keyed.as_deref()).is_some() {
+            reply::forbidden()
+        } else {
+            reply::unauthorized()
+        };
+    }
+    let mut tenants = Vec::with_capacity(iso.desks.len());
+    for desk in &iso.desks {
+        let body = tenant_health(desk).await;
+        let open = body.strip_prefix('{').unwrap_or(&body);
+        let name = serde_json::to_string(&desk.name).unwrap_or_default();
+        tenants.push(format!("{{\"name\":{name},{open}"));
+    }
+    let now = crate::Clock::now_ms(&crate::js::DateClock);
+    let mut r = reply::raw_json(
+        200,
+        format!(
+            "{{\"ok\":true,\"now\":{now},\"tenants\":[{}]}}",
+            tenants.join(",")
+        ),
+    )?;
+    r.headers_mut().set("cache-control", "no-store")?;
+    Ok(r)
+}
+
 /// One tenant's health, as JSON: its token state, counters, this isolate's I/O and the
 /// minter's ledger.
 async fn tenant_health(desk: &Desk) -> String {
@@ -312,6 +348,9 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let method = req.method();
     if method == Method::Get && path == "/healthz" {
         return healthz(req, &iso, None).await;
+    }
+    if method == Method::Get && path == STATUS_JSON {
+        return status(req, &iso).await;
     }
     let route = if iso.desks.first().is_some_and(|d| d.name.is_none()) {
         Route {

@@ -73,6 +73,12 @@ impl Slot {
         Some((self.phase(policy, rec, now), Arc::clone(rec)))
     }
 
+    /// The token held and its timeline (refresh point with this instance's jitter, end of use).
+    pub(crate) fn timeline(&self, policy: &Policy) -> Option<(Arc<TokenRecord>, crate::Timeline)> {
+        let (rec, _) = self.record.as_ref()?;
+        Some((Arc::clone(rec), policy.timeline(rec, self.jitter)))
+    }
+
     /// The token held while fresh, and its refresh point.
     pub(crate) fn lease(&self, policy: &Policy, now: u64) -> Option<(Arc<TokenRecord>, u64)> {
         let (rec, _) = self.record.as_ref()?;

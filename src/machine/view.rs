@@ -97,6 +97,17 @@ impl Machine {
         self.budget.quota_left(now)
     }
 
+    /// The token held and its timeline: when it was minted, turns stale and stops being served.
+    pub fn timeline(&self) -> Option<(Arc<TokenRecord>, crate::Timeline)> {
+        self.slot.timeline(&self.policy)
+    }
+
+    /// The gate closed at `now`, if any — a cooldown, a hold or a backoff, with the error that
+    /// closed it (its report: no secret, no body).
+    pub fn gate(&self, now: u64) -> Option<crate::Gate> {
+        self.gate.closed(now)
+    }
+
     /// Token requests in the window and the budget, at `now`.
     pub fn budget_use(&self, now: u64) -> (u64, u64) {
         self.budget.usage(now, &self.policy)

@@ -25,6 +25,7 @@ use wire::MinterRequest;
 
 use super::reply;
 use super::settings::{Problem, Settings, TOKENS_KV, Tenant, fetch_of};
+use crate::Clock;
 use crate::js::fetch::FetchTransport;
 use crate::js::kv::{JsKv, KvStore};
 use crate::js::sign::WebSigner;
@@ -367,28 +368,99 @@ impl TokenMinter {
             }
             MinterRequest::Ledger => {
                 let (used, allowed) = m.budget_use();
-                #[derive(Serialize)]
-                struct Budget {
-                    used: u64,
-                    allowed: u64,
-                }
-                #[derive(Serialize)]
-                struct Report<'a> {
-                    ledger: &'a Ledger,
-                    stats: crate::Stats,
-                    budget: Budget,
-                }
+                let now = DateClock.now_ms();
+                // the token's timeline: never the token itself
+                let token = m.timeline().map(|(rec, t)| Timeline {
+                    state: phase_name(t.phase_at(now)),
+                    issued_at: rec.issued_at_ms,
+                    refresh_at: t.refresh_at_ms,
+                    usable_until: t.usable_until_ms,
+                    expires_at: rec.expires_at_ms,
+                });
+                // the gate and why: the error's code, status and the server's `error` only
+                let gate = m.gate().map(|g| {
+                    let r = g.error.report();
+                    Closed {
+                        kind: g.kind.as_str(),
+                        until: g.until_ms,
+                        repeats: g.repeats,
+                        code: r.code,
+                        status: r.status,
+                        error: r.error,
+                    }
+                });
+                let quotas = m
+                    .quotas()
+                    .into_iter()
+                    .map(|(name, limit, remaining, reset_at)| Quota {
+                        name,
+                        limit,
+                        remaining,
+                        reset_at,
+                    })
+                    .collect();
                 reply::json(
                     200,
                     &Report {
+                        now,
                         ledger: &self.ledger.borrow(),
                         stats: m.stats(),
                         budget: Budget { used, allowed },
+                        token,
+                        gate,
+                        quotas,
                     },
                 )
             }
         }
     }
+}
+
+/// The minter's report for `/healthz` and the operator's page: its ledger and counters, the
+/// budget, the token's timeline, the gate closed and the quotas declared — never a token, a
+/// secret or a stored value.
+#[derive(Serialize)]
+struct Report<'a> {
+    now: u64,
+    ledger: &'a Ledger,
+    stats: crate::Stats,
+    budget: Budget,
+    token: Option<Timeline>,
+    gate: Option<Closed>,
+    quotas: Vec<Quota>,
+}
+
+#[derive(Serialize)]
+struct Budget {
+    used: u64,
+    allowed: u64,
+}
+
+#[derive(Serialize)]
+struct Timeline {
+    state: &'static str,
+    issued_at: u64,
+    refresh_at: u64,
+    usable_until: u64,
+    expires_at: u64,
+}
+
+#[derive(Serialize)]
+struct Closed {
+    kind: &'static str,
+    until: u64,
+    repeats: u32,
+    code: String,
+    status: Option<u16>,
+    error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Quota {
+    name: String,
+    limit: Option<u64>,
+    remaining: u64,
+    reset_at: u64,
 }
 
 /// `fresh`, `stale` or `expired`.
