@@ -21,6 +21,7 @@ const KEY = {
   operator: 'key-operator-0123456789abcd',
 };
 const bearer = (key) => ({ authorization: `Bearer ${key}` });
+const HOSTILE = 'too_many_requests<script>document.title="owned"</script>';
 /** Where the screenshot is kept. */
 const SCREENSHOT = join(root, 'target', 'test-artifacts', 'status-page.png');
 
@@ -58,7 +59,8 @@ before(async () => {
     tokens.push((await r.json()).access_token);
   }
   // `payouts`: the token endpoint rate-limits it, and the fleet waits
-  payouts.fault({ status: 429, body: { error: 'too_many_requests', error_description: 'Quota exceeded' }, headers: { 'retry-after': '600' } });
+  // (its `error` carries markup, as a broken or hostile vendor's might: the page shows it as text)
+  payouts.fault({ status: 429, body: { error: HOSTILE, error_description: 'Quota exceeded' }, headers: { 'retry-after': '600' } });
   assert.equal((await w.call('/t/payouts/token', { headers: bearer(KEY.caller) })).status, 503);
   browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -139,6 +141,8 @@ test('in Chromium: the bars are the ledger, the cooldown shows its reason, nothi
     const reason = await payouts.locator('[data-gate] .reason').textContent();
     assert.match(reason, /rate_limited/);
     assert.match(reason, /HTTP 429/);
+    assert.ok(reason.includes(HOSTILE), 'the vendor\u2019s text shown as text');
+    assert.equal(await page.locator('script').count(), 0, 'no markup from the report is live');
     assert.match(await payouts.locator('[data-gate]').textContent(), /in (9|10) min/);
     assert.equal(await payouts.locator('ol.failures li').first().getAttribute('data-code'), 'rate_limited');
     assert.equal(await payouts.locator('[data-token="none"]').count(), 1, 'no token held');
