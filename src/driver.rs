@@ -175,13 +175,6 @@ impl<H: Host> TokenManager<H> {
         self.inner.machine().quotas(self.inner.now())
     }
 
-    /// Derives what opening the shared record needs (a host's lazily derived key) ahead of the
-    /// first lookup, so a cold instance does not wait for it after the store answers: run it
-    /// beside the first request.
-    pub async fn prime(&self) {
-        self.inner.sealer.prime().await;
-    }
-
     /// The token held and its timeline (see [`Machine::timeline`]).
     pub fn timeline(&self) -> Option<(Arc<TokenRecord>, crate::Timeline)> {
         self.inner.machine().timeline()

@@ -282,11 +282,6 @@ pub trait Seal {
     fn seal_text(&self, plain: &str) -> impl Future<Output = Option<String>>;
     /// The plain text in a stored value, if it opens; anything else is `None`.
     fn open_text(&self, value: &str) -> impl Future<Output = Option<String>>;
-    /// Prepares what sealing and opening need (a key a host derives lazily), ahead of the
-    /// first use: nothing by default.
-    fn prime(&self) -> impl Future<Output = ()> {
-        async {}
-    }
     /// The stored form of `record`.
     fn seal(&self, record: &TokenRecord) -> impl Future<Output = Option<String>> {
         async move { self.seal_text(&record.encode()).await }

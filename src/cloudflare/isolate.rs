@@ -203,10 +203,6 @@ pub fn current(env: &Env) -> Result<Rc<Isolate>, Vec<Problem>> {
         };
         let tokens =
             TokenManager::new(&tenant.config, policy, jitter(), host).map_err(|e| problem(e.to_string()))?;
-        // the sealing key's derivation starts now, beside the first request's KV read, rather
-        // than after it
-        let priming = tokens.clone();
-        wasm_bindgen_futures::spawn_local(async move { priming.prime().await });
         let holder = Object::new();
         set(&holder, "lease", &JsValue::NULL);
         let fetch = fetch_of(env, tenant).map_err(|_| {

@@ -8,9 +8,6 @@
 
 use std::cell::RefCell;
 
-use futures_util::FutureExt;
-use futures_util::future::{LocalBoxFuture, Shared};
-
 use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -23,8 +20,8 @@ use crate::{ClientSecret, Seal};
 pub(crate) struct WebSealer {
     secret: ClientSecret,
     context: Vec<u8>,
-    /// The derived `CryptoKey` (or its derivation under way).
-    key: RefCell<Option<Deriving>>,
+    /// The derived `CryptoKey`, once there is one.
+    key: RefCell<Option<JsValue>>,
 }
 
 fn crypto() -> Option<JsValue> {
@@ -58,55 +55,34 @@ pub(super) fn bytes(b: &[u8]) -> JsValue {
     Uint8Array::from(b).into()
 }
 
-/// The derivation of one sealing key: shared, so a caller that asks while it runs waits for the
-/// same one.
-type Deriving = Shared<LocalBoxFuture<'static, Option<JsValue>>>;
-
-/// HKDF-SHA256 of `secret` (salt [`SEAL_SALT`], `context` as info) into a non-extractable
-/// AES-256-GCM key.
-async fn derive(secret: ClientSecret, context: Vec<u8>) -> Option<JsValue> {
-    let subtle = subtle()?;
-    let usage = Array::of1(&"deriveKey".into());
-    let import = Array::of5(
-        &"raw".into(),
-        &bytes(secret.expose().as_bytes()),
-        &"HKDF".into(),
-        &false.into(),
-        &usage,
-    );
-    let base = call(&subtle, "importKey", &import).await?;
-    let hkdf = Object::new();
-    set(&hkdf, "name", &"HKDF".into());
-    set(&hkdf, "hash", &"SHA-256".into());
-    set(&hkdf, "salt", &bytes(SEAL_SALT));
-    set(&hkdf, "info", &bytes(&context));
-    let aes = Object::new();
-    set(&aes, "name", &"AES-GCM".into());
-    set(&aes, "length", &256.into());
-    let usages = Array::of2(&"encrypt".into(), &"decrypt".into());
-    let derive = Array::of5(&hkdf, &base, &aes, &false.into(), &usages);
-    call(&subtle, "deriveKey", &derive).await
-}
-
 impl WebSealer {
-    /// The key: derived once (a failed derivation is tried again next time), shared by every
-    /// caller that asks while it runs — so a derivation started ahead ([`Seal::prime`]) serves
-    /// the first open.
     async fn key(&self) -> Option<JsValue> {
-        let deriving = self
-            .key
-            .borrow_mut()
-            .get_or_insert_with(|| {
-                derive(self.secret.clone(), self.context.clone())
-                    .boxed_local()
-                    .shared()
-            })
-            .clone();
-        let key = deriving.await;
-        if key.is_none() {
-            *self.key.borrow_mut() = None;
+        if let Some(key) = self.key.borrow().clone() {
+            return Some(key);
         }
-        key
+        let subtle = subtle()?;
+        let usage = Array::of1(&"deriveKey".into());
+        let import = Array::of5(
+            &"raw".into(),
+            &bytes(self.secret.expose().as_bytes()),
+            &"HKDF".into(),
+            &false.into(),
+            &usage,
+        );
+        let base = call(&subtle, "importKey", &import).await?;
+        let hkdf = Object::new();
+        set(&hkdf, "name", &"HKDF".into());
+        set(&hkdf, "hash", &"SHA-256".into());
+        set(&hkdf, "salt", &bytes(SEAL_SALT));
+        set(&hkdf, "info", &bytes(&self.context));
+        let aes = Object::new();
+        set(&aes, "name", &"AES-GCM".into());
+        set(&aes, "length", &256.into());
+        let usages = Array::of2(&"encrypt".into(), &"decrypt".into());
+        let derive = Array::of5(&hkdf, &base, &aes, &false.into(), &usages);
+        let key = call(&subtle, "deriveKey", &derive).await?;
+        *self.key.borrow_mut() = Some(key.clone());
+        Some(key)
     }
 
     fn params(&self, nonce: &JsValue) -> Object {
@@ -138,10 +114,6 @@ impl Seal for WebSealer {
         let args = Array::of3(&self.params(&nonce), &key, &bytes(plain.as_bytes()));
         let sealed = call(&subtle()?, "encrypt", &args).await?;
         Some(encode_sealed(&nonce.to_vec(), &Uint8Array::new(&sealed).to_vec()))
-    }
-
-    async fn prime(&self) {
-        let _ = self.key().await;
     }
 
     async fn open_text(&self, value: &str) -> Option<String> {

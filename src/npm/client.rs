@@ -346,17 +346,11 @@ impl WasmClient {
             logger: logger.clone(),
             on_event: o.on_event,
         };
-        let shared_store = o.kv.is_some();
         let host = Parts::new(source, o.kv, DateClock)
             .with_notify(Ticks)
             .with_seal::<WebSealer>()
             .with_observer(watch);
         let manager = TokenManager::new(&o.config, o.policy, jitter(), host).map_err(|e| to_js(&e, None))?;
-        if shared_store {
-            // the sealing key's derivation starts now, beside the first call's store read
-            let priming = manager.clone();
-            wasm_bindgen_futures::spawn_local(async move { priming.prime().await });
-        }
         let shared = Rc::new(Shared {
             manager,
             prover,
