@@ -8,8 +8,8 @@ use std::task::{Poll, Waker};
 
 use crate::assertion::{PrivateKey, assertion_signing_input, finish_assertion, fresh_jti};
 use crate::config::Config;
-use crate::dpop::{DPOP_HEADER, NONCE_HEADER, Prover, token_endpoint_wants_nonce};
-use crate::error::Error;
+use crate::dpop::{DPOP_HEADER, NONCE_HEADER, Prover, USE_DPOP_NONCE, token_endpoint_wants_nonce};
+use crate::error::{Error, ServerError};
 use crate::machine::{Shared, StoreError};
 use crate::quota::{Declared, declared};
 use crate::record::{MIN_STORE_TTL_SECS, TokenRecord};
@@ -189,6 +189,17 @@ impl<T: Transport, C: Clock, G: Signer> TokenSource for Endpoint<T, C, G> {
             }
             if let Ok(mut kept) = self.declared.lock() {
                 *kept = declared(&response.headers, sent_at, now);
+            }
+            if self.prover.is_some() && token_endpoint_wants_nonce(&response) {
+                // the nonce changed again before the retry arrived (or no time was left for
+                // it): nothing is wrong with the client, so this is a failure that passes — the
+                // next attempt carries the nonce just learned — never a hold on the fleet
+                return Err(Error::Server(ServerError {
+                    status: response.status,
+                    error: Some(USE_DPOP_NONCE.to_owned()),
+                    description: Some("the token endpoint's DPoP nonce changed before the retry".to_owned()),
+                    retry_after: None,
+                }));
             }
             return process_token_response(&response, sent_at, now, self.config.default_expires_in());
         }

@@ -182,6 +182,28 @@ fn an_atomic_store_keeps_one_mint_per_refresh_interval_through_crashes_and_burst
 }
 
 #[test]
+fn dpop_nonces_rotating_every_thirty_seconds_cost_no_caller_and_no_extra_mint() {
+    // the real Endpoint answers each `use_dpop_nonce` with one more request under the same lock
+    // (checked at every request, as every token request is); a nonce that rotated again before
+    // the retry arrived is a failure that passes, never a hold
+    for seed in 1..=4 {
+        let r = run(Scenario {
+            instances: 20,
+            duration_ms: 2 * HOUR,
+            token_life_s: 300,
+            endpoint_latency_ms: (20, 2_000),
+            crash_every_ms: Some(HOUR),
+            dpop_nonce_every_ms: Some(30_000),
+            ..Scenario::new(seed)
+        });
+        assert!(r.nonce_challenges > 5, "the server asked for its nonce: {r:?}");
+        assert_eq!(r.worst_interval, 1, "seed {seed}: {r:?}");
+        assert_eq!(r.failures(), 0, "seed {seed}: {r:?}");
+        assert_eq!(r.expired_served, 0);
+    }
+}
+
+#[test]
 fn a_lock_holder_paused_past_its_locks_life_never_mints_without_it() {
     // the invariant "a token request only from a live lock's holder, never two live locks" is
     // checked at every request: a paused holder that resumed and retried would break it

@@ -119,6 +119,10 @@ pub struct Scenario {
     /// start), declares the quota in every answer as Auth0 does (`Auth0-Client-Quota-Limit`),
     /// and answers 429 past it.
     pub quota: Option<(u64, u64)>,
+    /// Tokens are DPoP-bound and the endpoint requires its nonce, a new one every this many ms:
+    /// a proof without the current nonce is answered `use_dpop_nonce` (400, with the nonce),
+    /// which the real `Endpoint` answers with one more request — under the same lock.
+    pub dpop_nonce_every_ms: Option<u64>,
     pub policy: Policy,
     pub seed: u64,
 }
@@ -151,6 +155,7 @@ impl Scenario {
             outage: None,
             storms: Vec::new(),
             quota: None,
+            dpop_nonce_every_ms: None,
             policy: Policy::default(),
             seed,
         }
@@ -209,12 +214,17 @@ impl Scenario {
             outage,
             storms,
             quota: None,
+            dpop_nonce_every_ms: None,
             policy,
             seed,
         };
         // drawn last, so that every choice before it is what it was with one configuration
         if rng.unit() < 0.3 {
             drawn.tenants = rng.range((2, 3)) as usize;
+        }
+        // and after that, DPoP with server nonces
+        if rng.unit() < 0.3 {
+            drawn.dpop_nonce_every_ms = Some(rng.range((30_000, 1_800_000)));
         }
         drawn
     }
@@ -247,6 +257,8 @@ pub struct Report {
     pub rate_limited: u64,
     /// Token requests that arrived when the declared quota was already spent (goal: 0).
     pub over_quota: u64,
+    /// Token requests answered `use_dpop_nonce` (their proof lacked the current nonce).
+    pub nonce_challenges: u64,
     /// Callers served a token.
     pub served: u64,
     /// Of those, tokens already past their true expiry (an invariant: always 0).
@@ -959,8 +971,23 @@ impl Transport for SimTransport {
         let now = w.now();
         let answer: Rc<RefCell<Option<TokenResponse>>> = Rc::new(RefCell::new(None));
         let put = Rc::clone(&answer);
+        let proof_nonce = request.header("dpop").map(proof_nonce);
         w.job(now + rtt / 2, move |w| {
-            *put.borrow_mut() = Some(w.answer(i, slot, tenant))
+            *put.borrow_mut() = Some(match (w.s.dpop_nonce_every_ms, proof_nonce) {
+                (Some(every), Some(sent)) if sent.as_deref() != Some(current_nonce(w, every).as_str()) => {
+                    w.r.borrow_mut().nonce_challenges += 1;
+                    TokenResponse {
+                        status: 400,
+                        retry_after: None,
+                        headers: vec![("dpop-nonce".to_owned(), current_nonce(w, every))],
+                        body: r#"{"error":"use_dpop_nonce"}"#.into(),
+                    }
+                }
+                (Some(_), None) => {
+                    w.violation(format!("instance {i} sent a token request without a DPoP proof"))
+                }
+                _ => w.answer(i, slot, tenant),
+            })
         });
         let done = until(&w, now + rtt);
         async move {
@@ -977,6 +1004,33 @@ impl Transport for SimTransport {
         }
     }
 }
+
+/// The endpoint's DPoP nonce now: a new one every `every` ms.
+fn current_nonce(w: &World, every: u64) -> String {
+    format!("n{}", w.now() / every)
+}
+
+/// The nonce a DPoP proof carries (its claims are read, not its signature: the simulation's
+/// server checks what the client must get right, the nonce).
+fn proof_nonce(proof: &str) -> Option<String> {
+    use base64ct::{Base64UrlUnpadded, Encoding};
+    let claims = proof.split('.').nth(1)?;
+    let json: serde_json::Value =
+        serde_json::from_slice(&Base64UrlUnpadded::decode_vec(claims).ok()?).ok()?;
+    json.get("nonce")?.as_str().map(str::to_owned)
+}
+
+/// "Signs" DPoP proofs: the simulation's server does not verify signatures.
+pub struct SimSigner;
+
+impl Signer for SimSigner {
+    async fn sign(&self, _key: &PrivateKey, _input: &[u8]) -> Result<Vec<u8>, Error> {
+        Ok(vec![0; 64])
+    }
+}
+
+/// The fleet's DPoP key (a P-256 JWK), when the endpoint binds tokens.
+const SIM_DPOP_KEY: &str = r#"{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0","d":"jpsQnnGQmL-YBIffH1136cLyMqQ0-LGH1cs0nOKFf2c"}"#;
 
 /// The real sealer, with sealing failing by the plan (nonces from the run's seed, so runs are
 /// byte for byte the same).
@@ -1045,7 +1099,8 @@ impl Observe for SimObserver {
     }
 }
 
-pub type SimHost = Parts<Endpoint<SimTransport, SimClock>, SimStore, SimClock, Wakers, SimSeal, SimObserver>;
+pub type SimHost =
+    Parts<Endpoint<SimTransport, SimClock, SimSigner>, SimStore, SimClock, Wakers, SimSeal, SimObserver>;
 pub type Manager = TokenManager<SimHost>;
 
 fn manager(w: &Rc<World>, inst: usize) -> Manager {
@@ -1056,6 +1111,12 @@ fn manager(w: &Rc<World>, inst: usize) -> Manager {
     // many configurations: each its own scope (the one field that differs) and label
     if w.s.tenants > 1 {
         config = config.scope(&format!("s{tenant}")).label(&format!("t{tenant}"));
+    }
+    let dpop_key =
+        w.s.dpop_nonce_every_ms
+            .map(|_| autopay_auth::dpop::check_key(SIM_DPOP_KEY, None).expect("a valid DPoP key"));
+    if let Some(key) = &dpop_key {
+        config = config.dpop_key(key.clone());
     }
     let config = config.build().expect("a valid config");
     w.keys.borrow_mut()[tenant] = config.cache_key().to_owned();
@@ -1071,7 +1132,10 @@ fn manager(w: &Rc<World>, inst: usize) -> Manager {
         w: Rc::clone(w),
         inst,
     });
-    let source = Endpoint::new(config.clone(), transport, clock.clone());
+    let mut source = Endpoint::new(config.clone(), transport, clock.clone()).with_signer(SimSigner);
+    if let Some(key) = dpop_key {
+        source = source.with_prover(Arc::new(autopay_auth::dpop::Prover::new(key, SimSigner)));
+    }
     let host = Parts::new(source, store, clock)
         .with_seal::<SimSeal>()
         .with_observer(SimObserver {
