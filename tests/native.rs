@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,23 +16,16 @@ use autopay_auth::{
     ClientAuth, ClientSecret, Config, DEFAULT_AUDIENCE, Policy, PrivateKey, Refusal, Source, code, field,
 };
 use serde_json::{Value, json};
+use support::Killed;
 use tokio::sync::Barrier;
+
+mod support;
 
 const ID: &str = "native-client";
 const SECRET: &str = "native-secret";
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// A process killed when dropped.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// The emulator in a process of its own, and its origin.

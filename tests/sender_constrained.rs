@@ -5,24 +5,17 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use autopay_auth::mtls::ClientCertificate;
 use autopay_auth::native::Client;
 use autopay_auth::{BodyFormat, ClientAuth, ClientSecret, Config, ConfigBuilder, PrivateKey, Source};
 use serde_json::Value;
+use support::Killed;
+
+mod support;
 
 const DPOP_SECRET: &str = "dpop-secret-value-DO-NOT-LEAK-31";
-
-/// A process killed when dropped.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// The provider and the resource server (tests/oidc/serve-bound.mjs).
 struct Servers {

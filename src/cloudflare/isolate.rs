@@ -8,7 +8,6 @@
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use std::sync::Arc;
 
 use js_sys::{Object, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
@@ -16,9 +15,8 @@ use worker::Env;
 
 use super::minter::{MinterClient, log_event};
 use super::settings::{Fingerprint, MTLS, Problem, Settings, TOKEN_MINTER, TOKENS_KV, fetch_of, fingerprint};
-use crate::dpop::Prover;
 use crate::js::kv::{JsKv, KvStore};
-use crate::js::sign::WebSigner;
+use crate::js::sign::{WebProver, web_prover};
 use crate::js::webcrypto::WebSealer;
 use crate::js::{DateClock, Ticks, jitter, set};
 use crate::{
@@ -54,7 +52,7 @@ pub struct Desk {
     /// tenant's tokens are bound to its certificate, else the platform's.
     pub fetch: js_sys::Function,
     /// The DPoP key's prover, when its tokens are DPoP-bound.
-    pub prover: Option<Arc<Prover<WebSigner>>>,
+    pub prover: Option<WebProver>,
     /// Whether its tokens are bound to the client certificate of its mTLS binding.
     pub config_bound_by_certificate: bool,
     /// The tenant's name (`None`: the single tenant).
@@ -211,12 +209,7 @@ pub fn current(env: &Env) -> Result<Rc<Isolate>, Vec<Problem>> {
                 problem: "is not a binding with fetch (an mTLS certificate binding)".into(),
             }]
         })?;
-        // an `Arc` because the endpoint's seam is the native host's too; wasm has one thread
-        #[allow(clippy::arc_with_non_send_sync)]
-        let prover = tenant
-            .config
-            .dpop_key()
-            .map(|key| Arc::new(Prover::new(key.clone(), WebSigner::default())));
+        let prover = web_prover(&tenant.config);
         desks.push(Desk {
             fetch,
             prover,

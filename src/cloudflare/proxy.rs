@@ -12,10 +12,10 @@ use worker::{Context, Response, Result};
 
 use super::isolate::Desk;
 use super::reply;
-use crate::dpop::{NONCE_HEADER, api_wants_nonce};
 use crate::js::DateClock;
-use crate::js::fetch::{FetchResponse, call_fetch, header, read_stream_capped};
+use crate::js::fetch::{FetchResponse, call_fetch, read_stream_capped};
 use crate::js::set;
+use crate::js::sign::{learn_nonce, nonce_challenged};
 use crate::{
     API_UNAUTHORIZED, ApiCall, ApiToken, Clock, authorize, call_api, check_within_base,
     is_forwardable_request_header, join_api_path, present, should_retry_api_call,
@@ -185,19 +185,12 @@ impl ApiCall for Proxied<'_> {
         let (resp, status) = call_fetch(&self.fetch, &self.url, &init.into())
             .await
             .map_err(|_| Failed::Unreachable)?;
-        if let Some(prover) = &self.desk.prover {
-            prover.learn(&self.url, header(&resp, NONCE_HEADER).as_deref());
-        }
+        learn_nonce(self.desk.prover.as_ref(), &self.url, &resp);
         Ok((resp, status))
     }
 
     fn nonce_challenged(&mut self, response: &FetchResponse) -> bool {
-        self.desk.prover.is_some()
-            && api_wants_nonce(
-                401,
-                header(response, "www-authenticate").as_deref(),
-                header(response, NONCE_HEADER).as_deref(),
-            )
+        nonce_challenged(self.desk.prover.as_ref(), response)
     }
 
     async fn refused(&mut self, token: &str) -> bool {

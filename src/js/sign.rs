@@ -129,3 +129,39 @@ impl Signer for WebSigner {
         Ok(Uint8Array::new(&signature).to_vec())
     }
 }
+
+/// A DPoP prover signing with WebCrypto, shared by a client's token requests and API calls.
+pub(crate) type WebProver = std::sync::Arc<crate::dpop::Prover<WebSigner>>;
+
+/// The prover of `config`'s DPoP key, if it has one. (An `Arc` because the endpoint's seam is
+/// the native host's too; wasm has one thread.)
+#[allow(clippy::arc_with_non_send_sync)]
+pub(crate) fn web_prover(config: &crate::Config) -> Option<WebProver> {
+    let key = config.dpop_key()?.clone();
+    Some(std::sync::Arc::new(crate::dpop::Prover::new(
+        key,
+        WebSigner::default(),
+    )))
+}
+
+/// Keeps the `DPoP-Nonce` an API answered a call to `url` with (no prover: nothing).
+pub(crate) fn learn_nonce(prover: Option<&WebProver>, url: &str, resp: &super::fetch::FetchResponse) {
+    if let Some(prover) = prover {
+        prover.learn(
+            url,
+            super::fetch::header(resp, crate::dpop::NONCE_HEADER).as_deref(),
+        );
+    }
+}
+
+/// Whether an API's 401 asks for a proof with its nonce ([`crate::ApiCall::nonce_challenged`]):
+/// never for a client without a DPoP key.
+pub(crate) fn nonce_challenged(prover: Option<&WebProver>, resp: &super::fetch::FetchResponse) -> bool {
+    use super::fetch::header;
+    prover.is_some()
+        && crate::dpop::api_wants_nonce(
+            401,
+            header(resp, "www-authenticate").as_deref(),
+            header(resp, crate::dpop::NONCE_HEADER).as_deref(),
+        )
+}

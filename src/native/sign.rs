@@ -77,6 +77,20 @@ macro_rules! ec_key {
     };
 }
 
+fn ed25519_key(m: &Material) -> Result<ed25519_dalek::SigningKey, Error> {
+    match m {
+        Material::Der(der) => {
+            ed25519_dalek::SigningKey::from_pkcs8_der(der).map_err(|_| refused("is not an Ed25519 key"))
+        }
+        Material::Jwk(jwk) => {
+            let d: [u8; 32] = member(jwk, "d")?
+                .try_into()
+                .map_err(|_| refused("is not an Ed25519 key"))?;
+            Ok(ed25519_dalek::SigningKey::from_bytes(&d))
+        }
+    }
+}
+
 fn sign_rsa(alg: SigningAlg, key: RsaPrivateKey, input: &[u8]) -> Result<Vec<u8>, Error> {
     use rsa::{pkcs1v15, pss};
     let mut rng = rand_core::OsRng;
@@ -131,16 +145,7 @@ impl NativeSigner {
             SigningAlg::Es384 => ec_public!(p384, "P-384", &m),
             SigningAlg::Es512 => ec_public!(p521, "P-521", &m),
             SigningAlg::EdDsa => {
-                let key = match &m {
-                    Material::Der(der) => ed25519_dalek::SigningKey::from_pkcs8_der(der)
-                        .map_err(|_| refused("is not an Ed25519 key"))?,
-                    Material::Jwk(jwk) => {
-                        let d: [u8; 32] = member(jwk, "d")?
-                            .try_into()
-                            .map_err(|_| refused("is not an Ed25519 key"))?;
-                        ed25519_dalek::SigningKey::from_bytes(&d)
-                    }
-                };
+                let key = ed25519_key(&m)?;
                 let x = base64::url_encode(key.verifying_key().as_bytes());
                 serde_json::json!({ "kty": "OKP", "crv": "Ed25519", "x": x })
             }
@@ -185,16 +190,7 @@ impl NativeSigner {
                 Ok(sig.to_bytes().to_vec())
             }
             SigningAlg::EdDsa => {
-                let key = match &m {
-                    Material::Der(der) => ed25519_dalek::SigningKey::from_pkcs8_der(der)
-                        .map_err(|_| refused("is not an Ed25519 key"))?,
-                    Material::Jwk(jwk) => {
-                        let d: [u8; 32] = member(jwk, "d")?
-                            .try_into()
-                            .map_err(|_| refused("is not an Ed25519 key"))?;
-                        ed25519_dalek::SigningKey::from_bytes(&d)
-                    }
-                };
+                let key = ed25519_key(&m)?;
                 Ok(key.sign(input).to_bytes().to_vec())
             }
         }

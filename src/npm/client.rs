@@ -3,7 +3,6 @@
 
 use std::cell::Cell;
 use std::rc::Rc;
-use std::sync::Arc;
 
 use futures_util::future::{Either, select};
 use js_sys::{Function, Object, Promise, Reflect};
@@ -14,11 +13,10 @@ use super::errors::to_js;
 use super::observe::{Logger, Watch};
 use super::options::{Options, optional_function};
 use super::telemetry::{Observed, Telemetry};
-use crate::dpop::{NONCE_HEADER, Prover, api_wants_nonce};
 use crate::js::errors::error_name;
 use crate::js::fetch::{FetchResponse, FetchTransport, LastCause, call_fetch, header};
 use crate::js::kv::KvStore;
-use crate::js::sign::WebSigner;
+use crate::js::sign::{WebProver, WebSigner, learn_nonce, nonce_challenged, web_prover};
 use crate::js::token_object;
 use crate::js::webcrypto::WebSealer;
 use crate::js::{DateClock, Ticks, jitter, resolve_api_url, set};
@@ -58,7 +56,7 @@ const MAX_REDIRECTS: usize = 5;
 struct Shared {
     manager: Manager,
     /// The DPoP key's prover, shared with the token requests.
-    prover: Option<Arc<Prover<WebSigner>>>,
+    prover: Option<WebProver>,
     /// `None`: the token endpoint is not Autopay's and no base was set (`fetch` refuses).
     api_base_url: Option<String>,
     fetch: Function,
@@ -239,9 +237,7 @@ impl ApiCall for NpmCall {
         let mut hops = 0;
         loop {
             let (resp, status) = call_fetch(&shared.fetch, &url, &request_init.clone().into()).await?;
-            if let Some(prover) = &shared.prover {
-                prover.learn(&url, header(&resp, NONCE_HEADER).as_deref());
-            }
+            learn_nonce(shared.prover.as_ref(), &url, &resp);
             let redirect = matches!(status, 301 | 302 | 303 | 307 | 308);
             if !follow || !redirect || hops == MAX_REDIRECTS {
                 return Ok((resp, status));
@@ -283,12 +279,7 @@ impl ApiCall for NpmCall {
     }
 
     fn nonce_challenged(&mut self, response: &FetchResponse) -> bool {
-        self.shared.prover.is_some()
-            && api_wants_nonce(
-                401,
-                header(response, "www-authenticate").as_deref(),
-                header(response, NONCE_HEADER).as_deref(),
-            )
+        nonce_challenged(self.shared.prover.as_ref(), response)
     }
 }
 
@@ -325,16 +316,11 @@ impl WasmClient {
             .as_ref()
             .and_then(|t| t.meter.clone())
             .unwrap_or(JsValue::UNDEFINED);
-        // an `Arc` because the endpoint's seam is the native host's too; wasm has one thread
-        #[allow(clippy::arc_with_non_send_sync)]
-        let prover = o
-            .config
-            .dpop_key()
-            .map(|key| Arc::new(Prover::new(key.clone(), WebSigner::default())));
+        let prover = web_prover(&o.config);
         let mut endpoint =
             Endpoint::new(o.config.clone(), transport, DateClock).with_signer(WebSigner::default());
         if let Some(prover) = &prover {
-            endpoint = endpoint.with_prover(Arc::clone(prover));
+            endpoint = endpoint.with_prover(prover.clone());
         }
         let source = Observed {
             inner: endpoint,

@@ -518,3 +518,13 @@ pub fn spawn_gets(
     }
     out
 }
+
+/// A child process (a server a test started) killed when dropped.
+pub struct Killed(pub std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -28,7 +28,7 @@ use super::settings::{Problem, Settings, TOKENS_KV, Tenant, fetch_of};
 use crate::Clock;
 use crate::js::fetch::FetchTransport;
 use crate::js::kv::{JsKv, KvStore};
-use crate::js::sign::WebSigner;
+use crate::js::sign::{WebSigner, web_prover};
 use crate::js::webcrypto::WebSealer;
 use crate::js::{DateClock, jitter};
 use crate::{Endpoint, Error, Event, EventKind, Ledger, Lookup, Observe, Parts, Phase, TokenManager};
@@ -122,10 +122,7 @@ impl TokenMinter {
         let store = MinterStore::new(self.state.storage(), KvStore::workers(kv));
         let mut source = Endpoint::new(settings.config.clone(), FetchTransport::new(fetch), DateClock)
             .with_signer(WebSigner::default());
-        if let Some(key) = settings.config.dpop_key() {
-            // an `Arc` because the endpoint's seam is the native host's too; wasm has one thread
-            #[allow(clippy::arc_with_non_send_sync)]
-            let prover = std::sync::Arc::new(crate::dpop::Prover::new(key.clone(), WebSigner::default()));
+        if let Some(prover) = web_prover(&settings.config) {
             source = source.with_prover(prover);
         }
         let ledgered = Ledgered {
