@@ -1,7 +1,12 @@
-// Builds the npm package into pkg/: cargo (wasm32, feature `npm`) → wasm-bindgen (web ESM glue
-// and nodejs CJS glue; the .wasm is the same) → wasm-opt (npm binaryen) → entry files, types
-// and package.json from js/. Skips the Rust steps when nothing they read has changed.
+// Builds the npm package into pkg/: cargo (wasm32, feature `npm`) → wasm-bindgen (web ESM glue:
+// the one glue every entry shares) → wasm-opt (npm binaryen) → entry files, types and
+// package.json from js/. Skips the Rust steps when nothing they read has changed.
+//
+// One copy of each thing: the CommonJS entries are `require(esm)` of the ESM ones (Node >= 22.12,
+// Bun), so the glue, the wrapper and the types exist once; the `standalone` entry carries the
+// wasm deflated (base64), inflated by fflate's inflateSync bundled into it.
 import { execFileSync } from 'node:child_process';
+import { deflateRawSync } from 'node:zlib';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync, readdirSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,7 +31,6 @@ const fresh = existsSync(stamp) && statSync(stamp).mtimeMs >= statSync(wasm).mti
 if (!fresh) {
   rmSync(gen, { recursive: true, force: true });
   run('wasm-bindgen', ['--target', 'web', '--out-dir', join(gen, 'web'), '--out-name', 'autopay_auth', wasm]);
-  run('wasm-bindgen', ['--target', 'nodejs', '--out-dir', join(gen, 'node'), '--out-name', 'autopay_auth', wasm]);
   run(bin('wasm-opt'), ['-Oz', '--enable-bulk-memory', '--enable-reference-types', '--enable-nontrapping-float-to-int',
     '--enable-sign-ext', '--enable-mutable-globals', '--enable-multivalue',
     join(gen, 'web', 'autopay_auth_bg.wasm'), '-o', join(gen, 'autopay_auth_bg.wasm')]);
@@ -37,12 +41,8 @@ rmSync(pkg, { recursive: true, force: true });
 mkdirSync(pkg);
 copyFileSync(join(gen, 'autopay_auth_bg.wasm'), join(pkg, 'autopay_auth_bg.wasm'));
 copyFileSync(join(gen, 'web', 'autopay_auth.js'), join(pkg, 'autopay_auth.js'));
-copyFileSync(join(gen, 'node', 'autopay_auth.js'), join(pkg, 'autopay_auth_node.cjs'));
 for (const f of readdirSync(join(root, 'js', 'entries'))) copyFileSync(join(root, 'js', 'entries', f), join(pkg, f));
-for (const f of ['api.js', 'memory-kv.js']) {
-  copyFileSync(join(root, 'js', f), join(pkg, f));
-  run(bin('esbuild'), [join('js', f), '--format=cjs', '--log-level=warning', `--outfile=${join(pkg, f.replace(/\.js$/, '.cjs'))}`]);
-}
+for (const f of ['api.js', 'memory-kv.js']) copyFileSync(join(root, 'js', f), join(pkg, f));
 // each adapter as ESM and CommonJS (bundled with what it imports from js/adapters/, never with
 // its store's client), with types for both
 copyFileSync(join(root, 'js', 'adapters', 'redis-commands.js'), join(pkg, 'redis-commands.js'));
@@ -53,15 +53,18 @@ for (const f of ['redis', 'deno-kv', 'upstash', 'dynamodb', 'postgres', 'cloudfl
   run(bin('esbuild'), [join('js', 'adapters', `${f}.js`), '--bundle', '--packages=external', '--platform=neutral', '--format=cjs', '--log-level=warning', `--outfile=${join(pkg, `${f}.cjs`)}`]);
   writeFileSync(join(pkg, `${f}.d.cts`), types.replace("'./index.js'", "'./index.cjs'"));
 }
-// the loader-free entry: the wasm inside the JS (base64, one copy in wasm-base64.cjs), as ESM
-// and as bundled CommonJS that requires the same copy
-const standalone = join(pkg, 'standalone.js');
-const wasmBase64 = readFileSync(join(pkg, 'autopay_auth_bg.wasm')).toString('base64');
-writeFileSync(join(pkg, 'wasm-base64.cjs'), `// autopay_auth_bg.wasm, base64 (for autopay-auth/standalone)\nmodule.exports = '${wasmBase64}';\n`);
-run(bin('esbuild'), [standalone, '--bundle', '--format=cjs', '--platform=neutral', '--external:./wasm-base64.cjs', '--log-level=warning', `--outfile=${join(pkg, 'standalone.cjs')}`]);
-// (its own declaration files, so that even node10 resolution finds `autopay-auth/standalone`)
-copyFileSync(join(root, 'js', 'index.d.ts'), join(pkg, 'standalone.d.ts'));
-copyFileSync(join(root, 'js', 'index.d.ts'), join(pkg, 'standalone.d.cts'));
+// the loader-free entry: the wasm inside the JS, deflated and base64 (wasm-deflated.cjs, CommonJS
+// so that any bundler takes it), inflated at import by fflate's inflateSync (bundled in: the
+// platforms' DecompressionStream is asynchronous, and `require` cannot wait); `require` gets the
+// same module (standalone.cjs)
+const deflated = deflateRawSync(readFileSync(join(pkg, 'autopay_auth_bg.wasm')), { level: 9 }).toString('base64');
+writeFileSync(join(pkg, 'wasm-deflated.cjs'), `// autopay_auth_bg.wasm, deflated (raw), base64 (for autopay-auth/standalone)\nmodule.exports = '${deflated}';\n`);
+run(bin('esbuild'), [join(pkg, 'standalone.js'), '--bundle', '--format=esm', '--platform=neutral', '--log-level=warning', '--allow-overwrite',
+  '--external:./autopay_auth.js', '--external:./api.js', '--external:./memory-kv.js', '--external:./wasm-deflated.cjs', `--outfile=${join(pkg, 'standalone.js')}`],
+  { env: { ...process.env, NODE_PATH: join(root, 'node_modules') } });
+// types: one declaration file per module format; the others re-export it
+writeFileSync(join(pkg, 'standalone.d.ts'), "export * from './index.js';\n");
+writeFileSync(join(pkg, 'standalone.d.cts'), "export * from './index.cjs';\n");
 // Node's ESM entry as one module (glue, wrapper and MemoryKV inside): one file for the loader to
 // resolve and read instead of four, about 1.5 ms of a cold start
 run(bin('esbuild'), [join(pkg, 'node.mjs'), '--bundle', '--format=esm', '--platform=node', '--log-level=warning', '--allow-overwrite', `--outfile=${join(pkg, 'node.mjs')}`]);

@@ -1,12 +1,4 @@
-// Node CommonJS entry (`require`): wasm-bindgen's nodejs glue loads the module from disk.
+// Node CommonJS entry (`require`): the ESM entry itself (require(esm), Node >= 22.12 and Bun), so
+// `require` and `import` callers share one module, one wasm instance and one copy of the code.
 'use strict';
-const { makeApi, AutopayAuthError, wasmMissing } = require('./api.cjs');
-let glue;
-try {
-  glue = require('./autopay_auth_node.cjs');
-} catch (e) {
-  throw wasmMissing(e, require('node:path').join(__dirname, 'autopay_auth_bg.wasm'));
-}
-const { MemoryKV } = require('./memory-kv.cjs');
-
-module.exports = { ...makeApi(glue.WasmClient), AutopayAuthError, MemoryKV };
+module.exports = require('./node.mjs');

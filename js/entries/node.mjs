@@ -3,7 +3,11 @@ import { readFileSync } from 'node:fs';
 import { initSync, WasmClient } from './autopay_auth.js';
 import { makeApi, wasmMissing } from './api.js';
 
-const wasm = new URL('./autopay_auth_bg.wasm', import.meta.url);
+// (bundled into CommonJS, import.meta.url is gone: the wasm is looked for beside the bundle)
+const wasm =
+  import.meta.url !== undefined
+    ? new URL('./autopay_auth_bg.wasm', import.meta.url)
+    : `${typeof __dirname === 'string' ? __dirname : '.'}/autopay_auth_bg.wasm`;
 let bytes;
 try {
   bytes = readFileSync(wasm);
