@@ -84,7 +84,8 @@ function dirSize(dir) {
   return total;
 }
 
-/** What `npm install` puts on disk for the package (from the local cache where it can). */
+/** What `npm install` puts on disk for the package (from the local cache where it can); for
+ * autopay-auth also its own files by kind, so a miss of the weight goal says where the weight is. */
 function installSize(pkgName, v) {
   const dir = mkdtempSync(join(tmpdir(), 'bench-install-'));
   writeFileSync(join(dir, 'package.json'), '{"private":true}');
@@ -92,7 +93,16 @@ function installSize(pkgName, v) {
   const tarball = () => join(dir, execFileSync('npm', ['pack', pkgDir, '--pack-destination', dir, '--silent'], { encoding: 'utf8' }).trim());
   const spec = pkgName === null ? tarball() : `${pkgName}@${v}`;
   execFileSync('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--silent', spec], { cwd: dir, stdio: 'ignore' });
-  return dirSize(join(dir, 'node_modules'));
+  const total = dirSize(join(dir, 'node_modules'));
+  if (pkgName !== null) return { total };
+  const kinds = { wasm: 0, standalone: 0, glue: 0, adapters: 0, types: 0, docs: 0 };
+  const adapters = /^(redis|redis-commands|deno-kv|upstash|dynamodb|postgres|cloudflare|conformance)\./;
+  for (const f of readdirSync(join(dir, 'node_modules', 'autopay-auth'))) {
+    const size = statSync(join(dir, 'node_modules', 'autopay-auth', f)).size;
+    const kind = f.endsWith('.wasm') ? 'wasm' : f.startsWith('wasm-') ? 'standalone' : /\.d\.c?ts$/.test(f) ? (adapters.test(f) ? 'adapters' : 'types') : adapters.test(f) ? 'adapters' : /\.(m|c)?js$/.test(f) ? 'glue' : 'docs';
+    kinds[kind] += size;
+  }
+  return { total, kinds };
 }
 
 /** gzip of a minified esbuild browser bundle importing `code`. */
@@ -120,7 +130,7 @@ for (const [name, client] of Object.entries(clients)) {
     version: client.npm ? version(client.npm) : name === 'autopay-auth' ? 'local build' : null,
     storm: await storm(fresh),
     steady: await steady(fresh),
-    install: name === 'hand-written' ? null : installSize(client.npm, client.npm && version(client.npm)),
+    ...(name === 'hand-written' ? { install: null } : (({ total, kinds }) => ({ install: total, installKinds: kinds }))(installSize(client.npm, client.npm && version(client.npm)))),
     browser: name === 'autopay-auth' ? ourPayload() : client.browser ? browserPayload(client.browser) : null,
   });
 }

@@ -11,5 +11,6 @@ node bench/hot-path.mjs
 node bench/peers.mjs
 node bench/worker.mjs
 node bench/dpop.mjs
+node bench/isolate-start.mjs
 cargo bench --bench fleet
 node bench/report.mjs

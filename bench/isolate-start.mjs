@@ -1,0 +1,60 @@
+// Benchmark (not a test): what a new isolate of the Worker pays before its first answer, taken
+// apart. Each variant is a fresh workerd (Miniflare) holding one Worker; "ready" is Miniflare's
+// start until it serves, then one request (`/livez` for the Worker: no settings, no Rust call).
+// The variants take turns, and each is compared run by run with the floor (a Worker carrying
+// nothing), so the machine's drift cancels out:
+// - the strong JS Worker (bench/baseline-worker.js);
+// - the floor plus a wasm module in the bundle, never instantiated — the npm wasm, the Worker's;
+// - the floor plus the whole Rust Worker behind a dynamic `import()` never reached;
+// - the autopay-auth Worker (src/cloudflare/front.js: its glue instantiates the wasm at load).
+// Every variant has the same bindings (a KV namespace, the Durable Object class), so Miniflare's
+// own set-up is the same for each. Prints a table; writes bench/results/isolate-start.json for bench/report.mjs.
+//   node bench/isolate-start.mjs      (after scripts/build.mjs and scripts/build-worker.sh)
+import { Miniflare } from 'miniflare';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import { WORKERD_MODULES } from '../tests/worker/helpers.mjs';
+import { median, root, saveResult } from './common.mjs';
+
+const RUNS = Number(process.env.BENCH_ISOLATE_RUNS ?? 21);
+const here = (f) => join(root, 'bench', 'isolate-start', f);
+const variants = [
+  { key: 'floor', label: 'floor: a Worker carrying nothing', scriptPath: here('trivial.js') },
+  { key: 'js', label: 'the strong JS Worker (`/trivial`)', scriptPath: here('js-worker.js'), path: '/trivial' },
+  { key: 'npmWasm', label: `floor + the npm wasm (${(statSync(join(root, 'pkg', 'autopay_auth_bg.wasm')).size / 1024).toFixed(0)} KiB), never instantiated`, scriptPath: here('npm-wasm.js') },
+  { key: 'workerWasm', label: `floor + the Worker's wasm (${(statSync(join(root, 'build', 'index_bg.wasm')).size / 1024).toFixed(0)} KiB), never instantiated`, scriptPath: here('worker-wasm.js') },
+  { key: 'dynamic', label: "floor + the Rust Worker behind an `import()` never reached", scriptPath: here('worker-dynamic.js') },
+  { key: 'ours', label: 'the autopay-auth Worker (`/livez`)', scriptPath: join(root, 'src', 'cloudflare', 'front.js'), path: '/livez' },
+];
+
+async function once(v) {
+  const s0 = performance.now();
+  const mf = new Miniflare({
+    host: '127.0.0.1',
+    port: 0,
+    cf: false,
+    handleRuntimeStdio() {},
+    workers: [{ name: v.key, ...WORKERD_MODULES, modulesRoot: root, scriptPath: v.scriptPath, kvNamespaces: ['AUTOPAY_TOKENS'], durableObjects: { TOKEN_MINTER: 'TokenMinter' }, unsafeDirectSockets: [{ host: '127.0.0.1', port: 0 }] }],
+  });
+  await mf.ready;
+  const url = await mf.unsafeGetDirectURL(v.key);
+  const t0 = performance.now();
+  const r = await fetch(new URL(v.path ?? '/', url));
+  await r.text();
+  const t1 = performance.now();
+  await mf.dispose();
+  return { ready: t0 - s0, first: t1 - t0 };
+}
+
+const runs = Object.fromEntries(variants.map((v) => [v.key, []]));
+for (let i = 0; i < RUNS; i++) for (const v of variants) runs[v.key].push(await once(v));
+const rows = variants.map((v) => {
+  const xs = runs[v.key];
+  const extra = median(xs.map((x, i) => x.ready + x.first - (runs.floor[i].ready + runs.floor[i].first)));
+  return { key: v.key, label: v.label, ready: median(xs.map((x) => x.ready)), first: median(xs.map((x) => x.first)), extra };
+});
+console.log(`new isolate, taken apart (median of ${RUNS} fresh workerd each, interleaved)`);
+console.log('| Worker | ready ms | first answer ms | over the floor, run by run |');
+console.log('| --- | ---: | ---: | ---: |');
+for (const r of rows) console.log(`| ${r.label} | ${r.ready.toFixed(1)} | ${r.first.toFixed(1)} | ${r.key === 'floor' ? '—' : `${r.extra < 0 ? '−' : '+'}${Math.abs(r.extra).toFixed(1)} ms`} |`);
+saveResult('isolate-start', { runs: RUNS, rows });

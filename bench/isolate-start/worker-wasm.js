@@ -1,0 +1,10 @@
+// The floor plus the Worker's wasm in the bundle, never instantiated or called.
+import wasm from '../../build/index_bg.wasm';
+export default { fetch: () => new Response(String(wasm instanceof WebAssembly.Module)) };
+// (the same bindings as the Worker's — a KV namespace and this Durable Object class — so that
+// Miniflare's set-up is the same for every variant)
+export class TokenMinter {
+  fetch() {
+    return new Response('minter');
+  }
+}
