@@ -1,6 +1,7 @@
 // What every benchmark script shares: statistics, the machine's load, and where results go
 // (bench/results/<name>.json, read by bench/report.mjs to write BENCHMARKS.md and the charts).
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,3 +39,25 @@ export function saveResult(name, result) {
 
 /** A package's installed version. */
 export const versionOf = (name) => JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8')).version;
+
+/** A Worker's modules as it is deployed, for Miniflare's `modules` list: for autopay-auth the
+ * bundle wrangler makes of it (`wrangler deploy --dry-run --outdir`: one JS module and the
+ * wasm), for a one-file Worker that file. Listed module by module, Miniflare parses nothing (with
+ * `scriptPath` it walks every import with acorn in Node before workerd starts — 10–18 ms for the
+ * Worker's 29 KB of glue, which no deployed isolate pays), so a fresh workerd's start is the
+ * runtime's own: what production compiles, no more. */
+export function deployedModules(which) {
+  if (which !== 'autopay-auth') return [{ type: 'ESModule', path: which }];
+  const out = join(root, 'target', 'bench-bundle');
+  rmSync(out, { recursive: true, force: true });
+  execFileSync(join(root, 'node_modules', '.bin', 'wrangler'), ['deploy', '--dry-run', '--outdir', out], {
+    cwd: root,
+    stdio: 'ignore',
+    env: { ...process.env, WRANGLER_SEND_METRICS: 'false', WRANGLER_SEND_ERROR_REPORTS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false' },
+  });
+  const files = readdirSync(out);
+  return [
+    { type: 'ESModule', path: join(out, 'front.js') },
+    ...files.filter((f) => f.endsWith('.wasm')).map((f) => ({ type: 'CompiledWasm', path: join(out, f) })),
+  ];
+}

@@ -6,25 +6,31 @@
 // - the strong JS Worker (bench/baseline-worker.js);
 // - the floor plus a wasm module in the bundle, never instantiated — the npm wasm, the Worker's;
 // - the floor plus the whole Rust Worker behind a dynamic `import()` never reached;
-// - the autopay-auth Worker (src/cloudflare/front.js: its glue instantiates the wasm at load).
+// - the autopay-auth Worker as deployed (its glue instantiates the wasm at load).
 // Every variant has the same bindings (a KV namespace, the Durable Object class), so Miniflare's
-// own set-up is the same for each. Prints a table; writes bench/results/isolate-start.json for bench/report.mjs.
+// own set-up is the same for each, and is given to Miniflare module by module as deployed (ours:
+// the bundle `wrangler deploy --dry-run` makes), so Miniflare parses nothing in Node first. Prints a table; writes bench/results/isolate-start.json for bench/report.mjs.
 //   node bench/isolate-start.mjs      (after scripts/build.mjs and scripts/build-worker.sh)
 import { Miniflare } from 'miniflare';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { WORKERD_MODULES } from '../tests/worker/helpers.mjs';
-import { median, root, saveResult } from './common.mjs';
+import { deployedModules, median, root, saveResult } from './common.mjs';
 
-const RUNS = Number(process.env.BENCH_ISOLATE_RUNS ?? 21);
+const RUNS = Number(process.env.BENCH_ISOLATE_RUNS ?? 41);
 const here = (f) => join(root, 'bench', 'isolate-start', f);
+const js = (path) => ({ type: 'ESModule', path });
+const wasm = (path) => ({ type: 'CompiledWasm', path });
+const size = (path) => `${(statSync(path).size / 1024).toFixed(0)} KiB`;
+const ours = deployedModules('autopay-auth');
+const oursWasm = ours.find((m) => m.type === 'CompiledWasm').path;
 const variants = [
-  { key: 'floor', label: 'floor: a Worker carrying nothing', scriptPath: here('trivial.js') },
-  { key: 'js', label: 'the strong JS Worker (`/trivial`)', scriptPath: here('js-worker.js'), path: '/trivial' },
-  { key: 'npmWasm', label: `floor + the npm wasm (${(statSync(join(root, 'pkg', 'autopay_auth_bg.wasm')).size / 1024).toFixed(0)} KiB), never instantiated`, scriptPath: here('npm-wasm.js') },
-  { key: 'workerWasm', label: `floor + the Worker's wasm (${(statSync(join(root, 'build', 'index_bg.wasm')).size / 1024).toFixed(0)} KiB), never instantiated`, scriptPath: here('worker-wasm.js') },
-  { key: 'dynamic', label: "floor + the Rust Worker behind an `import()` never reached", scriptPath: here('worker-dynamic.js') },
-  { key: 'ours', label: 'the autopay-auth Worker (`/livez`)', scriptPath: join(root, 'src', 'cloudflare', 'front.js'), path: '/livez' },
+  { key: 'floor', label: 'floor: a Worker carrying nothing', modules: [js(here('trivial.js'))] },
+  { key: 'js', label: 'the strong JS Worker (`/trivial`)', modules: [js(here('js-worker.js')), js(join(root, 'bench', 'baseline-worker.js'))], path: '/trivial' },
+  { key: 'npmWasm', label: `floor + the npm wasm (${size(join(root, 'pkg', 'autopay_auth_bg.wasm'))}), never instantiated`, modules: [js(here('npm-wasm.js')), wasm(join(root, 'pkg', 'autopay_auth_bg.wasm'))] },
+  { key: 'workerWasm', label: `floor + the Worker's wasm (${size(oursWasm)}), never instantiated`, modules: [js(here('worker-wasm.js')), wasm(join(root, 'build', 'index_bg.wasm'))] },
+  { key: 'dynamic', label: 'floor + the Rust Worker behind an `import()` never reached', modules: [js(here('worker-dynamic.js')), js(join(root, 'build', 'index.js')), wasm(join(root, 'build', 'index_bg.wasm'))] },
+  { key: 'ours', label: 'the autopay-auth Worker as deployed (`/livez`)', modules: ours, path: '/livez' },
 ];
 
 async function once(v) {
@@ -34,7 +40,7 @@ async function once(v) {
     port: 0,
     cf: false,
     handleRuntimeStdio() {},
-    workers: [{ name: v.key, ...WORKERD_MODULES, modulesRoot: root, scriptPath: v.scriptPath, kvNamespaces: ['AUTOPAY_TOKENS'], durableObjects: { TOKEN_MINTER: 'TokenMinter' }, unsafeDirectSockets: [{ host: '127.0.0.1', port: 0 }] }],
+    workers: [{ name: v.key, compatibilityDate: WORKERD_MODULES.compatibilityDate, modulesRoot: root, modules: v.modules, kvNamespaces: ['AUTOPAY_TOKENS'], durableObjects: { TOKEN_MINTER: 'TokenMinter' }, unsafeDirectSockets: [{ host: '127.0.0.1', port: 0 }] }],
   });
   await mf.ready;
   const url = await mf.unsafeGetDirectURL(v.key);

@@ -191,31 +191,37 @@ if (missed.size > 0) {
       '  and V8 compiling each function the first time it runs), and the token lease ≈ 11–14 ms (the',
       '  KV read the JS Worker also pays, then the sealed record opened with WebCrypto: key import,',
       '  HKDF, AES-GCM, once per isolate). Tried: a smaller wasm (no name section, no typed',
-      '  deserialisation: 217.9 → 146.1 KiB gzip), which did not move this first request.',
+      '  deserialisation: 217.9 → 146.1 KiB gzip), which did not move this first request; and on',
+      '  2026-12-06 the sealing key derived beside the first KV read instead of after it (medians of',
+      '  6, two interleaved runs each: 16.2 and 15.8 ms before, 15.6 and 20.7 ms after: no difference',
+      '  beyond the noise, so it was reverted). What is left is first-call cost of the Rust path',
+      '  itself (the settings and the isolate\u2019s lifecycle machine, compiled by V8 as they first run).',
     );
   }
   if (missed.has('Worker new isolate ready (workerd start + compile)')) {
     const runs = worker.cold.readyRuns;
-    const over = (k) => `+${iso[k].extra.toFixed(1)} ms`;
+    const over = (k) => `${iso[k].extra < 0 ? '−' : '+'}${Math.abs(iso[k].extra).toFixed(1)} ms`;
     p(
       `- **A new isolate\u2019s start** (+${worker.cold.readyExtra.toFixed(1)} ms run by run; autopay-auth ${runs.ours.map((x) => x.toFixed(0)).join(', ')} ms,`,
       `  JS ${runs.js.map((x) => x.toFixed(0)).join(', ')} ms) is the wasm\u2019s bytes: \`node bench/isolate-start.mjs\` (below) takes it apart`,
-      `  against a Worker carrying nothing. A wasm module that is only *in the bundle*, never instantiated,`,
-      `  costs ${over('npmWasm')} (the npm wasm) and ${over('workerWasm')} (the Worker\u2019s): workerd compiles every module of`,
-      '  the bundle when the isolate starts. Behind an `import()` that is never reached the Worker',
-      `  still costs ${over('dynamic')}, so neither lazy instantiation nor a second module in the same script keeps the`,
-      '  minter\u2019s code out of an isolate that serves `/token`: what the isolate compiles is what the',
-      '  script holds. The glue, instantiation and `__wbindgen_start` add the rest',
-      `  (${over('ours')} for the Worker answering \`/livez\`). What is left to try: the \`TokenMinter\` in a script of`,
-      '  its own (a Durable Object binding with `script_name`), so the serving script holds only the',
-      '  isolate\u2019s path — from the sizes above about 10 ms less per new isolate, for a second Worker',
-      '  to deploy and a first mint that starts two scripts — and less code in both.',
+      `  against a Worker carrying nothing (the strong JS Worker: ${over('js')}). A wasm module that is only *in the`,
+      `  bundle*, never instantiated, costs ${over('workerWasm')} (the Worker\u2019s) and ${over('npmWasm')} (the npm one): workerd compiles`,
+      '  every wasm module of a script when an isolate starts. Behind an `import()` that is never',
+      `  reached the Rust Worker still costs ${over('dynamic')}, and the Worker as deployed ${over('ours')}: neither lazy`,
+      '  instantiation nor a second wasm module in the same script keeps the minter\u2019s code out of an',
+      '  isolate, because what an isolate compiles is everything its script holds. What is left: less',
+      '  wasm in the script that serves (the `TokenMinter` in a Worker of its own, bound with',
+      '  `script_name`, takes out only the minter\u2019s own code — under a tenth of the wasm by twiggy, since the',
+      '  isolate\u2019s cache runs the same lifecycle machine — for a second Worker to deploy with the',
+      '  same secrets; not done), or less code in the core (see the npm wasm).',
     );
   }
   if (missed.has('Worker wasm')) {
     p(
       `- **Worker wasm ${kib(worker.wasm.gzip)}**: the Worker carries the whole core plus workers-rs and its`,
-      '  Durable Object glue.',
+      '  Durable Object glue; 149.5 KiB on 2026-12-01, then many tenants, vendor quotas and budgets,',
+      '  `private_key_jwt` with certificates, DPoP and mutual TLS, and the operator\u2019s page. Its start',
+      '  cost is what matters of its size (see a new isolate\u2019s start).',
     );
   }
   if (missed.has('npm wasm')) {
@@ -223,14 +229,14 @@ if (missed.size > 0) {
       `- **npm wasm ${kib(hot.size.wasmGzip)}**: over its 75 KiB since the fleet lock protocol (74.1 → 88.8 KiB:`,
       '  the lock, the fleet state and its sealing, the store outage policy) and OpenTelemetry (93.1 KiB);',
       '  any OAuth endpoint 98.6 KiB; then, by 2026-12-07, vendor quotas and mint budgets,',
-      '  `private_key_jwt` with Entra certificates, keyed clients and DPoP proofs: 130.9 KiB. twiggy',
+      '  `private_key_jwt` with Entra certificates, keyed clients and DPoP proofs: 129.0 KiB. twiggy',
       '  (names kept, before wasm-opt) puts the code on the paths users run: the core\u2019s lifecycle',
       '  machine and driver 28 KB, the options reader and config builder 22 KB, the JS seams (fetch,',
       '  KV, WebCrypto sealing and signing) 12 KB, `private_key_jwt` and DPoP 14 KB, quotas 4 KB, the',
       '  async glue of the exported methods (js-sys futures) 21 KB, serde_json 14 KB, and std\u2019s',
       '  collections and formatting spread over the rest (core 46 KB, alloc 34 KB). No single item is',
       '  a quarter of the gap. Tried on 2026-12-07: wasm-opt `--converge`, `-Os`, `--gufa` (≤ 0.4 %),',
-      '  `opt-level = "s"` (+8 %), `-Zlocation-detail=none` and `-Zfmt-debug=none` (−2.1 and −0.4 KiB,',
+      '  `opt-level = "s"` (+10 KiB), `-Zlocation-detail=none` and `-Zfmt-debug=none` (−2.1 and −0.4 KiB,',
       '  which need a nightly compiler or `RUSTC_BOOTSTRAP`: not taken), sha2\u2019s compact rounds on',
       '  wasm (−1.1 KiB: taken). What would reach 75 KiB is a smaller feature set per build (DPoP,',
       '  `private_key_jwt` and OpenTelemetry as separate wasm the entries load only when configured).',
@@ -250,15 +256,16 @@ if (missed.size > 0) {
   }
   if (missed.has('npm cold start (import + construct + first token)')) {
     p(
-      `- **npm cold start**: +${coldExtra.toFixed(1)} ms over the floor in this run; the runs of 2026-11-28 with`,
-      '  Node\u2019s entry bundled measured between +6.9 and +13.1 ms (median of run-by-run differences),',
-      '  with a wasm 20 KiB smaller than today\u2019s (see the npm wasm above).',
-      '  V8 compiles the wasm lazily, function by function, on first call (`--trace-wasm-compilation-times`:',
-      '  289 functions, 84 KB of the 134 KB of code, on the way to the first token), so import',
-      `  (${ms(ours.cold.import)}: reading, validating and instantiating the module), construction (${ms(ours.cold.construct)}) and the`,
-      '  first token each pay for the code they reach; compiling everything eagerly costs more (about',
-      '  10 ms at import). Bundling Node\u2019s entry into one module saved about 1.5 ms. The first `fetch`',
-      '  of the process (undici loading, about 45 ms here) dominates every client.',
+      `- **npm cold start**: +${coldExtra.toFixed(1)} ms over the floor in this run (median of the run-by-run`,
+      `  differences): import ${ms(ours.cold.import)} (reading, validating and instantiating the module), construction`,
+      `  ${ms(ours.cold.construct)}, and the first token ${ms(ours.cold.first)} against the floor\u2019s ${ms(floor.cold.first)}. The runs of 2026-11-28 measured`,
+      `  +6.9 to +13.1 ms with a wasm of about 80 KiB gzip (${kib(hot.size.wasmGzip)} now).`,
+      '  V8 compiles the wasm lazily, function by function, on first call (`--trace-wasm-compilation-times`',
+      '  on 2026-11-28: 289 functions, 84 KB of the 134 KB of code, on the way to the first token), so',
+      '  import, construction and the first token each pay for the code they reach; compiling',
+      '  everything eagerly costs more (about 10 ms at import). Bundling Node\u2019s entry into one module',
+      '  saved about 1.5 ms. The first `fetch` of the process (undici loading, about 45 ms here)',
+      '  dominates every client. What is left is the wasm\u2019s size (see the npm wasm).',
     );
   }
   if (missed.has('Worker `/token` warm, req/s') || missed.has('Worker proxy GET, req/s') || missed.has('Worker `/token` warm, workerd CPU per request') || missed.has('Worker proxy GET, workerd CPU per request')) {
@@ -277,7 +284,8 @@ if (missed.size > 0) {
       '  costs about 13 µs more CPU: `node bench/proxy-ab.mjs` put the build before and after it side',
       '  by side in one workerd (9 rounds: 292 vs 305 µs, 96 % of the req/s), where two copies of one',
       '  build differ by ±30 µs. The ratio of CPU per proxied request to the JS Worker\u2019s stayed where',
-      '  it was (1.10 before, 1.10 after).',
+      `  it was (1.10 before, 1.10 after). This run: \`/token\` ${pct(tokenW.ours.rps / tokenW.js.rps)} (${tokenW.ours.cpuUs.toFixed(0)} vs ${tokenW.js.cpuUs.toFixed(0)} µs), the proxy`,
+      `  ${pct(proxyW.ours.rps / proxyW.js.rps)} (${proxyW.ours.cpuUs.toFixed(0)} vs ${proxyW.js.cpuUs.toFixed(0)} µs, ${(proxyW.ours.cpuUs / proxyW.js.cpuUs).toFixed(2)}).`,
     );
   }
   p('');
@@ -298,7 +306,10 @@ p(
   'correctness in `tests/worker/baseline.test.mjs`. Rounds of autocannon (16 connections) take',
   'turns between the six route/Worker pairs; the median round is reported. workerd CPU per request',
   'is the process\u2019s CPU time (every thread, `/proc/<pid>/task/*/schedstat`) over the round\u2019s',
-  'requests.',
+  'requests. Each Worker is given to Miniflare as it is deployed, module by module: ours is the',
+  'bundle `wrangler deploy --dry-run` makes (one JS module and the wasm). Until 2026-12-06 Miniflare',
+  'was given the entry file and walked its imports with acorn, in Node, before workerd started: 10–18',
+  'ms of the Worker\u2019s \u201cnew isolate ready\u201d that no deployed isolate pays (its 29 KB of glue parsed).',
   '',
   row(['route', 'autopay-auth req/s', 'JS req/s', 'autopay-auth ÷ JS', 'autopay-auth CPU µs/req', 'JS CPU µs/req', 'autopay-auth p50 / p99 ms', 'JS p50 / p99 ms']),
   row(['---', '---:', '---:', '---:', '---:', '---:', '---:', '---:']),
@@ -344,8 +355,10 @@ p(
   row(['---', '---:', '---:', '---:']),
   ...isolate.rows.map((r) => row([r.label, ms(r.ready), ms(r.first), r.key === 'floor' ? '—' : `${r.extra < 0 ? '−' : '+'}${Math.abs(r.extra).toFixed(1)} ms`])),
   '',
-  'workerd compiles every wasm module of a Worker\u2019s bundle when an isolate starts, whether or not',
-  'anything imports it yet: an isolate pays for all the wasm its script holds.',
+  'Each is given to Miniflare module by module, as deployed (ours: the bundle `wrangler deploy',
+  '--dry-run` makes), so Miniflare parses nothing in Node first. workerd compiles every wasm module',
+  'of a script when an isolate starts — one never instantiated, or behind an `import()` not yet',
+  'reached: an isolate pays for all the wasm its script holds, in proportion to its size.',
   '',
 );
 

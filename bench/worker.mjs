@@ -7,6 +7,8 @@
 //   /proc/<workerd>/task/*/schedstat (nanoseconds on CPU, every thread) — the steadier figure on
 //   a shared machine;
 // - cold start: a fresh workerd holding one of the two, the first /token (a mint) after ready;
+//   each Worker given to Miniflare as deployed, module by module (bench/common.mjs
+//   `deployedModules`: for ours the bundle `wrangler deploy --dry-run` makes);
 // - cold burst: 500 concurrent /token on a fresh workerd: p50/p99, mints, and (ours) the KV
 //   reads and Durable Object calls of the isolate, from its keyed /healthz.
 // Prints tables; writes bench/results/worker.json for bench/report.mjs.
@@ -20,7 +22,7 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startEmulator } from '../tests/emulator/server.mjs';
 import { WORKERD_MODULES } from '../tests/worker/helpers.mjs';
-import { loadAverage, median, quantile, saveResult } from './common.mjs';
+import { deployedModules, loadAverage, median, quantile, saveResult } from './common.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
@@ -36,9 +38,9 @@ const loadBefore = loadAverage();
 const workers = {
   ours: {
     name: 'autopay-auth',
-    ...WORKERD_MODULES,
+    compatibilityDate: WORKERD_MODULES.compatibilityDate,
     modulesRoot: root,
-    scriptPath: join(root, 'src', 'cloudflare', 'front.js'),
+    modules: deployedModules('autopay-auth'),
     durableObjects: { TOKEN_MINTER: 'TokenMinter' },
     kvNamespaces: { AUTOPAY_TOKENS: 'ours-tokens' },
     bindings: { AUTOPAY_CLIENT_ID: 'bench', AUTOPAY_CLIENT_SECRET: 'bench-secret', PROXY_API_KEYS: KEY, AUTOPAY_TOKEN_URL: emu.tokenUrl, AUTOPAY_API_BASE: emu.origin },
@@ -46,8 +48,9 @@ const workers = {
   },
   js: {
     name: 'baseline',
-    ...WORKERD_MODULES,
-    scriptPath: join(root, 'bench', 'baseline-worker.js'),
+    compatibilityDate: WORKERD_MODULES.compatibilityDate,
+    modulesRoot: root,
+    modules: deployedModules(join(root, 'bench', 'baseline-worker.js')),
     kvNamespaces: { AUTOPAY_TOKENS: 'baseline-tokens' },
     bindings: { CALLER_KEY: KEY, CLIENT_ID: 'bench', CLIENT_SECRET: 'bench-secret', TOKEN_URL: emu.tokenUrl, API_BASE: emu.origin },
     unsafeDirectSockets: [{ host: '127.0.0.1', port: 0 }],
