@@ -43,14 +43,13 @@ copyFileSync(join(gen, 'autopay_auth_bg.wasm'), join(pkg, 'autopay_auth_bg.wasm'
 copyFileSync(join(gen, 'web', 'autopay_auth.js'), join(pkg, 'autopay_auth.js'));
 for (const f of readdirSync(join(root, 'js', 'entries'))) copyFileSync(join(root, 'js', 'entries', f), join(pkg, f));
 for (const f of ['api.js', 'memory-kv.js']) copyFileSync(join(root, 'js', f), join(pkg, f));
-// each adapter as ESM and CommonJS (bundled with what it imports from js/adapters/, never with
-// its store's client), with types for both
+// each adapter as ESM, with `require` getting the same module (require(esm)), and types for both
 copyFileSync(join(root, 'js', 'adapters', 'redis-commands.js'), join(pkg, 'redis-commands.js'));
 for (const f of ['redis', 'deno-kv', 'upstash', 'dynamodb', 'postgres', 'cloudflare', 'conformance']) {
   const types = readFileSync(join(root, 'js', 'adapters', `${f}.d.ts`), 'utf8');
   copyFileSync(join(root, 'js', 'adapters', `${f}.js`), join(pkg, `${f}.js`));
   writeFileSync(join(pkg, `${f}.d.ts`), types);
-  run(bin('esbuild'), [join('js', 'adapters', `${f}.js`), '--bundle', '--packages=external', '--platform=neutral', '--format=cjs', '--log-level=warning', `--outfile=${join(pkg, `${f}.cjs`)}`]);
+  writeFileSync(join(pkg, `${f}.cjs`), `'use strict';\n// \`require('autopay-auth/${f}')\`: the ESM adapter itself (require(esm), Node >= 22.12 and Bun)\nmodule.exports = require('./${f}.js');\n`);
   writeFileSync(join(pkg, `${f}.d.cts`), types.replace("'./index.js'", "'./index.cjs'"));
 }
 // the loader-free entry: the wasm inside the JS, deflated and base64 (wasm-deflated.cjs, CommonJS
