@@ -187,9 +187,13 @@ test('invalidate forgets the token in memory and KV', async () => {
   assert.notEqual(info.accessToken, t1);
 });
 
-test('CommonJS require works and shares the behaviour', async () => {
-  const { requirePackage } = await import('./helpers.mjs');
+test('CommonJS require works, and is the ESM module itself (one copy, one wasm instance)', async () => {
+  const { requirePackage, importPackage } = await import('./helpers.mjs');
   const cjs = requirePackage();
+  const esm = await importPackage();
+  // require(esm): the same classes, so an error made by one is an instance of the other's class
+  assert.equal(cjs.AutopayAuth, esm.AutopayAuth);
+  assert.equal(cjs.AutopayAuthError, esm.AutopayAuthError);
   const auth = new cjs.AutopayAuth({ clientId: 'cid', clientSecret: SECRET, tokenUrl: emu.tokenUrl, kv: new cjs.MemoryKV() });
   assert.equal((await auth.getTokenInfo()).source, 'network');
   assert.equal((await auth.getTokenInfo()).source, 'memory');
@@ -229,6 +233,23 @@ test('autopay-auth/standalone (the wasm inside the JS) works from import and fro
     assert.equal((await auth.getTokenInfo()).source, 'memory');
     assert.equal(emu.stats().minted, 1);
   }
+});
+
+test('autopay-auth/standalone inflates its wasm in JS where the runtime has no node:zlib (fflate)', async () => {
+  const { installedProject } = await import('./helpers.mjs');
+  const { execFile } = await import('node:child_process');
+  const { promisify } = await import('node:util');
+  await emu.post('/__emulator/reset');
+  // a runtime without process.getBuiltinModule (a browser bundle, say): the bundled fflate inflates
+  const code = `
+    delete process.getBuiltinModule;
+    const { AutopayAuth } = await import('autopay-auth/standalone');
+    const auth = new AutopayAuth({ clientId: 'cid', clientSecret: ${JSON.stringify(SECRET)}, tokenUrl: ${JSON.stringify(emu.tokenUrl)} });
+    const first = await auth.getTokenInfo();
+    console.log(JSON.stringify({ builtin: typeof process.getBuiltinModule, source: first.source, again: (await auth.getTokenInfo()).source }));`;
+  const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', code], { cwd: installedProject() });
+  assert.deepEqual(JSON.parse(stdout.trim().split('\n').at(-1)), { builtin: 'undefined', source: 'network', again: 'memory' });
+  assert.equal(emu.stats().minted, 1);
 });
 
 test('getTokenInfo hands each caller its own object', async () => {
