@@ -179,6 +179,11 @@ if (missed.size > 0) {
       '  path: it keeps the token in its own storage instead of reading KV, and copies it to KV after',
       '  answering. The rest is the price of one authority for the whole Worker; the 500-request',
       '  burst pays it once, then all its requests are answered from the one promise they wait on.',
+      '  The burst\u2019s p50 is noisy here (single bursts of one build: 122–289 ms). On 2026-12-07 the',
+      '  build of 2026-12-01 (1.10× then, on another machine) and today\u2019s took turns beside the JS',
+      '  Worker, as deployed, 14 fresh workerd each (`node bench/burst-ab.mjs`): medians 152 and 164 ms against 121 ms (1.26× and',
+      '  1.36×): most of the change is this machine, the rest (+8 %, within the noise) the Worker\u2019s',
+      '  growth since (its wasm 361 → 457 KB: more to compile when the isolate starts).',
     );
   }
   if (missed.has('Worker first `/token` of a new isolate in a warm fleet (token in KV)')) {
