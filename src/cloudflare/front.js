@@ -10,9 +10,10 @@
 //   (`frontLease`), so one KV read and at most one Durable Object call per isolate, however
 //   many requests are cold. A refusal (a 401 from the API) clears the lease from the Rust side.
 //
-// Bodiless (GET/HEAD) proxy calls: Rust prepares the upstream request from the platform's
-// request and the lease's token (`frontRequest`, synchronous: the URL joined under the base and
-// checked, the headers filtered), the front fetches it and returns the Response as it is; a 401
+// Bodiless (GET/HEAD) proxy calls: Rust plans the upstream request from the request's URL, method
+// and header names and the lease's token (`frontRequest`, synchronous, one string: the URL joined
+// under the base and checked, the header names not to forward, the headers that present the
+// token), the front carries it out, fetches and returns the Response as it is; a 401
 // goes back to Rust (`frontRetry`), which decides whether the token is dropped and the call
 // made once more. A path Rust refuses, or a fetch that throws, is the Rust `fetch`'s to answer.
 // GET /livez answers "ok" here. GET /status, the operator's page, is rendered here (status.js)
@@ -53,11 +54,12 @@ function settingsOf(env) {
 async function callerKey(request, s) {
   const header = request.headers.get('authorization');
   if (header === null || !header.startsWith('Bearer ')) return -1;
-  const digest = await crypto.subtle.digest('SHA-256', encoder.encode(header.slice(7).trim()));
+  const subtle = crypto.subtle;
+  const digest = await subtle.digest('SHA-256', encoder.encode(header.slice(7).trim()));
   let found = -1;
-  s.keys.forEach((key, i) => {
-    if (crypto.subtle.timingSafeEqual(digest, key) && found < 0) found = i;
-  });
+  for (let i = 0; i < s.keys.length; i++) {
+    if (subtle.timingSafeEqual(digest, s.keys[i]) && found < 0) found = i;
+  }
   return found;
 }
 
@@ -119,19 +121,29 @@ function tokenAnswer(got, request, env, ctx) {
   return new Response(`${got.head}${left}}`, got.init);
 }
 
-/** A bodiless proxy call of the single tenant: what Rust prepares, fetched here; a 401 is Rust's to decide. */
+/** A bodiless proxy call of the single tenant: planned by Rust in one synchronous call, carried
+ * out here; a 401 is Rust's to decide. */
 async function proxy(request, env, ctx) {
-  const rustFetch = () => rust.fetch.call({ env, ctx }, request);
   const got = await token(env, ctx, 0);
-  if (got === null) return rustFetch();
+  if (got === null) return rust.fetch.call({ env, ctx }, request);
   if (got.accessToken === undefined) return failure(got);
-  const call = rust.frontRequest(request, got.tokenType, got.accessToken);
-  if (call === null) return rustFetch();
+  let names = '';
+  for (const name of request.headers.keys()) names = names === '' ? name : `${names} ${name}`;
+  // the plan: the URL; the header names not to forward; a `name:value` line per header to set
+  const plan = rust.frontRequest(request.url, request.method, names, got.tokenType, got.accessToken);
+  if (plan == null) return rust.fetch.call({ env, ctx }, request);
+  const lines = plan.split('\n');
+  const headers = new Headers(request.headers);
+  if (lines[1] !== '') for (const name of lines[1].split(' ')) headers.delete(name);
+  for (let i = 2; i < lines.length; i++) {
+    const colon = lines[i].indexOf(':');
+    headers.set(lines[i].slice(0, colon), lines[i].slice(colon + 1));
+  }
   let response;
   try {
-    response = await fetch(call.url, call.init);
+    response = await fetch(lines[0], { method: request.method, headers, redirect: 'manual' });
   } catch {
-    return rustFetch();
+    return rust.fetch.call({ env, ctx }, request);
   }
   if (response.status !== 401) return response;
   const retried = await rust.frontRetry(env, ctx, request, got.accessToken);

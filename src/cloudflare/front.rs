@@ -6,7 +6,7 @@
 //! Cold requests of one isolate wait on one JS promise of the front, so a burst costs one call
 //! into here, one KV read and one Durable Object call. Every decision is made here: what may be
 //! served and until when, refreshes, refusals, errors, and for proxied calls the URL, the
-//! headers (`frontRequest`: synchronous, the front then `fetch`es what it is handed) and the
+//! headers (`frontRequest`: synchronous, a plan in one string that the front carries out) and the
 //! one retry after a 401 (`frontRetry`), over the platform's own request and response, without
 //! workers-rs' conversions. A refusal takes the lease back from the front.
 //! Everything else (other routes, bodies, misconfiguration) goes to the Rust `fetch`.
@@ -16,7 +16,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 use worker::{Context, Env};
 
-use super::proxy::{Answer, prepare, retry_refused};
+use super::proxy::{Answer, plan, retry_refused};
 use super::settings::Access;
 use super::{isolate, reply};
 use crate::js::{set, token_object};
@@ -73,30 +73,26 @@ pub fn front_settings(env: Env) -> JsValue {
     out.into()
 }
 
-/// A bodiless call the front admitted, as the proxy forwards it: `{ url, init }` for the
-/// front's own `fetch` — the path joined under the API base and checked, the headers filtered,
-/// `token` presented as its type says — or `null` when the path is refused or the settings are not usable
-/// (the Rust `fetch` then answers). Synchronous: the hot path never waits on wasm.
+/// A bodiless call the front admitted, as the proxy forwards it ([`plan`]: the URL, the header
+/// names not to forward, the headers that present `token`), from the request's `url`, `method`
+/// and header `names` (space-separated) — or `null` when the path is refused or the settings
+/// are not usable (the Rust `fetch` then answers). Synchronous: the hot path never waits on wasm.
 #[wasm_bindgen(js_name = frontRequest)]
-pub fn front_request(request: web_sys::Request, token_type: String, token: String) -> JsValue {
-    let Some(iso) = isolate::cached() else {
-        return JsValue::NULL;
-    };
+pub fn front_request(
+    url: &str,
+    method: &str,
+    names: &str,
+    token_type: String,
+    token: String,
+) -> Option<String> {
+    let iso = isolate::cached()?;
     let token = crate::ApiToken {
         token_type,
         access_token: token,
     };
     // the single tenant's calls only: many tenants' calls go to the Rust `fetch`
-    let Some(desk) = iso.desks.first().filter(|d| d.name.is_none()) else {
-        return JsValue::NULL;
-    };
-    let Some((url, init)) = prepare(&request, desk, "", &token) else {
-        return JsValue::NULL;
-    };
-    let out = Object::new();
-    set(&out, "url", &url.into());
-    set(&out, "init", &init);
-    out.into()
+    let desk = iso.desks.first().filter(|d| d.name.is_none())?;
+    plan(desk, url, method, names, &token)
 }
 
 /// The API answered the front's call with a 401 for `token`: the core decides. Resolves to the
