@@ -27,7 +27,7 @@ import { deployedModules, loadAverage, median, quantile, saveResult } from './co
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
-const COLD_RUNS = Number(process.env.BENCH_COLD_RUNS ?? 5);
+const COLD_RUNS = Number(process.env.BENCH_COLD_RUNS ?? 9);
 const BURST = Number(process.env.BENCH_BURST ?? 500);
 const BURST_RUNS = Number(process.env.BENCH_BURST_RUNS ?? 3);
 const KEY = 'bench-caller-key-0123456789abcdef';
