@@ -3,28 +3,14 @@
 // --dry-run` makes in each checkout), the three taking turns; the p50 of each burst, and their median.
 //   node bench/burst-ab.mjs /path/to/other/checkout   (both built with scripts/build-worker.sh)
 import { Miniflare } from 'miniflare';
-import { execFileSync } from 'node:child_process';
-import { readdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
 import { startEmulator } from '../tests/emulator/server.mjs';
-import { WORKERD_MODULES } from '../tests/worker/helpers.mjs';
-import { quantile, median, root } from './common.mjs';
-const KEY = 'bench-caller-key-0123456789abcdef';
-const headers = { authorization: `Bearer ${KEY}` };
+import { benchHeaders as headers, benchWorker, median, quantile } from './common.mjs';
+
 const emu = await startEmulator({ clientId: 'bench', clientSecret: 'bench-secret' });
-function bundle(dir) {
-  const out = join(root, 'target', `burst-ab-${dir === root ? 'this' : 'other'}`);
-  rmSync(out, { recursive: true, force: true });
-  execFileSync(join(root, 'node_modules', '.bin', 'wrangler'), ['deploy', '--dry-run', '--outdir', out], { cwd: dir, stdio: 'ignore', env: { ...process.env, WRANGLER_SEND_METRICS: 'false' } });
-  return [{ type: 'ESModule', path: join(out, readdirSync(out).find((f) => f.endsWith('.js') && !f.endsWith('.map'))) }, ...readdirSync(out).filter((f) => f.endsWith('.wasm')).map((f) => ({ type: 'CompiledWasm', path: join(out, f) }))];
-}
-const ours = (name, modules) => ({ name, compatibilityDate: WORKERD_MODULES.compatibilityDate, modulesRoot: '/', modules, durableObjects: { TOKEN_MINTER: 'TokenMinter' }, kvNamespaces: ['AUTOPAY_TOKENS'],
-  bindings: { AUTOPAY_CLIENT_ID: 'bench', AUTOPAY_CLIENT_SECRET: 'bench-secret', PROXY_API_KEYS: KEY, AUTOPAY_TOKEN_URL: emu.tokenUrl, AUTOPAY_API_BASE: emu.origin }, unsafeDirectSockets: [{ host: '127.0.0.1', port: 0 }] });
 const variants = {
-  this: ours('this', bundle(root)),
-  other: ours('other', bundle(process.argv[2])),
-  js: { name: 'js', compatibilityDate: WORKERD_MODULES.compatibilityDate, modulesRoot: '/', modules: [{ type: 'ESModule', path: join(root, 'bench', 'baseline-worker.js') }], kvNamespaces: ['AUTOPAY_TOKENS'],
-    bindings: { CALLER_KEY: KEY, CLIENT_ID: 'bench', CLIENT_SECRET: 'bench-secret', TOKEN_URL: emu.tokenUrl, API_BASE: emu.origin }, unsafeDirectSockets: [{ host: '127.0.0.1', port: 0 }] },
+  this: benchWorker('ours', 'this', emu),
+  other: benchWorker('ours', 'other', emu, process.argv[2]),
+  js: benchWorker('js', 'js', emu),
 };
 const N = Number(process.env.N ?? 500);
 async function burst(v) {

@@ -40,24 +40,50 @@ export function saveResult(name, result) {
 /** A package's installed version. */
 export const versionOf = (name) => JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8')).version;
 
-/** A Worker's modules as it is deployed, for Miniflare's `modules` list: for autopay-auth the
- * bundle wrangler makes of it (`wrangler deploy --dry-run --outdir`: one JS module and the
- * wasm), for a one-file Worker that file. Listed module by module, Miniflare parses nothing (with
- * `scriptPath` it walks every import with acorn in Node before workerd starts — 10–18 ms for the
- * Worker's 29 KB of glue, which no deployed isolate pays), so a fresh workerd's start is the
- * runtime's own: what production compiles, no more. */
-export function deployedModules(which) {
-  if (which !== 'autopay-auth') return [{ type: 'ESModule', path: which }];
-  const out = join(root, 'target', 'bench-bundle');
+/** The caller key every Worker benchmark calls with, and its header. */
+export const BENCH_KEY = 'bench-caller-key-0123456789abcdef';
+export const benchHeaders = { authorization: `Bearer ${BENCH_KEY}` };
+
+/** The bindings of the benchmarks' Workers, wired to the emulator `emu`: ours, or (`js`) the
+ * strong JS Worker's (bench/baseline-worker.js). */
+export function benchBindings(kind, emu) {
+  return kind === 'js'
+    ? { CALLER_KEY: BENCH_KEY, CLIENT_ID: 'bench', CLIENT_SECRET: 'bench-secret', TOKEN_URL: emu.tokenUrl, API_BASE: emu.origin }
+    : { AUTOPAY_CLIENT_ID: 'bench', AUTOPAY_CLIENT_SECRET: 'bench-secret', PROXY_API_KEYS: BENCH_KEY, AUTOPAY_TOKEN_URL: emu.tokenUrl, AUTOPAY_API_BASE: emu.origin };
+}
+
+/** A benchmark's Worker for Miniflare, named `name`, as deployed, on a socket of its own: ours
+ * (the checkout `dir`'s) or (`js`) the strong JS Worker. */
+export function benchWorker(kind, name, emu, dir = root) {
+  return {
+    name,
+    compatibilityDate: /^compatibility_date = "([\d-]+)"/m.exec(readFileSync(join(root, 'wrangler.toml'), 'utf8'))[1],
+    modulesRoot: '/',
+    modules: kind === 'js' ? [{ type: 'ESModule', path: join(root, 'bench', 'baseline-worker.js') }] : deployedModules(dir),
+    ...(kind === 'js' ? {} : { durableObjects: { TOKEN_MINTER: 'TokenMinter' } }),
+    kvNamespaces: { AUTOPAY_TOKENS: `${name}-tokens` },
+    bindings: benchBindings(kind, emu),
+    unsafeDirectSockets: [{ host: '127.0.0.1', port: 0 }],
+  };
+}
+
+/** The autopay-auth Worker of the checkout `dir` as it is deployed, for Miniflare's `modules`
+ * list: the bundle wrangler makes of it (`wrangler deploy --dry-run --outdir`: one JS module and
+ * the wasm). Listed module by module, Miniflare parses nothing (with `scriptPath` it walks
+ * every import with acorn in Node before workerd starts — 10–18 ms for the Worker's 29 KB of
+ * glue, which no deployed isolate pays), so a fresh workerd's start is the runtime's own: what
+ * production compiles, no more. */
+export function deployedModules(dir = root) {
+  const out = join(root, 'target', dir === root ? 'bench-bundle' : 'bench-bundle-other');
   rmSync(out, { recursive: true, force: true });
   execFileSync(join(root, 'node_modules', '.bin', 'wrangler'), ['deploy', '--dry-run', '--outdir', out], {
-    cwd: root,
+    cwd: dir,
     stdio: 'ignore',
     env: { ...process.env, WRANGLER_SEND_METRICS: 'false', WRANGLER_SEND_ERROR_REPORTS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false' },
   });
   const files = readdirSync(out);
   return [
-    { type: 'ESModule', path: join(out, 'front.js') },
+    { type: 'ESModule', path: join(out, files.find((f) => f.endsWith('.js'))) },
     ...files.filter((f) => f.endsWith('.wasm')).map((f) => ({ type: 'CompiledWasm', path: join(out, f) })),
   ];
 }

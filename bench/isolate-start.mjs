@@ -22,7 +22,7 @@ const here = (f) => join(root, 'bench', 'isolate-start', f);
 const js = (path) => ({ type: 'ESModule', path });
 const wasm = (path) => ({ type: 'CompiledWasm', path });
 const size = (path) => `${(statSync(path).size / 1024).toFixed(0)} KiB`;
-const ours = deployedModules('autopay-auth');
+const ours = deployedModules();
 const oursWasm = ours.find((m) => m.type === 'CompiledWasm').path;
 const variants = [
   { key: 'floor', label: 'floor: a Worker carrying nothing', modules: [js(here('trivial.js'))] },

@@ -5,21 +5,14 @@
 //   node bench/profile.mjs [path]    (default: a proxied GET; '/token' for the token route)
 import autocannon from 'autocannon';
 import { Miniflare } from 'miniflare';
-import { startEmulator } from '../tests/emulator/server.mjs';
-import { WORKERD_MODULES } from '../tests/worker/helpers.mjs';
-import { deployedModules, root } from './common.mjs';
-import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
-const KEY = 'bench-caller-key-0123456789abcdef';
+import { join } from 'node:path';
+import { startEmulator } from '../tests/emulator/server.mjs';
+import { benchHeaders as headers, benchWorker, root } from './common.mjs';
+
 const INSPECTOR = Number(process.env.BENCH_INSPECTOR_PORT ?? 9339);
-const headers = { authorization: `Bearer ${KEY}` };
 const emu = await startEmulator({ clientId: 'bench', clientSecret: 'bench-secret' });
-const list = [
-  { name: 'ours', compatibilityDate: WORKERD_MODULES.compatibilityDate, modulesRoot: root, modules: deployedModules('autopay-auth'), durableObjects: { TOKEN_MINTER: 'TokenMinter' }, kvNamespaces: ['AUTOPAY_TOKENS'],
-    bindings: { AUTOPAY_CLIENT_ID: 'bench', AUTOPAY_CLIENT_SECRET: 'bench-secret', PROXY_API_KEYS: KEY, AUTOPAY_TOKEN_URL: emu.tokenUrl, AUTOPAY_API_BASE: emu.origin }, unsafeDirectSockets: [{ host: '127.0.0.1', port: 0 }] },
-  { name: 'js', compatibilityDate: WORKERD_MODULES.compatibilityDate, modulesRoot: root, modules: deployedModules(join(root, 'bench', 'baseline-worker.js')), kvNamespaces: ['AUTOPAY_TOKENS'],
-    bindings: { CALLER_KEY: KEY, CLIENT_ID: 'bench', CLIENT_SECRET: 'bench-secret', TOKEN_URL: emu.tokenUrl, API_BASE: emu.origin }, unsafeDirectSockets: [{ host: '127.0.0.1', port: 0 }] },
-];
+const list = [benchWorker('ours', 'ours', emu), benchWorker('js', 'js', emu)];
 const mf = new Miniflare({ host: '127.0.0.1', port: 0, cf: false, inspectorPort: INSPECTOR, handleRuntimeStdio() {}, workers: list });
 await mf.ready;
 const urls = Object.fromEntries(await Promise.all(list.map(async (w) => [w.name, await mf.unsafeGetDirectURL(w.name)])));

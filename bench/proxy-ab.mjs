@@ -8,23 +8,22 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startEmulator } from '../tests/emulator/server.mjs';
 import { WORKERD_MODULES } from '../tests/worker/helpers.mjs';
-import { median } from './common.mjs';
+import { benchBindings, benchHeaders, median } from './common.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const other = process.argv[2];
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
-const KEY = 'bench-caller-key-0123456789abcdef';
-const headers = { authorization: `Bearer ${KEY}` };
+const headers = benchHeaders;
 const emu = await startEmulator({ clientId: 'bench', clientSecret: 'bench-secret' });
 const ours = (name, dir) => ({
   name, ...WORKERD_MODULES, modulesRoot: dir, scriptPath: join(dir, 'src', 'cloudflare', 'front.js'),
   durableObjects: { TOKEN_MINTER: 'TokenMinter' }, kvNamespaces: { AUTOPAY_TOKENS: `${name}-tokens` },
-  bindings: { AUTOPAY_CLIENT_ID: 'bench', AUTOPAY_CLIENT_SECRET: 'bench-secret', PROXY_API_KEYS: KEY, AUTOPAY_TOKEN_URL: emu.tokenUrl, AUTOPAY_API_BASE: emu.origin },
+  bindings: benchBindings('ours', emu),
   unsafeDirectSockets: [{ host: '127.0.0.1', port: 0 }],
 });
 const list = [ours('this', process.argv[3] ?? root), ours('other', other), {
   name: 'js', ...WORKERD_MODULES, scriptPath: join(root, 'bench', 'baseline-worker.js'), kvNamespaces: { AUTOPAY_TOKENS: 'js-tokens' },
-  bindings: { CALLER_KEY: KEY, CLIENT_ID: 'bench', CLIENT_SECRET: 'bench-secret', TOKEN_URL: emu.tokenUrl, API_BASE: emu.origin },
+  bindings: benchBindings('js', emu),
   unsafeDirectSockets: [{ host: '127.0.0.1', port: 0 }],
 }];
 const mf = new Miniflare({ host: '127.0.0.1', port: 0, cf: false, handleRuntimeStdio() {}, workers: list });

@@ -8,7 +8,7 @@
 //   a shared machine;
 // - cold start: a fresh workerd holding one of the two, the first /token (a mint) after ready;
 //   each Worker given to Miniflare as deployed, module by module (bench/common.mjs
-//   `deployedModules`: for ours the bundle `wrangler deploy --dry-run` makes);
+//   `benchWorker`: for ours the bundle `wrangler deploy --dry-run` makes);
 // - cold burst: 500 concurrent /token on a fresh workerd: p50/p99, mints, and (ours) the KV
 //   reads and Durable Object calls of the isolate, from its keyed /healthz.
 // Prints tables; writes bench/results/worker.json for bench/report.mjs.
@@ -21,8 +21,7 @@ import { gzipSync } from 'node:zlib';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startEmulator } from '../tests/emulator/server.mjs';
-import { WORKERD_MODULES } from '../tests/worker/helpers.mjs';
-import { deployedModules, loadAverage, median, quantile, saveResult } from './common.mjs';
+import { benchHeaders, benchWorker, loadAverage, median, quantile, saveResult } from './common.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
@@ -30,32 +29,11 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
 const COLD_RUNS = Number(process.env.BENCH_COLD_RUNS ?? 9);
 const BURST = Number(process.env.BENCH_BURST ?? 500);
 const BURST_RUNS = Number(process.env.BENCH_BURST_RUNS ?? 3);
-const KEY = 'bench-caller-key-0123456789abcdef';
-const headers = { authorization: `Bearer ${KEY}` };
+const headers = benchHeaders;
 const emu = await startEmulator({ clientId: 'bench', clientSecret: 'bench-secret' });
 const loadBefore = loadAverage();
 
-const workers = {
-  ours: {
-    name: 'autopay-auth',
-    compatibilityDate: WORKERD_MODULES.compatibilityDate,
-    modulesRoot: root,
-    modules: deployedModules('autopay-auth'),
-    durableObjects: { TOKEN_MINTER: 'TokenMinter' },
-    kvNamespaces: { AUTOPAY_TOKENS: 'ours-tokens' },
-    bindings: { AUTOPAY_CLIENT_ID: 'bench', AUTOPAY_CLIENT_SECRET: 'bench-secret', PROXY_API_KEYS: KEY, AUTOPAY_TOKEN_URL: emu.tokenUrl, AUTOPAY_API_BASE: emu.origin },
-    unsafeDirectSockets: [{ host: '127.0.0.1', port: 0 }],
-  },
-  js: {
-    name: 'baseline',
-    compatibilityDate: WORKERD_MODULES.compatibilityDate,
-    modulesRoot: root,
-    modules: deployedModules(join(root, 'bench', 'baseline-worker.js')),
-    kvNamespaces: { AUTOPAY_TOKENS: 'baseline-tokens' },
-    bindings: { CALLER_KEY: KEY, CLIENT_ID: 'bench', CLIENT_SECRET: 'bench-secret', TOKEN_URL: emu.tokenUrl, API_BASE: emu.origin },
-    unsafeDirectSockets: [{ host: '127.0.0.1', port: 0 }],
-  },
-};
+const workers = { ours: benchWorker('ours', 'autopay-auth', emu), js: benchWorker('js', 'baseline', emu) };
 
 /** A fresh workerd holding `list` (of `workers`), with the direct URL of each; `persist`, a
  * directory for KV and Durable Object state that outlives this workerd (a warm fleet). */

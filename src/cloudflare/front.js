@@ -27,6 +27,9 @@ export { TokenMinter };
 
 // The generated entry's methods, called without building an entrypoint instance per request.
 const rust = RustWorker.prototype;
+
+/** The Rust Worker's own `fetch`: every route and answer the front does not make itself. */
+const rustFetch = (request, env, ctx) => rust.fetch.call({ env, ctx }, request);
 const encoder = new TextEncoder();
 
 let settings; // from Rust, once per isolate: the caller keys' digests, the 401's body, the tenants
@@ -107,7 +110,7 @@ function tokenRoute(request, env, ctx, t) {
 }
 
 function tokenAnswer(got, request, env, ctx) {
-  if (got === null) return rust.fetch.call({ env, ctx }, request);
+  if (got === null) return rustFetch(request, env, ctx);
   if (got.accessToken === undefined) return failure(got);
   const now = Date.now();
   const left = Math.max(0, Math.floor((got.expiresAt - now) / 1000));
@@ -125,13 +128,13 @@ function tokenAnswer(got, request, env, ctx) {
  * out here; a 401 is Rust's to decide. */
 async function proxy(request, env, ctx) {
   const got = await token(env, ctx, 0);
-  if (got === null) return rust.fetch.call({ env, ctx }, request);
+  if (got === null) return rustFetch(request, env, ctx);
   if (got.accessToken === undefined) return failure(got);
   let names = '';
   for (const name of request.headers.keys()) names = names === '' ? name : `${names} ${name}`;
   // the plan: the URL; the header names not to forward; a `name:value` line per header to set
   const plan = rust.frontRequest(request.url, request.method, names, got.tokenType, got.accessToken);
-  if (plan == null) return rust.fetch.call({ env, ctx }, request);
+  if (plan == null) return rustFetch(request, env, ctx);
   const lines = plan.split('\n');
   const headers = new Headers(request.headers);
   if (lines[1] !== '') for (const name of lines[1].split(' ')) headers.delete(name);
@@ -143,7 +146,7 @@ async function proxy(request, env, ctx) {
   try {
     response = await fetch(lines[0], { method: request.method, headers, redirect: 'manual' });
   } catch {
-    return rust.fetch.call({ env, ctx }, request);
+    return rustFetch(request, env, ctx);
   }
   if (response.status !== 401) return response;
   const retried = await rust.frontRetry(env, ctx, request, got.accessToken);
@@ -161,7 +164,7 @@ async function status(request, env, ctx) {
   const asJson = url.searchParams.get('format') === 'json' || (accept.includes('application/json') && !accept.includes('text/html'));
   url.pathname = '/status.json';
   url.search = '';
-  const answer = await rust.fetch.call({ env, ctx }, new Request(url, { headers: request.headers }));
+  const answer = await rustFetch(new Request(url, { headers: request.headers }), env, ctx);
   if (answer.status !== 200 || asJson) return answer;
   const nonce = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(16))));
   return new Response(renderStatus(await answer.json(), nonce), { headers: statusHeaders(nonce) });
@@ -177,7 +180,7 @@ function tenantToken(path, s) {
 export default {
   async fetch(request, env, ctx) {
     const method = request.method;
-    if (method !== 'GET' && method !== 'HEAD') return rust.fetch.call({ env, ctx }, request);
+    if (method !== 'GET' && method !== 'HEAD') return rustFetch(request, env, ctx);
     const href = request.url;
     const start = href.indexOf('/', href.indexOf('//') + 2);
     const query = href.indexOf('?', start);
@@ -194,15 +197,15 @@ export default {
           hits[t] = joined[t] = 0;
         }
       }
-      return rust.fetch.call({ env, ctx }, request);
+      return rustFetch(request, env, ctx);
     }
     if (s.grants !== null) {
       // many tenants: the front serves a tenant's /token from its lease, for a key that may use
       // it; everything else (proxied calls, refusals, denials) is the Rust `fetch`'s
       const t = method === 'GET' ? tenantToken(path, s) : -1;
-      if (t < 0) return rust.fetch.call({ env, ctx }, request);
+      if (t < 0) return rustFetch(request, env, ctx);
       const key = await callerKey(request, s);
-      if (key < 0 || !s.grants[key].includes(t)) return rust.fetch.call({ env, ctx }, request);
+      if (key < 0 || !s.grants[key].includes(t)) return rustFetch(request, env, ctx);
       return tokenRoute(request, env, ctx, t);
     }
     if ((await callerKey(request, s)) < 0) return json(401, s.unauthorized, { 'www-authenticate': 'Bearer' });

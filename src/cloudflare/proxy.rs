@@ -277,17 +277,13 @@ pub fn plan(desk: &Desk, href: &str, method: &str, names: &str, token: &ApiToken
     }
     let url = target_of(desk, href, "").ok()?;
     let present = authorize(method, &url, &token.token_type, &token.access_token, None).ok()?;
+    let refused: Vec<&str> = names
+        .split(' ')
+        .filter(|n| !n.is_empty() && !is_forwardable_request_header(n))
+        .collect();
     let mut plan = url;
     plan.push('\n');
-    let refused = names
-        .split(' ')
-        .filter(|n| !n.is_empty() && !is_forwardable_request_header(n));
-    for (i, name) in refused.enumerate() {
-        if i > 0 {
-            plan.push(' ');
-        }
-        plan.push_str(name);
-    }
+    plan.push_str(&refused.join(" "));
     for (name, value) in present {
         plan.push('\n');
         plan.push_str(name);
