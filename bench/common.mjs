@@ -73,10 +73,10 @@ export function benchWorker(kind, name, emu, dir = root) {
  * every import with acorn in Node before workerd starts — 10–18 ms for the Worker's 29 KB of
  * glue, which no deployed isolate pays), so a fresh workerd's start is the runtime's own: what
  * production compiles, no more. */
-export function deployedModules(dir = root) {
-  const out = join(root, 'target', dir === root ? 'bench-bundle' : 'bench-bundle-other');
+export function deployedModules(dir = root, config = 'wrangler.toml') {
+  const out = join(root, 'target', `${dir === root ? 'bench-bundle' : 'bench-bundle-other'}${config === 'wrangler.toml' ? '' : `-${config.replace(/\W+/g, '-')}`}`);
   rmSync(out, { recursive: true, force: true });
-  execFileSync(join(root, 'node_modules', '.bin', 'wrangler'), ['deploy', '--dry-run', '--outdir', out], {
+  execFileSync(join(root, 'node_modules', '.bin', 'wrangler'), ['deploy', '--dry-run', '-c', config, '--outdir', out], {
     cwd: dir,
     stdio: 'ignore',
     env: { ...process.env, WRANGLER_SEND_METRICS: 'false', WRANGLER_SEND_ERROR_REPORTS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false' },

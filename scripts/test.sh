@@ -11,6 +11,8 @@ cargo fmt --check
 cargo clippy --all-targets --features native -- -D warnings
 cargo clippy --all-targets --target wasm32-unknown-unknown --features npm -- -D warnings
 cargo clippy --target wasm32-unknown-unknown --features worker --target-dir target/worker-check -- -D warnings
+# the front of a split deployment alone (deploy/split)
+cargo clippy --target wasm32-unknown-unknown --features worker-front --target-dir target/worker-check -- -D warnings
 
 echo "== core and the native client (cargo test, feature native: against the emulator and redis-server)"
 # the examples as users run them (the native example and the mixed fleet's Rust instance)
@@ -25,7 +27,7 @@ echo "== npm edge (wasm-bindgen-test in Node)"
 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
   cargo test --target wasm32-unknown-unknown --features npm --test wasm_edge
 
-echo "== build: npm package (pkg/) and Worker (build/)"
+echo "== build: npm package (pkg/) and Worker (build/, and build-front/ for a split deployment)"
 node scripts/build.mjs
 bash scripts/build-worker.sh
 

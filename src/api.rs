@@ -107,13 +107,13 @@ pub fn join_api_path(base: &str, path: &str) -> Result<String, Error> {
 /// `%2f`, `%5c`, any case, also double-encoded as `%252e` …). They stay under the base as sent,
 /// but an upstream that decodes before routing would resolve them outside it. The Worker's proxy
 /// refuses them, for the front's bodiless calls and the Rust route's alike.
-#[cfg_attr(not(feature = "worker"), allow(dead_code))]
+#[cfg_attr(not(feature = "worker-front"), allow(dead_code))]
 pub const ENCODED_SEPARATORS: [&str; 3] = ["2e", "2f", "5c"];
 
 /// Whether a proxied `path` (without its query) smuggles a separator past the base check: an
 /// [`ENCODED_SEPARATORS`] escape, or a `;` path parameter (`/..;/admin`). Gateways refuse these
 /// (Envoy: `path_with_escaped_slashes_action: REJECT_REQUEST`); so does the Worker, with 400.
-#[cfg_attr(not(feature = "worker"), allow(dead_code))]
+#[cfg_attr(not(feature = "worker-front"), allow(dead_code))]
 pub fn smuggles_separator(path: &str) -> bool {
     if path.contains(';') {
         return true;

@@ -10,7 +10,8 @@
 //! implemented by the edges:
 //!
 //! - feature `npm`: the wasm-bindgen edge shipped as the npm package `autopay-auth`;
-//! - feature `worker`: the Cloudflare Worker edge (router, proxy, the minting Durable Object).
+//! - feature `worker`: the Cloudflare Worker edge (router, proxy, the minting Durable Object);
+//!   feature `worker-front`, its front alone, bound to the object of another Worker.
 //!
 //! The pieces, each in its own module: [`Config`] (what identifies a token, and its cache key),
 //! the wire format ([`build_token_request`], [`process_token_response`]), the lifecycle
@@ -20,6 +21,11 @@
 //! for hosts that seal or sign with their own parts; the root exports what users need.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+// the front of a split deployment is a subset: what only the minter uses is dead there
+#![cfg_attr(
+    all(feature = "worker-front", not(feature = "worker"), not(feature = "npm")),
+    allow(dead_code, unused_imports)
+)]
 
 mod api;
 pub mod assertion;
@@ -32,7 +38,7 @@ mod error;
 mod events;
 mod fleet;
 mod host;
-#[cfg(any(feature = "npm", feature = "worker"))]
+#[cfg(any(feature = "npm", feature = "worker-front"))]
 mod js;
 mod ledger;
 mod lifecycle;
@@ -44,7 +50,7 @@ pub mod seal;
 mod seams;
 // the JS edges' settings (names and checks); natively only its tests use it
 mod secret;
-#[cfg_attr(not(all(feature = "npm", feature = "worker")), allow(dead_code))]
+#[cfg_attr(not(all(feature = "npm", feature = "worker-front")), allow(dead_code))]
 mod settings;
 mod stats;
 mod wire;
@@ -53,7 +59,7 @@ mod wire;
 mod npm;
 #[cfg(feature = "npm")]
 pub use npm::WasmClient;
-#[cfg(feature = "worker")]
+#[cfg(feature = "worker-front")]
 mod cloudflare;
 #[cfg(all(feature = "native", not(target_arch = "wasm32")))]
 pub mod native;

@@ -385,14 +385,14 @@ fn http_date_ms(date: &str) -> Option<u64> {
 
 /// …and by the platform's `Date.parse` in the JS hosts (it reads every HTTP-date format), which
 /// keeps a date parser out of their wasm.
-#[cfg(all(target_arch = "wasm32", any(feature = "npm", feature = "worker")))]
+#[cfg(all(target_arch = "wasm32", any(feature = "npm", feature = "worker-front")))]
 fn http_date_ms(date: &str) -> Option<u64> {
     let ms = js_sys::Date::parse(date);
     (ms.is_finite() && ms >= 0.0).then_some(ms as u64)
 }
 
 /// A wasm build without a JS host has no date parser: only delay-seconds are read.
-#[cfg(all(target_arch = "wasm32", not(any(feature = "npm", feature = "worker"))))]
+#[cfg(all(target_arch = "wasm32", not(any(feature = "npm", feature = "worker-front"))))]
 fn http_date_ms(_date: &str) -> Option<u64> {
     None
 }

@@ -41,7 +41,7 @@ fn has(kv: &JsKv, method: &str) -> bool {
 
 impl KvStore {
     /// Workers KV, which takes no TTL under 60 s.
-    #[cfg_attr(not(feature = "worker"), allow(dead_code))]
+    #[cfg_attr(not(feature = "worker-front"), allow(dead_code))]
     pub(crate) fn workers(kv: JsKv) -> Self {
         Self {
             locks: false,

@@ -34,29 +34,38 @@ export const WORKERD_MODULES = {
  * collects what the Worker writes to stdout and stderr. */
 export async function startWorker(emu, bindings = {}, options = {}) {
   const logs = [];
-  const { minterScript, ...rest } = options;
-  const main = {
+  // `minterScript`: the Durable Object's class from another Worker (one that fails, say);
+  // `split`: a split deployment (deploy/split) — the front built without the minter
+  // (front-split.js, build-front/), bound to the `TokenMinter` of the whole Worker as 'minter'
+  const { minterScript, split, ...rest } = options;
+  const env = Object.fromEntries(
+    Object.entries({
+      AUTOPAY_CLIENT_ID: CLIENT_ID,
+      AUTOPAY_CLIENT_SECRET: CLIENT_SECRET,
+      PROXY_API_KEYS: `${CALLER_KEY}, ${OTHER_KEY}`,
+      AUTOPAY_TOKEN_URL: emu.tokenUrl,
+      AUTOPAY_API_BASE: `${emu.origin}/api`,
+      ...bindings,
+    }).filter(([, v]) => v !== null),
+  );
+  const whole = (name, extra = {}) => ({
+    name,
     scriptPath: join(root, 'src', 'cloudflare', 'front.js'),
     modulesRoot: root,
     ...WORKERD_MODULES,
     kvNamespaces: ['AUTOPAY_TOKENS'],
-    // `minterScript`: the Durable Object's class from another Worker (one that fails, say)
-    durableObjects: { TOKEN_MINTER: minterScript ? { className: 'TokenMinter', scriptName: 'minter' } : 'TokenMinter' },
-    bindings: Object.fromEntries(
-      Object.entries({
-        AUTOPAY_CLIENT_ID: CLIENT_ID,
-        AUTOPAY_CLIENT_SECRET: CLIENT_SECRET,
-        PROXY_API_KEYS: `${CALLER_KEY}, ${OTHER_KEY}`,
-        AUTOPAY_TOKEN_URL: emu.tokenUrl,
-        AUTOPAY_API_BASE: `${emu.origin}/api`,
-        ...bindings,
-      }).filter(([, v]) => v !== null),
-    ),
-    ...rest,
-  };
-  const workers = minterScript
-    ? { workers: [{ name: 'main', ...main }, { name: 'minter', modules: true, script: minterScript, compatibilityDate: WORKERD_MODULES.compatibilityDate }] }
-    : main;
+    durableObjects: { TOKEN_MINTER: 'TokenMinter' },
+    bindings: env,
+    ...extra,
+  });
+  const elsewhere = { TOKEN_MINTER: { className: 'TokenMinter', scriptName: 'minter' } };
+  const minter = minterScript
+    ? { name: 'minter', modules: true, script: minterScript, compatibilityDate: WORKERD_MODULES.compatibilityDate }
+    : whole('minter');
+  const main = split
+    ? whole('main', { scriptPath: join(root, 'src', 'cloudflare', 'front-split.js'), durableObjects: elsewhere, ...rest })
+    : whole('main', { ...(minterScript ? { durableObjects: elsewhere } : {}), ...rest });
+  const workers = minterScript || split ? { workers: [main, minter] } : main;
   const mf = new Miniflare({
     handleRuntimeStdio(stdout, stderr) {
       for (const stream of [stdout, stderr]) {
