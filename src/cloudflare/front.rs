@@ -74,25 +74,20 @@ pub fn front_settings(env: Env) -> JsValue {
 }
 
 /// A bodiless call the front admitted, as the proxy forwards it ([`plan`]: the URL, the header
-/// names not to forward, the headers that present `token`), from the request's `url`, `method`
-/// and header `names` (space-separated) — or `null` when the path is refused or the settings
-/// are not usable (the Rust `fetch` then answers). Synchronous: the hot path never waits on wasm.
+/// names not to forward, the headers that present the token) — or `null` when the path is refused
+/// or the settings are not usable (the Rust `fetch` then answers). `call` is one string, so that
+/// one string crosses in: the request's method, the lease's token type and token, the request's
+/// URL and its header names (space-separated), a line each (none of them can hold a line break).
+/// Synchronous: the hot path never waits on wasm.
 #[wasm_bindgen(js_name = frontRequest)]
-pub fn front_request(
-    url: &str,
-    method: &str,
-    names: &str,
-    token_type: String,
-    token: String,
-) -> Option<String> {
+pub fn front_request(call: &str) -> Option<String> {
     let iso = isolate::cached()?;
-    let token = crate::ApiToken {
-        token_type,
-        access_token: token,
-    };
+    let mut lines = call.splitn(5, '\n');
+    let (method, token_type, token, url) = (lines.next()?, lines.next()?, lines.next()?, lines.next()?);
+    let names = lines.next().unwrap_or("");
     // the single tenant's calls only: many tenants' calls go to the Rust `fetch`
     let desk = iso.desks.first().filter(|d| d.name.is_none())?;
-    plan(desk, url, method, names, &token)
+    plan(desk, url, method, names, token_type, token)
 }
 
 /// The API answered the front's call with a 401 for `token`: the core decides. Resolves to the

@@ -265,18 +265,25 @@ pub async fn retry_refused(
 /// objects from here cost a crossing and a string each (about 40 µs of CPU per call in
 /// workerd): the URL (the path of `href` joined under the base and checked), a line with the
 /// names among `names` (the request's header names, space-separated) that must not be
-/// forwarded, space-separated, then a `name:value` line per header that presents `token`.
+/// forwarded, space-separated, then a `name:value` line per header that presents `token` (of `token_type`).
 /// Header names hold no space, colon or line break, and the URL and values no line break.
 /// `None` when the path is refused or the token cannot be presented (the Rust `fetch` then
 /// answers).
-pub fn plan(desk: &Desk, href: &str, method: &str, names: &str, token: &ApiToken) -> Option<String> {
+pub fn plan(
+    desk: &Desk,
+    href: &str,
+    method: &str,
+    names: &str,
+    token_type: &str,
+    token: &str,
+) -> Option<String> {
     // a bound token goes through the Rust route: a DPoP proof is signed there, and a
     // certificate-bound token only ever travels through the tenant's certificate binding
     if desk.prover.is_some() || desk.config_bound_by_certificate {
         return None;
     }
     let url = target_of(desk, href, "").ok()?;
-    let present = authorize(method, &url, &token.token_type, &token.access_token, None).ok()?;
+    let present = authorize(method, &url, token_type, token, None).ok()?;
     let refused: Vec<&str> = names
         .split(' ')
         .filter(|n| !n.is_empty() && !is_forwardable_request_header(n))

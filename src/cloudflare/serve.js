@@ -124,13 +124,14 @@ function tokenAnswer(got, request, env, ctx) {
 /** A bodiless proxy call of the single tenant: planned by Rust in one synchronous call, carried
  * out here; a 401 is Rust's to decide. */
 async function proxy(request, env, ctx) {
-  const got = await token(env, ctx, 0);
+  let got = token(env, ctx, 0);
+  if (got instanceof Promise) got = await got; // past the lease only
   if (got === null) return rustFetch(request, env, ctx);
   if (got.accessToken === undefined) return failure(got);
   let names = '';
   for (const name of request.headers.keys()) names = names === '' ? name : `${names} ${name}`;
   // the plan: the URL; the header names not to forward; a `name:value` line per header to set
-  const plan = rust.frontRequest(request.url, request.method, names, got.tokenType, got.accessToken);
+  const plan = rust.frontRequest(`${request.method}\n${got.tokenType}\n${got.accessToken}\n${request.url}\n${names}`);
   if (plan == null) return rustFetch(request, env, ctx);
   const lines = plan.split('\n');
   const headers = new Headers(request.headers);

@@ -96,3 +96,20 @@ test('proxying needs a caller key', async () => {
   assert.equal(ctx.emu.stats().apiRequests, 0);
   assert.equal(ctx.emu.stats().tokenRequests, 0);
 });
+
+test('a bodiless call on a live lease is planned by Rust in one synchronous call and sent by the front: one memory hit each, no second lookup in the Rust route', async () => {
+  const get = (path) => ctx.w.call(path, { headers: { ...auth(), 'x-request-id': 'r2', cookie: 'a=b' } });
+  assert.equal((await get('/customer_club/members?limit=1')).status, 200); // the lease is taken
+  const before = (await (await ctx.w.call('/healthz', { headers: auth() })).json()).stats;
+  for (let i = 0; i < 20; i++) {
+    const r = await get(`/customer_club/members?limit=${i}`);
+    assert.equal(r.status, 200);
+    const echo = await r.json();
+    assert.equal(echo.query.limit, String(i));
+    assert.equal(echo.cookie, null);
+  }
+  const after = (await (await ctx.w.call('/healthz', { headers: auth() })).json()).stats;
+  // the Rust route would look the token up again: two hits a call
+  assert.equal(after.memoryHits - before.memoryHits, 20, JSON.stringify({ before, after }));
+  assert.equal(ctx.emu.stats().minted, 1);
+});
