@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 source scripts/env.sh
 node scripts/build.mjs
-bash scripts/build-worker.sh
+bash scripts/build-worker.sh worker front
 node bench/hot-path.mjs
 node bench/peers.mjs
 node bench/worker.mjs

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Builds the Cloudflare Worker with worker-build, using the local tools (worker-build would
-# otherwise download wasm-bindgen and wasm-opt, which fails offline):
-# - build/: the Worker (feature `worker`: the front and the `TokenMinter` Durable Object);
-# - build-front/: the front alone (feature `worker-front`), for a split deployment (deploy/split),
-#   whose isolates bind the object of another Worker and compile none of the minter's code.
+# otherwise download wasm-bindgen and wasm-opt, which fails offline). What it builds, as arguments
+# (default `worker`: what the one Worker, the demo and a deploy need):
+# - `worker`: build/, the Worker (feature `worker`: the front and the `TokenMinter` Durable Object);
+# - `front`: build-front/, the front alone (feature `worker-front`), for a split deployment
+#   (deploy/split), whose isolates bind the object of another Worker and compile none of the
+#   minter's code.
 # Separate target dir: worker-build sets WASM_BINDGEN_USE_JS_SYS, which cargo does not track.
 # Incremental: nothing is rebuilt (no 10-second wasm-opt) when no input changed since the last
 # build. Quiet: the tools' output goes to target/worker-build.log, shown only when a build fails.
@@ -38,5 +40,10 @@ build() { # feature, out dir
   echo "build-worker: $2/ ready ($(wc -c < "$out") bytes of wasm)"
 }
 
-build worker build
-build worker-front build-front
+for what in "${@:-worker}"; do
+  case "$what" in
+    worker) build worker build ;;
+    front) build worker-front build-front ;;
+    *) echo "build-worker: unknown build '$what' (worker, front)" >&2; exit 2 ;;
+  esac
+done

@@ -29,7 +29,7 @@ CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
 
 echo "== build: npm package (pkg/) and Worker (build/, and build-front/ for a split deployment)"
 node scripts/build.mjs
-bash scripts/build-worker.sh
+bash scripts/build-worker.sh worker front
 
 echo "== Node $(node --version): the npm package (packed, installed, driven against the emulator), every runtime, the Worker (workerd)"
 AUTOPAY_TEST_PROJECT=$(node scripts/pack-consumer.mjs)
