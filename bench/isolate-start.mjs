@@ -61,10 +61,11 @@ async function once(v) {
 }
 
 const runs = Object.fromEntries(variants.map((v) => [v.key, []]));
+const total = (x) => x.ready + x.first;
 for (let i = 0; i < RUNS; i++) for (const v of variants) runs[v.key].push(await once(v));
 const rows = variants.map((v) => {
   const xs = runs[v.key];
-  const over = (base) => median(xs.map((x, i) => x.ready + x.first - (runs[base][i].ready + runs[base][i].first)));
+  const over = (base) => median(xs.map((x, i) => total(x) - total(runs[base][i])));
   return { key: v.key, label: v.label, ready: median(xs.map((x) => x.ready)), first: median(xs.map((x) => x.first)), extra: over('floor'), overJs: over('js') };
 });
 console.log(`new isolate, taken apart (median of ${RUNS} fresh workerd each, interleaved)`);
@@ -73,7 +74,6 @@ console.log('| Worker | ready ms | first answer ms | over the floor, run by run 
 console.log('| --- | ---: | ---: | ---: | ---: |');
 for (const r of rows) console.log(`| ${r.label} | ${r.ready.toFixed(1)} | ${r.first.toFixed(1)} | ${r.key === 'floor' ? '—' : signed(r.extra)} | ${r.key === 'js' ? '—' : signed(r.overJs)} |`);
 // the split deployment's front against the one Worker, run by run: what the minter's code costs
-const total = (x) => x.ready + x.first;
 const splitSaves = median(runs.ours.map((x, i) => total(x) - total(runs.split[i])));
 console.log(`\nthe front of a split deployment starts ${splitSaves.toFixed(1)} ms sooner than the one Worker (median of the run-by-run differences)`);
 saveResult('isolate-start', { runs: RUNS, rows, splitSaves });
