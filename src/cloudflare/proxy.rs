@@ -265,8 +265,9 @@ pub async fn retry_refused(
 /// objects from here cost a crossing and a string each (about 40 µs of CPU per call in
 /// workerd): the URL (the path of `href` joined under the base and checked), a line with the
 /// names among `names` (the request's header names, space-separated) that must not be
-/// forwarded, space-separated, then a `name:value` line per header that presents `token` (of `token_type`).
-/// Header names hold no space, colon or line break, and the URL and values no line break.
+/// forwarded, space-separated, then a `name:value` line per header that presents `token` (of
+/// `token_type`). Header names hold no space, colon or line break, and the URL and values no
+/// line break.
 /// `None` when the path is refused or the token cannot be presented (the Rust `fetch` then
 /// answers).
 pub fn plan(
